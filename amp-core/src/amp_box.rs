@@ -1,0 +1,364 @@
+//! [`AmpBox`]: the unit of the AMP wire protocol, an ordered set of
+//! key/value byte strings.
+
+use std::fmt;
+
+use bytes::{Bytes, BytesMut};
+use smallvec::SmallVec;
+
+use crate::codec;
+use crate::error::CodecError;
+
+/// Longest key AMP allows on the wire (the key-length prefix's high byte must
+/// be zero).
+pub const MAX_KEY_LENGTH: usize = 0xff;
+/// Longest value AMP allows on the wire (a 16-bit length prefix).
+pub const MAX_VALUE_LENGTH: usize = 0xffff;
+
+/// One AMP box: an ordered set of key/value pairs.
+///
+/// Keys and values are byte strings held as [`Bytes`], so a decoded box slices
+/// its keys and values out of the received buffer without copying them, and a
+/// key written as a `&'static str` costs no allocation.
+///
+/// Order is kept as inserted (decoded boxes keep the wire order). Keys are
+/// unique: [`insert`](Self::insert) replaces the value of an existing key in
+/// place. Lengths are checked when the box is encoded: an empty key, a key over
+/// [`MAX_KEY_LENGTH`] bytes or a value over [`MAX_VALUE_LENGTH`] bytes is an
+/// error then, never a truncation.
+///
+/// Two boxes are equal when they hold the same pairs, in any order, as two
+/// Twisted `AmpBox` dictionaries are.
+///
+/// ```
+/// use amp_core::AmpBox;
+///
+/// let mut b = AmpBox::from_pairs([("_command", "Sum"), ("a", "13")]);
+/// b.insert("b", "81");
+/// assert_eq!(b.get_str("a"), Some("13"));
+/// assert_eq!(b.len(), 3);
+/// let wire = b.to_bytes().unwrap();
+/// assert_eq!(&wire[..4], b"\x00\x08_c");
+/// assert_eq!(b.remove("a").as_deref(), Some(&b"13"[..]));
+/// assert!(!b.contains_key("a"));
+/// ```
+#[derive(Clone, Default)]
+pub struct AmpBox {
+    pairs: SmallVec<[(Bytes, Bytes); 6]>,
+}
+
+impl AmpBox {
+    /// An empty box.
+    ///
+    /// ```
+    /// assert!(amp_core::AmpBox::new().is_empty());
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An empty box with room for `n` pairs.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::with_capacity(8);
+    /// assert_eq!(b.len(), 0);
+    /// ```
+    pub fn with_capacity(n: usize) -> Self {
+        AmpBox {
+            pairs: SmallVec::with_capacity(n),
+        }
+    }
+
+    /// Builds a box from pairs; a later pair replaces an earlier one with the
+    /// same key.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("a", "1"), ("a", "2")]);
+    /// assert_eq!(b.get_str("a"), Some("2"));
+    /// ```
+    pub fn from_pairs<K, V, I>(pairs: I) -> Self
+    where
+        K: Into<Bytes>,
+        V: Into<Bytes>,
+        I: IntoIterator<Item = (K, V)>,
+    {
+        pairs.into_iter().collect()
+    }
+
+    /// Builds a box from pairs already known to have distinct keys (a decoder
+    /// that checked them); no duplicate check is made here.
+    pub(crate) fn from_unique_pairs(pairs: SmallVec<[(Bytes, Bytes); 6]>) -> Self {
+        AmpBox { pairs }
+    }
+
+    /// Number of pairs.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::AmpBox::from_pairs([("k", "v")]).len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.pairs.len()
+    }
+
+    /// Whether the box holds no pair.
+    ///
+    /// ```
+    /// assert!(amp_core::AmpBox::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.pairs.is_empty()
+    }
+
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        self.pairs.iter().position(|(k, _)| k.as_ref() == key)
+    }
+
+    /// The value stored under `key`.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("k", "v")]);
+    /// assert_eq!(b.get("k").map(|v| &v[..]), Some(&b"v"[..]));
+    /// assert!(b.get("x").is_none());
+    /// ```
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&Bytes> {
+        let key = key.as_ref();
+        self.pairs
+            .iter()
+            .find(|(k, _)| k.as_ref() == key)
+            .map(|(_, v)| v)
+    }
+
+    /// The value stored under `key`, if it is valid UTF-8.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("k", &b"\xff"[..]), ("s", &b"ok"[..])]);
+    /// assert_eq!(b.get_str("k"), None);
+    /// assert_eq!(b.get_str("s"), Some("ok"));
+    /// ```
+    pub fn get_str(&self, key: impl AsRef<[u8]>) -> Option<&str> {
+        self.get(key).and_then(|v| std::str::from_utf8(v).ok())
+    }
+
+    /// Whether `key` is present.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("k", "")]);
+    /// assert!(b.contains_key("k"));
+    /// ```
+    pub fn contains_key(&self, key: impl AsRef<[u8]>) -> bool {
+        self.position(key.as_ref()).is_some()
+    }
+
+    /// Sets `key` to `value`, returning the value it replaced. A replaced key
+    /// keeps its place; a new key goes last.
+    ///
+    /// ```
+    /// let mut b = amp_core::AmpBox::new();
+    /// assert!(b.insert("k", "1").is_none());
+    /// assert_eq!(b.insert("k", "2").as_deref(), Some(&b"1"[..]));
+    /// ```
+    pub fn insert(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Option<Bytes> {
+        let key = key.into();
+        let value = value.into();
+        match self.position(&key) {
+            Some(i) => Some(std::mem::replace(&mut self.pairs[i].1, value)),
+            None => {
+                self.pairs.push((key, value));
+                None
+            }
+        }
+    }
+
+    /// Appends a pair without looking for an existing key. The caller promises
+    /// the key is new (the serializer, which writes each struct field once).
+    pub(crate) fn push_unchecked(&mut self, key: Bytes, value: Bytes) {
+        debug_assert!(!self.contains_key(&key));
+        self.pairs.push((key, value));
+    }
+
+    /// Removes `key`, returning its value. The other pairs keep their order.
+    ///
+    /// ```
+    /// let mut b = amp_core::AmpBox::from_pairs([("a", "1"), ("b", "2")]);
+    /// assert!(b.remove("a").is_some());
+    /// assert!(b.remove("a").is_none());
+    /// assert_eq!(b.keys().next().map(|k| &k[..]), Some(&b"b"[..]));
+    /// ```
+    pub fn remove(&mut self, key: impl AsRef<[u8]>) -> Option<Bytes> {
+        self.position(key.as_ref())
+            .map(|i| self.pairs.remove(i).1)
+    }
+
+    /// The pairs, in order.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("a", "1"), ("b", "2")]);
+    /// let keys: Vec<&[u8]> = b.iter().map(|(k, _)| &k[..]).collect();
+    /// assert_eq!(keys, [&b"a"[..], &b"b"[..]]);
+    /// ```
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Bytes, &Bytes)> {
+        self.pairs.iter().map(|(k, v)| (k, v))
+    }
+
+    /// The keys, in order.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("a", "1")]);
+    /// assert_eq!(b.keys().count(), 1);
+    /// ```
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Bytes> {
+        self.pairs.iter().map(|(k, _)| k)
+    }
+
+    /// Number of bytes [`encode`](Self::encode) writes, terminator included.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("a", "13")]);
+    /// assert_eq!(b.encoded_len(), 2 + 1 + 2 + 2 + 2);
+    /// ```
+    pub fn encoded_len(&self) -> usize {
+        self.pairs
+            .iter()
+            .map(|(k, v)| 4 + k.len() + v.len())
+            .sum::<usize>()
+            + 2
+    }
+
+    /// Appends this box's wire form to `dst`. On error nothing is appended.
+    ///
+    /// ```
+    /// let mut out = bytes::BytesMut::new();
+    /// amp_core::AmpBox::from_pairs([("a", "1")]).encode(&mut out).unwrap();
+    /// assert_eq!(&out[..], b"\x00\x01a\x00\x011\x00\x00");
+    /// let bad = amp_core::AmpBox::from_pairs([("", "1")]);
+    /// assert!(bad.encode(&mut out).is_err());
+    /// assert_eq!(out.len(), 9);
+    /// ```
+    pub fn encode(&self, dst: &mut BytesMut) -> Result<(), CodecError> {
+        codec::encode_box(self, dst)
+    }
+
+    /// This box's wire form as a fresh buffer.
+    ///
+    /// ```
+    /// let wire = amp_core::AmpBox::new().to_bytes().unwrap();
+    /// assert_eq!(&wire[..], b"\x00\x00");
+    /// ```
+    pub fn to_bytes(&self) -> Result<Bytes, CodecError> {
+        let mut out = BytesMut::with_capacity(self.encoded_len());
+        self.encode(&mut out)?;
+        Ok(out.freeze())
+    }
+
+    /// Pairs sorted by key, the order Twisted writes a box in.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("b", "2"), ("a", "1")]);
+    /// assert_eq!(&b.sorted().keys().next().unwrap()[..], b"a");
+    /// ```
+    pub fn sorted(&self) -> AmpBox {
+        let mut pairs = self.pairs.clone();
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        AmpBox { pairs }
+    }
+}
+
+impl PartialEq for AmpBox {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .pairs
+                .iter()
+                .all(|(k, v)| other.get(k).is_some_and(|w| w == v))
+    }
+}
+
+impl Eq for AmpBox {}
+
+impl<K: Into<Bytes>, V: Into<Bytes>> FromIterator<(K, V)> for AmpBox {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        let mut b = AmpBox::new();
+        for (k, v) in iter {
+            b.insert(k, v);
+        }
+        b
+    }
+}
+
+impl<K: Into<Bytes>, V: Into<Bytes>> Extend<(K, V)> for AmpBox {
+    fn extend<I: IntoIterator<Item = (K, V)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl IntoIterator for AmpBox {
+    type Item = (Bytes, Bytes);
+    type IntoIter = smallvec::IntoIter<[(Bytes, Bytes); 6]>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.pairs.into_iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a AmpBox {
+    type Item = (&'a Bytes, &'a Bytes);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Bytes, Bytes)>,
+        fn(&'a (Bytes, Bytes)) -> (&'a Bytes, &'a Bytes),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.pairs.iter().map(|(k, v)| (k, v))
+    }
+}
+
+/// Writes a byte string readably: as a quoted string when it is printable
+/// UTF-8, otherwise as `b"..."` with escapes.
+pub(crate) struct Readable<'a>(pub &'a [u8]);
+
+impl fmt::Debug for Readable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match std::str::from_utf8(self.0) {
+            Ok(s) if !s.chars().any(char::is_control) => write!(f, "{s:?}"),
+            _ => write!(f, "b\"{}\"", self.0.escape_ascii()),
+        }
+    }
+}
+
+impl fmt::Display for Readable<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+/// Shows printable keys and values as strings and others escaped; a value
+/// over 64 bytes is cut short with its length noted.
+///
+/// ```
+/// let b = amp_core::AmpBox::from_pairs([("a", &b"13"[..]), ("raw", &b"\x00\xff"[..])]);
+/// assert_eq!(format!("{b:?}"), r#"AmpBox {"a": "13", "raw": b"\x00\xff"}"#);
+/// ```
+impl fmt::Debug for AmpBox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const SHOW: usize = 64;
+        struct Value<'a>(&'a [u8]);
+        impl fmt::Debug for Value<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                if self.0.len() > SHOW {
+                    write!(
+                        f,
+                        "{:?}... ({} bytes)",
+                        Readable(&self.0[..SHOW]),
+                        self.0.len()
+                    )
+                } else {
+                    write!(f, "{:?}", Readable(self.0))
+                }
+            }
+        }
+        f.write_str("AmpBox ")?;
+        f.debug_map()
+            .entries(self.pairs.iter().map(|(k, v)| (Readable(k), Value(v))))
+            .finish()
+    }
+}

@@ -1,0 +1,525 @@
+//! The box codec: [`AmpBox`] to bytes and back.
+//!
+//! Each key and each value is written with a two-byte big-endian length, and a
+//! box ends with an empty key (`00 00`). Keys are 1 to 255 bytes, values 0 to
+//! 65535 bytes.
+//!
+//! [`Decoder`] is incremental: it accepts the stream in any split, down to one
+//! byte at a time, never re-scans what it has already parsed, and slices keys
+//! and values out of the received buffer without copying them.
+
+use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use smallvec::SmallVec;
+
+use crate::amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
+use crate::error::CodecError;
+
+/// Limits a [`Decoder`] enforces against a hostile or broken peer.
+///
+/// The defaults allow every box Twisted can produce in practice while keeping
+/// one connection's memory small.
+///
+/// ```
+/// let limits = amp_core::Limits::default().max_keys(64).max_box_bytes(256 * 1024);
+/// assert_eq!(limits.keys(), 64);
+/// assert_eq!(limits.box_bytes(), 256 * 1024);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    max_keys: usize,
+    max_box_bytes: usize,
+    max_buffered_bytes: usize,
+}
+
+impl Limits {
+    /// Default number of keys one box may hold.
+    pub const DEFAULT_MAX_KEYS: usize = 1024;
+    /// Default size of one box on the wire, terminator included.
+    pub const DEFAULT_MAX_BOX_BYTES: usize = 1 << 20;
+    /// Default number of bytes held while a box is incomplete.
+    pub const DEFAULT_MAX_BUFFERED_BYTES: usize = 1 << 20;
+
+    /// Sets how many keys one box may hold.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Limits::default().max_keys(3).keys(), 3);
+    /// ```
+    pub fn max_keys(mut self, n: usize) -> Self {
+        self.max_keys = n;
+        self
+    }
+
+    /// Sets how many bytes one box may take on the wire, terminator included.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Limits::default().max_box_bytes(100).box_bytes(), 100);
+    /// ```
+    pub fn max_box_bytes(mut self, n: usize) -> Self {
+        self.max_box_bytes = n;
+        self
+    }
+
+    /// Sets how many bytes the decoder holds while a box is incomplete.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Limits::default().max_buffered_bytes(10).buffered_bytes(), 10);
+    /// ```
+    pub fn max_buffered_bytes(mut self, n: usize) -> Self {
+        self.max_buffered_bytes = n;
+        self
+    }
+
+    /// Keys one box may hold.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Limits::default().keys(), amp_core::Limits::DEFAULT_MAX_KEYS);
+    /// ```
+    pub fn keys(&self) -> usize {
+        self.max_keys
+    }
+
+    /// Bytes one box may take on the wire.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Limits::default().box_bytes(), 1 << 20);
+    /// ```
+    pub fn box_bytes(&self) -> usize {
+        self.max_box_bytes
+    }
+
+    /// Bytes held while a box is incomplete.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Limits::default().buffered_bytes(), 1 << 20);
+    /// ```
+    pub fn buffered_bytes(&self) -> usize {
+        self.max_buffered_bytes
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_keys: Self::DEFAULT_MAX_KEYS,
+            max_box_bytes: Self::DEFAULT_MAX_BOX_BYTES,
+            max_buffered_bytes: Self::DEFAULT_MAX_BUFFERED_BYTES,
+        }
+    }
+}
+
+/// Appends `b`'s wire form to `dst`; on error `dst` is left as it was.
+pub(crate) fn encode_box(b: &AmpBox, dst: &mut BytesMut) -> Result<(), CodecError> {
+    for (k, v) in b.iter() {
+        check_pair(k, v)?;
+    }
+    dst.reserve(b.encoded_len());
+    for (k, v) in b.iter() {
+        dst.put_u16(k.len() as u16);
+        dst.put_slice(k);
+        dst.put_u16(v.len() as u16);
+        dst.put_slice(v);
+    }
+    dst.put_u16(0);
+    Ok(())
+}
+
+/// Checks one pair against the wire's length rules.
+pub(crate) fn check_pair(key: &[u8], value: &[u8]) -> Result<(), CodecError> {
+    if key.is_empty() {
+        return Err(CodecError::EmptyKey);
+    }
+    if key.len() > MAX_KEY_LENGTH {
+        return Err(CodecError::KeyTooLong { len: key.len() });
+    }
+    if value.len() > MAX_VALUE_LENGTH {
+        return Err(CodecError::ValueTooLong {
+            key: Bytes::copy_from_slice(key),
+            len: value.len(),
+        });
+    }
+    Ok(())
+}
+
+/// Where one pair sits inside the box being decoded (offsets from its start).
+#[derive(Clone, Copy)]
+struct Field {
+    key_start: u32,
+    key_len: u8,
+    value_start: u32,
+    value_len: u16,
+}
+
+/// Keys of boxes with more fields than this are checked for duplicates
+/// through a hash table instead of a scan.
+const LINEAR_DUPLICATE_SCAN: usize = 16;
+
+/// Incremental box decoder.
+///
+/// Feed it bytes with [`feed`](Self::feed) (or read straight into
+/// [`buffer_mut`](Self::buffer_mut)), then call [`decode`](Self::decode) until
+/// it returns `Ok(None)`. After an error the decoder is poisoned: the stream
+/// cannot be resynchronised, so every later call returns the same error.
+///
+/// ```
+/// use amp_core::{AmpBox, Decoder};
+///
+/// let wire = AmpBox::from_pairs([("a", "13"), ("b", "81")]).to_bytes().unwrap();
+/// let mut decoder = Decoder::default();
+/// let mut boxes = Vec::new();
+/// for byte in wire.iter() {
+///     decoder.feed(&[*byte]).unwrap();
+///     while let Some(b) = decoder.decode().unwrap() {
+///         boxes.push(b);
+///     }
+/// }
+/// assert_eq!(boxes, [AmpBox::from_pairs([("a", "13"), ("b", "81")])]);
+/// assert!(decoder.finish().is_ok());
+/// ```
+#[derive(Debug)]
+pub struct Decoder {
+    buf: BytesMut,
+    limits: Limits,
+    /// Offset of the next length prefix to read, from the start of the box.
+    pos: usize,
+    fields: SmallVec<[Field; 6]>,
+    /// Hash of each key seen so far, once the box has many keys.
+    seen: Option<(RandomState, HashMap<u64, u32>)>,
+    failed: Option<CodecError>,
+}
+
+impl std::fmt::Debug for Field {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Field@{}+{}", self.key_start, self.key_len)
+    }
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new(Limits::default())
+    }
+}
+
+impl Decoder {
+    /// A decoder enforcing `limits`.
+    ///
+    /// ```
+    /// let d = amp_core::Decoder::new(amp_core::Limits::default().max_keys(4));
+    /// assert_eq!(d.buffered(), 0);
+    /// ```
+    pub fn new(limits: Limits) -> Self {
+        Decoder {
+            buf: BytesMut::new(),
+            limits,
+            pos: 0,
+            fields: SmallVec::new(),
+            seen: None,
+            failed: None,
+        }
+    }
+
+    /// The limits this decoder enforces.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Decoder::default().limits(), &amp_core::Limits::default());
+    /// ```
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Appends received bytes. Fails only if the decoder already failed; the
+    /// limits are checked by [`decode`](Self::decode), which also fails once
+    /// the bytes held for an incomplete box pass the buffered-bytes limit.
+    ///
+    /// ```
+    /// let mut d = amp_core::Decoder::new(amp_core::Limits::default().max_buffered_bytes(4));
+    /// d.feed(b"\x00\x01a\x00\x10abcdefgh").unwrap();
+    /// assert!(matches!(d.decode(), Err(amp_core::CodecError::BufferLimit { limit: 4 })));
+    /// assert!(d.feed(b"more").is_err());
+    /// ```
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    /// The receive buffer, for reading from a socket without an extra copy.
+    /// Bytes appended here are decoded by the next [`decode`](Self::decode).
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    /// let mut d = amp_core::Decoder::default();
+    /// d.buffer_mut().put_slice(b"\x00\x01k\x00\x01v\x00\x00");
+    /// assert!(d.decode().unwrap().is_some());
+    /// ```
+    pub fn buffer_mut(&mut self) -> &mut BytesMut {
+        &mut self.buf
+    }
+
+    /// Bytes received and not yet returned as part of a box.
+    ///
+    /// ```
+    /// let mut d = amp_core::Decoder::default();
+    /// d.feed(b"\x00\x01").unwrap();
+    /// assert_eq!(d.buffered(), 2);
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
+    /// Whether a box has been started and not finished.
+    ///
+    /// ```
+    /// let mut d = amp_core::Decoder::default();
+    /// assert!(!d.in_box());
+    /// d.feed(b"\x00").unwrap();
+    /// assert!(d.in_box());
+    /// ```
+    pub fn in_box(&self) -> bool {
+        !self.buf.is_empty()
+    }
+
+    fn fail(&mut self, e: CodecError) -> CodecError {
+        self.failed = Some(e.clone());
+        e
+    }
+
+    /// Decodes the next complete box, if the buffer holds one.
+    ///
+    /// ```
+    /// let mut d = amp_core::Decoder::default();
+    /// d.feed(b"\x01\x00").unwrap();
+    /// assert!(matches!(d.decode(), Err(amp_core::CodecError::KeyLengthPrefix { .. })));
+    /// ```
+    pub fn decode(&mut self) -> Result<Option<AmpBox>, CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        match self.step() {
+            Ok(Some(b)) => Ok(Some(b)),
+            Ok(None) => {
+                if self.buf.len() > self.limits.max_buffered_bytes {
+                    let limit = self.limits.max_buffered_bytes;
+                    return Err(self.fail(CodecError::BufferLimit { limit }));
+                }
+                Ok(None)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    fn step(&mut self) -> Result<Option<AmpBox>, CodecError> {
+        loop {
+            let buf = &self.buf[..];
+            let pos = self.pos;
+            // The high byte of a key length must be zero (keys are at most
+            // 255 bytes); Twisted drops a connection that breaks this.
+            match buf.get(pos) {
+                None => return Ok(None),
+                Some(0) => {}
+                Some(&high) => {
+                    let low = buf.get(pos + 1).copied();
+                    return Err(CodecError::KeyLengthPrefix { high, low });
+                }
+            }
+            let Some(&key_len) = buf.get(pos + 1) else {
+                return Ok(None);
+            };
+            let key_len = key_len as usize;
+            if key_len == 0 {
+                return Ok(Some(self.finish_box(pos + 2)));
+            }
+            if self.fields.len() >= self.limits.max_keys {
+                return Err(CodecError::TooManyKeys {
+                    limit: self.limits.max_keys,
+                });
+            }
+            let key_start = pos + 2;
+            let len_at = key_start + key_len;
+            if buf.len() < len_at + 2 {
+                // The key and the value's length have not all arrived, but the
+                // box's size so far is already known.
+                self.check_size(len_at + 2 + 2)?;
+                return Ok(None);
+            }
+            let value_len = u16::from_be_bytes([buf[len_at], buf[len_at + 1]]) as usize;
+            let value_start = len_at + 2;
+            let end = value_start + value_len;
+            let have = buf.len();
+            // The box needs at least its terminator after this pair.
+            self.check_size(end + 2)?;
+            self.check_duplicate(key_start, key_len)?;
+            if have < end {
+                return Ok(None);
+            }
+            self.fields.push(Field {
+                key_start: key_start as u32,
+                key_len: key_len as u8,
+                value_start: value_start as u32,
+                value_len: value_len as u16,
+            });
+            self.pos = end;
+        }
+    }
+
+    fn check_size(&self, needed: usize) -> Result<(), CodecError> {
+        if needed > self.limits.max_box_bytes {
+            Err(CodecError::BoxTooLarge {
+                limit: self.limits.max_box_bytes,
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Fails if the key at `start..start+len` is already in the box. Small
+    /// boxes are scanned; large ones use a table of key hashes (keyed per
+    /// decoder, so a peer cannot aim collisions at it).
+    fn check_duplicate(&mut self, start: usize, len: usize) -> Result<(), CodecError> {
+        let buf = &self.buf[..];
+        let key = &buf[start..start + len];
+        let same = |f: &Field| {
+            let s = f.key_start as usize;
+            &buf[s..s + f.key_len as usize] == key
+        };
+        if self.fields.len() < LINEAR_DUPLICATE_SCAN {
+            if self.fields.iter().any(same) {
+                return Err(CodecError::DuplicateKey {
+                    key: Bytes::copy_from_slice(key),
+                });
+            }
+            return Ok(());
+        }
+        let (state, table) = self
+            .seen
+            .get_or_insert_with(|| (RandomState::new(), HashMap::new()));
+        if table.len() < self.fields.len() {
+            for (i, f) in self.fields.iter().enumerate().skip(table.len()) {
+                let s = f.key_start as usize;
+                table.insert(state.hash_one(&buf[s..s + f.key_len as usize]), i as u32);
+            }
+        }
+        let h = state.hash_one(key);
+        if let Some(&i) = table.get(&h) {
+            // Equal hashes: compare the bytes; on a true collision fall back to
+            // a scan, bounded by the key limit.
+            if same(&self.fields[i as usize]) || self.fields.iter().any(same) {
+                return Err(CodecError::DuplicateKey {
+                    key: Bytes::copy_from_slice(key),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn finish_box(&mut self, len: usize) -> AmpBox {
+        let frame = self.buf.split_to(len).freeze();
+        let pairs = self
+            .fields
+            .drain(..)
+            .map(|f| {
+                let ks = f.key_start as usize;
+                let vs = f.value_start as usize;
+                (
+                    frame.slice(ks..ks + f.key_len as usize),
+                    frame.slice(vs..vs + f.value_len as usize),
+                )
+            })
+            .collect();
+        self.pos = 0;
+        self.seen = None;
+        AmpBox::from_unique_pairs(pairs)
+    }
+
+    /// Checks the end of the stream: fails with [`CodecError::Truncated`] if
+    /// a box was started and not finished.
+    ///
+    /// ```
+    /// let mut d = amp_core::Decoder::default();
+    /// d.feed(b"\x00\x01k").unwrap();
+    /// assert!(d.decode().unwrap().is_none());
+    /// assert!(matches!(d.finish(), Err(amp_core::CodecError::Truncated { buffered: 3 })));
+    /// ```
+    pub fn finish(&mut self) -> Result<(), CodecError> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.buf.is_empty() {
+            Ok(())
+        } else {
+            let buffered = self.buf.len();
+            Err(self.fail(CodecError::Truncated { buffered }))
+        }
+    }
+
+    /// Takes every byte received after the last decoded box, unparsed, and
+    /// leaves the decoder empty: the protocol switch point.
+    ///
+    /// ```
+    /// let mut d = amp_core::Decoder::default();
+    /// d.feed(b"\x00\x01k\x00\x01v\x00\x00GET / HTTP/1.1").unwrap();
+    /// assert!(d.decode().unwrap().is_some());
+    /// assert_eq!(&d.take_remaining()[..], b"GET / HTTP/1.1");
+    /// ```
+    pub fn take_remaining(&mut self) -> BytesMut {
+        self.pos = 0;
+        self.fields.clear();
+        self.seen = None;
+        std::mem::take(&mut self.buf)
+    }
+}
+
+/// Decodes exactly one box from the start of `wire`, returning it and the
+/// number of bytes it took. Returns `Ok(None)` if `wire` holds no complete box.
+///
+/// ```
+/// let (b, used) = amp_core::codec::decode_one(b"\x00\x01k\x00\x01v\x00\x00rest", &amp_core::Limits::default())
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(b.get_str("k"), Some("v"));
+/// assert_eq!(used, 8);
+/// ```
+pub fn decode_one(wire: &[u8], limits: &Limits) -> Result<Option<(AmpBox, usize)>, CodecError> {
+    let mut d = Decoder::new(*limits);
+    d.feed(wire)?;
+    match d.decode()? {
+        Some(b) => Ok(Some((b, wire.len() - d.buffered()))),
+        None => Ok(None),
+    }
+}
+
+/// Decodes a buffer holding whole boxes back to back (as an AmpList value
+/// does), failing if it ends inside a box.
+///
+/// ```
+/// let mut wire = bytes::BytesMut::new();
+/// amp_core::AmpBox::from_pairs([("a", "1")]).encode(&mut wire).unwrap();
+/// amp_core::AmpBox::from_pairs([("a", "2")]).encode(&mut wire).unwrap();
+/// let boxes = amp_core::codec::decode_all(wire.freeze(), &amp_core::Limits::default()).unwrap();
+/// assert_eq!(boxes.len(), 2);
+/// ```
+pub fn decode_all(wire: Bytes, limits: &Limits) -> Result<Vec<AmpBox>, CodecError> {
+    let mut d = Decoder::new(*limits);
+    // Try to reuse the buffer without a copy.
+    d.buf = BytesMut::from(wire);
+    let mut out = Vec::new();
+    while let Some(b) = d.decode()? {
+        out.push(b);
+    }
+    d.finish()?;
+    Ok(out)
+}
+
+/// Reads a big-endian `u16` from the start of `buf`, if there are two bytes.
+pub(crate) fn read_u16(buf: &mut &[u8]) -> Option<u16> {
+    if buf.len() < 2 {
+        None
+    } else {
+        Some(buf.get_u16())
+    }
+}
