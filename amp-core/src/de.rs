@@ -1,0 +1,1 @@
+//! Deserializing boxes into Rust values (stub).

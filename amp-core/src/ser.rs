@@ -1,0 +1,1 @@
+//! Serializing Rust values into boxes (stub).
