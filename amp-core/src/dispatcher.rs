@@ -1,0 +1,1302 @@
+//! The sans-IO dispatcher: Twisted's `BoxDispatcher` as a state machine.
+//!
+//! [`Dispatcher`] works on boxes: it allocates `_ask` tags, tracks outstanding
+//! calls, turns received boxes into [`Event`]s and the user's calls, answers
+//! and errors into bytes to send. [`Connection`] puts a [`Decoder`] in front of
+//! one dispatcher, so bytes go in and events and bytes come out. Neither does
+//! IO, spawns, blocks or reads a clock.
+
+use std::collections::{HashSet, VecDeque};
+use std::fmt;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::amp_box::Readable;
+use crate::codec::{Decoder, Limits, check_pair};
+use crate::command::{CallError, CallFailure, Command, RemoteError, ResponderError};
+use crate::error::CodecError;
+use crate::{AmpBox, ser};
+
+/// The `_ask` key: the tag of a request that wants an answer.
+pub const ASK: &str = "_ask";
+/// The `_answer` key: the tag of the request a box answers.
+pub const ANSWER: &str = "_answer";
+/// The `_error` key: the tag of the request a box fails.
+pub const ERROR: &str = "_error";
+/// The `_command` key: the name of the command a box requests.
+pub const COMMAND: &str = "_command";
+/// The `_error_code` key.
+pub const ERROR_CODE: &str = "_error_code";
+/// The `_error_description` key.
+pub const ERROR_DESCRIPTION: &str = "_error_description";
+
+/// Identifies one outgoing call on its connection: the counter behind its
+/// `_ask` tag. Tags start at 1 and are never reused on a connection.
+///
+/// ```
+/// let id = amp_core::CallId::new(255);
+/// assert_eq!(id.tag(), "ff");
+/// assert_eq!(id.get(), 255);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CallId(u64);
+
+impl CallId {
+    /// The call with this counter value.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::CallId::new(1).get(), 1);
+    /// ```
+    pub fn new(n: u64) -> Self {
+        CallId(n)
+    }
+
+    /// The counter value.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::CallId::new(7).get(), 7);
+    /// ```
+    pub fn get(self) -> u64 {
+        self.0
+    }
+
+    /// The `_ask` tag as Twisted writes it: lower-case hex, no prefix.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::CallId::new(26).tag(), "1a");
+    /// ```
+    pub fn tag(self) -> String {
+        format!("{:x}", self.0)
+    }
+
+    fn write_tag(self, buf: &mut [u8; 16]) -> &[u8] {
+        let mut n = self.0;
+        let mut i = buf.len();
+        loop {
+            i -= 1;
+            buf[i] = b"0123456789abcdef"[(n & 0xf) as usize];
+            n >>= 4;
+            if n == 0 {
+                break;
+            }
+        }
+        &buf[i..]
+    }
+
+    /// Parses a tag this side wrote: lower-case hex without leading zeros.
+    fn parse(tag: &[u8]) -> Option<CallId> {
+        if tag.is_empty() || tag.len() > 16 || (tag[0] == b'0') {
+            return None;
+        }
+        let mut n: u64 = 0;
+        for &c in tag {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ => return None,
+            };
+            n = (n << 4) | u64::from(d);
+        }
+        Some(CallId(n))
+    }
+}
+
+impl fmt::Display for CallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:x}", self.0)
+    }
+}
+
+/// A request the peer sent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Request {
+    /// The `_ask` tag to answer, or `None` for a command that wants no
+    /// answer.
+    pub tag: Option<Bytes>,
+    /// The command's name (`_command`).
+    pub command: Bytes,
+    /// The box's other keys: the command's arguments (`_ask` and `_command`
+    /// removed).
+    pub arguments: AmpBox,
+}
+
+impl Request {
+    /// The command's name as text, if it is UTF-8.
+    ///
+    /// ```
+    /// let r = amp_core::Request { tag: None, command: "Sum".into(), arguments: Default::default() };
+    /// assert_eq!(r.command_str(), Some("Sum"));
+    /// ```
+    pub fn command_str(&self) -> Option<&str> {
+        std::str::from_utf8(&self.command).ok()
+    }
+}
+
+/// Something that happened on a connection, from [`Connection::poll_event`].
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum Event {
+    /// The peer asks us to run a command.
+    Request(Request),
+    /// The answer to one of our calls (`_answer` removed).
+    Answer {
+        /// The call answered.
+        call: CallId,
+        /// The response's keys.
+        response: AmpBox,
+    },
+    /// An error answer to one of our calls.
+    ErrorAnswer {
+        /// The call that failed.
+        call: CallId,
+        /// The error code and description.
+        error: RemoteError,
+    },
+    /// A box that is neither a request nor an answer, delivered as it is
+    /// because [`Config::raw_boxes`] is on.
+    Box(AmpBox),
+    /// An outstanding call that will never be answered: the connection
+    /// ended. Comes before [`Event::Closed`].
+    CallFailed {
+        /// The call.
+        call: CallId,
+        /// Why the connection ended.
+        reason: ConnectionError,
+    },
+    /// The connection ended; nothing more can be sent except what is already
+    /// queued (a fatal error box, for instance). The last event.
+    Closed(ConnectionError),
+}
+
+/// A box the peer sent that AMP does not allow. The connection that sent it
+/// is closed.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The bytes do not form valid boxes, or break a limit.
+    Codec(CodecError),
+    /// An answer or error for a tag that was never outstanding.
+    UnknownTag {
+        /// `_answer` or `_error`.
+        key: &'static str,
+        /// The tag received.
+        tag: Bytes,
+    },
+    /// A box with none of `_answer`, `_error` or `_command`.
+    NotAmp {
+        /// The box's keys.
+        keys: Vec<Bytes>,
+    },
+    /// A box with more than one of `_answer`, `_error` and `_command`.
+    Ambiguous {
+        /// Which of them it holds.
+        keys: Vec<&'static str>,
+    },
+    /// A request reusing an `_ask` tag whose answer is still owed.
+    DuplicateAsk {
+        /// The tag.
+        tag: Bytes,
+    },
+    /// An `_error` box without `_error_code` or `_error_description`.
+    MalformedError {
+        /// The missing key.
+        missing: &'static str,
+    },
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::Codec(e) => e.fmt(f),
+            ProtocolError::UnknownTag { key, tag } => write!(
+                f,
+                "{key} for tag {} that was never asked (or already answered)",
+                Readable(tag)
+            ),
+            ProtocolError::NotAmp { keys } => {
+                write!(f, "box with none of _answer, _error, _command (keys: ")?;
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", Readable(k))?;
+                }
+                f.write_str(")")
+            }
+            ProtocolError::Ambiguous { keys } => {
+                write!(f, "box holds more than one of {}", keys.join(", "))
+            }
+            ProtocolError::DuplicateAsk { tag } => write!(
+                f,
+                "request reuses _ask tag {} whose answer is still owed",
+                Readable(tag)
+            ),
+            ProtocolError::MalformedError { missing } => {
+                write!(f, "_error box without {missing}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+impl From<CodecError> for ProtocolError {
+    fn from(e: CodecError) -> Self {
+        ProtocolError::Codec(e)
+    }
+}
+
+/// Why a connection ended. Every call outstanding then fails with it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The peer broke the protocol.
+    Protocol(ProtocolError),
+    /// The peer closed the connection between boxes.
+    PeerClosed,
+    /// A responder on this side failed with an error that closes the
+    /// connection (a fatal declared error, or `UNKNOWN` for an undeclared
+    /// failure); its error box, if the request had a tag, was sent first.
+    FatalError {
+        /// The error code.
+        code: String,
+        /// The error description.
+        description: String,
+    },
+    /// Closed by this side.
+    Closed,
+    /// The connection switched to another protocol.
+    ProtocolSwitched,
+    /// The transport failed (reported by the adapter).
+    Transport(String),
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectionError::Protocol(e) => write!(f, "protocol error: {e}"),
+            ConnectionError::PeerClosed => f.write_str("connection closed by the peer"),
+            ConnectionError::FatalError { code, description } => write!(
+                f,
+                "connection closed after fatal error {code}: {description}"
+            ),
+            ConnectionError::Closed => f.write_str("connection closed locally"),
+            ConnectionError::ProtocolSwitched => f.write_str("connection switched protocol"),
+            ConnectionError::Transport(e) => write!(f, "transport error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectionError {}
+
+/// A local action the dispatcher refused.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection has ended; nothing more can be queued.
+    Closed(ConnectionError),
+    /// The box cannot be encoded (a key or value too long, an empty key).
+    Codec(CodecError),
+    /// The arguments or response hold a key the protocol reserves
+    /// (`_ask`, `_answer`, `_command`, `_error`, ...).
+    ReservedKey(Bytes),
+    /// An answer for a tag the peer is not waiting on.
+    NotAsked(Bytes),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(e) => write!(f, "cannot send: {e}"),
+            SendError::Codec(e) => write!(f, "cannot encode: {e}"),
+            SendError::ReservedKey(k) => {
+                write!(f, "key {} is reserved by the protocol", Readable(k))
+            }
+            SendError::NotAsked(t) => {
+                write!(f, "no request with _ask tag {} awaits an answer", Readable(t))
+            }
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl From<CodecError> for SendError {
+    fn from(e: CodecError) -> Self {
+        SendError::Codec(e)
+    }
+}
+
+impl<E> From<SendError> for CallError<E> {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Closed(c) => CallError::Connection(c),
+            other => CallError::Send(other),
+        }
+    }
+}
+
+/// Settings of a dispatcher and its connection.
+///
+/// ```
+/// let config = amp_core::Config::default().raw_boxes(true);
+/// assert!(config.delivers_raw_boxes());
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Config {
+    limits: Limits,
+    raw_boxes: bool,
+}
+
+impl Config {
+    /// Sets the decoder's limits.
+    ///
+    /// ```
+    /// let c = amp_core::Config::default().limits(amp_core::Limits::default().max_keys(8));
+    /// assert_eq!(c.decoder_limits().keys(), 8);
+    /// ```
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// When on, a received box that is neither a request nor an answer is
+    /// delivered as [`Event::Box`] instead of closing the connection with
+    /// [`ProtocolError::NotAmp`].
+    ///
+    /// ```
+    /// assert!(!amp_core::Config::default().delivers_raw_boxes());
+    /// ```
+    pub fn raw_boxes(mut self, on: bool) -> Self {
+        self.raw_boxes = on;
+        self
+    }
+
+    /// The decoder's limits.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Config::default().decoder_limits(), &amp_core::Limits::default());
+    /// ```
+    pub fn decoder_limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Whether unclassified boxes are delivered.
+    ///
+    /// ```
+    /// assert!(amp_core::Config::default().raw_boxes(true).delivers_raw_boxes());
+    /// ```
+    pub fn delivers_raw_boxes(&self) -> bool {
+        self.raw_boxes
+    }
+}
+
+/// Whether a key is one the dispatcher writes itself.
+fn is_reserved(key: &[u8], routed: bool) -> bool {
+    key.first() == Some(&b'_')
+        && matches!(
+            key,
+            b"_ask" | b"_answer" | b"_error" | b"_command" | b"_error_code" | b"_error_description"
+        )
+        || (routed && key == b"_route")
+}
+
+/// Writes one pair, checking the wire's length rules.
+fn put_pair(out: &mut BytesMut, key: &[u8], value: &[u8]) -> Result<(), CodecError> {
+    check_pair(key, value)?;
+    out.reserve(4 + key.len() + value.len());
+    out.put_u16(key.len() as u16);
+    out.put_slice(key);
+    out.put_u16(value.len() as u16);
+    out.put_slice(value);
+    Ok(())
+}
+
+/// Twisted's `BoxDispatcher` as a state machine, on boxes.
+///
+/// Most users want [`Connection`], which adds the byte codec; a router uses
+/// one dispatcher per route over a shared codec.
+///
+/// ```
+/// use amp_core::{AmpBox, Dispatcher, Event};
+///
+/// let mut d = Dispatcher::default();
+/// let call = d.call_remote("Sum", &AmpBox::from_pairs([("a", "1"), ("b", "2")]), true)
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(call.tag(), "1");
+/// let sent = d.take_transmit();
+/// assert!(!sent.is_empty());
+/// d.receive_box(AmpBox::from_pairs([("_answer", "1"), ("total", "3")])).unwrap();
+/// match d.poll_event() {
+///     Some(Event::Answer { call: c, response }) => {
+///         assert_eq!(c, call);
+///         assert_eq!(response.get_str("total"), Some("3"));
+///     }
+///     other => panic!("{other:?}"),
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Dispatcher {
+    next_tag: u64,
+    outstanding: HashSet<u64>,
+    forgotten: HashSet<u64>,
+    owed: HashSet<Bytes>,
+    events: VecDeque<Event>,
+    out: BytesMut,
+    route: Option<Bytes>,
+    raw_boxes: bool,
+    closed: Option<ConnectionError>,
+}
+
+impl Default for Dispatcher {
+    fn default() -> Self {
+        Dispatcher::new(&Config::default())
+    }
+}
+
+impl Dispatcher {
+    /// A dispatcher with these settings.
+    ///
+    /// ```
+    /// let d = amp_core::Dispatcher::new(&amp_core::Config::default());
+    /// assert_eq!(d.outstanding_calls(), 0);
+    /// ```
+    pub fn new(config: &Config) -> Self {
+        Dispatcher {
+            next_tag: 1,
+            outstanding: HashSet::new(),
+            forgotten: HashSet::new(),
+            owed: HashSet::new(),
+            events: VecDeque::new(),
+            out: BytesMut::new(),
+            route: None,
+            raw_boxes: config.raw_boxes,
+            closed: None,
+        }
+    }
+
+    /// Sets the `_route` value written into every box this dispatcher sends
+    /// from now on (`None`: no `_route` key). Used by routers.
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// d.set_route(Some("7".into()));
+    /// d.send_box(&amp_core::AmpBox::from_pairs([("k", "v")])).unwrap();
+    /// let wire = d.take_transmit();
+    /// let (b, _) = amp_core::codec::decode_one(&wire, &Default::default()).unwrap().unwrap();
+    /// assert_eq!(b.get_str("_route"), Some("7"));
+    /// ```
+    pub fn set_route(&mut self, route: Option<Bytes>) {
+        self.route = route;
+    }
+
+    /// The `_route` value written into sent boxes.
+    ///
+    /// ```
+    /// assert!(amp_core::Dispatcher::default().route().is_none());
+    /// ```
+    pub fn route(&self) -> Option<&Bytes> {
+        self.route.as_ref()
+    }
+
+    /// Why the connection ended, once it has.
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// assert!(d.close_reason().is_none());
+    /// d.close(amp_core::ConnectionError::Closed);
+    /// assert_eq!(d.close_reason(), Some(&amp_core::ConnectionError::Closed));
+    /// ```
+    pub fn close_reason(&self) -> Option<&ConnectionError> {
+        self.closed.as_ref()
+    }
+
+    /// Whether the connection has ended.
+    ///
+    /// ```
+    /// assert!(!amp_core::Dispatcher::default().is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.closed.is_some()
+    }
+
+    /// Calls still waiting for their answer.
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// d.call_remote("X", &amp_core::AmpBox::new(), true).unwrap();
+    /// assert_eq!(d.outstanding_calls(), 1);
+    /// ```
+    pub fn outstanding_calls(&self) -> usize {
+        self.outstanding.len()
+    }
+
+    /// Requests from the peer still waiting for our answer.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Dispatcher::default().owed_answers(), 0);
+    /// ```
+    pub fn owed_answers(&self) -> usize {
+        self.owed.len()
+    }
+
+    fn check_open(&self) -> Result<(), SendError> {
+        match &self.closed {
+            Some(reason) => Err(SendError::Closed(reason.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a box made of `head` pairs, then `body`'s pairs, then `_route`
+    /// if routed, then the terminator. On error nothing is written.
+    fn write_box(&mut self, head: &[(&[u8], &[u8])], body: &AmpBox) -> Result<(), SendError> {
+        let start = self.out.len();
+        let result = self.write_box_inner(head, body);
+        if result.is_err() {
+            self.out.truncate(start);
+        }
+        result
+    }
+
+    fn write_box_inner(&mut self, head: &[(&[u8], &[u8])], body: &AmpBox) -> Result<(), SendError> {
+        let routed = self.route.is_some();
+        self.out.reserve(body.encoded_len() + 64);
+        for (k, v) in head {
+            put_pair(&mut self.out, k, v)?;
+        }
+        for (k, v) in body.iter() {
+            if is_reserved(k, routed) {
+                return Err(SendError::ReservedKey(k.clone()));
+            }
+            put_pair(&mut self.out, k, v)?;
+        }
+        if let Some(route) = &self.route {
+            put_pair(&mut self.out, b"_route", route)?;
+        }
+        self.out.put_u16(0);
+        Ok(())
+    }
+
+    /// Calls `command` with a raw argument box (Twisted's
+    /// `callRemoteString`). With `requires_answer` the box carries a fresh
+    /// `_ask` tag and the call's id is returned; without, no tag is sent and
+    /// nothing will answer.
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// let none = d.call_remote("Notify", &amp_core::AmpBox::from_pairs([("text", "hi")]), false).unwrap();
+    /// assert!(none.is_none());
+    /// assert_eq!(d.outstanding_calls(), 0);
+    /// ```
+    pub fn call_remote(
+        &mut self,
+        command: &str,
+        arguments: &AmpBox,
+        requires_answer: bool,
+    ) -> Result<Option<CallId>, SendError> {
+        self.check_open()?;
+        if !requires_answer {
+            self.write_box(&[(COMMAND.as_bytes(), command.as_bytes())], arguments)?;
+            return Ok(None);
+        }
+        let id = CallId(self.next_tag);
+        let mut buf = [0u8; 16];
+        let tag = id.write_tag(&mut buf);
+        self.write_box(
+            &[(ASK.as_bytes(), tag), (COMMAND.as_bytes(), command.as_bytes())],
+            arguments,
+        )?;
+        self.next_tag += 1;
+        self.outstanding.insert(id.0);
+        Ok(Some(id))
+    }
+
+    /// Calls a typed command. Returns the call's id, or `None` for a command
+    /// that wants no answer; turn the answer into the response with
+    /// [`command::decode_outcome`](crate::command::decode_outcome).
+    ///
+    /// ```
+    /// # use amp_core::Command;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
+    /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
+    /// let mut d = amp_core::Dispatcher::default();
+    /// let id = d.call::<Sum>(&SumArgs { a: 13, b: 81 }).unwrap();
+    /// assert_eq!(id.map(|i| i.get()), Some(1));
+    /// ```
+    pub fn call<C: Command>(
+        &mut self,
+        arguments: &C::Arguments,
+    ) -> Result<Option<CallId>, CallError<C::Error>> {
+        self.check_open()?;
+        let b = ser::to_box(arguments).map_err(CallError::Value)?;
+        Ok(self.call_remote(C::NAME, &b, C::REQUIRES_ANSWER)?)
+    }
+
+    /// Forgets an outstanding call (its caller gave up): a late answer or
+    /// error for it is then dropped quietly. Returns whether it was
+    /// outstanding.
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// let id = d.call_remote("X", &amp_core::AmpBox::new(), true).unwrap().unwrap();
+    /// assert!(d.forget(id));
+    /// d.receive_box(amp_core::AmpBox::from_pairs([("_answer", "1")])).unwrap();
+    /// assert!(d.poll_event().is_none());
+    /// ```
+    pub fn forget(&mut self, call: CallId) -> bool {
+        if self.outstanding.remove(&call.0) {
+            self.forgotten.insert(call.0);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Answers the peer's request `tag` with `response`.
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Dispatcher, Event};
+    /// let mut d = Dispatcher::default();
+    /// d.receive_box(AmpBox::from_pairs([("_ask", "a1"), ("_command", "Ping")])).unwrap();
+    /// let Some(Event::Request(req)) = d.poll_event() else { panic!() };
+    /// d.answer(req.tag.as_ref().unwrap(), &AmpBox::from_pairs([("pong", "1")])).unwrap();
+    /// assert!(d.answer(b"a1", &AmpBox::new()).is_err(), "answered twice");
+    /// ```
+    pub fn answer(&mut self, tag: &[u8], response: &AmpBox) -> Result<(), SendError> {
+        self.check_owed(tag)?;
+        self.write_box(&[(ANSWER.as_bytes(), tag)], response)?;
+        self.owed.remove(tag);
+        Ok(())
+    }
+
+    fn check_owed(&self, tag: &[u8]) -> Result<(), SendError> {
+        self.check_open()?;
+        if self.owed.contains(tag) {
+            Ok(())
+        } else {
+            Err(SendError::NotAsked(Bytes::copy_from_slice(tag)))
+        }
+    }
+
+    /// Answers the peer's request `tag` with an error; a fatal one closes
+    /// the connection after the error box.
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Dispatcher, ResponderError};
+    /// let mut d = Dispatcher::default();
+    /// d.receive_box(AmpBox::from_pairs([("_ask", "1"), ("_command", "Boom")])).unwrap();
+    /// d.fail(b"1", &ResponderError::undeclared("kaboom")).unwrap();
+    /// assert!(d.is_closed());
+    /// ```
+    pub fn fail(&mut self, tag: &[u8], error: &ResponderError) -> Result<(), SendError> {
+        self.check_owed(tag)?;
+        let description = error.description();
+        self.write_box(
+            &[
+                (ERROR.as_bytes(), tag),
+                (ERROR_CODE.as_bytes(), error.code().as_bytes()),
+                (ERROR_DESCRIPTION.as_bytes(), description.as_bytes()),
+            ],
+            &AmpBox::new(),
+        )?;
+        self.owed.remove(tag);
+        if error.is_fatal() {
+            self.close(ConnectionError::FatalError {
+                code: error.code().to_owned(),
+                description: description.into_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sends a responder's result for a request: the answer, or the error
+    /// box. A request without a tag gets nothing back, but a fatal or
+    /// undeclared failure still closes the connection.
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Dispatcher, ResponderError};
+    /// let mut d = Dispatcher::default();
+    /// d.respond(None, Err(ResponderError::undeclared("no tag, still fatal"))).unwrap();
+    /// assert!(d.is_closed());
+    /// assert!(d.take_transmit().is_empty());
+    /// ```
+    pub fn respond(
+        &mut self,
+        tag: Option<&[u8]>,
+        result: Result<AmpBox, ResponderError>,
+    ) -> Result<(), SendError> {
+        match (tag, result) {
+            (Some(tag), result) => {
+                let sent = match &result {
+                    Ok(response) => self.answer(tag, response),
+                    Err(e) => self.fail(tag, e),
+                };
+                match sent {
+                    // An answer that cannot be encoded is an undeclared
+                    // failure, as an exception while serializing is in
+                    // Twisted; the reason goes with the close.
+                    Err(e @ (SendError::Codec(_) | SendError::ReservedKey(_))) => {
+                        self.fail(tag, &ResponderError::undeclared(e))
+                    }
+                    other => other,
+                }
+            }
+            (None, Ok(_)) => self.check_open(),
+            (None, Err(e)) => {
+                self.check_open()?;
+                if e.is_fatal() {
+                    self.close(ConnectionError::FatalError {
+                        code: e.code().to_owned(),
+                        description: e.description().into_owned(),
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends any box as it is (plus `_route` when routed).
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// d.send_box(&amp_core::AmpBox::from_pairs([("hello", "world")])).unwrap();
+    /// assert_eq!(&d.take_transmit()[..], b"\x00\x05hello\x00\x05world\x00\x00");
+    /// ```
+    pub fn send_box(&mut self, b: &AmpBox) -> Result<(), SendError> {
+        self.check_open()?;
+        if self.route.is_some() && b.contains_key("_route") {
+            return Err(SendError::ReservedKey(Bytes::from_static(b"_route")));
+        }
+        let start = self.out.len();
+        let result = b.encode(&mut self.out).map_err(SendError::from).and_then(|()| {
+            if let Some(route) = &self.route {
+                // Put `_route` before the terminator just written.
+                self.out.truncate(self.out.len() - 2);
+                put_pair(&mut self.out, b"_route", route)?;
+                self.out.put_u16(0);
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            self.out.truncate(start);
+        }
+        result
+    }
+
+    /// Handles one received box (without `_route`, for a router).
+    ///
+    /// On a protocol error the box is refused and the error returned; the
+    /// caller closes the connection (a [`Connection`] does so itself).
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Dispatcher, ProtocolError};
+    /// let mut d = Dispatcher::default();
+    /// let e = d.receive_box(AmpBox::from_pairs([("_answer", "9")])).unwrap_err();
+    /// assert!(matches!(e, ProtocolError::UnknownTag { .. }));
+    /// ```
+    pub fn receive_box(&mut self, mut b: AmpBox) -> Result<(), ProtocolError> {
+        if self.closed.is_some() {
+            return Ok(());
+        }
+        let answer = b.remove(ANSWER);
+        let error = b.remove(ERROR);
+        let command = b.remove(COMMAND);
+        match (answer, error, command) {
+            (Some(tag), None, None) => {
+                let Some(call) = self.resolve(ANSWER, tag)? else {
+                    return Ok(());
+                };
+                self.events.push_back(Event::Answer { call, response: b });
+            }
+            (None, Some(tag), None) => {
+                let code = b.remove(ERROR_CODE).ok_or(ProtocolError::MalformedError {
+                    missing: ERROR_CODE,
+                })?;
+                let description =
+                    b.remove(ERROR_DESCRIPTION)
+                        .ok_or(ProtocolError::MalformedError {
+                            missing: ERROR_DESCRIPTION,
+                        })?;
+                let Some(call) = self.resolve(ERROR, tag)? else {
+                    return Ok(());
+                };
+                self.events.push_back(Event::ErrorAnswer {
+                    call,
+                    error: RemoteError {
+                        code: String::from_utf8_lossy(&code).into_owned(),
+                        description: String::from_utf8_lossy(&description).into_owned(),
+                    },
+                });
+            }
+            (None, None, Some(command)) => {
+                let tag = b.remove(ASK);
+                if let Some(tag) = &tag {
+                    if !self.owed.insert(tag.clone()) {
+                        return Err(ProtocolError::DuplicateAsk { tag: tag.clone() });
+                    }
+                }
+                self.events.push_back(Event::Request(Request {
+                    tag,
+                    command,
+                    arguments: b,
+                }));
+            }
+            (None, None, None) => {
+                if self.raw_boxes {
+                    self.events.push_back(Event::Box(b));
+                } else {
+                    return Err(ProtocolError::NotAmp {
+                        keys: b.keys().cloned().collect(),
+                    });
+                }
+            }
+            (a, e, c) => {
+                let keys = [(ANSWER, a.is_some()), (ERROR, e.is_some()), (COMMAND, c.is_some())]
+                    .into_iter()
+                    .filter_map(|(k, present)| present.then_some(k))
+                    .collect();
+                return Err(ProtocolError::Ambiguous { keys });
+            }
+        }
+        Ok(())
+    }
+
+    /// Finds the outstanding call a received tag answers: `Ok(None)` for a
+    /// forgotten call (dropped quietly), an error for any other tag.
+    fn resolve(&mut self, key: &'static str, tag: Bytes) -> Result<Option<CallId>, ProtocolError> {
+        if let Some(id) = CallId::parse(&tag) {
+            if self.outstanding.remove(&id.0) {
+                return Ok(Some(id));
+            }
+            if self.forgotten.remove(&id.0) {
+                return Ok(None);
+            }
+        }
+        Err(ProtocolError::UnknownTag { key, tag })
+    }
+
+    /// Ends the connection: every outstanding call fails with `reason`
+    /// ([`Event::CallFailed`]), then [`Event::Closed`]. Later calls, answers
+    /// and boxes are refused; bytes already queued can still be taken.
+    /// Closing twice keeps the first reason.
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, ConnectionError, Dispatcher, Event};
+    /// let mut d = Dispatcher::default();
+    /// let id = d.call_remote("X", &AmpBox::new(), true).unwrap().unwrap();
+    /// d.close(ConnectionError::PeerClosed);
+    /// assert_eq!(d.poll_event(), Some(Event::CallFailed { call: id, reason: ConnectionError::PeerClosed }));
+    /// assert_eq!(d.poll_event(), Some(Event::Closed(ConnectionError::PeerClosed)));
+    /// assert!(d.call_remote("X", &AmpBox::new(), true).is_err());
+    /// ```
+    pub fn close(&mut self, reason: ConnectionError) {
+        if self.closed.is_some() {
+            return;
+        }
+        let mut calls: Vec<u64> = self.outstanding.drain().collect();
+        calls.sort_unstable();
+        for call in calls {
+            self.events.push_back(Event::CallFailed {
+                call: CallId(call),
+                reason: reason.clone(),
+            });
+        }
+        self.forgotten.clear();
+        self.owed.clear();
+        self.events.push_back(Event::Closed(reason.clone()));
+        self.closed = Some(reason);
+    }
+
+    /// The next event, if any.
+    ///
+    /// ```
+    /// assert!(amp_core::Dispatcher::default().poll_event().is_none());
+    /// ```
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Takes every byte queued for sending.
+    ///
+    /// ```
+    /// assert!(amp_core::Dispatcher::default().take_transmit().is_empty());
+    /// ```
+    pub fn take_transmit(&mut self) -> Bytes {
+        self.out.split().freeze()
+    }
+
+    /// Bytes queued for sending.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Dispatcher::default().pending_transmit(), 0);
+    /// ```
+    pub fn pending_transmit(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Moves the queued bytes onto the end of `dst` (for a caller that
+    /// gathers several sources into one write).
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// d.send_box(&amp_core::AmpBox::new()).unwrap();
+    /// let mut dst = bytes::BytesMut::new();
+    /// d.transmit_into(&mut dst);
+    /// assert_eq!(&dst[..], b"\x00\x00");
+    /// ```
+    pub fn transmit_into(&mut self, dst: &mut BytesMut) {
+        if dst.is_empty() {
+            *dst = self.out.split();
+        } else {
+            dst.extend_from_slice(&self.out);
+            self.out.clear();
+        }
+    }
+}
+
+/// One AMP connection, sans IO: a [`Decoder`] in front of a [`Dispatcher`].
+///
+/// Feed received bytes with [`handle_input`](Self::handle_input), take events
+/// with [`poll_event`](Self::poll_event) (boxes are decoded lazily, one per
+/// event, so a protocol switch can stop right after the box that asked for
+/// it), queue calls and answers, and send what
+/// [`take_transmit`](Self::take_transmit) returns.
+///
+/// ```
+/// use amp_core::{AmpBox, Connection, Event};
+///
+/// let mut client = Connection::default();
+/// let mut server = Connection::default();
+/// let call = client.call_remote("Sum", &AmpBox::from_pairs([("a", "13"), ("b", "81")]), true)
+///     .unwrap()
+///     .unwrap();
+/// server.handle_input(&client.take_transmit());
+/// let Some(Event::Request(req)) = server.poll_event() else { panic!() };
+/// let a: i64 = req.arguments.get_str("a").unwrap().parse().unwrap();
+/// let b: i64 = req.arguments.get_str("b").unwrap().parse().unwrap();
+/// server.answer(req.tag.as_ref().unwrap(), &AmpBox::from_pairs([("total", (a + b).to_string())])).unwrap();
+/// client.handle_input(&server.take_transmit());
+/// assert_eq!(
+///     client.poll_event(),
+///     Some(Event::Answer { call, response: AmpBox::from_pairs([("total", "94")]) })
+/// );
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    decoder: Decoder,
+    dispatcher: Dispatcher,
+    eof: bool,
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Connection::new(&Config::default())
+    }
+}
+
+impl Connection {
+    /// A connection with these settings.
+    ///
+    /// ```
+    /// let c = amp_core::Connection::new(&amp_core::Config::default());
+    /// assert!(!c.is_closed());
+    /// ```
+    pub fn new(config: &Config) -> Self {
+        Connection {
+            decoder: Decoder::new(config.limits),
+            dispatcher: Dispatcher::new(config),
+            eof: false,
+        }
+    }
+
+    /// Feeds received bytes. They are decoded by [`poll_event`](Self::poll_event).
+    /// Bytes received after the connection ended are ignored.
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// c.handle_input(b"\x00\x08_command\x00\x04Ping\x00\x00");
+    /// assert!(matches!(c.poll_event(), Some(amp_core::Event::Request(_))));
+    /// ```
+    pub fn handle_input(&mut self, data: &[u8]) {
+        if !self.is_closed() {
+            // The decoder only refuses input after it failed, and then the
+            // connection is already closed.
+            let _ = self.decoder.feed(data);
+        }
+    }
+
+    /// The receive buffer, for reading from a socket without a copy; bytes
+    /// appended are decoded by [`poll_event`](Self::poll_event).
+    ///
+    /// ```
+    /// use bytes::BufMut;
+    /// let mut c = amp_core::Connection::default();
+    /// c.read_buffer().put_slice(b"\x00\x08_command\x00\x04Ping\x00\x00");
+    /// assert!(c.poll_event().is_some());
+    /// ```
+    pub fn read_buffer(&mut self) -> &mut BytesMut {
+        self.decoder.buffer_mut()
+    }
+
+    /// Received bytes not yet decoded.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Connection::default().buffered(), 0);
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered()
+    }
+
+    /// The peer closed its side. Once the buffered boxes are handled, the
+    /// connection ends: [`ConnectionError::PeerClosed`] if the stream ended
+    /// between boxes, a [`CodecError::Truncated`] protocol error if it ended
+    /// inside one.
+    ///
+    /// ```
+    /// use amp_core::{Connection, ConnectionError, Event};
+    /// let mut c = Connection::default();
+    /// c.handle_eof();
+    /// assert_eq!(c.poll_event(), Some(Event::Closed(ConnectionError::PeerClosed)));
+    /// ```
+    pub fn handle_eof(&mut self) {
+        self.eof = true;
+    }
+
+    /// The transport failed: the connection ends with this reason.
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// c.connection_lost(amp_core::ConnectionError::Transport("reset".into()));
+    /// assert!(c.is_closed());
+    /// ```
+    pub fn connection_lost(&mut self, reason: ConnectionError) {
+        self.dispatcher.close(reason);
+    }
+
+    /// Closes the connection from this side: outstanding calls fail with
+    /// [`ConnectionError::Closed`]; queued bytes can still be sent.
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// c.close();
+    /// assert_eq!(c.close_reason(), Some(&amp_core::ConnectionError::Closed));
+    /// ```
+    pub fn close(&mut self) {
+        self.dispatcher.close(ConnectionError::Closed);
+    }
+
+    /// The next event: queued ones first, then the next received box.
+    ///
+    /// ```
+    /// assert!(amp_core::Connection::default().poll_event().is_none());
+    /// ```
+    pub fn poll_event(&mut self) -> Option<Event> {
+        loop {
+            if let Some(event) = self.dispatcher.poll_event() {
+                return Some(event);
+            }
+            if self.dispatcher.is_closed() {
+                return None;
+            }
+            match self.decoder.decode() {
+                Ok(Some(b)) => {
+                    if let Err(e) = self.dispatcher.receive_box(b) {
+                        self.dispatcher.close(ConnectionError::Protocol(e));
+                    }
+                }
+                Ok(None) => {
+                    if !self.eof {
+                        return None;
+                    }
+                    let reason = match self.decoder.finish() {
+                        Ok(()) => ConnectionError::PeerClosed,
+                        Err(e) => ConnectionError::Protocol(ProtocolError::Codec(e)),
+                    };
+                    self.dispatcher.close(reason);
+                }
+                Err(e) => self
+                    .dispatcher
+                    .close(ConnectionError::Protocol(ProtocolError::Codec(e))),
+            }
+        }
+    }
+
+    /// Takes every byte received after the last box handled and ends the
+    /// connection with [`ConnectionError::ProtocolSwitched`]: the protocol
+    /// switch point. Call it right after the event that switches; later
+    /// bytes belong to the new protocol.
+    ///
+    /// ```
+    /// use amp_core::{Connection, Event};
+    /// let mut c = Connection::default();
+    /// c.handle_input(b"\x00\x08_command\x00\x06Switch\x00\x00\x16\x03\x01TLS...");
+    /// assert!(matches!(c.poll_event(), Some(Event::Request(_))));
+    /// assert_eq!(&c.switch_protocol()[..], b"\x16\x03\x01TLS...");
+    /// ```
+    pub fn switch_protocol(&mut self) -> BytesMut {
+        self.dispatcher.close(ConnectionError::ProtocolSwitched);
+        self.decoder.take_remaining()
+    }
+
+    /// The dispatcher, for what [`Connection`] does not forward.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Connection::default().dispatcher().outstanding_calls(), 0);
+    /// ```
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
+    /// The dispatcher, mutably.
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// assert!(c.dispatcher_mut().take_transmit().is_empty());
+    /// ```
+    pub fn dispatcher_mut(&mut self) -> &mut Dispatcher {
+        &mut self.dispatcher
+    }
+
+    /// See [`Dispatcher::call`].
+    ///
+    /// ```
+    /// # use amp_core::Command;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct A { a: i64 }
+    /// # struct C; impl Command for C { const NAME: &'static str = "C"; type Arguments = A; type Response = A; type Error = std::convert::Infallible; }
+    /// let mut c = amp_core::Connection::default();
+    /// assert!(c.call::<C>(&A { a: 1 }).unwrap().is_some());
+    /// ```
+    pub fn call<C: Command>(
+        &mut self,
+        arguments: &C::Arguments,
+    ) -> Result<Option<CallId>, CallError<C::Error>> {
+        self.dispatcher.call::<C>(arguments)
+    }
+
+    /// See [`Dispatcher::call_remote`].
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// assert!(c.call_remote("X", &amp_core::AmpBox::new(), true).unwrap().is_some());
+    /// ```
+    pub fn call_remote(
+        &mut self,
+        command: &str,
+        arguments: &AmpBox,
+        requires_answer: bool,
+    ) -> Result<Option<CallId>, SendError> {
+        self.dispatcher
+            .call_remote(command, arguments, requires_answer)
+    }
+
+    /// See [`Dispatcher::forget`].
+    ///
+    /// ```
+    /// assert!(!amp_core::Connection::default().forget(amp_core::CallId::new(1)));
+    /// ```
+    pub fn forget(&mut self, call: CallId) -> bool {
+        self.dispatcher.forget(call)
+    }
+
+    /// See [`Dispatcher::answer`].
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// assert!(c.answer(b"1", &amp_core::AmpBox::new()).is_err());
+    /// ```
+    pub fn answer(&mut self, tag: &[u8], response: &AmpBox) -> Result<(), SendError> {
+        self.dispatcher.answer(tag, response)
+    }
+
+    /// See [`Dispatcher::fail`].
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// assert!(c.fail(b"1", &amp_core::ResponderError::undeclared("x")).is_err());
+    /// ```
+    pub fn fail(&mut self, tag: &[u8], error: &ResponderError) -> Result<(), SendError> {
+        self.dispatcher.fail(tag, error)
+    }
+
+    /// See [`Dispatcher::respond`].
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// assert!(c.respond(None, Ok(amp_core::AmpBox::new())).is_ok());
+    /// ```
+    pub fn respond(
+        &mut self,
+        tag: Option<&[u8]>,
+        result: Result<AmpBox, ResponderError>,
+    ) -> Result<(), SendError> {
+        self.dispatcher.respond(tag, result)
+    }
+
+    /// See [`Dispatcher::send_box`].
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// c.send_box(&amp_core::AmpBox::new()).unwrap();
+    /// assert_eq!(c.pending_transmit(), 2);
+    /// ```
+    pub fn send_box(&mut self, b: &AmpBox) -> Result<(), SendError> {
+        self.dispatcher.send_box(b)
+    }
+
+    /// See [`Dispatcher::take_transmit`].
+    ///
+    /// ```
+    /// assert!(amp_core::Connection::default().take_transmit().is_empty());
+    /// ```
+    pub fn take_transmit(&mut self) -> Bytes {
+        self.dispatcher.take_transmit()
+    }
+
+    /// See [`Dispatcher::pending_transmit`].
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Connection::default().pending_transmit(), 0);
+    /// ```
+    pub fn pending_transmit(&self) -> usize {
+        self.dispatcher.pending_transmit()
+    }
+
+    /// See [`Dispatcher::is_closed`].
+    ///
+    /// ```
+    /// assert!(!amp_core::Connection::default().is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.dispatcher.is_closed()
+    }
+
+    /// See [`Dispatcher::close_reason`].
+    ///
+    /// ```
+    /// assert!(amp_core::Connection::default().close_reason().is_none());
+    /// ```
+    pub fn close_reason(&self) -> Option<&ConnectionError> {
+        self.dispatcher.close_reason()
+    }
+}
+
+/// Shortens a [`CallFailure`] from an event: what a caller waiting on `call`
+/// receives. Returns `None` for events that do not settle a call.
+///
+/// ```
+/// use amp_core::{AmpBox, CallId, Event, dispatcher::settles};
+/// let ev = Event::Answer { call: CallId::new(1), response: AmpBox::new() };
+/// let (id, outcome) = settles(ev).unwrap();
+/// assert_eq!(id, CallId::new(1));
+/// assert!(outcome.is_ok());
+/// ```
+pub fn settles(event: Event) -> Option<(CallId, Result<AmpBox, CallFailure>)> {
+    match event {
+        Event::Answer { call, response } => Some((call, Ok(response))),
+        Event::ErrorAnswer { call, error } => Some((call, Err(CallFailure::Remote(error)))),
+        Event::CallFailed { call, reason } => Some((call, Err(CallFailure::Connection(reason)))),
+        _ => None,
+    }
+}

@@ -1,0 +1,248 @@
+//! The responder locator: one place that maps command names to responders.
+//!
+//! Responders return futures, so the same locator serves a hand-written
+//! sans-IO loop and every runtime adapter. A locator is generic over the
+//! context each responder receives (an adapter passes a handle to the peer,
+//! a hand-written loop whatever it likes).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::command::{Command, Failure, ResponderError};
+use crate::{AmpBox, de, ser};
+
+/// The future a responder returns, boxed: the answer's box or the error to
+/// send back.
+pub type ResponderFuture = Pin<Box<dyn Future<Output = Result<AmpBox, ResponderError>> + Send>>;
+
+type Handler<Ctx> = Arc<dyn Fn(Ctx, AmpBox) -> ResponderFuture + Send + Sync>;
+
+/// Maps command names to responders.
+///
+/// ```
+/// use amp_core::{Command, Locator};
+/// use futures_util::FutureExt;
+/// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
+/// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
+/// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
+///
+/// let locator = Locator::<()>::new()
+///     .responder(Sum, |_ctx, args: SumArgs| async move { Ok::<_, std::convert::Infallible>(Total { total: args.a + args.b }) });
+/// let answer = locator
+///     .dispatch((), b"Sum", amp_core::AmpBox::from_pairs([("a", "13"), ("b", "81")]))
+///     .now_or_never()
+///     .unwrap()
+///     .unwrap();
+/// assert_eq!(answer.get_str("total"), Some("94"));
+/// ```
+pub struct Locator<Ctx> {
+    handlers: HashMap<Bytes, Handler<Ctx>>,
+}
+
+impl<Ctx> Clone for Locator<Ctx> {
+    fn clone(&self) -> Self {
+        Locator {
+            handlers: self.handlers.clone(),
+        }
+    }
+}
+
+impl<Ctx> Default for Locator<Ctx> {
+    fn default() -> Self {
+        Locator {
+            handlers: HashMap::new(),
+        }
+    }
+}
+
+impl<Ctx> fmt::Debug for Locator<Ctx> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<_> = self
+            .handlers
+            .keys()
+            .map(|k| String::from_utf8_lossy(k).into_owned())
+            .collect();
+        names.sort();
+        f.debug_struct("Locator").field("commands", &names).finish()
+    }
+}
+
+impl<Ctx: Send + 'static> Locator<Ctx> {
+    /// A locator with no responders: every command is answered `UNHANDLED`.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Locator::<()>::new().commands().count(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a typed responder for `command`: an async closure from the
+    /// context and the decoded arguments to the response or an error.
+    ///
+    /// Arguments that do not decode, and a response that does not encode,
+    /// are undeclared failures (`UNKNOWN`, and the connection closes), as
+    /// they are in Twisted. A declared error is sent with its code; a fatal
+    /// one closes the connection.
+    ///
+    /// ```
+    /// # use amp_core::{Command, Locator};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct A { a: i64 }
+    /// # struct Echo; impl Command for Echo { const NAME: &'static str = "Echo"; type Arguments = A; type Response = A; type Error = std::convert::Infallible; }
+    /// let l = Locator::<()>::new().responder(Echo, |_, a: A| async move { Ok::<_, std::convert::Infallible>(a) });
+    /// assert!(l.handles(b"Echo"));
+    /// ```
+    pub fn responder<C, F, Fut, E>(mut self, command: C, f: F) -> Self
+    where
+        C: Command,
+        F: Fn(Ctx, C::Arguments) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C::Response, E>> + Send + 'static,
+        E: Into<Failure<C::Error>>,
+    {
+        self.add_responder(command, f);
+        self
+    }
+
+    /// [`responder`](Self::responder) on a `&mut` locator.
+    ///
+    /// ```
+    /// # use amp_core::{Command, Locator};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct A { a: i64 }
+    /// # struct Echo; impl Command for Echo { const NAME: &'static str = "Echo"; type Arguments = A; type Response = A; type Error = std::convert::Infallible; }
+    /// let mut l = Locator::<()>::new();
+    /// l.add_responder(Echo, |_, a: A| async move { Ok::<_, std::convert::Infallible>(a) });
+    /// assert!(l.handles(b"Echo"));
+    /// ```
+    pub fn add_responder<C, F, Fut, E>(&mut self, _command: C, f: F) -> &mut Self
+    where
+        C: Command,
+        F: Fn(Ctx, C::Arguments) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C::Response, E>> + Send + 'static,
+        E: Into<Failure<C::Error>>,
+    {
+        let handler: Handler<Ctx> = Arc::new(move |ctx, arguments: AmpBox| {
+            let args: C::Arguments = match de::from_box(&arguments) {
+                Ok(args) => args,
+                Err(e) => {
+                    let e = ResponderError::undeclared(format_args!(
+                        "bad arguments for {}: {e}",
+                        C::NAME
+                    ));
+                    return Box::pin(std::future::ready(Err(e))) as ResponderFuture;
+                }
+            };
+            let fut = f(ctx, args);
+            Box::pin(async move {
+                match fut.await {
+                    Ok(response) => ser::to_box(&response).map_err(|e| {
+                        ResponderError::undeclared(format_args!(
+                            "response of {} cannot be encoded: {e}",
+                            C::NAME
+                        ))
+                    }),
+                    Err(e) => Err(ResponderError::from(e.into())),
+                }
+            })
+        });
+        self.handlers
+            .insert(Bytes::from_static(C::NAME.as_bytes()), handler);
+        self
+    }
+
+    /// Adds a typed responder that is a method of a state object shared by
+    /// the responders of one connection (as the methods of a Twisted protocol
+    /// instance are).
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicI64, Ordering}};
+    /// # use amp_core::{Command, Locator};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Add { n: i64 }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Sum { total: i64 }
+    /// # struct Accumulate; impl Command for Accumulate { const NAME: &'static str = "Accumulate"; type Arguments = Add; type Response = Sum; type Error = std::convert::Infallible; }
+    /// struct Counter { total: AtomicI64 }
+    /// impl Counter {
+    ///     async fn accumulate(self: Arc<Self>, _ctx: (), add: Add) -> Result<Sum, std::convert::Infallible> {
+    ///         Ok(Sum { total: self.total.fetch_add(add.n, Ordering::SeqCst) + add.n })
+    ///     }
+    /// }
+    /// let state = Arc::new(Counter { total: AtomicI64::new(0) });
+    /// let l = Locator::<()>::new().method(Accumulate, &state, Counter::accumulate);
+    /// assert!(l.handles(b"Accumulate"));
+    /// ```
+    pub fn method<C, S, F, Fut, E>(self, command: C, state: &Arc<S>, f: F) -> Self
+    where
+        C: Command,
+        S: Send + Sync + 'static,
+        F: Fn(Arc<S>, Ctx, C::Arguments) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C::Response, E>> + Send + 'static,
+        E: Into<Failure<C::Error>>,
+    {
+        let state = Arc::clone(state);
+        self.responder(command, move |ctx, args| f(Arc::clone(&state), ctx, args))
+    }
+
+    /// Adds a responder working on raw boxes, for a command known only by
+    /// name. It receives the request's arguments (`_ask` and `_command`
+    /// removed) and returns the answer's box or the error to send.
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Locator, ResponderError};
+    /// let l = Locator::<()>::new().raw_responder("Echo", |_, args: AmpBox| async move {
+    ///     Ok::<_, ResponderError>(args)
+    /// });
+    /// assert!(l.handles(b"Echo"));
+    /// ```
+    pub fn raw_responder<F, Fut>(mut self, command: &str, f: F) -> Self
+    where
+        F: Fn(Ctx, AmpBox) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<AmpBox, ResponderError>> + Send + 'static,
+    {
+        let handler: Handler<Ctx> =
+            Arc::new(move |ctx, args| Box::pin(f(ctx, args)) as ResponderFuture);
+        self.handlers
+            .insert(Bytes::copy_from_slice(command.as_bytes()), handler);
+        self
+    }
+
+    /// Whether a responder is registered for `command`.
+    ///
+    /// ```
+    /// assert!(!amp_core::Locator::<()>::new().handles(b"Sum"));
+    /// ```
+    pub fn handles(&self, command: &[u8]) -> bool {
+        self.handlers.contains_key(command)
+    }
+
+    /// The names of the commands with a responder.
+    ///
+    /// ```
+    /// assert!(amp_core::Locator::<()>::new().commands().next().is_none());
+    /// ```
+    pub fn commands(&self) -> impl Iterator<Item = &[u8]> {
+        self.handlers.keys().map(|k| &k[..])
+    }
+
+    /// Runs the responder for `command`, or answers `UNHANDLED` (not fatal)
+    /// when there is none.
+    ///
+    /// ```
+    /// use futures_util::FutureExt;
+    /// let e = amp_core::Locator::<()>::new()
+    ///     .dispatch((), b"Nope", amp_core::AmpBox::new())
+    ///     .now_or_never()
+    ///     .unwrap()
+    ///     .unwrap_err();
+    /// assert_eq!(e.code(), "UNHANDLED");
+    /// ```
+    pub fn dispatch(&self, ctx: Ctx, command: &[u8], arguments: AmpBox) -> ResponderFuture {
+        match self.handlers.get(command) {
+            Some(handler) => handler(ctx, arguments),
+            None => Box::pin(std::future::ready(Err(ResponderError::unhandled(command)))),
+        }
+    }
+}
