@@ -1,0 +1,219 @@
+//! Serving AMP on a TCP listener.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::watch;
+
+use crate::peer::{Options, Peer, Responders};
+
+type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
+
+/// An AMP server: accepts TCP connections and serves each with the
+/// responders its factory builds for it.
+///
+/// The factory runs once per connection, so each connection can have state
+/// of its own (like a Twisted protocol instance), while state the factory
+/// captures is shared by all.
+///
+/// ```
+/// # use amp_core::Command;
+/// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
+/// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
+/// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
+/// use amp_tokio::{Peer, Responders, Server};
+///
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let server = Server::bind("127.0.0.1:0", |_addr| {
+///     Responders::new().responder(Sum, |_, a: SumArgs| async move {
+///         Ok::<_, std::convert::Infallible>(Total { total: a.a + a.b })
+///     })
+/// })
+/// .await?;
+/// let addr = server.local_addr()?;
+/// let stop = server.shutdown_handle();
+/// let running = tokio::spawn(server.run());
+///
+/// let client = Peer::connect(addr, Responders::new()).await?;
+/// assert_eq!(client.call::<Sum>(&SumArgs { a: 1, b: 2 }).await.unwrap().unwrap().total, 3);
+///
+/// stop.shutdown(std::time::Duration::from_secs(1)).await;
+/// running.await.unwrap()?;
+/// # Ok(()) }
+/// ```
+pub struct Server {
+    listener: TcpListener,
+    factory: Factory,
+    options: Options,
+    stop: Arc<Stop>,
+}
+
+struct Stop {
+    /// `Some(grace)` once a shutdown was asked for.
+    asked: watch::Sender<Option<Duration>>,
+    /// True once the server finished shutting down.
+    done: watch::Sender<bool>,
+}
+
+/// Stops a [`Server`] gracefully from elsewhere.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    stop: Arc<Stop>,
+}
+
+impl ShutdownHandle {
+    /// Stops accepting, lets each connection's running responders finish
+    /// (for at most `grace`), writes their answers, closes every connection,
+    /// and returns once the server's `run` has finished. New calls on the
+    /// closing connections fail with a connection error.
+    ///
+    /// ```no_run
+    /// # async fn f(handle: amp_tokio::ShutdownHandle) {
+    /// handle.shutdown(std::time::Duration::from_secs(5)).await;
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, grace: Duration) {
+        self.stop.asked.send_replace(Some(grace));
+        let mut done = self.stop.done.subscribe();
+        let _ = done.wait_for(|d| *d).await;
+    }
+}
+
+impl Server {
+    /// Listens on `addr`; `factory` builds each connection's responders.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let server = amp_tokio::Server::bind("127.0.0.1:1234", |_| amp_tokio::Responders::new()).await?;
+    /// server.run().await
+    /// # }
+    /// ```
+    pub async fn bind<F>(addr: impl ToSocketAddrs, factory: F) -> io::Result<Server>
+    where
+        F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    {
+        Ok(Self::from_listener(TcpListener::bind(addr).await?, factory))
+    }
+
+    /// Serves on a listener already bound.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let server = amp_tokio::Server::from_listener(listener, |_| amp_tokio::Responders::new());
+    /// # Ok(()) }
+    /// ```
+    pub fn from_listener<F>(listener: TcpListener, factory: F) -> Server
+    where
+        F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    {
+        Server {
+            listener,
+            factory: Arc::new(factory),
+            options: Options::default(),
+            stop: Arc::new(Stop {
+                asked: watch::channel(None).0,
+                done: watch::channel(false).0,
+            }),
+        }
+    }
+
+    /// Settings for every connection.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let server = amp_tokio::Server::bind("127.0.0.1:0", |_| amp_tokio::Responders::new())
+    ///     .await?
+    ///     .options(amp_tokio::Options::default().max_responders(32));
+    /// # Ok(()) }
+    /// ```
+    pub fn options(mut self, options: Options) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The address the server listens on.
+    ///
+    /// ```no_run
+    /// # async fn f(server: amp_tokio::Server) -> std::io::Result<()> {
+    /// println!("listening on {}", server.local_addr()?);
+    /// # Ok(()) }
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// A handle that stops this server gracefully.
+    ///
+    /// ```no_run
+    /// # async fn f(server: amp_tokio::Server) {
+    /// let stop = server.shutdown_handle();
+    /// # }
+    /// ```
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            stop: Arc::clone(&self.stop),
+        }
+    }
+
+    /// Accepts and serves connections until shut down. An error accepting
+    /// one connection (too many open files, say) is not fatal: the server
+    /// waits a moment and goes on.
+    ///
+    /// ```no_run
+    /// # async fn f(server: amp_tokio::Server) -> std::io::Result<()> {
+    /// server.run().await
+    /// # }
+    /// ```
+    pub async fn run(self) -> io::Result<()> {
+        let live: Arc<Mutex<HashMap<u64, Peer>>> = Arc::default();
+        let mut asked = self.stop.asked.subscribe();
+        let mut next_id = 0u64;
+        let grace = loop {
+            if let Some(grace) = *asked.borrow() {
+                break grace;
+            }
+            tokio::select! {
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        let _ = stream.set_nodelay(true);
+                        let responders = (self.factory)(Some(addr));
+                        let peer = Peer::with_options(stream, Some(addr), responders, self.options.clone());
+                        trace!(debug, %addr, "accepted");
+                        let id = next_id;
+                        next_id += 1;
+                        live.lock().unwrap_or_else(|e| e.into_inner()).insert(id, peer.clone());
+                        let live = Arc::clone(&live);
+                        tokio::spawn(async move {
+                            // The server's handle keeps the connection open
+                            // until it ends.
+                            let _reason = peer.closed().await;
+                            trace!(debug, reason = %_reason, "connection ended");
+                            live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                        });
+                    }
+                    Err(_e) => {
+                        trace!(warn, error = %_e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                _ = asked.changed() => {}
+            }
+        };
+        drop(self.listener);
+        let peers: Vec<Peer> = live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        join_all(peers.iter().map(|p| p.shutdown(grace))).await;
+        self.stop.done.send_replace(true);
+        Ok(())
+    }
+}
