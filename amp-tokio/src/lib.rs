@@ -44,3 +44,8 @@ pub use peer::{Context, Options, Peer, Responders};
 pub use server::{Server, ShutdownHandle};
 
 pub use amp_core;
+
+/// The guide's tokio chapter, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/tokio.md")]
+pub struct GuideDoctests;
