@@ -1,1 +1,837 @@
-//! Serializing Rust values into boxes (stub).
+//! Serializing Rust values into boxes.
+//!
+//! [`to_box`] turns a struct (or a map) into an [`AmpBox`], one key per
+//! field, each value in its Twisted wire form (see [`values`](crate::values)
+//! for the mapping).
+
+use bytes::{BufMut, Bytes, BytesMut};
+use serde::ser::{self, Impossible, Serialize};
+use smallvec::SmallVec;
+
+use crate::amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
+use crate::codec::check_pair;
+use crate::error::CodecError;
+use crate::values::{ValueError, ValueErrorKind, integer, write_f32, write_f64};
+
+/// Serializes a struct (or a map with string or byte keys) into a box.
+///
+/// Each field becomes a key (`#[serde(rename = "...")]` gives wire names that
+/// are not Rust identifiers) in field order; a field that is `None` is left
+/// out. Fails if a value has no AMP form, a key is empty or over 255 bytes,
+/// a value is over 65535 bytes, or a key is written twice.
+///
+/// ```
+/// use serde::Serialize;
+///
+/// #[derive(Serialize)]
+/// struct Sum {
+///     a: i64,
+///     b: i64,
+///     #[serde(rename = "note-text")]
+///     note: Option<String>,
+/// }
+/// let b = amp_core::ser::to_box(&Sum { a: 13, b: 81, note: None }).unwrap();
+/// assert_eq!(b, amp_core::AmpBox::from_pairs([("a", "13"), ("b", "81")]));
+/// ```
+pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
+    value.serialize(TopSerializer)
+}
+
+/// Appends `value`'s wire form to `out` (for [`encode_value`]).
+///
+/// [`encode_value`]: crate::values::encode_value
+pub(crate) fn write_value<T: Serialize + ?Sized>(
+    out: &mut BytesMut,
+    value: &T,
+) -> Result<(), ValueError> {
+    if !value.serialize(ValueSerializer { out: &mut *out })? {
+        return Err(ValueError::unsupported(
+            "None on its own (an absent key has no wire form)",
+        ));
+    }
+    if out.len() > MAX_VALUE_LENGTH {
+        return Err(ValueError::codec(CodecError::ValueTooLong {
+            key: Bytes::new(),
+            len: out.len(),
+        }));
+    }
+    Ok(())
+}
+
+const NOT_A_BOX: &str = "to_box needs a struct or a map";
+
+macro_rules! unsupported_methods {
+    ($what:expr; $($method:ident($($arg:ty),*)),* $(,)?) => {$(
+        fn $method(self, $(_: $arg),*) -> Result<Self::Ok, ValueError> {
+            Err(ValueError::unsupported($what))
+        }
+    )*};
+}
+
+/// The outer serializer: only a struct or a map makes a box.
+struct TopSerializer;
+
+impl ser::Serializer for TopSerializer {
+    type Ok = AmpBox;
+    type Error = ValueError;
+    type SerializeSeq = Impossible<AmpBox, ValueError>;
+    type SerializeTuple = Impossible<AmpBox, ValueError>;
+    type SerializeTupleStruct = Impossible<AmpBox, ValueError>;
+    type SerializeTupleVariant = Impossible<AmpBox, ValueError>;
+    type SerializeMap = BoxBuilder;
+    type SerializeStruct = BoxBuilder;
+    type SerializeStructVariant = Impossible<AmpBox, ValueError>;
+
+    unsupported_methods!(NOT_A_BOX;
+        serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
+        serialize_i64(i64), serialize_i128(i128), serialize_u8(u8), serialize_u16(u16),
+        serialize_u32(u32), serialize_u64(u64), serialize_u128(u128), serialize_f32(f32),
+        serialize_f64(f64), serialize_char(char), serialize_str(&str), serialize_bytes(&[u8]),
+        serialize_none(), serialize_unit(), serialize_unit_struct(&'static str),
+        serialize_unit_variant(&'static str, u32, &'static str),
+    );
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<AmpBox, ValueError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<AmpBox, ValueError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<AmpBox, ValueError> {
+        Err(ValueError::unsupported(NOT_A_BOX))
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, ValueError> {
+        Err(ValueError::unsupported(NOT_A_BOX))
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, ValueError> {
+        Err(ValueError::unsupported(NOT_A_BOX))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, ValueError> {
+        Err(ValueError::unsupported(NOT_A_BOX))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, ValueError> {
+        Err(ValueError::unsupported(NOT_A_BOX))
+    }
+
+    fn serialize_map(self, len: Option<usize>) -> Result<BoxBuilder, ValueError> {
+        Ok(BoxBuilder::new(len.unwrap_or(0)))
+    }
+
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<BoxBuilder, ValueError> {
+        Ok(BoxBuilder::new(len))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, ValueError> {
+        Err(ValueError::unsupported(NOT_A_BOX))
+    }
+}
+
+/// Builds the box: values are written into one shared buffer and split off
+/// it, so a box costs a single value allocation however many fields it has.
+struct BoxBuilder {
+    b: AmpBox,
+    scratch: BytesMut,
+    key: Option<Bytes>,
+}
+
+impl BoxBuilder {
+    fn new(len: usize) -> Self {
+        BoxBuilder {
+            b: AmpBox::with_capacity(len),
+            scratch: BytesMut::with_capacity((len * 16).clamp(64, 4096)),
+            key: None,
+        }
+    }
+
+    fn field<T: Serialize + ?Sized>(&mut self, key: Bytes, value: &T) -> Result<(), ValueError> {
+        let present = value
+            .serialize(ValueSerializer {
+                out: &mut self.scratch,
+            })
+            .map_err(|e| e.at_key_bytes(&key))?;
+        let v = self.scratch.split().freeze();
+        if !present {
+            return Ok(());
+        }
+        if let Err(e) = check_pair(&key, &v) {
+            return Err(ValueError::codec(e).at_key_bytes(&key));
+        }
+        if self.b.contains_key(&key) {
+            return Err(
+                ValueError::codec(CodecError::DuplicateKey { key: key.clone() }).at_key_bytes(&key),
+            );
+        }
+        self.b.push_unchecked(key, v);
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for BoxBuilder {
+    type Ok = AmpBox;
+    type Error = ValueError;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), ValueError> {
+        self.field(Bytes::from_static(key.as_bytes()), value)
+    }
+
+    fn end(self) -> Result<AmpBox, ValueError> {
+        Ok(self.b)
+    }
+}
+
+impl ser::SerializeMap for BoxBuilder {
+    type Ok = AmpBox;
+    type Error = ValueError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ValueError> {
+        let present = key.serialize(ValueSerializer {
+            out: &mut self.scratch,
+        })?;
+        let k = self.scratch.split().freeze();
+        if !present {
+            return Err(ValueError::unsupported("None as a map key"));
+        }
+        self.key = Some(k);
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
+        let key = self
+            .key
+            .take()
+            .ok_or_else(|| ValueError::unsupported("map value without a key"))?;
+        self.field(key, value)
+    }
+
+    fn end(self) -> Result<AmpBox, ValueError> {
+        Ok(self.b)
+    }
+}
+
+/// Writes one value's wire form into `out`. Its `Ok` says whether there was
+/// a value at all (`false` for `None`: the key is left out).
+struct ValueSerializer<'a> {
+    out: &'a mut BytesMut,
+}
+
+const STRUCT_AS_VALUE: &str =
+    "a struct or map as a single value (an AmpList is a sequence of them)";
+
+impl<'a> ser::Serializer for ValueSerializer<'a> {
+    type Ok = bool;
+    type Error = ValueError;
+    type SerializeSeq = ListWriter<'a>;
+    type SerializeTuple = Impossible<bool, ValueError>;
+    type SerializeTupleStruct = Impossible<bool, ValueError>;
+    type SerializeTupleVariant = Impossible<bool, ValueError>;
+    type SerializeMap = Impossible<bool, ValueError>;
+    type SerializeStruct = Impossible<bool, ValueError>;
+    type SerializeStructVariant = Impossible<bool, ValueError>;
+
+    fn serialize_bool(self, v: bool) -> Result<bool, ValueError> {
+        self.out.put_slice(if v { b"True" } else { b"False" });
+        Ok(true)
+    }
+
+    fn serialize_i8(self, v: i8) -> Result<bool, ValueError> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i16(self, v: i16) -> Result<bool, ValueError> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i32(self, v: i32) -> Result<bool, ValueError> {
+        self.serialize_i64(v.into())
+    }
+
+    fn serialize_i64(self, v: i64) -> Result<bool, ValueError> {
+        integer::write_i64(self.out, v);
+        Ok(true)
+    }
+
+    fn serialize_i128(self, v: i128) -> Result<bool, ValueError> {
+        integer::write_i128(self.out, v);
+        Ok(true)
+    }
+
+    fn serialize_u8(self, v: u8) -> Result<bool, ValueError> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u16(self, v: u16) -> Result<bool, ValueError> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u32(self, v: u32) -> Result<bool, ValueError> {
+        self.serialize_u64(v.into())
+    }
+
+    fn serialize_u64(self, v: u64) -> Result<bool, ValueError> {
+        integer::write_u64(self.out, v);
+        Ok(true)
+    }
+
+    fn serialize_u128(self, v: u128) -> Result<bool, ValueError> {
+        integer::write_u128(self.out, v);
+        Ok(true)
+    }
+
+    fn serialize_f32(self, v: f32) -> Result<bool, ValueError> {
+        write_f32(self.out, v);
+        Ok(true)
+    }
+
+    fn serialize_f64(self, v: f64) -> Result<bool, ValueError> {
+        write_f64(self.out, v);
+        Ok(true)
+    }
+
+    fn serialize_char(self, v: char) -> Result<bool, ValueError> {
+        let mut buf = [0u8; 4];
+        self.out.put_slice(v.encode_utf8(&mut buf).as_bytes());
+        Ok(true)
+    }
+
+    fn serialize_str(self, v: &str) -> Result<bool, ValueError> {
+        self.out.put_slice(v.as_bytes());
+        Ok(true)
+    }
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<bool, ValueError> {
+        self.out.put_slice(v);
+        Ok(true)
+    }
+
+    fn serialize_none(self) -> Result<bool, ValueError> {
+        Ok(false)
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<bool, ValueError> {
+        value.serialize(self)
+    }
+
+    fn serialize_unit(self) -> Result<bool, ValueError> {
+        Err(ValueError::unsupported("() as a value"))
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<bool, ValueError> {
+        Err(ValueError::unsupported("a unit struct as a value"))
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<bool, ValueError> {
+        self.serialize_str(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<bool, ValueError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<bool, ValueError> {
+        Err(ValueError::unsupported("an enum variant carrying data"))
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<ListWriter<'a>, ValueError> {
+        Ok(ListWriter {
+            out: self.out,
+            index: 0,
+        })
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, ValueError> {
+        Err(ValueError::unsupported("a tuple as a value"))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, ValueError> {
+        Err(ValueError::unsupported("a tuple struct as a value"))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, ValueError> {
+        Err(ValueError::unsupported("an enum variant carrying data"))
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, ValueError> {
+        Err(ValueError::unsupported(STRUCT_AS_VALUE))
+    }
+
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, ValueError> {
+        Err(ValueError::unsupported(STRUCT_AS_VALUE))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, ValueError> {
+        Err(ValueError::unsupported("an enum variant carrying data"))
+    }
+
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<bool, ValueError> {
+        use std::fmt::Write as _;
+        write!(self.out, "{value}")
+            .map_err(|_| ValueError::new(ValueErrorKind::Custom("Display failed".into())))?;
+        Ok(true)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        true
+    }
+}
+
+/// Writes the elements of a sequence: ListOf or AmpList.
+struct ListWriter<'a> {
+    out: &'a mut BytesMut,
+    index: usize,
+}
+
+impl ListWriter<'_> {
+    fn element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
+        let index = self.index;
+        self.index += 1;
+        value
+            .serialize(ElementSerializer {
+                out: &mut *self.out,
+            })
+            .map_err(|e| e.at_index(index))
+    }
+}
+
+impl ser::SerializeSeq for ListWriter<'_> {
+    type Ok = bool;
+    type Error = ValueError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
+        self.element(value)
+    }
+
+    fn end(self) -> Result<bool, ValueError> {
+        Ok(true)
+    }
+}
+
+/// Patches the two-byte length written at `at` to cover what follows it.
+fn patch_length(out: &mut BytesMut, at: usize) -> Result<(), ValueError> {
+    let len = out.len() - at - 2;
+    if len > MAX_VALUE_LENGTH {
+        return Err(ValueError::new(ValueErrorKind::ElementTooLong { len }));
+    }
+    out[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+    Ok(())
+}
+
+/// Writes one list element: a struct or map as a whole box (AmpList),
+/// anything else as a length-prefixed value (ListOf).
+struct ElementSerializer<'a> {
+    out: &'a mut BytesMut,
+}
+
+impl ElementSerializer<'_> {
+    /// Writes a length-prefixed scalar.
+    fn prefixed<T: Serialize + ?Sized>(self, value: &T) -> Result<(), ValueError> {
+        let at = self.out.len();
+        self.out.put_u16(0);
+        if !value.serialize(ValueSerializer {
+            out: &mut *self.out,
+        })? {
+            return Err(ValueError::unsupported("None inside a list"));
+        }
+        patch_length(self.out, at)
+    }
+}
+
+macro_rules! prefixed_methods {
+    ($($method:ident($ty:ty)),* $(,)?) => {$(
+        fn $method(self, v: $ty) -> Result<(), ValueError> {
+            self.prefixed(&v)
+        }
+    )*};
+}
+
+impl<'a> ser::Serializer for ElementSerializer<'a> {
+    type Ok = ();
+    type Error = ValueError;
+    type SerializeSeq = NestedList<'a>;
+    type SerializeTuple = Impossible<(), ValueError>;
+    type SerializeTupleStruct = Impossible<(), ValueError>;
+    type SerializeTupleVariant = Impossible<(), ValueError>;
+    type SerializeMap = ElementBox<'a>;
+    type SerializeStruct = ElementBox<'a>;
+    type SerializeStructVariant = Impossible<(), ValueError>;
+
+    prefixed_methods!(
+        serialize_bool(bool),
+        serialize_i8(i8),
+        serialize_i16(i16),
+        serialize_i32(i32),
+        serialize_i64(i64),
+        serialize_i128(i128),
+        serialize_u8(u8),
+        serialize_u16(u16),
+        serialize_u32(u32),
+        serialize_u64(u64),
+        serialize_u128(u128),
+        serialize_f32(f32),
+        serialize_f64(f64),
+        serialize_char(char),
+        serialize_str(&str),
+    );
+
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), ValueError> {
+        self.prefixed(serde_bytes::Bytes::new(v))
+    }
+
+    fn serialize_none(self) -> Result<(), ValueError> {
+        Err(ValueError::unsupported("None inside a list"))
+    }
+
+    fn serialize_some<T: Serialize + ?Sized>(self, _: &T) -> Result<(), ValueError> {
+        Err(ValueError::unsupported("an Option inside a list"))
+    }
+
+    fn serialize_unit(self) -> Result<(), ValueError> {
+        Err(ValueError::unsupported("() as a value"))
+    }
+
+    fn serialize_unit_struct(self, _: &'static str) -> Result<(), ValueError> {
+        Err(ValueError::unsupported("a unit struct as a value"))
+    }
+
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        variant: &'static str,
+    ) -> Result<(), ValueError> {
+        self.prefixed(variant)
+    }
+
+    fn serialize_newtype_struct<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        value: &T,
+    ) -> Result<(), ValueError> {
+        value.serialize(self)
+    }
+
+    fn serialize_newtype_variant<T: Serialize + ?Sized>(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: &T,
+    ) -> Result<(), ValueError> {
+        Err(ValueError::unsupported("an enum variant carrying data"))
+    }
+
+    fn serialize_seq(self, _: Option<usize>) -> Result<NestedList<'a>, ValueError> {
+        let at = self.out.len();
+        self.out.put_u16(0);
+        Ok(NestedList {
+            list: ListWriter {
+                out: self.out,
+                index: 0,
+            },
+            at,
+        })
+    }
+
+    fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, ValueError> {
+        Err(ValueError::unsupported("a tuple as a value"))
+    }
+
+    fn serialize_tuple_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleStruct, ValueError> {
+        Err(ValueError::unsupported("a tuple struct as a value"))
+    }
+
+    fn serialize_tuple_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeTupleVariant, ValueError> {
+        Err(ValueError::unsupported("an enum variant carrying data"))
+    }
+
+    fn serialize_map(self, _: Option<usize>) -> Result<ElementBox<'a>, ValueError> {
+        Ok(ElementBox::new(self.out))
+    }
+
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<ElementBox<'a>, ValueError> {
+        Ok(ElementBox::new(self.out))
+    }
+
+    fn serialize_struct_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStructVariant, ValueError> {
+        Err(ValueError::unsupported("an enum variant carrying data"))
+    }
+
+    fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<(), ValueError> {
+        let at = self.out.len();
+        self.out.put_u16(0);
+        ValueSerializer {
+            out: &mut *self.out,
+        }
+        .collect_str(value)?;
+        patch_length(self.out, at)
+    }
+
+    fn is_human_readable(&self) -> bool {
+        true
+    }
+}
+
+/// A list inside a list: a length-prefixed ListOf.
+struct NestedList<'a> {
+    list: ListWriter<'a>,
+    at: usize,
+}
+
+impl ser::SerializeSeq for NestedList<'_> {
+    type Ok = ();
+    type Error = ValueError;
+
+    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
+        self.list.element(value)
+    }
+
+    fn end(self) -> Result<(), ValueError> {
+        patch_length(self.list.out, self.at)
+    }
+}
+
+/// Where one pair of an element box sits in the output.
+#[derive(Clone, Copy)]
+struct PairSpan {
+    start: usize,
+    key_len: usize,
+    end: usize,
+}
+
+/// Writes one AmpList element as a box, keys sorted as Twisted sorts them.
+struct ElementBox<'a> {
+    out: &'a mut BytesMut,
+    start: usize,
+    pairs: SmallVec<[PairSpan; 8]>,
+    /// Start of a map entry whose key is written and whose value is not.
+    pending: Option<usize>,
+}
+
+impl<'a> ElementBox<'a> {
+    fn new(out: &'a mut BytesMut) -> Self {
+        let start = out.len();
+        ElementBox {
+            out,
+            start,
+            pairs: SmallVec::new(),
+            pending: None,
+        }
+    }
+
+    fn key_at(&self, span: &PairSpan) -> &[u8] {
+        &self.out[span.start + 2..span.start + 2 + span.key_len]
+    }
+
+    fn check_key(key: &[u8]) -> Result<(), ValueError> {
+        let e = if key.is_empty() {
+            CodecError::EmptyKey
+        } else if key.len() > MAX_KEY_LENGTH {
+            CodecError::KeyTooLong { len: key.len() }
+        } else {
+            return Ok(());
+        };
+        Err(ValueError::codec(e).at_key_bytes(key))
+    }
+
+    /// Writes the value of the pair whose key starts at `start`; drops the
+    /// pair if the value is `None`.
+    fn value<T: Serialize + ?Sized>(&mut self, start: usize, value: &T) -> Result<(), ValueError> {
+        let key_len = usize::from(self.out[start + 1]);
+        let at = self.out.len();
+        self.out.put_u16(0);
+        let present = value
+            .serialize(ValueSerializer {
+                out: &mut *self.out,
+            })
+            .map_err(|e| e.at_key_bytes(&self.out[start + 2..start + 2 + key_len]))?;
+        if !present {
+            self.out.truncate(start);
+            return Ok(());
+        }
+        let len = self.out.len() - at - 2;
+        if len > MAX_VALUE_LENGTH {
+            let key = Bytes::copy_from_slice(&self.out[start + 2..start + 2 + key_len]);
+            return Err(ValueError::codec(CodecError::ValueTooLong {
+                key: key.clone(),
+                len,
+            })
+            .at_key_bytes(&key));
+        }
+        self.out[at..at + 2].copy_from_slice(&(len as u16).to_be_bytes());
+        self.pairs.push(PairSpan {
+            start,
+            key_len,
+            end: self.out.len(),
+        });
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), ValueError> {
+        let sorted = self
+            .pairs
+            .windows(2)
+            .all(|w| self.key_at(&w[0]) < self.key_at(&w[1]));
+        if !sorted {
+            let mut order = self.pairs.clone();
+            order.sort_by(|a, b| self.key_at(a).cmp(self.key_at(b)));
+            if let Some(w) = order
+                .windows(2)
+                .find(|w| self.key_at(&w[0]) == self.key_at(&w[1]))
+            {
+                let key = Bytes::copy_from_slice(self.key_at(&w[0]));
+                return Err(
+                    ValueError::codec(CodecError::DuplicateKey { key: key.clone() })
+                        .at_key_bytes(&key),
+                );
+            }
+            let written = self.out[self.start..].to_vec();
+            self.out.truncate(self.start);
+            for span in &order {
+                self.out
+                    .put_slice(&written[span.start - self.start..span.end - self.start]);
+            }
+            self.pairs.clear();
+        }
+        self.out.put_u16(0);
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for ElementBox<'_> {
+    type Ok = ();
+    type Error = ValueError;
+
+    fn serialize_field<T: Serialize + ?Sized>(
+        &mut self,
+        key: &'static str,
+        value: &T,
+    ) -> Result<(), ValueError> {
+        Self::check_key(key.as_bytes())?;
+        let start = self.out.len();
+        self.out.put_u16(key.len() as u16);
+        self.out.put_slice(key.as_bytes());
+        self.value(start, value)
+    }
+
+    fn end(self) -> Result<(), ValueError> {
+        self.finish()
+    }
+}
+
+impl ser::SerializeMap for ElementBox<'_> {
+    type Ok = ();
+    type Error = ValueError;
+
+    fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ValueError> {
+        let start = self.out.len();
+        self.out.put_u16(0);
+        if !key.serialize(ValueSerializer {
+            out: &mut *self.out,
+        })? {
+            return Err(ValueError::unsupported("None as a map key"));
+        }
+        Self::check_key(&self.out[start + 2..])?;
+        let len = self.out.len() - start - 2;
+        self.out[start..start + 2].copy_from_slice(&(len as u16).to_be_bytes());
+        self.pending = Some(start);
+        Ok(())
+    }
+
+    fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
+        let start = self
+            .pending
+            .take()
+            .ok_or_else(|| ValueError::unsupported("map value without a key"))?;
+        self.value(start, value)
+    }
+
+    fn end(self) -> Result<(), ValueError> {
+        self.finish()
+    }
+}

@@ -1,6 +1,156 @@
 //! Twisted's argument types and their Rust counterparts.
-// Stub: filled in by the values work.
+//!
+//! A box's values are byte strings; Twisted's argument types say how a
+//! Python value is written as one. Through serde, Rust types map onto them
+//! byte for byte:
+//!
+//! | Twisted argument | Rust type | Wire value |
+//! |---|---|---|
+//! | `Integer` | `i8`..`i128`, `u8`..`u128`, `isize`, `usize`; [`BigInteger`] (feature `bigint`) | decimal text, as Python's `str(int)` |
+//! | `String` | `bytes::Bytes`, `serde_bytes::ByteBuf`, `&[u8]`, `Vec<u8>` with `#[serde(with = "serde_bytes")]` | the bytes themselves |
+//! | `Unicode` | `String`, `&str`, `char` | UTF-8 |
+//! | `Path` | `std::path::PathBuf` | UTF-8 text (a path that is not UTF-8 cannot be sent) |
+//! | `Boolean` | `bool` | `True` or `False` |
+//! | `Float` | `f64`, `f32` | Python's `repr(float)`: `0.1`, `1e+16`, `-0.0`, `inf`, `nan` |
+//! | `Decimal` | [`Decimal`] | Python's `str(Decimal)`: `1E+2`, `-0`, `sNaN` |
+//! | `DateTime` | [`DateTime`] | `YYYY-MM-DDTHH:MM:SS.ffffff±HH:MM` |
+//! | `Descriptor` | [`Descriptor`] | the descriptor's ordinal, as Integer |
+//! | `ListOf(T)` | `Vec<T>` (any sequence) of the above | each element as a 2-byte big-endian length and its wire form |
+//! | `AmpList([...])` | `Vec<S>` of structs or maps | each element as a whole box, back to back |
+//! | optional argument | `Option<T>` field | the key is absent when `None` |
+//!
+//! Newtype structs are transparent. A unit enum variant is written as its
+//! name, as Unicode (a convenience: Twisted has no such type). A plain
+//! `Vec<u8>` is a sequence of integers, so a `ListOf(Integer)`; use
+//! `serde_bytes` or `bytes::Bytes` for a `String`.
+//!
+//! Inside a list, elements are told apart by what their type asks for: a
+//! struct or map is a box (AmpList), anything else a length-prefixed value
+//! (ListOf), so a list of lists (`ListOf(ListOf(Integer))`) works too.
+//! AmpList elements are written with their keys sorted, as Twisted writes
+//! boxes, so the bytes are Twisted's whatever the field order.
+//!
+//! Shapes AMP has no counterpart for (tuples, unit, `Option` inside a list,
+//! enum variants carrying data, a struct where one value is expected) are a
+//! [`ValueError`] of kind [`ValueErrorKind::Unsupported`].
+//!
+//! Decoding is strict where Twisted is lenient: an Integer is an optional
+//! sign and ASCII digits only (Python's `int()` would also take whitespace
+//! and underscores, which Python never writes), a Boolean exactly `True` or
+//! `False`, a DateTime exactly its 32-byte form.
+//!
+//! ```
+//! use amp_core::values::{decode_value, encode_value};
+//!
+//! assert_eq!(&encode_value(&1e16f64).unwrap()[..], b"1e+16");
+//! assert_eq!(&encode_value(&vec![1u8, 2]).unwrap()[..], b"\x00\x011\x00\x012");
+//! assert_eq!(decode_value::<Vec<String>>(b"\x00\x02hi").unwrap(), ["hi"]);
+//! ```
 
-/// What was wrong with an argument value.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValueError;
+mod datetime;
+mod decimal;
+mod error;
+mod float;
+pub(crate) mod integer;
+
+use bytes::{Bytes, BytesMut};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+pub use datetime::{DateTime, DateTimeError};
+pub use decimal::Decimal;
+pub use error::{ValueError, ValueErrorKind};
+#[cfg(feature = "bigint")]
+pub use integer::BigInteger;
+
+pub(crate) use datetime::TOKEN as DATETIME_TOKEN;
+pub(crate) use decimal::TOKEN as DECIMAL_TOKEN;
+pub(crate) use error::snippet;
+pub(crate) use float::{parse_f32, parse_f64, write_f32, write_f64};
+
+/// Name under which an arbitrary-size Integer asks a deserializer for its
+/// text, so this crate's deserializer can report a typed error.
+pub(crate) const INTEGER_TOKEN: &str = "$amp_core::values::Integer";
+
+/// `#[serde(with = "amp_core::values::bigint")]` for `num_bigint::BigInt`
+/// fields: Integer text of any size (as [`BigInteger`]).
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Args {
+///     #[serde(with = "amp_core::values::bigint")]
+///     n: num_bigint::BigInt,
+/// }
+/// let b = amp_core::AmpBox::from_pairs([("n", "18446744073709551616")]);
+/// let args: Args = amp_core::de::from_box(&b).unwrap();
+/// assert_eq!(amp_core::ser::to_box(&args).unwrap(), b);
+/// ```
+#[cfg(feature = "bigint")]
+pub mod bigint {
+    pub use super::integer::big::{deserialize, serialize};
+}
+
+/// A file descriptor passed with Twisted's `Descriptor` argument, as its
+/// ordinal.
+///
+/// Twisted's `Descriptor` is an `Integer` on the wire: the descriptor itself
+/// travels out of band over a UNIX socket (`SCM_RIGHTS`), and the value names
+/// its position among those received. This type carries that number only;
+/// sending and receiving the descriptors is up to the transport.
+///
+/// ```
+/// use amp_core::values::{Descriptor, decode_value, encode_value};
+///
+/// assert_eq!(&encode_value(&Descriptor(3)).unwrap()[..], b"3");
+/// assert_eq!(decode_value::<Descriptor>(b"7").unwrap(), Descriptor(7));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Descriptor(pub u32);
+
+impl Serialize for Descriptor {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u32(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Descriptor {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Descriptor, D::Error> {
+        u32::deserialize(d).map(Descriptor)
+    }
+}
+
+/// The wire form of one value on its own: what would stand as the value
+/// under its key in a box.
+///
+/// Fails for `None` (an absent key has no wire form), for shapes with no AMP
+/// counterpart, and for a value over 65535 bytes (which no box can hold).
+///
+/// ```
+/// use amp_core::values::{DateTime, encode_value};
+///
+/// assert_eq!(&encode_value(&-42i64).unwrap()[..], b"-42");
+/// assert_eq!(&encode_value(&true).unwrap()[..], b"True");
+/// assert_eq!(&encode_value(&0.1f32).unwrap()[..], b"0.1");
+/// let dt = DateTime::new(2012, 1, 23, 12, 34, 56, 54321, 0).unwrap();
+/// assert_eq!(&encode_value(&dt).unwrap()[..], b"2012-01-23T12:34:56.054321-00:00");
+/// assert!(encode_value(&None::<u8>).is_err());
+/// ```
+pub fn encode_value<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ValueError> {
+    let mut out = BytesMut::new();
+    crate::ser::write_value(&mut out, value)?;
+    Ok(out.freeze())
+}
+
+/// Reads one value from its wire form. Borrowed types (`&str`, `&[u8]`)
+/// borrow from `wire`.
+///
+/// ```
+/// use amp_core::values::{Decimal, decode_value};
+///
+/// assert_eq!(decode_value::<u16>(b"65535").unwrap(), 65535);
+/// assert_eq!(decode_value::<&str>("héllo".as_bytes()).unwrap(), "héllo");
+/// assert_eq!(decode_value::<Decimal>(b"1E-1").unwrap().as_str(), "0.1");
+/// assert!(decode_value::<u8>(b"256").is_err());
+/// ```
+pub fn decode_value<'de, T: Deserialize<'de>>(wire: &'de [u8]) -> Result<T, ValueError> {
+    T::deserialize(crate::de::ValueDeserializer::new(wire))
+}
