@@ -232,7 +232,7 @@ impl AmpBox {
     /// assert_eq!(&out[..], b"\x00\x01a\x00\x011\x00\x00");
     /// let bad = amp_core::AmpBox::from_pairs([("", "1")]);
     /// assert!(bad.encode(&mut out).is_err());
-    /// assert_eq!(out.len(), 9);
+    /// assert_eq!(out.len(), 8);
     /// ```
     pub fn encode(&self, dst: &mut BytesMut) -> Result<(), CodecError> {
         codec::encode_box(self, dst)
