@@ -181,10 +181,11 @@ impl BoxBuilder {
                 out: &mut self.scratch,
             })
             .map_err(|e| e.at_key_bytes(&key))?;
-        let v = self.scratch.split().freeze();
         if !present {
+            // `None` wrote nothing: the key is left out.
             return Ok(());
         }
+        let v = self.scratch.split().freeze();
         if let Err(e) = check_pair(&key, &v) {
             return Err(ValueError::codec(e).at_key_bytes(&key));
         }

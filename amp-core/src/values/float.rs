@@ -55,23 +55,81 @@ fn digit_count(sci: &str) -> (usize, bool) {
     (n, odd)
 }
 
+/// Whether a float `m × 2^q` (`m` odd) can sit exactly halfway between two
+/// decimals of `n` significant digits: its exact decimal expansion must then
+/// have `n + 1` significant digits, the last a 5.
+fn tie_possible(m: u64, q: i32, n: usize) -> bool {
+    let mut s = u128::from(m);
+    if q < 0 {
+        // m / 2^-q = m × 5^-q / 10^-q: the digits are m × 5^-q.
+        for _ in 0..q.unsigned_abs() {
+            match s.checked_mul(5) {
+                Some(v) => s = v,
+                None => return false,
+            }
+        }
+    } else {
+        // An integer: m × 2^q, trailing zeros aside. Beyond 2^127 it has
+        // far more digits than any shortest form.
+        if q > 74 {
+            return false;
+        }
+        s <<= q;
+        while s % 10 == 0 {
+            s /= 10;
+        }
+    }
+    s % 10 == 5 && s.ilog10() as usize + 1 == n + 1
+}
+
+/// `v`'s odd significand and binary exponent: `v = ±m × 2^q`.
+fn decompose_f64(v: f64) -> (u64, i32) {
+    let bits = v.to_bits();
+    let exp = ((bits >> 52) & 0x7ff) as i32;
+    let frac = bits & ((1 << 52) - 1);
+    let (m, q) = if exp == 0 {
+        (frac, -1074)
+    } else {
+        (frac | (1 << 52), exp - 1075)
+    };
+    let tz = m.trailing_zeros();
+    (m >> tz, q + tz as i32)
+}
+
+/// `v`'s odd significand and binary exponent: `v = ±m × 2^q`.
+fn decompose_f32(v: f32) -> (u64, i32) {
+    let bits = v.to_bits();
+    let exp = ((bits >> 23) & 0xff) as i32;
+    let frac = u64::from(bits & ((1 << 23) - 1));
+    let (m, q) = if exp == 0 {
+        (frac, -149)
+    } else {
+        (frac | (1 << 23), exp - 150)
+    };
+    let tz = m.trailing_zeros();
+    (m >> tz, q + tz as i32)
+}
+
 macro_rules! shortest {
-    ($v:expr, $ty:ty) => {{
+    ($v:expr, $ty:ty, $decompose:ident) => {{
         let v = $v;
         let mut s = Stack::new();
         // Cannot fail: the buffer is larger than any finite float's form.
         let _ = write!(s, "{v:e}");
         // Rust's shortest digits break an exact tie between two equally
         // close candidates upwards; Python's repr breaks it to the even
-        // digit. The correctly rounded form with as many digits (which
-        // rounds ties to even) is Python's pick whenever it reads back to
-        // the same value.
+        // digit. In a tie, the correctly rounded form with as many digits
+        // (which rounds ties to even) is Python's pick whenever it reads
+        // back to the same value.
         let (n, odd) = digit_count(s.as_str());
-        if odd {
-            let mut t = Stack::new();
-            let _ = write!(t, "{v:.prec$e}", prec = n.saturating_sub(1));
-            if t.as_str() != s.as_str() && t.as_str().parse::<$ty>().ok() == Some(v) {
-                s = t;
+        if odd && v != 0.0 {
+            let (m, q) = $decompose(v);
+            if tie_possible(m, q, n) {
+                let mut t = Stack::new();
+                let _ = write!(t, "{v:.prec$e}", prec = n.saturating_sub(1));
+                if t.as_str() != s.as_str() && t.as_str().parse::<$ty>().ok() == Some(v) {
+                    s = t;
+                }
             }
         }
         s
@@ -85,7 +143,7 @@ pub(crate) fn write_f64(out: &mut BytesMut, v: f64) {
     } else if v.is_infinite() {
         out.put_slice(if v > 0.0 { b"inf" } else { b"-inf" });
     } else {
-        let s = shortest!(v, f64);
+        let s = shortest!(v, f64, decompose_f64);
         layout(out, &s.buf[..s.len]);
     }
 }
@@ -98,7 +156,7 @@ pub(crate) fn write_f32(out: &mut BytesMut, v: f32) {
     } else if v.is_infinite() {
         out.put_slice(if v > 0.0 { b"inf" } else { b"-inf" });
     } else {
-        let s = shortest!(v, f32);
+        let s = shortest!(v, f32, decompose_f32);
         layout(out, &s.buf[..s.len]);
     }
 }

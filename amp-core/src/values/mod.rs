@@ -6,12 +6,12 @@
 //!
 //! | Twisted argument | Rust type | Wire value |
 //! |---|---|---|
-//! | `Integer` | `i8`..`i128`, `u8`..`u128`, `isize`, `usize`; [`BigInteger`] (feature `bigint`) | decimal text, as Python's `str(int)` |
+//! | `Integer` | `i8`..`i128`, `u8`..`u128`, `isize`, `usize`; `BigInteger` (feature `bigint`) | decimal text, as Python's `str(int)` |
 //! | `String` | `bytes::Bytes`, `serde_bytes::ByteBuf`, `&[u8]`, `Vec<u8>` with `#[serde(with = "serde_bytes")]` | the bytes themselves |
 //! | `Unicode` | `String`, `&str`, `char` | UTF-8 |
 //! | `Path` | `std::path::PathBuf` | UTF-8 text (a path that is not UTF-8 cannot be sent) |
 //! | `Boolean` | `bool` | `True` or `False` |
-//! | `Float` | `f64`, `f32` | Python's `repr(float)`: `0.1`, `1e+16`, `-0.0`, `inf`, `nan` |
+//! | `Float` | `f64`, `f32` | Python's `repr(float)`: `0.1`, `1e+16`, `-0.0`, `inf`, `nan` (an `f32` with its own shortest digits in the same layout: `0.1f32` is `0.1`) |
 //! | `Decimal` | [`Decimal`] | Python's `str(Decimal)`: `1E+2`, `-0`, `sNaN` |
 //! | `DateTime` | [`DateTime`] | `YYYY-MM-DDTHH:MM:SS.ffffff±HH:MM` |
 //! | `Descriptor` | [`Descriptor`] | the descriptor's ordinal, as Integer |
@@ -37,7 +37,11 @@
 //! Decoding is strict where Twisted is lenient: an Integer is an optional
 //! sign and ASCII digits only (Python's `int()` would also take whitespace
 //! and underscores, which Python never writes), a Boolean exactly `True` or
-//! `False`, a DateTime exactly its 32-byte form.
+//! `False`, a DateTime exactly its 32-byte form, and a list whose last
+//! element or box is cut short is an error (Twisted silently drops the
+//! incomplete tail). AmpList elements are checked as the box decoder checks
+//! boxes: key lengths, duplicate keys, at most
+//! [`Limits::DEFAULT_MAX_KEYS`](crate::Limits::DEFAULT_MAX_KEYS) keys.
 //!
 //! ```
 //! use amp_core::values::{decode_value, encode_value};
