@@ -3,6 +3,12 @@
 //! [`from_box`] reads a struct (or a map) out of an [`AmpBox`], each field
 //! from the value under its key, in its Twisted wire form (see
 //! [`values`](crate::values) for the mapping).
+//!
+//! A value does not say its type: the type it is read into decides how it
+//! is read. Serde features that read values before knowing their type
+//! (`#[serde(flatten)]`, untagged enums) therefore see every value as a
+//! string (or bytes, if it is not UTF-8), and work only with text and byte
+//! fields.
 
 use std::collections::HashSet;
 
