@@ -69,7 +69,12 @@ fn show(direction: &str, wire: &[u8]) {
 fn main() {
     let locator = Locator::<()>::new()
         .responder(Sum, |_, args: SumArgs| async move {
-            println!("server: did a sum: {} + {} = {}", args.a, args.b, args.a + args.b);
+            println!(
+                "server: did a sum: {} + {} = {}",
+                args.a,
+                args.b,
+                args.a + args.b
+            );
             Ok::<_, Infallible>(Total {
                 total: args.a + args.b,
             })
@@ -79,7 +84,10 @@ fn main() {
                 return Err(DivideError::ZeroDivision("division by zero".into()));
             }
             let result = args.numerator as f64 / args.denominator as f64;
-            println!("server: did a division: {} / {} = {result}", args.numerator, args.denominator);
+            println!(
+                "server: did a division: {} / {} = {result}",
+                args.numerator, args.denominator
+            );
             Ok(Quotient { result })
         });
 
@@ -135,7 +143,10 @@ fn main() {
             });
         }
     }
-    let (total, quotient) = (total.expect("Sum settled"), quotient.expect("Divide settled"));
+    let (total, quotient) = (
+        total.expect("Sum settled"),
+        quotient.expect("Divide settled"),
+    );
     println!("Done with math: {total} {quotient}");
     assert_eq!(total, 94);
     assert_eq!(quotient, f64::INFINITY);

@@ -185,8 +185,7 @@ impl AmpBox {
     /// assert_eq!(b.keys().next().map(|k| &k[..]), Some(&b"b"[..]));
     /// ```
     pub fn remove(&mut self, key: impl AsRef<[u8]>) -> Option<Bytes> {
-        self.position(key.as_ref())
-            .map(|i| self.pairs.remove(i).1)
+        self.position(key.as_ref()).map(|i| self.pairs.remove(i).1)
     }
 
     /// The pairs, in order.

@@ -313,7 +313,11 @@ impl fmt::Display for SendError {
                 write!(f, "key {} is reserved by the protocol", Readable(k))
             }
             SendError::NotAsked(t) => {
-                write!(f, "no request with _ask tag {} awaits an answer", Readable(t))
+                write!(
+                    f,
+                    "no request with _ask tag {} awaits an answer",
+                    Readable(t)
+                )
             }
         }
     }
@@ -604,7 +608,10 @@ impl Dispatcher {
         let mut buf = [0u8; 16];
         let tag = id.write_tag(&mut buf);
         self.write_box(
-            &[(ASK.as_bytes(), tag), (COMMAND.as_bytes(), command.as_bytes())],
+            &[
+                (ASK.as_bytes(), tag),
+                (COMMAND.as_bytes(), command.as_bytes()),
+            ],
             arguments,
         )?;
         self.next_tag += 1;
@@ -770,15 +777,18 @@ impl Dispatcher {
             return Err(SendError::ReservedKey(Bytes::from_static(b"_route")));
         }
         let start = self.out.len();
-        let result = b.encode(&mut self.out).map_err(SendError::from).and_then(|()| {
-            if let Some(route) = &self.route {
-                // Put `_route` before the terminator just written.
-                self.out.truncate(self.out.len() - 2);
-                put_pair(&mut self.out, b"_route", route)?;
-                self.out.put_u16(0);
-            }
-            Ok(())
-        });
+        let result = b
+            .encode(&mut self.out)
+            .map_err(SendError::from)
+            .and_then(|()| {
+                if let Some(route) = &self.route {
+                    // Put `_route` before the terminator just written.
+                    self.out.truncate(self.out.len() - 2);
+                    put_pair(&mut self.out, b"_route", route)?;
+                    self.out.put_u16(0);
+                }
+                Ok(())
+            });
         if result.is_err() {
             self.out.truncate(start);
         }
@@ -853,10 +863,14 @@ impl Dispatcher {
                 }
             }
             (a, e, c) => {
-                let keys = [(ANSWER, a.is_some()), (ERROR, e.is_some()), (COMMAND, c.is_some())]
-                    .into_iter()
-                    .filter_map(|(k, present)| present.then_some(k))
-                    .collect();
+                let keys = [
+                    (ANSWER, a.is_some()),
+                    (ERROR, e.is_some()),
+                    (COMMAND, c.is_some()),
+                ]
+                .into_iter()
+                .filter_map(|(k, present)| present.then_some(k))
+                .collect();
                 return Err(ProtocolError::Ambiguous { keys });
             }
         }

@@ -91,10 +91,9 @@ impl fmt::Display for CodecError {
             CodecError::BoxTooLarge { limit } => {
                 write!(f, "box is larger than the {limit}-byte limit")
             }
-            CodecError::BufferLimit { limit } => write!(
-                f,
-                "more than {limit} bytes buffered for an incomplete box"
-            ),
+            CodecError::BufferLimit { limit } => {
+                write!(f, "more than {limit} bytes buffered for an incomplete box")
+            }
             CodecError::DuplicateKey { key } => {
                 write!(f, "key {} appears twice in one box", Readable(key))
             }

@@ -145,7 +145,11 @@ fn serve(input: &[u8], split: usize) -> (Vec<u8>, Option<ConnectionError>) {
 #[test]
 fn server_side_writes_what_twisted_wrote_and_closes_where_it_closed() {
     let v = support::vectors();
-    assert_eq!(v.conversations.len(), 7, "every recorded conversation is replayed");
+    assert_eq!(
+        v.conversations.len(),
+        7,
+        "every recorded conversation is replayed"
+    );
     for conv in &v.conversations {
         let input = support::unhex(&conv.client_to_server_hex);
         let expected = support::unhex(&conv.server_to_client_hex);
@@ -176,7 +180,10 @@ fn close_reasons_name_what_happened() {
             .find(|c| c.note.contains(needle))
             .unwrap_or_else(|| panic!("no conversation about {needle}"))
     };
-    let (_, reason) = serve(&support::unhex(&find("fatal error").client_to_server_hex), 4096);
+    let (_, reason) = serve(
+        &support::unhex(&find("fatal error").client_to_server_hex),
+        4096,
+    );
     assert_eq!(
         reason,
         Some(ConnectionError::FatalError {
@@ -184,7 +191,10 @@ fn close_reasons_name_what_happened() {
             description: "'x'".into()
         })
     );
-    let (_, reason) = serve(&support::unhex(&find("undeclared").client_to_server_hex), 4096);
+    let (_, reason) = serve(
+        &support::unhex(&find("undeclared").client_to_server_hex),
+        4096,
+    );
     assert_eq!(
         reason,
         Some(ConnectionError::FatalError {
@@ -252,7 +262,9 @@ fn client_side_writes_what_twisted_wrote_and_reads_its_answers() {
                 a
             };
             let id = match command.as_str() {
-                "Sum" => client.call::<Sum>(&amp_core::de::from_box(&args).unwrap()).unwrap(),
+                "Sum" => client
+                    .call::<Sum>(&amp_core::de::from_box(&args).unwrap())
+                    .unwrap(),
                 "Divide" => client
                     .call::<Divide>(&amp_core::de::from_box(&args).unwrap())
                     .unwrap(),
@@ -282,12 +294,14 @@ fn client_side_writes_what_twisted_wrote_and_reads_its_answers() {
             };
             let command = &calls.iter().find(|(c, _)| *c == id).unwrap().1;
             results.push(match command.as_str() {
-                "Sum" => describe::<Sum>(decode_outcome::<Sum>(outcome), |r| {
-                    json!({"total": r.total.to_string()})
-                }),
-                "Divide" => describe::<Divide>(decode_outcome::<Divide>(outcome), |r| {
-                    json!({"result": r.result.to_string()})
-                }),
+                "Sum" => describe::<Sum>(
+                    decode_outcome::<Sum>(outcome),
+                    |r| json!({"total": r.total.to_string()}),
+                ),
+                "Divide" => describe::<Divide>(
+                    decode_outcome::<Divide>(outcome),
+                    |r| json!({"result": r.result.to_string()}),
+                ),
                 "Fatal" => describe::<Fatal>(decode_outcome::<Fatal>(outcome), |_| json!({})),
                 "Boom" => describe::<Boom>(decode_outcome::<Boom>(outcome), |_| json!({})),
                 _ => continue, // the unknown command's result was not recorded

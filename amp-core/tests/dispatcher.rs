@@ -109,7 +109,10 @@ fn a_forgotten_call_drops_its_late_answer_or_error_quietly() {
     let b = c.call_remote("X", &AmpBox::new(), true).unwrap().unwrap();
     assert!(c.forget(a));
     assert!(c.forget(b));
-    assert!(!c.forget(a), "forgetting twice reports it was not outstanding");
+    assert!(
+        !c.forget(a),
+        "forgetting twice reports it was not outstanding"
+    );
     c.handle_input(&wire(&AmpBox::from_pairs([("_answer", "1")])));
     c.handle_input(&wire(&AmpBox::from_pairs([
         ("_error", "2"),
@@ -211,7 +214,10 @@ fn a_box_with_more_than_one_of_answer_error_command_is_refused() {
 fn an_error_box_needs_code_and_description() {
     let mut c = Connection::default();
     c.call_remote("X", &AmpBox::new(), true).unwrap();
-    c.handle_input(&wire(&AmpBox::from_pairs([("_error", "1"), ("_error_code", "E")])));
+    c.handle_input(&wire(&AmpBox::from_pairs([
+        ("_error", "1"),
+        ("_error_code", "E"),
+    ])));
     assert_eq!(
         closed_with(&mut c),
         ConnectionError::Protocol(ProtocolError::MalformedError {
@@ -280,7 +286,10 @@ fn unknown_commands_get_unhandled_and_the_connection_stays_open() {
 #[test]
 fn a_fatal_error_is_sent_then_the_connection_closes_and_ignores_later_input() {
     let mut c = Connection::default();
-    let pending = c.call_remote("Mine", &AmpBox::new(), true).unwrap().unwrap();
+    let pending = c
+        .call_remote("Mine", &AmpBox::new(), true)
+        .unwrap()
+        .unwrap();
     let mut input = wire(&request(Some("1"), "Fatal"));
     input.extend(wire(&request(Some("2"), "After")));
     c.handle_input(&input);
@@ -308,7 +317,11 @@ fn a_fatal_error_is_sent_then_the_connection_closes_and_ignores_later_input() {
         })
     );
     assert_eq!(c.poll_event(), Some(Event::Closed(reason)));
-    assert_eq!(c.poll_event(), None, "the box after the fatal one is not read");
+    assert_eq!(
+        c.poll_event(),
+        None,
+        "the box after the fatal one is not read"
+    );
     let sent = sent_boxes(&mut c);
     assert_eq!(sent.len(), 2, "the call, then the error box");
     assert_eq!(sent[1].get_str("_error_code"), Some("FATAL_KEY"));
@@ -393,7 +406,10 @@ fn when_the_connection_ends_every_outstanding_call_fails_and_nothing_more_is_que
     }
     assert_eq!(failed, ids);
     let closed = SendError::Closed(ConnectionError::PeerClosed);
-    assert_eq!(c.call_remote("X", &AmpBox::new(), true), Err(closed.clone()));
+    assert_eq!(
+        c.call_remote("X", &AmpBox::new(), true),
+        Err(closed.clone())
+    );
     assert_eq!(c.answer(b"1", &AmpBox::new()), Err(closed.clone()));
     assert_eq!(c.send_box(&AmpBox::new()), Err(closed.clone()));
     assert_eq!(
@@ -445,14 +461,13 @@ fn the_protocol_switch_hands_back_every_byte_after_the_last_box() {
     for split in 1..input.len() {
         let mut c2 = Connection::default();
         c2.handle_input(&input[..split]);
-        let mut got = None;
-        while let Some(e) = c2.poll_event() {
-            got = Some(e);
-            break;
-        }
+        let got = c2.poll_event();
         if got.is_none() {
             c2.handle_input(&input[split..]);
-            assert!(matches!(c2.poll_event(), Some(Event::Request(_))), "split {split}");
+            assert!(
+                matches!(c2.poll_event(), Some(Event::Request(_))),
+                "split {split}"
+            );
             assert_eq!(&c2.switch_protocol()[..], tail, "split {split}");
         } else {
             let mut rest = c2.switch_protocol().to_vec();
@@ -488,5 +503,7 @@ fn routed_dispatchers_write_route_on_every_box() {
     assert_eq!(d.pending_transmit(), 0);
     // Unrouted, `_route` is an ordinary key of a raw box.
     let mut plain = Dispatcher::default();
-    plain.send_box(&AmpBox::from_pairs([("_route", "x")])).unwrap();
+    plain
+        .send_box(&AmpBox::from_pairs([("_route", "x")]))
+        .unwrap();
 }

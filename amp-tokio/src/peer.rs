@@ -22,7 +22,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::sync::{Notify, oneshot, watch};
 
-
 /// Settings of a connection.
 ///
 /// ```
@@ -209,7 +208,8 @@ impl Drop for Handle {
         let mut state = self.shared.lock();
         state.conn.close();
         let mut requests = Vec::new();
-        self.shared.drain_events(&mut state, &mut requests, usize::MAX);
+        self.shared
+            .drain_events(&mut state, &mut requests, usize::MAX);
     }
 }
 
@@ -258,7 +258,10 @@ impl Peer {
     /// let peer = amp_tokio::Peer::connect("127.0.0.1:1234", amp_tokio::Responders::new()).await?;
     /// # Ok(()) }
     /// ```
-    pub async fn connect(addr: impl ToSocketAddrs, responders: Responders) -> std::io::Result<Peer> {
+    pub async fn connect(
+        addr: impl ToSocketAddrs,
+        responders: Responders,
+    ) -> std::io::Result<Peer> {
         Self::connect_with(addr, responders, Options::default()).await
     }
 
@@ -325,7 +328,12 @@ impl Peer {
         Self::spawn(stream, addr, responders, options)
     }
 
-    fn spawn<S>(stream: S, addr: Option<SocketAddr>, responders: Responders, options: Options) -> Peer
+    fn spawn<S>(
+        stream: S,
+        addr: Option<SocketAddr>,
+        responders: Responders,
+        options: Options,
+    ) -> Peer
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
@@ -413,7 +421,9 @@ impl Peer {
     ) -> Result<Option<AmpBox>, CallFailure> {
         let rx = self
             .queue(|state| {
-                let id = state.conn.call_remote(command, arguments, requires_answer)?;
+                let id = state
+                    .conn
+                    .call_remote(command, arguments, requires_answer)?;
                 Ok(id.map(|id| {
                     let (tx, rx) = oneshot::channel();
                     state.pending.insert(id, tx);
@@ -511,7 +521,11 @@ impl Peer {
     ///     .await;
     /// # }
     /// ```
-    pub async fn call_remote(&self, command: &str, arguments: AmpBox) -> Result<AmpBox, CallFailure> {
+    pub async fn call_remote(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+    ) -> Result<AmpBox, CallFailure> {
         self.call_box(command, &arguments, true)
             .await
             .map(|answer| answer.unwrap_or_default())
@@ -730,9 +744,13 @@ async fn read_loop<R: AsyncRead>(
                         let fut = responders.dispatch(ctx, &req.command, req.arguments);
                         let tag = req.tag;
                         running.push(Box::pin(async move {
-                            let result = AssertUnwindSafe(fut).catch_unwind().await.unwrap_or_else(
-                                |_| Err(ResponderError::undeclared("responder panicked")),
-                            );
+                            let result =
+                                AssertUnwindSafe(fut)
+                                    .catch_unwind()
+                                    .await
+                                    .unwrap_or_else(|_| {
+                                        Err(ResponderError::undeclared("responder panicked"))
+                                    });
                             (tag, result)
                         }));
                     }

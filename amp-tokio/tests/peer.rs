@@ -168,7 +168,9 @@ async fn typed_calls_answers_and_declared_errors() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(e, CallError::Declared(DivideError::ZeroDivision(ref d)) if d == "division by zero"));
+    assert!(
+        matches!(e, CallError::Declared(DivideError::ZeroDivision(ref d)) if d == "division by zero")
+    );
     // The connection is still usable after a declared error.
     assert!(client.call::<Sum>(&SumArgs { a: 1, b: 1 }).await.is_ok());
 }
@@ -200,7 +202,10 @@ async fn fatal_and_undeclared_errors_close_the_connection_after_the_error() {
         })
         .await
         .unwrap_err();
-    assert!(matches!(e, CallError::Declared(DivideError::Broken(_))), "{e:?}");
+    assert!(
+        matches!(e, CallError::Declared(DivideError::Broken(_))),
+        "{e:?}"
+    );
     assert_eq!(
         timeout(T, server.closed()).await.unwrap(),
         ConnectionError::FatalError {
@@ -208,11 +213,17 @@ async fn fatal_and_undeclared_errors_close_the_connection_after_the_error() {
             description: "fatal".into()
         }
     );
-    assert_eq!(timeout(T, client.closed()).await.unwrap(), ConnectionError::PeerClosed);
+    assert_eq!(
+        timeout(T, client.closed()).await.unwrap(),
+        ConnectionError::PeerClosed
+    );
 
     let (server, client) = pair(math(Arc::default(), Arc::default()), Responders::new());
     let e = client.call::<Boom>(&Empty {}).await.unwrap_err();
-    assert!(matches!(e, CallError::Remote(ref r) if r.code == "UNKNOWN" && r.description == "Unknown Error"), "{e:?}");
+    assert!(
+        matches!(e, CallError::Remote(ref r) if r.code == "UNKNOWN" && r.description == "Unknown Error"),
+        "{e:?}"
+    );
     assert!(matches!(
         timeout(T, server.closed()).await.unwrap(),
         ConnectionError::FatalError { .. }
@@ -228,7 +239,11 @@ async fn commands_without_answer_return_once_queued() {
     let notified = Arc::new(AtomicUsize::new(0));
     let (_server, client) = pair(math(Arc::default(), notified.clone()), Responders::new());
     for i in 0..3 {
-        let r = client.call::<Notify_>(&Text { text: i.to_string() }).await;
+        let r = client
+            .call::<Notify_>(&Text {
+                text: i.to_string(),
+            })
+            .await;
         assert!(matches!(r, Ok(None)));
     }
     // A later answered call proves the notifications were handled first.
@@ -257,7 +272,10 @@ async fn both_sides_call_at_once_and_responders_call_back() {
     for (i, r) in b.into_iter().enumerate() {
         assert_eq!(r.unwrap().unwrap().total, i as i64 + 1);
     }
-    assert_eq!(fan.unwrap().unwrap().total, (0..200).map(|i| i + 1).sum::<i64>());
+    assert_eq!(
+        fan.unwrap().unwrap().total,
+        (0..200).map(|i| i + 1).sum::<i64>()
+    );
 }
 
 #[tokio::test]
@@ -313,7 +331,10 @@ async fn connection_loss_fails_every_pending_call_with_the_reason() {
             "{r:?}"
         );
     }
-    assert_eq!(timeout(T, client.closed()).await.unwrap(), ConnectionError::PeerClosed);
+    assert_eq!(
+        timeout(T, client.closed()).await.unwrap(),
+        ConnectionError::PeerClosed
+    );
     assert!(matches!(
         client.call::<Sum>(&SumArgs { a: 1, b: 1 }).await,
         Err(CallError::Connection(ConnectionError::PeerClosed))
@@ -368,15 +389,11 @@ async fn callers_wait_when_the_outbound_buffer_is_full() {
     );
     let big = AmpBox::from_pairs([("v", vec![b'x'; 8 * 1024])]);
     let mut queued = 0;
-    loop {
-        match timeout(Duration::from_millis(100), client.send_box(big.clone())).await {
-            Ok(r) => {
-                r.unwrap();
-                queued += 1;
-                assert!(queued < 20, "the outbound buffer is not bounded");
-            }
-            Err(_) => break, // the caller is waiting for space
-        }
+    // Until a caller is left waiting for space:
+    while let Ok(r) = timeout(Duration::from_millis(100), client.send_box(big.clone())).await {
+        r.unwrap();
+        queued += 1;
+        assert!(queued < 20, "the outbound buffer is not bounded");
     }
     assert!(queued >= 2);
 }
@@ -408,7 +425,10 @@ async fn a_responder_that_panics_is_an_undeclared_error() {
     });
     let (server, client) = pair(responders, Responders::new());
     let e = client.call::<Boom>(&Empty {}).await.unwrap_err();
-    assert!(matches!(e, CallError::Remote(ref r) if r.code == "UNKNOWN"), "{e:?}");
+    assert!(
+        matches!(e, CallError::Remote(ref r) if r.code == "UNKNOWN"),
+        "{e:?}"
+    );
     assert!(matches!(
         timeout(T, server.closed()).await.unwrap(),
         ConnectionError::FatalError { .. }

@@ -45,8 +45,9 @@ pub struct Conversation {
 pub fn vectors_path() -> PathBuf {
     match std::env::var_os("AMP_VECTORS") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../shared/vectors/twisted-amp.json"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors/twisted-amp.json")
+        }
     }
 }
 
