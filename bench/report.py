@@ -1,0 +1,167 @@
+"""
+Turns the result lines of scripts/bench-rpc.sh into a Markdown report.
+
+    python bench/report.py RESULTS.txt key=value ... > report.md
+
+Each line of RESULTS.txt is ``pair=P workload=W round=R key=value ...`` as the
+script writes it (the clients' ``RESULT`` lines with the pair, workload and
+round in front). The ``key=value`` arguments describe the run (command,
+machine, versions). With several rounds, each cell is the median.
+"""
+
+import statistics
+import sys
+
+PAIRS = [
+    ("raw", "raw TCP ping-pong"),
+    ("amp", "amp-tokio"),
+    ("tarpc", "tarpc (bincode)"),
+    ("tarpc-json", "tarpc (JSON)"),
+    ("twisted", "Twisted → Twisted"),
+    ("amp-to-twisted", "amp-tokio → Twisted"),
+    ("twisted-to-amp", "Twisted → amp-tokio"),
+]
+TWISTED = ["twisted", "amp-to-twisted", "twisted-to-amp"]
+TARPC = ["tarpc", "tarpc-json"]
+
+
+def parse(path):
+    cells = {}
+    order = []
+    with open(path) as f:
+        for line in f:
+            fields = dict(kv.split("=", 1) for kv in line.split())
+            key = (fields["workload"], fields["pair"])
+            if fields["workload"] not in order:
+                order.append(fields["workload"])
+            cells.setdefault(key, []).append(fields)
+    return order, cells
+
+
+def median(runs, field):
+    values = []
+    for r in runs:
+        try:
+            values.append(float(r[field]))
+        except (KeyError, ValueError):
+            pass
+    return statistics.median(values) if values else None
+
+
+def rate(cells, workload, pair):
+    return median(cells.get((workload, pair), []), "rate")
+
+
+def cpu_per_call(cells, workload, pair, side):
+    runs = cells.get((workload, pair), [])
+    r, c = median(runs, "rate"), median(runs, f"{side}_cpu")
+    if not r or c is None:
+        return None
+    return c / r * 1e6
+
+
+def fmt_rate(x):
+    return "—" if x is None else f"{x:,.0f}"
+
+
+def fmt_us(x):
+    return "—" if x is None else f"{x:.2f}"
+
+
+def fmt_ratio(x):
+    return "—" if x is None else f"{x:.2f}×" if x < 10 else f"{x:.0f}×"
+
+
+def main(argv):
+    order, cells = parse(argv[1])
+    meta = dict(a.split("=", 1) for a in argv[2:])
+    pairs = [(p, title) for p, title in PAIRS if any(k[1] == p for k in cells)]
+    conns = next((w for w in order if w.startswith("conns")), None)
+    out = []
+    w = out.append
+
+    w("## Results")
+    w("")
+    w(f"Command: `{meta.get('command', '')}` ({meta.get('date', '')}, "
+      f"{meta.get('elapsed', '?')} of measuring).")
+    w("")
+    w(f"Machine: {meta.get('nproc', '?')} cores ({meta.get('cpu', '?')}), Linux "
+      f"{meta.get('kernel', '?')}, {meta.get('rustc', '?')}; tarpc {meta.get('tarpc', '?')} "
+      f"over TCP with tokio-serde bincode / JSON in length-delimited frames; "
+      f"Python {meta.get('python') or '—'}, Twisted {meta.get('twisted') or '—'} "
+      f"(epoll reactor). Load average before {meta.get('load_before', '?')}, "
+      f"after {meta.get('load_after', '?')}.")
+    w("")
+    w(f"Calls per second (Sum, completed in {meta.get('seconds', '?')} s after "
+      f"{meta.get('warmup', '?')} s of warm-up; client → server, each its own process):")
+    w("")
+    w("| workload | " + " | ".join(t for _, t in pairs) + " |")
+    w("|---|" + "---:|" * len(pairs))
+    for wl in order:
+        w(f"| {wl} | " + " | ".join(fmt_rate(rate(cells, wl, p)) for p, _ in pairs) + " |")
+    w("")
+    w("CPU per call, µs (client / server; process CPU time over the measured "
+      "window divided by the calls completed):")
+    w("")
+    w("| workload | " + " | ".join(t for _, t in pairs) + " |")
+    w("|---|" + "---:|" * len(pairs))
+    for wl in order:
+        row = []
+        for p, _ in pairs:
+            c, s = cpu_per_call(cells, wl, p, "client"), cpu_per_call(cells, wl, p, "server")
+            row.append("—" if c is None else f"{fmt_us(c)} / {fmt_us(s)}")
+        w(f"| {wl} | " + " | ".join(row) + " |")
+    failed = sorted({k for k, runs in cells.items() if any("failed" in r for r in runs)})
+    errors = sorted({k for k, runs in cells.items() if any(r.get("errors", "0") != "0" for r in runs)})
+    if failed or errors:
+        w("")
+        for k in failed:
+            w(f"- {k[1]} / {k[0]}: a run failed")
+        for k in errors:
+            w(f"- {k[1]} / {k[0]}: some calls failed")
+
+    # Targets.
+    w("")
+    w("## Targets")
+    w("")
+    w("| target | measured | met |")
+    w("|---|---:|:---:|")
+
+    def target(name, value, goal, shown):
+        if value is None:
+            w(f"| {name} | — | — |")
+        else:
+            w(f"| {name} | {shown} | {'yes' if value >= goal else 'no'} |")
+
+    amp_seq, raw_seq = rate(cells, "sequential", "amp"), rate(cells, "sequential", "raw")
+    ratio = amp_seq / raw_seq if amp_seq and raw_seq else None
+    target("sequential ≥ 0.8 × raw ping-pong", ratio, 0.8, fmt_ratio(ratio))
+    for wl in ("pipelined16", "pipelined256"):
+        amp = rate(cells, wl, "amp")
+        target(f"{wl} ≥ 1,000,000 calls/s", amp, 1e6, fmt_rate(amp))
+    for wl in ("pipelined16", "pipelined256"):
+        amp = rate(cells, wl, "amp")
+        tw = rate(cells, wl, "twisted")
+        r = amp / tw if amp and tw else None
+        target(f"{wl} ≥ 100 × Twisted → Twisted", r, 100, fmt_ratio(r))
+        best = max((x for x in (rate(cells, wl, p) for p in TWISTED) if x), default=None)
+        r = amp / best if amp and best else None
+        target(f"{wl} ≥ 100 × the fastest Twisted pair", r, 100, fmt_ratio(r))
+    for wl in ("pipelined16", "pipelined256"):
+        amp = rate(cells, wl, "amp")
+        best = max((x for x in (rate(cells, wl, p) for p in TARPC) if x), default=None)
+        r = amp / best if amp and best else None
+        target(f"{wl} ≥ 2 × tarpc (its faster codec)", r, 2, fmt_ratio(r))
+    if conns:
+        amp = rate(cells, conns, "amp")
+        for p, title in pairs:
+            if p == "amp":
+                continue
+            other = rate(cells, conns, p)
+            if amp and other:
+                w(f"| {conns}: amp-tokio ÷ {title} (no target) | {fmt_ratio(amp / other)} | |")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv)

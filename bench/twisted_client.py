@@ -1,0 +1,153 @@
+"""
+Twisted AMP client of the RPC benchmark: the same workloads as
+``amp-bench client``, on Twisted.
+
+    python bench/twisted_client.py --addr HOST:PORT [--conns C] [--inflight I]
+        [--seconds S] [--warmup W] [--server-pid PID] [--label TEXT]
+
+Opens C connections (at most 64 handshakes at a time), keeps I Sum calls in
+flight on each (a new callRemote as each answer comes), lets W seconds of
+warm-up pass, counts the calls answered in the next S seconds and prints one
+``RESULT key=value ...`` line, in the format of the Rust client.
+"""
+
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from twisted.internet import reactor  # noqa: E402
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol  # noqa: E402
+
+from twisted_sum import Sum, SumProtocol, cpu_seconds, parse_address, parse_options  # noqa: E402
+
+A, B = 13, 81
+
+
+class Bench:
+    def __init__(self, opts):
+        self.opts = opts
+        self.host, self.port = parse_address(opts["addr"])
+        self.protocols = []
+        self.to_connect = opts["conns"]
+        self.connecting = 0
+        self.done = 0
+        self.errors = 0
+        self.outstanding = 0
+        self.stopping = False
+        self.failure = None
+
+    # -- connecting
+
+    def start(self):
+        for _ in range(min(64, self.to_connect)):
+            self.connect_one()
+
+    def connect_one(self):
+        self.to_connect -= 1
+        self.connecting += 1
+        endpoint = TCP4ClientEndpoint(reactor, self.host, self.port)
+        d = connectProtocol(endpoint, SumProtocol())
+        d.addCallbacks(self.connected, self.connect_failed)
+
+    def connected(self, proto):
+        self.connecting -= 1
+        self.protocols.append(proto)
+        if self.to_connect > 0:
+            self.connect_one()
+        elif self.connecting == 0:
+            self.run()
+
+    def connect_failed(self, failure):
+        self.failure = failure.getErrorMessage()
+        reactor.stop()
+
+    # -- calling
+
+    def run(self):
+        for proto in self.protocols:
+            for _ in range(self.opts["inflight"]):
+                self.call(proto)
+        reactor.callLater(self.opts["warmup"], self.mark_start)
+
+    def call(self, proto):
+        self.outstanding += 1
+        d = proto.callRemote(Sum, a=A, b=B)
+        d.addCallbacks(self.answered, self.failed, callbackArgs=(proto,), errbackArgs=(proto,))
+
+    def answered(self, response, proto):
+        self.outstanding -= 1
+        if response["total"] == A + B:
+            self.done += 1
+        else:
+            self.errors += 1
+        if not self.stopping:
+            self.call(proto)
+        elif self.outstanding == 0:
+            reactor.stop()
+
+    def failed(self, failure, proto):
+        self.outstanding -= 1
+        self.errors += 1
+        if not self.stopping and proto.transport.connected:
+            self.call(proto)
+        elif self.outstanding == 0:
+            reactor.stop()
+
+    # -- measuring
+
+    def mark_start(self):
+        self.c0, self.e0 = self.done, self.errors
+        self.cpu0 = cpu_seconds("self")
+        self.scpu0 = cpu_seconds(self.opts["server-pid"]) if self.opts["server-pid"] else None
+        self.t0 = time.monotonic()
+        reactor.callLater(self.opts["seconds"], self.mark_end)
+
+    def mark_end(self):
+        elapsed = time.monotonic() - self.t0
+        calls, errors = self.done - self.c0, self.errors - self.e0
+        cpu1 = cpu_seconds("self")
+        scpu1 = cpu_seconds(self.opts["server-pid"]) if self.opts["server-pid"] else None
+
+        def cpu(a, b):
+            return "na" if a is None or b is None else f"{(b - a) / elapsed:.2f}"
+
+        print(
+            f"RESULT impl=twisted label={self.opts['label'] or '-'} conns={self.opts['conns']} "
+            f"inflight={self.opts['inflight']} calls={calls} seconds={elapsed:.3f} "
+            f"rate={calls / elapsed:.0f} errors={errors} "
+            f"client_cpu={cpu(self.cpu0, cpu1)} server_cpu={cpu(self.scpu0, scpu1)}",
+            flush=True,
+        )
+        self.stopping = True
+        # Let the calls in flight come back (bounded), then stop.
+        reactor.callLater(3, reactor.stop)
+
+
+def main(argv):
+    opts = parse_options(
+        argv,
+        {
+            "addr": None,
+            "conns": 1,
+            "inflight": 1,
+            "seconds": 3.0,
+            "warmup": 1.0,
+            "server-pid": None,
+            "label": "",
+        },
+    )
+    if not opts["addr"]:
+        sys.exit("--addr is required")
+    bench = Bench(opts)
+    reactor.callWhenRunning(bench.start)
+    # A hard bound, whatever happens.
+    reactor.callLater(opts["warmup"] + opts["seconds"] + 120, reactor.stop)
+    reactor.run()
+    if bench.failure:
+        sys.exit(f"twisted_client: {bench.failure}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

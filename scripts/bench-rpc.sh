@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Loopback RPC benchmark: amp-tokio against a raw TCP ping-pong of the same
+# bytes, tarpc (bincode and JSON) and Twisted AMP, with every client and
+# server in a process of its own, all on 127.0.0.1.
+#
+#     bash scripts/bench-rpc.sh [--seconds S] [--warmup W] [--conns N]
+#                               [--rounds R] [--out FILE] [--no-twisted]
+#
+# Workloads (each client runs W seconds of warm-up, then counts the Sum calls
+# completed in S seconds):
+#   sequential    1 connection, 1 call in flight
+#   pipelined16   1 connection, 16 calls in flight
+#   pipelined256  1 connection, 256 calls in flight
+#   connsN        N connections (default 1000), 1 call in flight on each
+#
+# Pairs (client -> server): raw -> raw, amp-tokio -> amp-tokio,
+# tarpc -> tarpc (bincode, JSON), Twisted -> Twisted, amp-tokio -> Twisted,
+# Twisted -> amp-tokio. All servers start first and stay idle while not
+# measured; then each workload runs against each pair in turn, so a slow
+# moment of the machine is spread over all pairs instead of one. With
+# --rounds R > 1 everything runs R times and the report takes the median.
+#
+# Builds bench/ (its own cargo workspace) in release mode, gets Twisted from
+# scripts/python-env.sh, prints a Markdown report and writes it to FILE
+# (default bench/target/bench-rpc.md), with the raw result lines beside it
+# (FILE with .txt). Every process is bounded in time; servers are killed on
+# exit. Defaults take about three minutes on 2 cores.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+seconds=3
+warmup=1
+conns=1000
+rounds=1
+out="$repo/bench/target/bench-rpc.md"
+twisted=1
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --seconds) seconds="$2"; shift 2 ;;
+        --warmup) warmup="$2"; shift 2 ;;
+        --conns) conns="$2"; shift 2 ;;
+        --rounds) rounds="$2"; shift 2 ;;
+        --out) out="$2"; shift 2 ;;
+        --no-twisted) twisted=0; shift ;;
+        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "bench-rpc: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+log() { printf 'bench-rpc: %s\n' "$*" >&2; }
+
+# 1,000 connections need 1,000 descriptors in each process, plus slack.
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+if (( $(ulimit -n) < conns + 64 )); then
+    log "warning: open-file limit $(ulimit -n) is low for $conns connections"
+fi
+
+log "building bench/ (release)"
+cargo build --release --quiet --manifest-path "$repo/bench/Cargo.toml"
+bin="$repo/bench/target/release/amp-bench"
+
+py=""
+if (( twisted )); then
+    if py="$(bash "$repo/scripts/python-env.sh" | tail -1)" && [[ -x "$py" ]]; then
+        log "python: $py"
+    else
+        log "warning: no Twisted environment; Twisted pairs are skipped"
+        py=""
+        twisted=0
+    fi
+fi
+
+mkdir -p "$(dirname "$out")"
+results="${out%.md}.txt"
+: >"$results"
+work="$(mktemp -d)"
+server_pids=()
+cleanup() {
+    for pid in "${server_pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${server_pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Servers stop by themselves after this long, should this script die.
+server_max=$(( 900 ))
+# A client gets this long before it is killed.
+client_max="$(awk -v s="$seconds" -v w="$warmup" 'BEGIN { printf "%d", s + w + 90 }')"
+
+declare -A port pid
+# start_server NAME KIND IMPL: KIND is rust or twisted.
+start_server() {
+    local name="$1" kind="$2" impl="$3" file="$work/server-$1.out"
+    case "$kind" in
+        rust) "$bin" server --impl "$impl" --addr 127.0.0.1:0 --max-seconds "$server_max" >"$file" 2>"$work/server-$name.err" & ;;
+        twisted) "$py" "$repo/bench/twisted_server.py" --addr 127.0.0.1:0 --max-seconds "$server_max" >"$file" 2>"$work/server-$name.err" & ;;
+    esac
+    pid[$name]=$!
+    server_pids+=("$!")
+    local i
+    for i in $(seq 200); do
+        if grep -q '^LISTENING ' "$file"; then
+            port[$name]="$(awk '/^LISTENING /{ print $2; exit }' "$file")"
+            log "server $name ($kind $impl) on port ${port[$name]}, pid ${pid[$name]}"
+            return
+        fi
+        if ! kill -0 "${pid[$name]}" 2>/dev/null; then break; fi
+        sleep 0.05
+    done
+    cat "$work/server-$name.err" >&2
+    log "server $name did not start"
+    exit 1
+}
+
+# Pairs: NAME CLIENT-KIND CLIENT-IMPL SERVER-NAME
+pairs=(
+    "raw rust raw raw"
+    "amp rust amp amp"
+    "tarpc rust tarpc tarpc"
+    "tarpc-json rust tarpc-json tarpc-json"
+)
+start_server raw rust raw
+start_server amp rust amp
+start_server tarpc rust tarpc
+start_server tarpc-json rust tarpc-json
+if (( twisted )); then
+    start_server twisted twisted sum
+    pairs+=(
+        "twisted twisted - twisted"
+        "amp-to-twisted rust amp twisted"
+        "twisted-to-amp twisted - amp"
+    )
+fi
+
+workloads=(
+    "sequential 1 1"
+    "pipelined16 1 16"
+    "pipelined256 1 256"
+    "conns$conns $conns 1"
+)
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
+started=$(date +%s)
+for round in $(seq "$rounds"); do
+    for w in "${workloads[@]}"; do
+        read -r wname wconns winflight <<<"$w"
+        for p in "${pairs[@]}"; do
+            read -r pname ckind cimpl sname <<<"$p"
+            args=(--addr "127.0.0.1:${port[$sname]}" --conns "$wconns" --inflight "$winflight"
+                  --seconds "$seconds" --warmup "$warmup" --server-pid "${pid[$sname]}" --label "$pname")
+            case "$ckind" in
+                rust) cmd=("$bin" client --impl "$cimpl" "${args[@]}") ;;
+                twisted) cmd=("$py" "$repo/bench/twisted_client.py" "${args[@]}") ;;
+            esac
+            if line="$(timeout "$client_max" "${cmd[@]}" 2>"$work/client.err" | grep '^RESULT ')"; then
+                echo "pair=$pname workload=$wname round=$round ${line#RESULT }" >>"$results"
+                log "round $round $wname $pname: $(grep -o 'rate=[0-9]*' <<<"$line")/s"
+            else
+                log "round $round $wname $pname: FAILED"
+                sed 's/^/    /' "$work/client.err" >&2
+                echo "pair=$pname workload=$wname round=$round failed=1" >>"$results"
+            fi
+        done
+    done
+done
+elapsed=$(( $(date +%s) - started ))
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+tarpc_version="$(awk '/^name = "tarpc"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$repo/bench/Cargo.lock")"
+twisted_version=""
+python_version=""
+if [[ -n "$py" ]]; then
+    twisted_version="$("$py" -c 'import twisted; print(twisted.__version__)')"
+    python_version="$("$py" -c 'import platform; print(platform.python_version())')"
+fi
+"${py:-python3}" "$repo/bench/report.py" "$results" \
+    "command=bash scripts/bench-rpc.sh --seconds $seconds --warmup $warmup --conns $conns --rounds $rounds" \
+    "date=$(date -u '+%Y-%m-%d %H:%M UTC')" \
+    "cpu=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+    "nproc=$(nproc)" \
+    "kernel=$(uname -r)" \
+    "rustc=$(rustc --version)" \
+    "tarpc=$tarpc_version" \
+    "python=$python_version" \
+    "twisted=$twisted_version" \
+    "load_before=$load_before" \
+    "load_after=$load_after" \
+    "elapsed=${elapsed}s" \
+    "seconds=$seconds" \
+    "warmup=$warmup" \
+    >"$out"
+cat "$out"
+log "report written to $out (raw results in $results)"
