@@ -17,9 +17,12 @@ pub const MAX_VALUE_LENGTH: usize = 0xffff;
 
 /// One AMP box: an ordered set of key/value pairs.
 ///
-/// Keys and values are byte strings held as [`Bytes`], so a decoded box slices
-/// its keys and values out of the received buffer without copying them, and a
-/// key written as a `&'static str` costs no allocation.
+/// Keys and values are byte strings. A decoded box keeps the received bytes
+/// it came from in one shared buffer and its pairs as ranges of it, so
+/// decoding copies nothing and costs no reference count per pair; a pair
+/// added by hand holds its own [`Bytes`] (a `&'static str` key costs no
+/// allocation). [`get`](Self::get) borrows a value; [`get_bytes`](Self::get_bytes)
+/// and [`remove`](Self::remove) hand out a [`Bytes`] that shares the buffer.
 ///
 /// Order is kept as inserted (decoded boxes keep the wire order). Keys are
 /// unique: [`insert`](Self::insert) replaces the value of an existing key in
@@ -44,8 +47,63 @@ pub const MAX_VALUE_LENGTH: usize = 0xffff;
 /// ```
 #[derive(Clone, Default)]
 pub struct AmpBox {
-    pairs: SmallVec<[(Bytes, Bytes); 6]>,
+    /// The received box the frame spans are ranges of; empty for a box
+    /// built by hand.
+    frame: Bytes,
+    pairs: SmallVec<[Pair; 6]>,
+    /// Keys and values added by hand; their spans index this list. Entries
+    /// of removed or replaced pairs stay until the box is dropped.
+    owned: Vec<Bytes>,
 }
+
+#[derive(Clone, Copy)]
+struct Pair {
+    key: Span,
+    value: Span,
+}
+
+/// One key or value: `len` bytes of the frame from `start`, or, when `len`
+/// is [`OWNED`], the entry `start` of the box's owned list.
+#[derive(Clone, Copy)]
+struct Span {
+    start: u32,
+    len: u32,
+}
+
+const OWNED: u32 = u32::MAX;
+
+impl Span {
+    fn owned(index: usize) -> Span {
+        Span {
+            start: index as u32,
+            len: OWNED,
+        }
+    }
+}
+
+/// Iterator over a box's pairs, from [`AmpBox::iter`].
+#[derive(Clone)]
+pub struct Iter<'a> {
+    b: &'a AmpBox,
+    pairs: std::slice::Iter<'a, Pair>,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a [u8], &'a [u8]);
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.pairs
+            .next()
+            .map(|p| (self.b.span(p.key), self.b.span(p.value)))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.pairs.size_hint()
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
 
 impl AmpBox {
     /// An empty box.
@@ -65,8 +123,33 @@ impl AmpBox {
     /// ```
     pub fn with_capacity(n: usize) -> Self {
         AmpBox {
+            frame: Bytes::new(),
             pairs: SmallVec::with_capacity(n),
+            owned: Vec::with_capacity(2 * n),
         }
+    }
+
+    #[inline]
+    fn span(&self, s: Span) -> &[u8] {
+        if s.len == OWNED {
+            &self.owned[s.start as usize]
+        } else {
+            &self.frame[s.start as usize..s.start as usize + s.len as usize]
+        }
+    }
+
+    fn span_bytes(&self, s: Span) -> Bytes {
+        if s.len == OWNED {
+            self.owned[s.start as usize].clone()
+        } else {
+            self.frame
+                .slice(s.start as usize..s.start as usize + s.len as usize)
+        }
+    }
+
+    fn own(&mut self, b: Bytes) -> Span {
+        self.owned.push(b);
+        Span::owned(self.owned.len() - 1)
     }
 
     /// Builds a box from pairs; a later pair replaces an earlier one with the
@@ -85,10 +168,25 @@ impl AmpBox {
         pairs.into_iter().collect()
     }
 
-    /// Builds a box from pairs already known to have distinct keys (a decoder
-    /// that checked them); no duplicate check is made here.
-    pub(crate) fn from_unique_pairs(pairs: SmallVec<[(Bytes, Bytes); 6]>) -> Self {
-        AmpBox { pairs }
+    /// A decoded box: `frame` is the received box, each field a
+    /// `(key_start, key_len, value_start, value_len)` range of it, with keys
+    /// already known to be distinct.
+    pub(crate) fn from_frame(
+        frame: Bytes,
+        fields: impl Iterator<Item = (u32, u32, u32, u32)>,
+    ) -> Self {
+        let mut pairs = SmallVec::new();
+        for (ks, kl, vs, vl) in fields {
+            pairs.push(Pair {
+                key: Span { start: ks, len: kl },
+                value: Span { start: vs, len: vl },
+            });
+        }
+        AmpBox {
+            frame,
+            pairs,
+            owned: Vec::new(),
+        }
     }
 
     /// Number of pairs.
@@ -109,23 +207,37 @@ impl AmpBox {
         self.pairs.is_empty()
     }
 
+    #[inline]
     fn position(&self, key: &[u8]) -> Option<usize> {
-        self.pairs.iter().position(|(k, _)| k.as_ref() == key)
+        self.pairs.iter().position(|p| self.span(p.key) == key)
     }
 
     /// The value stored under `key`.
     ///
     /// ```
     /// let b = amp_core::AmpBox::from_pairs([("k", "v")]);
-    /// assert_eq!(b.get("k").map(|v| &v[..]), Some(&b"v"[..]));
+    /// assert_eq!(b.get("k"), Some(&b"v"[..]));
     /// assert!(b.get("x").is_none());
     /// ```
-    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&Bytes> {
+    #[inline]
+    pub fn get(&self, key: impl AsRef<[u8]>) -> Option<&[u8]> {
         let key = key.as_ref();
         self.pairs
             .iter()
-            .find(|(k, _)| k.as_ref() == key)
-            .map(|(_, v)| v)
+            .find(|p| self.span(p.key) == key)
+            .map(|p| self.span(p.value))
+    }
+
+    /// The value stored under `key` as [`Bytes`] sharing the box's buffer
+    /// (no copy).
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("k", "v")]);
+    /// assert_eq!(b.get_bytes("k"), Some(bytes::Bytes::from_static(b"v")));
+    /// ```
+    pub fn get_bytes(&self, key: impl AsRef<[u8]>) -> Option<Bytes> {
+        self.position(key.as_ref())
+            .map(|i| self.span_bytes(self.pairs[i].value))
     }
 
     /// The value stored under `key`, if it is valid UTF-8.
@@ -159,11 +271,15 @@ impl AmpBox {
     /// ```
     pub fn insert(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Option<Bytes> {
         let key = key.into();
-        let value = value.into();
+        let value = self.own(value.into());
         match self.position(&key) {
-            Some(i) => Some(std::mem::replace(&mut self.pairs[i].1, value)),
+            Some(i) => {
+                let old = std::mem::replace(&mut self.pairs[i].value, value);
+                Some(self.span_bytes(old))
+            }
             None => {
-                self.pairs.push((key, value));
+                let key = self.own(key);
+                self.pairs.push(Pair { key, value });
                 None
             }
         }
@@ -173,7 +289,9 @@ impl AmpBox {
     /// the key is new (the serializer, which writes each struct field once).
     pub(crate) fn push_unchecked(&mut self, key: Bytes, value: Bytes) {
         debug_assert!(!self.contains_key(&key));
-        self.pairs.push((key, value));
+        let key = self.own(key);
+        let value = self.own(value);
+        self.pairs.push(Pair { key, value });
     }
 
     /// Removes `key`, returning its value. The other pairs keep their order.
@@ -182,21 +300,27 @@ impl AmpBox {
     /// let mut b = amp_core::AmpBox::from_pairs([("a", "1"), ("b", "2")]);
     /// assert!(b.remove("a").is_some());
     /// assert!(b.remove("a").is_none());
-    /// assert_eq!(b.keys().next().map(|k| &k[..]), Some(&b"b"[..]));
+    /// assert_eq!(b.keys().next(), Some(&b"b"[..]));
     /// ```
     pub fn remove(&mut self, key: impl AsRef<[u8]>) -> Option<Bytes> {
-        self.position(key.as_ref()).map(|i| self.pairs.remove(i).1)
+        self.position(key.as_ref()).map(|i| {
+            let value = self.pairs.remove(i).value;
+            self.span_bytes(value)
+        })
     }
 
     /// The pairs, in order.
     ///
     /// ```
     /// let b = amp_core::AmpBox::from_pairs([("a", "1"), ("b", "2")]);
-    /// let keys: Vec<&[u8]> = b.iter().map(|(k, _)| &k[..]).collect();
+    /// let keys: Vec<&[u8]> = b.iter().map(|(k, _)| k).collect();
     /// assert_eq!(keys, [&b"a"[..], &b"b"[..]]);
     /// ```
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&Bytes, &Bytes)> {
-        self.pairs.iter().map(|(k, v)| (k, v))
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            b: self,
+            pairs: self.pairs.iter(),
+        }
     }
 
     /// The keys, in order.
@@ -205,8 +329,8 @@ impl AmpBox {
     /// let b = amp_core::AmpBox::from_pairs([("a", "1")]);
     /// assert_eq!(b.keys().count(), 1);
     /// ```
-    pub fn keys(&self) -> impl ExactSizeIterator<Item = &Bytes> {
-        self.pairs.iter().map(|(k, _)| k)
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &[u8]> {
+        self.iter().map(|(k, _)| k)
     }
 
     /// Number of bytes [`encode`](Self::encode) writes, terminator included.
@@ -216,8 +340,7 @@ impl AmpBox {
     /// assert_eq!(b.encoded_len(), 2 + 1 + 2 + 2 + 2);
     /// ```
     pub fn encoded_len(&self) -> usize {
-        self.pairs
-            .iter()
+        self.iter()
             .map(|(k, v)| 4 + k.len() + v.len())
             .sum::<usize>()
             + 2
@@ -253,22 +376,22 @@ impl AmpBox {
     ///
     /// ```
     /// let b = amp_core::AmpBox::from_pairs([("b", "2"), ("a", "1")]);
-    /// assert_eq!(&b.sorted().keys().next().unwrap()[..], b"a");
+    /// assert_eq!(b.sorted().keys().next(), Some(&b"a"[..]));
     /// ```
     pub fn sorted(&self) -> AmpBox {
         let mut pairs = self.pairs.clone();
-        pairs.sort_by(|a, b| a.0.cmp(&b.0));
-        AmpBox { pairs }
+        pairs.sort_by(|a, b| self.span(a.key).cmp(self.span(b.key)));
+        AmpBox {
+            frame: self.frame.clone(),
+            pairs,
+            owned: self.owned.clone(),
+        }
     }
 }
 
 impl PartialEq for AmpBox {
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len()
-            && self
-                .pairs
-                .iter()
-                .all(|(k, v)| other.get(k).is_some_and(|w| w == v))
+        self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
     }
 }
 
@@ -292,22 +415,24 @@ impl<K: Into<Bytes>, V: Into<Bytes>> Extend<(K, V)> for AmpBox {
     }
 }
 
+/// The pairs as [`Bytes`] sharing the box's buffer.
 impl IntoIterator for AmpBox {
     type Item = (Bytes, Bytes);
-    type IntoIter = smallvec::IntoIter<[(Bytes, Bytes); 6]>;
+    type IntoIter = std::vec::IntoIter<(Bytes, Bytes)>;
     fn into_iter(self) -> Self::IntoIter {
-        self.pairs.into_iter()
+        self.pairs
+            .iter()
+            .map(|p| (self.span_bytes(p.key), self.span_bytes(p.value)))
+            .collect::<Vec<_>>()
+            .into_iter()
     }
 }
 
 impl<'a> IntoIterator for &'a AmpBox {
-    type Item = (&'a Bytes, &'a Bytes);
-    type IntoIter = std::iter::Map<
-        std::slice::Iter<'a, (Bytes, Bytes)>,
-        fn(&'a (Bytes, Bytes)) -> (&'a Bytes, &'a Bytes),
-    >;
+    type Item = (&'a [u8], &'a [u8]);
+    type IntoIter = Iter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.pairs.iter().map(|(k, v)| (k, v))
+        self.iter()
     }
 }
 
@@ -357,7 +482,7 @@ impl fmt::Debug for AmpBox {
         }
         f.write_str("AmpBox ")?;
         f.debug_map()
-            .entries(self.pairs.iter().map(|(k, v)| (Readable(k), Value(v))))
+            .entries(self.iter().map(|(k, v)| (Readable(k), Value(v))))
             .finish()
     }
 }

@@ -59,8 +59,10 @@ impl Limits {
     /// ```
     /// assert_eq!(amp_core::Limits::default().max_box_bytes(100).box_bytes(), 100);
     /// ```
+    /// At most `u32::MAX - 1`: a decoded box addresses its pairs with
+    /// 32-bit offsets.
     pub fn max_box_bytes(mut self, n: usize) -> Self {
-        self.max_box_bytes = n;
+        self.max_box_bytes = n.min(u32::MAX as usize - 1);
         self
     }
 
@@ -405,21 +407,33 @@ impl Decoder {
     /// Fails if the key at `start..start+len` is already in the box. Small
     /// boxes are scanned; large ones use a table of key hashes (keyed per
     /// decoder, so a peer cannot aim collisions at it).
+    #[inline]
     fn check_duplicate(&mut self, start: usize, len: usize) -> Result<(), CodecError> {
+        if self.fields.len() >= LINEAR_DUPLICATE_SCAN {
+            return self.check_duplicate_hashed(start, len);
+        }
         let buf = &self.buf[..];
         let key = &buf[start..start + len];
-        let same = |f: &Field| {
+        for f in &self.fields {
             let s = f.key_start as usize;
-            &buf[s..s + f.key_len as usize] == key
-        };
-        if self.fields.len() < LINEAR_DUPLICATE_SCAN {
-            if self.fields.iter().any(same) {
+            if f.key_len as usize == len && buf[s..s + len] == *key {
                 return Err(CodecError::DuplicateKey {
                     key: Bytes::copy_from_slice(key),
                 });
             }
-            return Ok(());
         }
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn check_duplicate_hashed(&mut self, start: usize, len: usize) -> Result<(), CodecError> {
+        let buf = &self.buf[..];
+        let key = &buf[start..start + len];
+        let same = |f: &Field| {
+            let s = f.key_start as usize;
+            f.key_len as usize == len && buf[s..s + len] == *key
+        };
         let (state, table) = self
             .seen
             .get_or_insert_with(|| (RandomState::new(), HashMap::new()));
@@ -445,23 +459,22 @@ impl Decoder {
     #[inline]
     fn finish_box(&mut self, len: usize) -> AmpBox {
         let frame = self.buf.split_to(len).freeze();
-        // A plain loop: built through `drain().map().collect()` each pair
-        // was shuffled through the stack several times, a third slower.
-        let mut pairs = SmallVec::new();
-        for f in self.fields.iter() {
-            let ks = f.key_start as usize;
-            let vs = f.value_start as usize;
-            let key = &frame[ks..ks + f.key_len as usize];
-            let key = match protocol_key(key) {
-                Some(k) => k,
-                None => frame.slice(ks..ks + f.key_len as usize),
-            };
-            pairs.push((key, frame.slice(vs..vs + f.value_len as usize)));
-        }
+        // The pairs stay ranges of the frame: no reference count per pair.
+        let b = AmpBox::from_frame(
+            frame,
+            self.fields.iter().map(|f| {
+                (
+                    f.key_start,
+                    u32::from(f.key_len),
+                    f.value_start,
+                    u32::from(f.value_len),
+                )
+            }),
+        );
         self.fields.clear();
         self.pos = 0;
         self.seen = None;
-        AmpBox::from_unique_pairs(pairs)
+        b
     }
 
     /// Checks the end of the stream: fails with [`CodecError::Truncated`] if
@@ -541,22 +554,6 @@ pub fn decode_all(wire: Bytes, limits: &Limits) -> Result<Vec<AmpBox>, CodecErro
     }
     d.finish()?;
     Ok(out)
-}
-
-/// The keys AMP itself puts in boxes, as static buffers: a decoded box
-/// holding one of these takes no reference on the receive buffer for it.
-#[inline]
-fn protocol_key(key: &[u8]) -> Option<Bytes> {
-    let k: &'static [u8] = match key {
-        b"_ask" => b"_ask",
-        b"_command" => b"_command",
-        b"_answer" => b"_answer",
-        b"_error" => b"_error",
-        b"_error_code" => b"_error_code",
-        b"_error_description" => b"_error_description",
-        _ => return None,
-    };
-    Some(Bytes::from_static(k))
 }
 
 /// Reads a big-endian `u16` from the start of `buf`, if there are two bytes.

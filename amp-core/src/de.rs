@@ -162,7 +162,7 @@ struct PairsAccess<'de, I> {
 
 impl<'de, I> de::MapAccess<'de> for PairsAccess<'de, I>
 where
-    I: ExactSizeIterator<Item = (&'de bytes::Bytes, &'de bytes::Bytes)>,
+    I: ExactSizeIterator<Item = (&'de [u8], &'de [u8])>,
 {
     type Error = ValueError;
 

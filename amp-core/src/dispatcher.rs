@@ -571,7 +571,7 @@ impl Dispatcher {
         }
         for (k, v) in body.iter() {
             if is_reserved(k, routed) {
-                return Err(SendError::ReservedKey(k.clone()));
+                return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
             }
             put_pair(&mut self.out, k, v)?;
         }
@@ -858,7 +858,7 @@ impl Dispatcher {
                     self.events.push_back(Event::Box(b));
                 } else {
                     return Err(ProtocolError::NotAmp {
-                        keys: b.keys().cloned().collect(),
+                        keys: b.keys().map(Bytes::copy_from_slice).collect(),
                     });
                 }
             }

@@ -9,7 +9,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod locator;
 
-pub use amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
+pub use amp_box::{AmpBox, Iter, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
 pub use codec::{Decoder, Limits};
 pub use command::{
     CallError, CallFailure, CallOutcome, Command, CommandError, Failure, RemoteError,

@@ -814,7 +814,7 @@ fn check_amplist_wire(w: &[u8], count: usize) {
         amp_core::codec::decode_all(bytes::Bytes::copy_from_slice(w), &Limits::default()).unwrap();
     assert_eq!(boxes.len(), count);
     for b in boxes {
-        let keys: Vec<_> = b.keys().cloned().collect();
+        let keys: Vec<_> = b.keys().map(<[u8]>::to_vec).collect();
         let mut sorted = keys.clone();
         sorted.sort();
         assert_eq!(keys, sorted);
