@@ -719,13 +719,16 @@ impl Dispatcher {
     }
 
     /// Sends a responder's result for a request: the answer, or the error
-    /// box. A request without a tag gets nothing back, but a fatal or
-    /// undeclared failure still closes the connection.
+    /// box. A request without a tag gets nothing back; if it failed, in any
+    /// way (declared, undeclared or unknown command), the connection closes
+    /// without a word, as Twisted closes it.
     ///
     /// ```
     /// use amp_core::{AmpBox, Dispatcher, ResponderError};
     /// let mut d = Dispatcher::default();
-    /// d.respond(None, Err(ResponderError::undeclared("no tag, still fatal"))).unwrap();
+    /// d.respond(None, Ok(AmpBox::new())).unwrap();
+    /// assert!(!d.is_closed());
+    /// d.respond(None, Err(ResponderError::unhandled(b"Nope"))).unwrap();
     /// assert!(d.is_closed());
     /// assert!(d.take_transmit().is_empty());
     /// ```
@@ -752,13 +755,14 @@ impl Dispatcher {
             }
             (None, Ok(_)) => self.check_open(),
             (None, Err(e)) => {
+                // Nobody waits for this error, so it cannot be sent: as in
+                // Twisted, an unanswerable failure closes the connection,
+                // whatever its kind (even `UNHANDLED`).
                 self.check_open()?;
-                if e.is_fatal() {
-                    self.close(ConnectionError::FatalError {
-                        code: e.code().to_owned(),
-                        description: e.description().into_owned(),
-                    });
-                }
+                self.close(ConnectionError::FatalError {
+                    code: e.code().to_owned(),
+                    description: e.description().into_owned(),
+                });
                 Ok(())
             }
         }

@@ -507,3 +507,39 @@ fn routed_dispatchers_write_route_on_every_box() {
         .send_box(&AmpBox::from_pairs([("_route", "x")]))
         .unwrap();
 }
+
+#[test]
+fn a_request_without_ask_that_fails_in_any_way_closes_silently() {
+    let failures = [
+        ResponderError::unhandled(b"NoSuch"),
+        ResponderError::Declared {
+            code: "E".into(),
+            description: "d".into(),
+            fatal: false,
+        },
+        ResponderError::undeclared("boom"),
+    ];
+    for failure in failures {
+        let mut c = Connection::default();
+        c.handle_input(&wire(&request(None, "NotifyFail")));
+        let Some(Event::Request(req)) = c.poll_event() else {
+            panic!()
+        };
+        assert!(req.tag.is_none());
+        c.respond(None, Err(failure.clone())).unwrap();
+        assert_eq!(c.take_transmit().len(), 0, "nothing is sent");
+        assert_eq!(
+            closed_with(&mut c),
+            ConnectionError::FatalError {
+                code: failure.code().to_owned(),
+                description: failure.description().into_owned()
+            }
+        );
+    }
+    // A request without `_ask` that succeeds leaves the connection open.
+    let mut c = Connection::default();
+    c.handle_input(&wire(&request(None, "Notify")));
+    assert!(c.poll_event().is_some());
+    c.respond(None, Ok(AmpBox::new())).unwrap();
+    assert!(!c.is_closed());
+}
