@@ -1,0 +1,254 @@
+"""
+What the Twisted peers of the interoperability suite share: the protocol that
+answers the whole command catalogue (commands.py), and small helpers for
+addresses, output, logging and shutting down when the parent process goes.
+"""
+
+import os
+import stat
+import sys
+import threading
+
+from twisted.internet import defer, reactor
+from twisted.internet.error import ReactorNotRunning
+from twisted.logger import (
+    FilteringLogObserver,
+    LogLevel,
+    LogLevelFilterPredicate,
+    globalLogBeginner,
+    textFileLogObserver,
+)
+from twisted.protocols import amp
+
+from commands import (
+    Boom,
+    Die,
+    Divide,
+    EchoAmpList,
+    EchoBoolean,
+    EchoDateTime,
+    EchoDecimal,
+    EchoFloat,
+    EchoInteger,
+    EchoListOfBoolean,
+    EchoListOfInteger,
+    EchoListOfString,
+    EchoListOfUnicode,
+    EchoLong,
+    EchoOptional,
+    EchoPath,
+    EchoString,
+    EchoUnicode,
+    Fatal,
+    GetNotified,
+    Hang,
+    Notify,
+    NotifyFail,
+    Storm,
+    Sum,
+    echo_repr,
+)
+
+
+class InteropProtocol(amp.AMP):
+    """
+    One AMP connection that answers every command of the catalogue.
+
+    A new instance serves each connection, so the Notify log is per
+    connection. Both the server and the client of the suite use it: a server
+    may call commands back on its client (Storm does), and a Rust peer may
+    call anything on a Twisted peer.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Texts delivered by Notify, in arrival order.
+        self.notified = []
+        # How many Sum calls this side has answered (the client checks that a
+        # Storm really called it back).
+        self.sums_answered = 0
+        # Fires with the exception that ended the connection (for example
+        # ConnectionDone) when the connection is lost.
+        self.lost = defer.Deferred()
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        if not self.lost.called:
+            self.lost.callback(reason.value)
+
+    # -- Arithmetic --------------------------------------------------------
+
+    @Sum.responder
+    def sum(self, a, b):
+        self.sums_answered += 1
+        return {"total": a + b}
+
+    @Divide.responder
+    def divide(self, numerator, denominator):
+        # float / 0 raises ZeroDivisionError('float division by zero'), the
+        # declared ZERO_DIVISION.
+        return {"result": float(numerator) / denominator}
+
+    # -- Echo --------------------------------------------------------------
+
+    def _echo(command):
+        """A responder answering ``value`` back with its ``repr`` text."""
+
+        def echo(self, value):
+            return {"value": value, "repr": echo_repr(command, value)}
+
+        echo.__name__ = f"echo_{command.__name__}"
+        return echo
+
+    for _command in (
+        EchoInteger,
+        EchoString,
+        EchoUnicode,
+        EchoBoolean,
+        EchoFloat,
+        EchoDecimal,
+        EchoDateTime,
+        EchoListOfInteger,
+        EchoListOfUnicode,
+        EchoListOfString,
+        EchoListOfBoolean,
+        EchoAmpList,
+        EchoPath,
+    ):
+        # Command.responder registers with the class being defined, as the
+        # decorator form does.
+        _command.responder(_echo(_command))
+    del _command, _echo
+
+    @EchoOptional.responder
+    def echo_optional(self, value):
+        # An absent optional argument arrives as None; None is then left out
+        # of the answer.
+        return {
+            "present": value is not None,
+            "value": value,
+            "repr": echo_repr(EchoOptional, value),
+        }
+
+    @EchoLong.responder
+    def echo_long(self, **arguments):
+        # The 255-byte key is not a usable parameter name; take both
+        # arguments as keywords and answer them under the same names.
+        return arguments
+
+    # -- Errors ------------------------------------------------------------
+
+    @Fatal.responder
+    def fatal(self):
+        raise KeyError("x")
+
+    @Boom.responder
+    def boom(self):
+        raise RuntimeError("boom")
+
+    # -- Commands without an answer ----------------------------------------
+
+    @Notify.responder
+    def notify(self, text):
+        self.notified.append(text)
+        return {}
+
+    @GetNotified.responder
+    def get_notified(self):
+        return {"texts": list(self.notified)}
+
+    @NotifyFail.responder
+    def notify_fail(self, text):
+        raise ValueError("notify failed")
+
+    # -- Concurrency and connection loss -----------------------------------
+
+    @Storm.responder
+    def storm(self, count):
+        # Every call is sent before any answer is awaited.
+        calls = [self.callRemote(Sum, a=i, b=1) for i in range(count)]
+        gathered = defer.gatherResults(calls, consumeErrors=True)
+        gathered.addCallback(lambda answers: {"total": sum(a["total"] for a in answers)})
+        return gathered
+
+    @Hang.responder
+    def hang(self):
+        return defer.Deferred()
+
+    @Die.responder
+    def die(self):
+        self.transport.abortConnection()
+        return defer.Deferred()
+
+
+# -- Helpers -------------------------------------------------------------------
+
+
+def parse_address(text, default="127.0.0.1:1234"):
+    """
+    Split ``host:port`` (or ``[v6-host]:port``) into (host, port).
+
+    Raises SystemExit with a usage message when the text is malformed.
+    """
+    text = text or default
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        raise SystemExit(f"bad address {text!r}: expected host:port")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def line_buffered_stdout():
+    """Make every printed line reach a pipe at once (a parent waits for it)."""
+    sys.stdout.reconfigure(line_buffering=True)
+
+
+def log_to_stderr():
+    """
+    Send Twisted's log to standard error: warnings and worse (tracebacks of
+    failed responders, dropped connections) by default, everything when
+    AMP_INTEROP_VERBOSE is set. Kept short so that a parent that pipes
+    standard error without reading it does not fill the pipe.
+    """
+    level = LogLevel.debug if os.environ.get("AMP_INTEROP_VERBOSE") else LogLevel.warn
+    predicate = LogLevelFilterPredicate(defaultLogLevel=level)
+    observer = FilteringLogObserver(textFileLogObserver(sys.stderr), [predicate])
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
+
+
+def stop_reactor():
+    """Stop the reactor unless it is already stopping."""
+    try:
+        reactor.stop()
+    except ReactorNotRunning:
+        pass
+
+
+def stop_when_stdin_closes():
+    """
+    Stop the reactor when standard input reaches end of file, so that a
+    server whose parent (a test process) dies does not run on.
+
+    Only a pipe, a socket or a terminal is watched: when standard input is
+    /dev/null, a regular file or closed (as under CI), it would end at once,
+    so it is ignored and the process runs until it is killed. A parent that
+    wants the watch gives the child a pipe (e.g. Rust's Stdio::piped()) and
+    simply keeps it open.
+    """
+    try:
+        mode = os.fstat(0).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(0)):
+        return
+
+    def watch():
+        try:
+            while os.read(0, 65536):
+                pass
+        except OSError:
+            pass
+        reactor.callFromThread(stop_reactor)
+
+    threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
