@@ -523,6 +523,8 @@ pub enum CallFailure {
     Remote(RemoteError),
     /// The connection ended first.
     Connection(crate::ConnectionError),
+    /// The call could not be queued (its box cannot be encoded).
+    Send(crate::SendError),
 }
 
 impl fmt::Display for CallFailure {
@@ -530,6 +532,7 @@ impl fmt::Display for CallFailure {
         match self {
             CallFailure::Remote(e) => e.fmt(f),
             CallFailure::Connection(e) => e.fmt(f),
+            CallFailure::Send(e) => e.fmt(f),
         }
     }
 }
@@ -574,5 +577,6 @@ pub fn decode_outcome<C: Command>(
             None => Err(CallError::Remote(e)),
         },
         Err(CallFailure::Connection(e)) => Err(CallError::Connection(e)),
+        Err(CallFailure::Send(e)) => Err(CallError::Send(e)),
     }
 }

@@ -12,11 +12,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use amp_core::CallError;
-use amp_tokio::{Peer, Responders};
+use amp_tokio::Responders;
 use common::{Divide, DivideArgs, DivideError, Sum, SumArgs, py_float};
 
 async fn sum(addr: &str) -> Result<i64, String> {
-    let peer = Peer::connect(addr, Responders::new())
+    let peer = amp_tokio::connect(addr, Responders::new())
         .await
         .map_err(|e| format!("connect: {e}"))?;
     let total = peer
@@ -28,7 +28,7 @@ async fn sum(addr: &str) -> Result<i64, String> {
 }
 
 async fn divide(addr: &str) -> Result<f64, String> {
-    let peer = Peer::connect(addr, Responders::new())
+    let peer = amp_tokio::connect(addr, Responders::new())
         .await
         .map_err(|e| format!("connect: {e}"))?;
     match peer

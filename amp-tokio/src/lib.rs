@@ -1,10 +1,15 @@
 //! AMP peers on tokio: connect, serve, call commands as futures, run async
-//! responders concurrently. All protocol decisions live in [`amp_core`];
-//! this crate moves bytes between a stream and the core and runs futures.
+//! responders concurrently.
+//!
+//! This crate is a binding: every protocol decision is in [`amp_core`], and
+//! the connection engine (the [`Peer`] handle, pending calls, backpressure,
+//! responders, the read and write loops) is `amp_core::session`, shared with
+//! the futures-io adapter. What is here: tokio's TCP and streams as the
+//! transport, tokio's spawn, tokio's timers for graceful shutdown.
 //!
 //! ```
 //! use amp_core::Command;
-//! use amp_tokio::{Peer, Responders};
+//! use amp_tokio::Responders;
 //! use serde::{Deserialize, Serialize};
 //!
 //! #[derive(Serialize, Deserialize)] struct SumArgs { a: i64, b: i64 }
@@ -17,10 +22,10 @@
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (a, b) = tokio::io::duplex(64 * 1024);
-//! let server = Peer::new(a, Responders::new().responder(Sum, |_ctx, args: SumArgs| async move {
+//! let server = amp_tokio::from_stream(a, Responders::new().responder(Sum, |_ctx, args: SumArgs| async move {
 //!     Ok::<_, std::convert::Infallible>(Total { total: args.a + args.b })
 //! }));
-//! let client = Peer::new(b, Responders::new());
+//! let client = amp_tokio::from_stream(b, Responders::new());
 //! let total = client.call::<Sum>(&SumArgs { a: 13, b: 81 }).await.unwrap().unwrap();
 //! assert_eq!(total.total, 94);
 //! # drop(server); }
@@ -28,22 +33,131 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-/// Emits a `tracing` event when the `tracing` feature is on; nothing
-/// otherwise.
-macro_rules! trace {
-    ($level:ident, $($arg:tt)*) => {
-        #[cfg(feature = "tracing")]
-        tracing::$level!($($arg)*);
-    };
-}
-
-mod peer;
 mod server;
+mod transport;
 
-pub use peer::{Context, Options, Peer, Responders};
-pub use server::{Server, ShutdownHandle};
+use std::net::SocketAddr;
+use std::time::Duration;
 
 pub use amp_core;
+pub use amp_core::session::{Context, Options, Peer, Responders};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpStream, ToSocketAddrs};
+
+pub use server::{Server, ShutdownHandle};
+
+/// Connects to `addr` over TCP and serves `responders` on the connection.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let peer = amp_tokio::connect("127.0.0.1:1234", amp_tokio::Responders::new()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(addr: impl ToSocketAddrs, responders: Responders) -> std::io::Result<Peer> {
+    connect_with(addr, responders, Options::default()).await
+}
+
+/// [`connect`] with settings.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let peer = amp_tokio::connect_with(
+///     "127.0.0.1:1234",
+///     amp_tokio::Responders::new(),
+///     amp_tokio::Options::default().max_responders(16),
+/// )
+/// .await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_with(
+    addr: impl ToSocketAddrs,
+    responders: Responders,
+    options: Options,
+) -> std::io::Result<Peer> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let addr = stream.peer_addr().ok();
+    Ok(from_stream_with(stream, addr, responders, options))
+}
+
+/// Runs AMP over any stream (a UNIX socket, TLS, an in-memory duplex) with
+/// `responders` answering the peer's calls. Spawns the connection's two
+/// tasks, so it must be called inside a tokio runtime.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, b) = tokio::io::duplex(64 * 1024);
+/// let left = amp_tokio::from_stream(a, amp_tokio::Responders::new());
+/// let right = amp_tokio::from_stream(b, amp_tokio::Responders::new());
+/// let answer = left.call_remote("Nope", amp_core::AmpBox::new()).await;
+/// assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
+/// # drop(right); }
+/// ```
+pub fn from_stream<S>(stream: S, responders: Responders) -> Peer
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    from_stream_with(stream, None, responders, Options::default())
+}
+
+/// [`from_stream`] with settings and the peer's address, if known.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, _b) = tokio::io::duplex(1024);
+/// let peer = amp_tokio::from_stream_with(a, None, amp_tokio::Responders::new(), Default::default());
+/// assert!(peer.peer_addr().is_none());
+/// # }
+/// ```
+pub fn from_stream_with<S>(
+    stream: S,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+) -> Peer
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = tokio::io::split(stream);
+    let (peer, reading, writing) = amp_core::session::start(
+        transport::Reader(reader),
+        transport::Writer(writer),
+        addr,
+        responders,
+        options,
+    );
+    #[cfg(feature = "tracing")]
+    let (reading, writing) = {
+        use tracing::Instrument;
+        let span = tracing::debug_span!("amp_connection", peer = ?addr);
+        (reading.instrument(span.clone()), writing.instrument(span))
+    };
+    tokio::spawn(reading);
+    tokio::spawn(writing);
+    peer
+}
+
+/// Closes `peer` gracefully: stops reading requests, lets its running
+/// responders finish (for at most `grace`), writes their answers, closes.
+/// Returns why the connection ended.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, _b) = tokio::io::duplex(1024);
+/// let peer = amp_tokio::from_stream(a, amp_tokio::Responders::new());
+/// let reason = amp_tokio::shutdown(&peer, std::time::Duration::from_secs(1)).await;
+/// assert_eq!(reason, amp_core::ConnectionError::Closed);
+/// # }
+/// ```
+pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError {
+    match tokio::time::timeout(grace, peer.shutdown()).await {
+        Ok(reason) => reason,
+        Err(_) => {
+            peer.close();
+            peer.closed().await
+        }
+    }
+}
 
 /// The guide's tokio chapter, compiled and run as doctests.
 #[cfg(doctest)]

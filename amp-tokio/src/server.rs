@@ -1,16 +1,13 @@
 //! Serving AMP on a TCP listener.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::future::join_all;
+use amp_core::session::{LiveConnections, Options, Responders};
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::watch;
-
-use crate::peer::{Options, Peer, Responders};
 
 type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
 
@@ -26,7 +23,7 @@ type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
 /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
 /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
 /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
-/// use amp_tokio::{Peer, Responders, Server};
+/// use amp_tokio::{Responders, Server};
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
 /// let server = Server::bind("127.0.0.1:0", |_addr| {
@@ -39,7 +36,7 @@ type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
 /// let stop = server.shutdown_handle();
 /// let running = tokio::spawn(server.run());
 ///
-/// let client = Peer::connect(addr, Responders::new()).await?;
+/// let client = amp_tokio::connect(addr, Responders::new()).await?;
 /// assert_eq!(client.call::<Sum>(&SumArgs { a: 1, b: 2 }).await.unwrap().unwrap().total, 3);
 ///
 /// stop.shutdown(std::time::Duration::from_secs(1)).await;
@@ -171,9 +168,8 @@ impl Server {
     /// # }
     /// ```
     pub async fn run(self) -> io::Result<()> {
-        let live: Arc<Mutex<HashMap<u64, Peer>>> = Arc::default();
+        let live = LiveConnections::default();
         let mut asked = self.stop.asked.subscribe();
-        let mut next_id = 0u64;
         let grace = loop {
             if let Some(grace) = *asked.borrow() {
                 break grace;
@@ -183,22 +179,13 @@ impl Server {
                     Ok((stream, addr)) => {
                         let _ = stream.set_nodelay(true);
                         let responders = (self.factory)(Some(addr));
-                        let peer = Peer::with_options(stream, Some(addr), responders, self.options.clone());
-                        trace!(debug, %addr, "accepted");
-                        let id = next_id;
-                        next_id += 1;
-                        live.lock().unwrap_or_else(|e| e.into_inner()).insert(id, peer.clone());
-                        let live = Arc::clone(&live);
-                        tokio::spawn(async move {
-                            // The server's handle keeps the connection open
-                            // until it ends.
-                            let _reason = peer.closed().await;
-                            trace!(debug, reason = %_reason, "connection ended");
-                            live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                        });
+                        let peer = crate::from_stream_with(stream, Some(addr), responders, self.options.clone());
+                        // The server's handle keeps the connection open
+                        // until it ends.
+                        tokio::spawn(live.hold(peer));
                     }
-                    Err(_e) => {
-                        trace!(warn, error = %_e, "accept failed");
+                    Err(_) => {
+                        // Out of descriptors, say: not fatal, wait a moment.
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
@@ -206,13 +193,7 @@ impl Server {
             }
         };
         drop(self.listener);
-        let peers: Vec<Peer> = live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
-        join_all(peers.iter().map(|p| p.shutdown(grace))).await;
+        live.shutdown_all(tokio::time::sleep(grace)).await;
         self.stop.done.send_replace(true);
         Ok(())
     }

@@ -143,7 +143,10 @@ fn math(gate: Arc<Notify>, notified: Arc<AtomicUsize>) -> Responders {
 
 fn pair(server: Responders, client: Responders) -> (Peer, Peer) {
     let (a, b) = tokio::io::duplex(256 * 1024);
-    (Peer::new(a, server), Peer::new(b, client))
+    (
+        amp_tokio::from_stream(a, server),
+        amp_tokio::from_stream(b, client),
+    )
 }
 
 const T: Duration = Duration::from_secs(10);
@@ -360,8 +363,9 @@ async fn responders_in_flight_are_bounded() {
         })
     };
     let (a, b) = tokio::io::duplex(1 << 20);
-    let _server = Peer::with_options(a, None, responders, Options::default().max_responders(4));
-    let client = Peer::new(b, Responders::new());
+    let _server =
+        amp_tokio::from_stream_with(a, None, responders, Options::default().max_responders(4));
+    let client = amp_tokio::from_stream(b, Responders::new());
     let calls: Vec<_> = (0..40)
         .map(|_| {
             let c = client.clone();
@@ -381,7 +385,7 @@ async fn responders_in_flight_are_bounded() {
 async fn callers_wait_when_the_outbound_buffer_is_full() {
     // A peer that does not read: the stream's buffer fills, then ours.
     let (a, _unread) = tokio::io::duplex(1024);
-    let client = Peer::with_options(
+    let client = amp_tokio::from_stream_with(
         a,
         None,
         Responders::new(),
@@ -470,8 +474,8 @@ async fn tcp_server_with_per_connection_state_and_graceful_shutdown() {
     let stop = server.shutdown_handle();
     let running = tokio::spawn(server.run());
 
-    let one = Peer::connect(addr, Responders::new()).await.unwrap();
-    let two = Peer::connect(addr, Responders::new()).await.unwrap();
+    let one = amp_tokio::connect(addr, Responders::new()).await.unwrap();
+    let two = amp_tokio::connect(addr, Responders::new()).await.unwrap();
     let args = SumArgs { a: 0, b: 0 };
     assert_eq!(one.call::<Sum>(&args).await.unwrap().unwrap().total, 1);
     assert_eq!(one.call::<Sum>(&args).await.unwrap().unwrap().total, 2);
@@ -496,5 +500,5 @@ async fn tcp_server_with_per_connection_state_and_graceful_shutdown() {
         one.call::<Sum>(&args).await,
         Err(CallError::Connection(_))
     ));
-    assert!(Peer::connect(addr, Responders::new()).await.is_err());
+    assert!(amp_tokio::connect(addr, Responders::new()).await.is_err());
 }

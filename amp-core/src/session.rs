@@ -1,0 +1,882 @@
+//! A live AMP connection as seen from async code, runtime-agnostic.
+//!
+//! [`Connection`] is the pure state machine; this module is what every
+//! runtime adapter would otherwise write again around it: the [`Peer`] handle
+//! (calls as futures, cancellation by drop, `closed()`), the pending-call
+//! table, backpressure, running responders concurrently, and the read and
+//! write loops. It uses only `futures` types and a small notification
+//! primitive, never a runtime: an adapter provides the transport through
+//! [`ReadHalf`] and [`WriteHalf`], spawns the two futures [`start`] returns,
+//! and adds connect/listen for its runtime.
+//!
+//! ```
+//! use amp_core::session::{self, Peer, ReadHalf, Responders, WriteHalf};
+//! use bytes::BytesMut;
+//! use std::io;
+//!
+//! // A transport that reads nothing (the peer closed at once) and writes
+//! // into a vector.
+//! struct Closed;
+//! impl ReadHalf for Closed {
+//!     async fn read(&mut self, _buf: &mut BytesMut) -> io::Result<usize> { Ok(0) }
+//! }
+//! struct Sink(Vec<u8>);
+//! impl WriteHalf for Sink {
+//!     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> { self.0.extend_from_slice(bytes); Ok(()) }
+//!     async fn close(&mut self) -> io::Result<()> { Ok(()) }
+//! }
+//!
+//! let (peer, reading, writing) =
+//!     session::start(Closed, Sink(Vec::new()), None, Responders::new(), Default::default());
+//! futures_executor::block_on(async {
+//!     futures_util::future::join(reading, writing).await;
+//!     assert_eq!(peer.closed().await, amp_core::ConnectionError::PeerClosed);
+//! });
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::{Pin, pin};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+use event_listener::Event as Notify;
+use futures_channel::oneshot;
+use futures_util::FutureExt;
+use futures_util::stream::{FuturesUnordered, StreamExt};
+
+use crate::command::{CallError, CallFailure, CallOutcome, Command};
+use crate::command::{decode_outcome, encode_arguments};
+use crate::dispatcher::settles;
+use crate::{
+    AmpBox, CallId, Config, Connection, ConnectionError, Event, Locator, Request, ResponderError,
+    SendError,
+};
+
+/// Settings of a connection.
+///
+/// ```
+/// let options = amp_core::session::Options::default()
+///     .max_responders(64)
+///     .max_outbound_bytes(1 << 20);
+/// assert_eq!(options.responders(), 64);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    config: Config,
+    max_responders: usize,
+    max_outbound_bytes: usize,
+    read_buffer: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config: Config::default(),
+            max_responders: 1024,
+            max_outbound_bytes: 4 << 20,
+            read_buffer: 64 * 1024,
+        }
+    }
+}
+
+impl Options {
+    /// The core's settings (decoder limits, raw boxes).
+    ///
+    /// ```
+    /// let o = amp_core::session::Options::default()
+    ///     .config(amp_core::Config::default().limits(amp_core::Limits::default().max_keys(16)));
+    /// assert_eq!(o.core_config().decoder_limits().keys(), 16);
+    /// ```
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How many responders may run at once on one connection. When reached,
+    /// the connection stops decoding requests (and reading) until one
+    /// finishes.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().max_responders(8).responders(), 8);
+    /// ```
+    pub fn max_responders(mut self, n: usize) -> Self {
+        self.max_responders = n.max(1);
+        self
+    }
+
+    /// How many bytes may wait to be written. Past it, callers wait for the
+    /// transport to drain, and the connection stops reading requests.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().max_outbound_bytes(4096).outbound_bytes(), 4096);
+    /// ```
+    pub fn max_outbound_bytes(mut self, n: usize) -> Self {
+        self.max_outbound_bytes = n.max(1);
+        self
+    }
+
+    /// How many bytes one read asks the transport for, at least.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().read_buffer(4096).read_chunk(), 4096);
+    /// ```
+    pub fn read_buffer(mut self, n: usize) -> Self {
+        self.read_buffer = n.max(512);
+        self
+    }
+
+    /// The core's settings.
+    ///
+    /// ```
+    /// assert!(!amp_core::session::Options::default().core_config().delivers_raw_boxes());
+    /// ```
+    pub fn core_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Responders allowed at once.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().responders(), 1024);
+    /// ```
+    pub fn responders(&self) -> usize {
+        self.max_responders
+    }
+
+    /// Outbound bytes allowed to wait.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().outbound_bytes(), 4 << 20);
+    /// ```
+    pub fn outbound_bytes(&self) -> usize {
+        self.max_outbound_bytes
+    }
+
+    /// Bytes asked for per read.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().read_chunk(), 64 * 1024);
+    /// ```
+    pub fn read_chunk(&self) -> usize {
+        self.read_buffer
+    }
+}
+
+/// What a responder receives beside its arguments: a handle to the peer that
+/// called (to call it back) and its address.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The connection the request came on.
+    pub peer: Peer,
+}
+
+impl Context {
+    /// The peer's address, if the transport has one.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: amp_core::session::Context) {
+    /// println!("request from {:?}", ctx.peer_addr());
+    /// # }
+    /// ```
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer.peer_addr()
+    }
+}
+
+/// The responders of a connection run by this module.
+pub type Responders = Locator<Context>;
+
+/// The receiving half of a transport.
+pub trait ReadHalf: Send + 'static {
+    /// Reads some bytes onto the end of `buf`; `Ok(0)` is the end of the
+    /// stream. Must be cancel-safe: dropped before it finishes, it has read
+    /// nothing.
+    fn read(&mut self, buf: &mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send;
+}
+
+/// The sending half of a transport.
+pub trait WriteHalf: Send + 'static {
+    /// Writes all of `bytes` (and flushes them).
+    fn write_all(&mut self, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+    /// Closes the sending direction once everything is written.
+    fn close(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+struct State {
+    conn: Connection,
+    pending: HashMap<CallId, oneshot::Sender<CallOutcome>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Bytes are queued, or the connection ended.
+    write_ready: Notify,
+    /// Outbound space freed, or the connection ended.
+    space: Notify,
+    /// The reader has something to look at (space freed, a shutdown, a
+    /// close).
+    wake_reader: Notify,
+    /// The connection ended.
+    ended: Notify,
+    /// A graceful shutdown was asked for.
+    draining: AtomicBool,
+    options: Options,
+    addr: Option<SocketAddr>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock but a bug in this module;
+        // the state is still usable to fail calls then.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn close_reason(&self) -> Option<ConnectionError> {
+        self.lock().conn.close_reason().cloned()
+    }
+
+    /// Hands out the core's events: settles calls, collects up to `room`
+    /// requests (boxes are decoded lazily, so the rest wait in the receive
+    /// buffer), wakes everyone when the connection ends.
+    fn drain(&self, state: &mut State, requests: &mut Vec<Request>, room: usize) {
+        while requests.len() < room {
+            let Some(event) = state.conn.poll_event() else {
+                break;
+            };
+            match event {
+                Event::Request(req) => requests.push(req),
+                Event::Closed(_) => {
+                    self.write_ready.notify(usize::MAX);
+                    self.space.notify(usize::MAX);
+                    self.wake_reader.notify(usize::MAX);
+                    self.ended.notify(usize::MAX);
+                }
+                Event::Box(_) => {
+                    // No raw box receiver in this engine: dropped.
+                }
+                other => {
+                    if let Some((id, outcome)) = settles(other)
+                        && let Some(tx) = state.pending.remove(&id)
+                    {
+                        // A caller that went away drops the outcome, as a
+                        // cancelled call's answer is dropped.
+                        let _ = tx.send(outcome);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Closes with `reason` (if still open) and hands out what follows.
+    fn end(&self, reason: ConnectionError) {
+        let mut state = self.lock();
+        state.conn.connection_lost(reason);
+        self.drain(&mut state, &mut Vec::new(), usize::MAX);
+    }
+}
+
+/// The user's handles; the last one dropped closes the connection.
+struct Handle {
+    shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.end(ConnectionError::Closed);
+    }
+}
+
+/// A handle to one AMP connection. Cheap to clone. The connection closes when
+/// [`close`](Self::close) is called, when the peer closes, or when the last
+/// handle is dropped (a server keeps one per connection until it ends).
+///
+/// AMP is symmetric: the same handle calls the peer while the connection's
+/// responders answer the peer's calls.
+#[derive(Clone)]
+pub struct Peer {
+    handle: Arc<Handle>,
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("addr", &self.handle.shared.addr)
+            .field("closed", &self.handle.shared.close_reason())
+            .finish()
+    }
+}
+
+/// Forgets a call whose future was dropped before its answer came.
+struct CallGuard<'a> {
+    shared: &'a Shared,
+    id: Option<CallId>,
+}
+
+impl Drop for CallGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let mut state = self.shared.lock();
+            state.pending.remove(&id);
+            state.conn.forget(id);
+        }
+    }
+}
+
+impl Peer {
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// The peer's address, if the transport has one.
+    ///
+    /// ```
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// assert!(peer.peer_addr().is_none());
+    /// ```
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.shared().addr
+    }
+
+    /// Runs `queue` on the connection once there is outbound space (or the
+    /// connection has ended, which `queue` then reports).
+    async fn queue<T>(
+        &self,
+        mut queue: impl FnMut(&mut State) -> Result<T, SendError>,
+    ) -> Result<T, SendError> {
+        let shared = self.shared();
+        loop {
+            let listener = shared.space.listen();
+            {
+                let mut state = shared.lock();
+                if state.conn.is_closed()
+                    || state.conn.pending_transmit() < shared.options.max_outbound_bytes
+                {
+                    let result = queue(&mut state);
+                    drop(state);
+                    shared.write_ready.notify(1);
+                    return result;
+                }
+            }
+            listener.await;
+        }
+    }
+
+    async fn call_box(
+        &self,
+        command: &str,
+        arguments: &AmpBox,
+        requires_answer: bool,
+    ) -> Result<Option<AmpBox>, CallFailure> {
+        let queued = self
+            .queue(|state| {
+                let id = state
+                    .conn
+                    .call_remote(command, arguments, requires_answer)?;
+                Ok(id.map(|id| {
+                    let (tx, rx) = oneshot::channel();
+                    state.pending.insert(id, tx);
+                    (id, rx)
+                }))
+            })
+            .await
+            .map_err(|e| match e {
+                SendError::Closed(reason) => CallFailure::Connection(reason),
+                other => CallFailure::Send(other),
+            })?;
+        let Some((id, rx)) = queued else {
+            return Ok(None);
+        };
+        let mut guard = CallGuard {
+            shared: self.shared(),
+            id: Some(id),
+        };
+        let outcome = rx.await;
+        guard.id = None;
+        match outcome {
+            Ok(outcome) => outcome.map(Some),
+            // Every pending call is settled before its sender is dropped; a
+            // dropped sender means the connection is gone.
+            Err(_) => Err(CallFailure::Connection(
+                self.shared()
+                    .close_reason()
+                    .unwrap_or(ConnectionError::Closed),
+            )),
+        }
+    }
+
+    /// Calls command `C` and waits for its response. A command that wants no
+    /// answer returns as soon as it is queued, with `None`. The arguments are
+    /// encoded when `call` is called, so the returned future borrows nothing
+    /// and can be spawned.
+    ///
+    /// The error says what happened: one of the command's declared errors,
+    /// an undeclared remote error (`UNKNOWN`, `UNHANDLED`, ...), a value that
+    /// does not encode or decode, or the end of the connection.
+    ///
+    /// Dropping the future cancels the call: its answer, if it comes, is
+    /// dropped quietly. A timeout is therefore the runtime's timeout wrapped
+    /// around this future.
+    ///
+    /// ```
+    /// # use amp_core::Command;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
+    /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// let call = peer.call::<Sum>(&SumArgs { a: 1, b: 2 });
+    /// drop(call); // cancelled before it was even sent
+    /// ```
+    pub fn call<C: Command>(
+        &self,
+        arguments: &C::Arguments,
+    ) -> impl Future<Output = Result<Option<C::Response>, CallError<C::Error>>> + Send + 'static + use<C>
+    {
+        let encoded = encode_arguments::<C>(arguments);
+        let peer = self.clone();
+        async move {
+            let b = encoded.map_err(CallError::Value)?;
+            let outcome = match peer.call_box(C::NAME, &b, C::REQUIRES_ANSWER).await {
+                Ok(None) => return Ok(None),
+                Ok(Some(answer)) => Ok(answer),
+                Err(e) => Err(e),
+            };
+            decode_outcome::<C>(outcome).map(Some)
+        }
+    }
+
+    /// Calls a command by name with a raw argument box and waits for the
+    /// answer's box (Twisted's `callRemoteString`).
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_core::session::Peer) {
+    /// let answer = peer
+    ///     .call_remote("Sum", amp_core::AmpBox::from_pairs([("a", "1"), ("b", "2")]))
+    ///     .await;
+    /// # }
+    /// ```
+    pub async fn call_remote(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+    ) -> Result<AmpBox, CallFailure> {
+        self.call_box(command, &arguments, true)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Sends a command by name without asking for an answer.
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_core::session::Peer) {
+    /// peer.notify_remote("Notify", amp_core::AmpBox::from_pairs([("text", "hi")])).await.unwrap();
+    /// # }
+    /// ```
+    pub async fn notify_remote(&self, command: &str, arguments: AmpBox) -> Result<(), CallFailure> {
+        self.call_box(command, &arguments, false).await.map(|_| ())
+    }
+
+    /// Sends any box as it is.
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_core::session::Peer) {
+    /// peer.send_box(amp_core::AmpBox::from_pairs([("hello", "world")])).await.unwrap();
+    /// # }
+    /// ```
+    pub async fn send_box(&self, b: AmpBox) -> Result<(), SendError> {
+        self.queue(|state| state.conn.send_box(&b)).await
+    }
+
+    /// Closes the connection now: pending calls fail with
+    /// [`ConnectionError::Closed`], running responders' results are dropped,
+    /// bytes already queued are still written.
+    ///
+    /// ```
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// peer.close();
+    /// assert!(peer.is_closed());
+    /// ```
+    pub fn close(&self) {
+        self.shared().end(ConnectionError::Closed);
+    }
+
+    /// Starts a graceful close: the connection stops reading requests, lets
+    /// the running responders finish, writes their answers, then closes
+    /// ([`ConnectionError::Closed`]). Resolves when it has closed. Wrap it in
+    /// the runtime's timeout and call [`close`](Self::close) after it to
+    /// bound the wait.
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_core::session::Peer) {
+    /// let reason = peer.shutdown().await;
+    /// # }
+    /// ```
+    pub fn shutdown(&self) -> impl Future<Output = ConnectionError> + Send + 'static + use<> {
+        let shared = self.shared();
+        shared.draining.store(true, Ordering::SeqCst);
+        shared.wake_reader.notify(usize::MAX);
+        self.closed()
+    }
+
+    /// Resolves when the connection has ended, with the reason.
+    ///
+    /// ```
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// peer.close();
+    /// let reason = futures_executor::block_on(peer.closed());
+    /// assert_eq!(reason, amp_core::ConnectionError::Closed);
+    /// ```
+    pub fn closed(&self) -> impl Future<Output = ConnectionError> + Send + 'static + use<> {
+        // Holds the connection's state only, not a handle: waiting does not
+        // keep the connection open.
+        let shared = Arc::clone(&self.handle.shared);
+        async move {
+            loop {
+                let listener = shared.ended.listen();
+                if let Some(reason) = shared.close_reason() {
+                    return reason;
+                }
+                listener.await;
+            }
+        }
+    }
+
+    /// Whether the connection has ended.
+    ///
+    /// ```
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// assert!(!peer.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().conn.is_closed()
+    }
+}
+
+type Answer = (Option<Bytes>, Result<AmpBox, ResponderError>);
+
+/// Starts a connection over a transport: returns the peer handle and the two
+/// futures that run it (reading and responding, writing), which the caller
+/// spawns on its runtime. Both finish when the connection has ended.
+///
+/// ```
+/// # use amp_core::session::{self, ReadHalf, WriteHalf};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// let (peer, reading, writing) = session::start(R, W, None, session::Responders::new(), Default::default());
+/// // e.g. tokio::spawn(reading); tokio::spawn(writing);
+/// # futures_executor::block_on(futures_util::future::join(reading, writing));
+/// # assert!(peer.is_closed());
+/// ```
+pub fn start<R: ReadHalf, W: WriteHalf>(
+    reader: R,
+    writer: W,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+) -> (
+    Peer,
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            conn: Connection::new(&options.config),
+            pending: HashMap::new(),
+        }),
+        write_ready: Notify::new(),
+        space: Notify::new(),
+        wake_reader: Notify::new(),
+        ended: Notify::new(),
+        draining: AtomicBool::new(false),
+        options,
+        addr,
+    });
+    let handle = Arc::new(Handle {
+        shared: Arc::clone(&shared),
+    });
+    let reading = read_loop(
+        Arc::clone(&shared),
+        Arc::downgrade(&handle),
+        reader,
+        responders,
+    );
+    let writing = write_loop(shared, writer);
+    (Peer { handle }, reading, writing)
+}
+
+async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
+    loop {
+        let listener = shared.write_ready.listen();
+        let (bytes, closed) = {
+            let mut state = shared.lock();
+            (state.conn.take_transmit(), state.conn.is_closed())
+        };
+        if !bytes.is_empty() {
+            // Room again: wake callers waiting for space and a reader paused
+            // by a full outbound buffer.
+            shared.space.notify(usize::MAX);
+            shared.wake_reader.notify(usize::MAX);
+            if let Err(e) = writer.write_all(&bytes).await {
+                shared.end(ConnectionError::Transport(e.to_string()));
+                return;
+            }
+            continue;
+        }
+        if closed {
+            let _ = writer.close().await;
+            return;
+        }
+        listener.await;
+    }
+}
+
+/// What woke the read loop.
+enum Step {
+    Answered(Answer),
+    Read(io::Result<usize>),
+    Woken,
+}
+
+async fn read_loop<R: ReadHalf>(
+    shared: Arc<Shared>,
+    handle: Weak<Handle>,
+    mut reader: R,
+    responders: Responders,
+) {
+    let max_responders = shared.options.max_responders;
+    let chunk = shared.options.read_buffer;
+    let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Answer> + Send>>> =
+        FuturesUnordered::new();
+    let mut buf = BytesMut::with_capacity(chunk);
+    let mut requests = Vec::new();
+    let mut eof = false;
+    loop {
+        let wake = shared.wake_reader.listen();
+        let (closed, transmit) = {
+            let state = shared.lock();
+            (state.conn.is_closed(), state.conn.pending_transmit())
+        };
+        let draining = shared.draining.load(Ordering::SeqCst);
+        if closed || (draining && running.is_empty()) {
+            break;
+        }
+        let can_read = !eof
+            && !draining
+            && running.len() < max_responders
+            && transmit < shared.options.max_outbound_bytes;
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
+        }
+        let step = {
+            let mut read = pin!(async {
+                if can_read {
+                    reader.read(&mut buf).await
+                } else {
+                    std::future::pending().await
+                }
+            });
+            let mut wake = pin!(wake);
+            poll_fn(|cx| {
+                if let Poll::Ready(Some(answer)) = running.poll_next_unpin(cx) {
+                    return Poll::Ready(Step::Answered(answer));
+                }
+                if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                    return Poll::Ready(Step::Read(r));
+                }
+                if wake.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Step::Woken);
+                }
+                Poll::Pending
+            })
+            .await
+        };
+        let room = max_responders.saturating_sub(running.len());
+        {
+            let mut state = shared.lock();
+            match step {
+                Step::Answered((tag, result)) => {
+                    // Refused only when the connection has ended; the result
+                    // is dropped then, with nobody left to send it to.
+                    let _ = state.conn.respond(tag.as_deref(), result);
+                }
+                Step::Read(Ok(0)) => {
+                    eof = true;
+                    state.conn.handle_eof();
+                }
+                Step::Read(Ok(_)) => {
+                    let core_buf = state.conn.read_buffer();
+                    if core_buf.is_empty() {
+                        std::mem::swap(core_buf, &mut buf);
+                    } else {
+                        core_buf.extend_from_slice(&buf);
+                        buf.clear();
+                    }
+                }
+                Step::Read(Err(e)) => state
+                    .conn
+                    .connection_lost(ConnectionError::Transport(e.to_string())),
+                Step::Woken => {}
+            }
+            shared.drain(&mut state, &mut requests, room);
+        }
+        shared.write_ready.notify(1);
+        if requests.is_empty() {
+            continue;
+        }
+        let Some(handle) = handle.upgrade() else {
+            // Every handle is gone; the connection is closing.
+            requests.clear();
+            continue;
+        };
+        let peer = Peer { handle };
+        for req in requests.drain(..) {
+            let ctx = Context { peer: peer.clone() };
+            let fut = responders.dispatch(ctx, &req.command, req.arguments);
+            let tag = req.tag;
+            running.push(Box::pin(async move {
+                let result = AssertUnwindSafe(fut)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err(ResponderError::undeclared("responder panicked")));
+                (tag, result)
+            }));
+        }
+    }
+    // Whoever ended the connection, make sure everyone hears of it. A
+    // graceful shutdown ends here with the answers queued.
+    shared.end(ConnectionError::Closed);
+}
+
+/// Connections a server holds open, for a graceful shutdown of them all.
+///
+/// ```
+/// let live = amp_core::session::LiveConnections::default();
+/// assert_eq!(live.len(), 0);
+/// ```
+#[derive(Clone, Default)]
+pub struct LiveConnections {
+    inner: Arc<Mutex<(u64, HashMap<u64, Peer>)>>,
+}
+
+impl LiveConnections {
+    /// Holds `peer` until its connection ends; returns the future that waits
+    /// for that end and lets go (spawn it).
+    ///
+    /// ```
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// let live = amp_core::session::LiveConnections::default();
+    /// let watch = live.hold(peer.clone());
+    /// assert_eq!(live.len(), 1);
+    /// peer.close();
+    /// futures_executor::block_on(watch);
+    /// assert_eq!(live.len(), 0);
+    /// ```
+    pub fn hold(&self, peer: Peer) -> impl Future<Output = ()> + Send + 'static + use<> {
+        let ended = peer.closed();
+        let id = {
+            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            inner.0 += 1;
+            let id = inner.0;
+            inner.1.insert(id, peer);
+            id
+        };
+        let inner = Arc::clone(&self.inner);
+        async move {
+            ended.await;
+            inner
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .1
+                .remove(&id);
+        }
+    }
+
+    /// Connections held.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::LiveConnections::default().len(), 0);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+    }
+
+    /// Whether none is held.
+    ///
+    /// ```
+    /// assert!(amp_core::session::LiveConnections::default().is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Shuts every held connection down gracefully; `deadline` bounds the
+    /// wait (a runtime's sleep), after which the rest are closed at once.
+    ///
+    /// ```
+    /// let live = amp_core::session::LiveConnections::default();
+    /// futures_executor::block_on(live.shutdown_all(std::future::pending()));
+    /// ```
+    pub async fn shutdown_all(&self, deadline: impl Future<Output = ()>) {
+        let peers: Vec<Peer> = self
+            .inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .1
+            .values()
+            .cloned()
+            .collect();
+        let all = futures_util::future::join_all(peers.iter().map(Peer::shutdown));
+        let mut all = pin!(all);
+        let mut deadline = pin!(deadline);
+        let in_time = poll_fn(|cx| {
+            if all.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(true);
+            }
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            Poll::Pending
+        })
+        .await;
+        if !in_time {
+            for peer in &peers {
+                peer.close();
+            }
+        }
+    }
+}
+
+#[doc(hidden)]
+/// Helpers for this module's examples.
+pub mod tests_support {
+    use super::*;
+
+    struct Never;
+    impl ReadHalf for Never {
+        async fn read(&mut self, _: &mut BytesMut) -> io::Result<usize> {
+            std::future::pending().await
+        }
+    }
+    impl WriteHalf for Never {
+        async fn write_all(&mut self, _: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+        async fn close(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A peer on a transport that never delivers anything, its loops not
+    /// running.
+    pub fn idle_peer() -> Peer {
+        let (peer, _reading, _writing) =
+            start(Never, Never, None, Responders::new(), Options::default());
+        peer
+    }
+}
