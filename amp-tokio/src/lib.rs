@@ -40,11 +40,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use amp_core;
-pub use amp_core::session::{Context, Options, Peer, Responders};
+pub use amp_core::session::{Context, Options, Peer, Responders, ShutdownHandle};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
-pub use server::{Server, ShutdownHandle};
+pub use server::Server;
 
 /// Connects to `addr` over TCP and serves `responders` on the connection.
 ///

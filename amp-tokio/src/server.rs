@@ -5,9 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amp_core::session::{LiveConnections, Options, Responders};
+use amp_core::session::{LiveConnections, Options, Responders, ShutdownHandle};
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::watch;
 
 type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
 
@@ -47,38 +46,7 @@ pub struct Server {
     listener: TcpListener,
     factory: Factory,
     options: Options,
-    stop: Arc<Stop>,
-}
-
-struct Stop {
-    /// `Some(grace)` once a shutdown was asked for.
-    asked: watch::Sender<Option<Duration>>,
-    /// True once the server finished shutting down.
-    done: watch::Sender<bool>,
-}
-
-/// Stops a [`Server`] gracefully from elsewhere.
-#[derive(Clone)]
-pub struct ShutdownHandle {
-    stop: Arc<Stop>,
-}
-
-impl ShutdownHandle {
-    /// Stops accepting, lets each connection's running responders finish
-    /// (for at most `grace`), writes their answers, closes every connection,
-    /// and returns once the server's `run` has finished. New calls on the
-    /// closing connections fail with a connection error.
-    ///
-    /// ```no_run
-    /// # async fn f(handle: amp_tokio::ShutdownHandle) {
-    /// handle.shutdown(std::time::Duration::from_secs(5)).await;
-    /// # }
-    /// ```
-    pub async fn shutdown(&self, grace: Duration) {
-        self.stop.asked.send_replace(Some(grace));
-        let mut done = self.stop.done.subscribe();
-        let _ = done.wait_for(|d| *d).await;
-    }
+    stop: ShutdownHandle,
 }
 
 impl Server {
@@ -113,10 +81,7 @@ impl Server {
             listener,
             factory: Arc::new(factory),
             options: Options::default(),
-            stop: Arc::new(Stop {
-                asked: watch::channel(None).0,
-                done: watch::channel(false).0,
-            }),
+            stop: ShutdownHandle::default(),
         }
     }
 
@@ -153,9 +118,7 @@ impl Server {
     /// # }
     /// ```
     pub fn shutdown_handle(&self) -> ShutdownHandle {
-        ShutdownHandle {
-            stop: Arc::clone(&self.stop),
-        }
+        self.stop.clone()
     }
 
     /// Accepts and serves connections until shut down. An error accepting
@@ -169,12 +132,11 @@ impl Server {
     /// ```
     pub async fn run(self) -> io::Result<()> {
         let live = LiveConnections::default();
-        let mut asked = self.stop.asked.subscribe();
+        let asked = self.stop.asked();
+        tokio::pin!(asked);
         let grace = loop {
-            if let Some(grace) = *asked.borrow() {
-                break grace;
-            }
             tokio::select! {
+                grace = &mut asked => break grace,
                 accepted = self.listener.accept() => match accepted {
                     Ok((stream, addr)) => {
                         let _ = stream.set_nodelay(true);
@@ -189,12 +151,11 @@ impl Server {
                         tokio::time::sleep(Duration::from_millis(50)).await;
                     }
                 },
-                _ = asked.changed() => {}
             }
         };
         drop(self.listener);
         live.shutdown_all(tokio::time::sleep(grace)).await;
-        self.stop.done.send_replace(true);
+        self.stop.finished();
         Ok(())
     }
 }

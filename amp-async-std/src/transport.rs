@@ -1,0 +1,189 @@
+//! `futures-io` streams as the session's transport, and an in-memory pipe.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use amp_core::session::{ReadHalf, WriteHalf};
+use bytes::BytesMut;
+use futures_io::{AsyncRead, AsyncWrite};
+use futures_util::io::AsyncWriteExt;
+
+/// Bytes asked of the stream per read.
+const CHUNK: usize = 64 * 1024;
+
+pub(crate) struct Reader<R> {
+    inner: R,
+    /// Where reads land before they are appended to the session's buffer:
+    /// `futures-io` reads into initialised memory, and zeroing the buffer's
+    /// spare room on every read would cost more than copying what arrived.
+    scratch: Box<[u8]>,
+}
+
+impl<R> Reader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        Reader {
+            inner,
+            scratch: vec![0; CHUNK].into_boxed_slice(),
+        }
+    }
+}
+
+pub(crate) struct Writer<W>(pub W);
+
+impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
+    // Cancel-safe: the bytes of a read are appended in the poll that
+    // returns them, so a dropped read has read nothing.
+    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        std::future::poll_fn(|cx| {
+            let n = match Pin::new(&mut self.inner).poll_read(cx, &mut self.scratch) {
+                Poll::Ready(Ok(n)) => n,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            };
+            buf.extend_from_slice(&self.scratch[..n]);
+            Poll::Ready(Ok(n))
+        })
+        .await
+    }
+}
+
+impl<W: AsyncWrite + Unpin + Send + 'static> WriteHalf for Writer<W> {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.write_all(bytes).await?;
+        self.0.flush().await
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.0.close().await
+    }
+}
+
+/// One direction of a [`Pipe`].
+#[derive(Default)]
+struct Channel {
+    data: std::collections::VecDeque<u8>,
+    closed: bool,
+    reader: Option<Waker>,
+    writer: Option<Waker>,
+}
+
+/// Bytes a pipe direction holds before a writer waits.
+const PIPE_CAPACITY: usize = 256 * 1024;
+
+/// One end of an in-memory, bounded, bidirectional byte stream (for tests
+/// and examples, as `tokio::io::duplex` is for tokio). Dropping an end
+/// closes both directions for the other end.
+pub struct Pipe {
+    incoming: Arc<Mutex<Channel>>,
+    outgoing: Arc<Mutex<Channel>>,
+}
+
+/// Two connected in-memory stream ends.
+///
+/// ```
+/// use futures_util::io::{AsyncReadExt, AsyncWriteExt};
+/// let (mut a, mut b) = amp_async_std::pipe();
+/// async_std::task::block_on(async {
+///     a.write_all(b"ping").await.unwrap();
+///     let mut got = [0u8; 4];
+///     b.read_exact(&mut got).await.unwrap();
+///     assert_eq!(&got, b"ping");
+/// });
+/// ```
+pub fn pipe() -> (Pipe, Pipe) {
+    let ab = Arc::new(Mutex::new(Channel::default()));
+    let ba = Arc::new(Mutex::new(Channel::default()));
+    (
+        Pipe {
+            incoming: Arc::clone(&ba),
+            outgoing: Arc::clone(&ab),
+        },
+        Pipe {
+            incoming: ab,
+            outgoing: ba,
+        },
+    )
+}
+
+fn lock(c: &Mutex<Channel>) -> std::sync::MutexGuard<'_, Channel> {
+    c.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AsyncRead for Pipe {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut c = lock(&self.incoming);
+        if c.data.is_empty() {
+            if c.closed {
+                return Poll::Ready(Ok(0));
+            }
+            c.reader = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = out.len().min(c.data.len());
+        for (dst, src) in out.iter_mut().zip(c.data.drain(..n)) {
+            *dst = src;
+        }
+        if let Some(w) = c.writer.take() {
+            w.wake();
+        }
+        Poll::Ready(Ok(n))
+    }
+}
+
+impl AsyncWrite for Pipe {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let mut c = lock(&self.outgoing);
+        if c.closed {
+            return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
+        }
+        let room = PIPE_CAPACITY.saturating_sub(c.data.len());
+        if room == 0 {
+            c.writer = Some(cx.waker().clone());
+            return Poll::Pending;
+        }
+        let n = room.min(data.len());
+        c.data.extend(&data[..n]);
+        if let Some(w) = c.reader.take() {
+            w.wake();
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut c = lock(&self.outgoing);
+        c.closed = true;
+        if let Some(w) = c.reader.take() {
+            w.wake();
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl Drop for Pipe {
+    fn drop(&mut self) {
+        for channel in [&self.incoming, &self.outgoing] {
+            let mut c = lock(channel);
+            c.closed = true;
+            if let Some(w) = c.reader.take() {
+                w.wake();
+            }
+            if let Some(w) = c.writer.take() {
+                w.wake();
+            }
+        }
+    }
+}
