@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Checks Twisted's documented AMP example (Sum, Divide) across languages:
+# every pairing of a client (Rust `ampclient` example, Python
+# interop/ampclient.py) with a server (Rust `ampserver` example, Python
+# interop/ampserver.py).
+#
+#     bash interop/run-examples.sh
+#
+# For each pairing the server is started on port 0 and its `LISTENING <port>`
+# line read; the client must exit 0 and print `Divided by zero: returning INF`
+# and a `Done with math:` line equal to the Python client's against the
+# Python server (the documented output); the server must print `Did a sum:
+# 13 + 81 = 94`. Prints PASS or FAIL per pairing, then `N passed, M failed`;
+# exits 1 when a pairing failed (2 when the set-up failed).
+set -uo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo" || exit 2
+
+STEP_TIMEOUT=30 # seconds for a server to listen, for a client to finish
+DOCUMENTED_DONE="Done with math: [(True, 94), (True, inf)]"
+
+work="$(mktemp -d)"
+server_pid=""
+
+stop_server() {
+    if [[ -n "$server_pid" ]]; then
+        kill "$server_pid" 2>/dev/null
+        wait "$server_pid" 2>/dev/null
+        server_pid=""
+    fi
+}
+
+cleanup() {
+    stop_server
+    rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+PY="$(bash scripts/python-env.sh | tail -1)"
+if [[ -z "$PY" || ! -x "$PY" ]]; then
+    echo "error: no Python with Twisted (scripts/python-env.sh failed)" >&2
+    exit 2
+fi
+
+echo "building the amp-tokio examples" >&2
+if ! cargo build --quiet -p amp-tokio --examples; then
+    echo "error: cargo build -p amp-tokio --examples failed" >&2
+    exit 2
+fi
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+    "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
+rust_server="$target_dir/debug/examples/ampserver"
+rust_client="$target_dir/debug/examples/ampclient"
+for binary in "$rust_server" "$rust_client"; do
+    if [[ ! -x "$binary" ]]; then
+        echo "error: $binary was not built" >&2
+        exit 2
+    fi
+done
+
+# The command line of each side, by language.
+server_command() {
+    case "$1" in
+    rust) server_cmd=("$rust_server") ;;
+    python) server_cmd=("$PY" interop/ampserver.py) ;;
+    esac
+}
+client_command() {
+    case "$1" in
+    rust) client_cmd=("$rust_client") ;;
+    python) client_cmd=("$PY" interop/ampclient.py) ;;
+    esac
+}
+
+passed=0
+failed=0
+# The `Done with math:` line of the Python client against the Python server
+# (the first pairing, which must print the documented line); every other
+# pairing must print the same.
+reference_done=""
+reference_whose="the documented example"
+reason=""
+done_line=""
+
+# run_pairing CLIENT SERVER: sets `reason` (empty on success).
+run_pairing() {
+    local client="$1" server="$2" line port out="$work/$1-$2.out" err="$work/$1-$2.err"
+    reason=""
+
+    # The server's standard input is a pipe held by this script (a coprocess),
+    # so the Python servers also exit should the script die.
+    server_command "$server"
+    coproc SERVER { exec "${server_cmd[@]}" 127.0.0.1:0 2>"$work/server-$server.err"; }
+    server_pid="$SERVER_PID"
+    local server_out="${SERVER[0]}"
+    if ! read -r -t "$STEP_TIMEOUT" line <&"$server_out"; then
+        reason="the $server server printed no LISTENING line within ${STEP_TIMEOUT} s"
+        return
+    fi
+    port="${line#LISTENING }"
+    if [[ "$line" != LISTENING\ * || ! "$port" =~ ^[0-9]+$ ]]; then
+        reason="the $server server printed '$line', not 'LISTENING <port>'"
+        return
+    fi
+
+    client_command "$client"
+    timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "127.0.0.1:$port" >"$out" 2>"$err"
+    local status=$?
+    local want="${reference_done:-$DOCUMENTED_DONE}" whose="$reference_whose"
+    done_line="$(grep -m1 '^Done with math:' "$out")"
+    if ((status != 0)); then
+        reason="the $client client exited with status $status: $(tr '\n' ' ' <"$err")"
+    elif ! grep -qx 'Divided by zero: returning INF' "$out"; then
+        reason="the $client client did not print 'Divided by zero: returning INF'"
+    elif [[ -z "$done_line" ]]; then
+        reason="the $client client printed no 'Done with math:' line"
+    elif [[ "$done_line" != "$want" ]]; then
+        reason="the $client client printed '$done_line', $whose '$want'"
+    else
+        # The server did the sum (it prints what the documented one prints).
+        local did=""
+        while read -r -t 5 line <&"$server_out"; do
+            if [[ "$line" == "Did a sum: 13 + 81 = 94" ]]; then
+                did=yes
+                break
+            fi
+        done
+        [[ -n "$did" ]] || reason="the $server server did not print 'Did a sum: 13 + 81 = 94'"
+    fi
+}
+
+# Python against Python first: the sanity check of the reference line.
+for pairing in "python python" "rust python" "python rust" "rust rust"; do
+    read -r client server <<<"$pairing"
+    run_pairing "$client" "$server"
+    stop_server
+    if [[ -z "$reference_done" ]]; then
+        # Should the sanity pairing fail, compare with the documented line.
+        if [[ -z "$reason" ]]; then
+            reference_done="$done_line"
+            reference_whose="the Python client"
+        else
+            reference_done="$DOCUMENTED_DONE"
+        fi
+    fi
+    name="$client ampclient -> $server ampserver"
+    if [[ -z "$reason" ]]; then
+        passed=$((passed + 1))
+        echo "PASS $name"
+    else
+        failed=$((failed + 1))
+        echo "FAIL $name: $reason"
+        for log in "$work/$client-$server.out" "$work/$client-$server.err" "$work/server-$server.err"; do
+            if [[ -s "$log" ]]; then
+                echo "--- ${log##*/}"
+                cat "$log"
+            fi
+        done
+    fi
+done
+
+echo "$passed passed, $failed failed"
+((failed == 0))
