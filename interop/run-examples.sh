@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Checks Twisted's documented AMP example (Sum, Divide) across languages:
-# every pairing of a client (Rust `ampclient` example, Python
-# interop/ampclient.py) with a server (Rust `ampserver` example, Python
-# interop/ampserver.py).
+# Checks Twisted's documented AMP example (Sum, Divide) across languages and
+# runtimes: pairings of a client (amp-tokio's `ampclient` example,
+# amp-async-std's `ampclient_async_std`, Python interop/ampclient.py) with a
+# server (`ampserver`, `ampserver_async_std`, Python interop/ampserver.py):
+# each Rust side against Twisted in both directions, and the two Rust
+# adapters against each other.
 #
 #     bash interop/run-examples.sh
 #
@@ -44,16 +46,18 @@ if [[ -z "$PY" || ! -x "$PY" ]]; then
     exit 2
 fi
 
-echo "building the amp-tokio examples" >&2
-if ! cargo build --quiet -p amp-tokio --examples; then
-    echo "error: cargo build -p amp-tokio --examples failed" >&2
+echo "building the amp-tokio and amp-async-std examples" >&2
+if ! cargo build --quiet -p amp-tokio -p amp-async-std --examples; then
+    echo "error: cargo build -p amp-tokio -p amp-async-std --examples failed" >&2
     exit 2
 fi
 target_dir="$(cargo metadata --format-version 1 --no-deps |
     "$PY" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"
 rust_server="$target_dir/debug/examples/ampserver"
 rust_client="$target_dir/debug/examples/ampclient"
-for binary in "$rust_server" "$rust_client"; do
+async_server="$target_dir/debug/examples/ampserver_async_std"
+async_client="$target_dir/debug/examples/ampclient_async_std"
+for binary in "$rust_server" "$rust_client" "$async_server" "$async_client"; do
     if [[ ! -x "$binary" ]]; then
         echo "error: $binary was not built" >&2
         exit 2
@@ -64,12 +68,14 @@ done
 server_command() {
     case "$1" in
     rust) server_cmd=("$rust_server") ;;
+    async-std) server_cmd=("$async_server") ;;
     python) server_cmd=("$PY" interop/ampserver.py) ;;
     esac
 }
 client_command() {
     case "$1" in
     rust) client_cmd=("$rust_client") ;;
+    async-std) client_cmd=("$async_client") ;;
     python) client_cmd=("$PY" interop/ampclient.py) ;;
     esac
 }
@@ -132,7 +138,9 @@ run_pairing() {
 }
 
 # Python against Python first: the sanity check of the reference line.
-for pairing in "python python" "rust python" "python rust" "rust rust"; do
+# "rust" is amp-tokio, "async-std" amp-async-std.
+for pairing in "python python" "rust python" "python rust" "rust rust" \
+    "async-std python" "python async-std" "async-std rust" "rust async-std"; do
     read -r client server <<<"$pairing"
     run_pairing "$client" "$server"
     stop_server

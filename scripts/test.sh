@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
 # Runs every check and every test of the workspace, doing its own set-up.
 # This is the command CI runs (through .ci/run) and the one the README gives.
+#
+# Set-up it does itself: a Python virtual environment (.venv-interop) with
+# Twisted from PyPI, pinned in interop/requirements.txt, for the tests that
+# put real Twisted on the other end of the wire. Those tests never skip: if
+# the environment cannot be made, this script fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,11 +17,23 @@ cargo fmt --all --check
 step "clippy (all targets, all features)"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 
-step "tests: unit, property, integration and doc tests (all features)"
+step "Python peers: Twisted in a virtual environment"
+AMP_INTEROP_PYTHON=$(bash scripts/python-env.sh | tail -n 1)
+if [ -z "$AMP_INTEROP_PYTHON" ] || [ ! -x "$AMP_INTEROP_PYTHON" ]; then
+    echo "could not set up the Python environment with Twisted" >&2
+    exit 1
+fi
+export AMP_INTEROP_PYTHON
+"$AMP_INTEROP_PYTHON" -c 'import twisted; print("Twisted", twisted.__version__)'
+
+step "tests: unit, property, integration, interop and doc tests (all features)"
 cargo test --workspace --all-features
 
 step "tests: amp-core with default features"
 cargo test -p amp-core --tests
+
+step "examples interoperate with Twisted's and with each other"
+bash interop/run-examples.sh
 
 step "demo runs"
 cargo run -q -p amp-core --example sum >/dev/null

@@ -3,14 +3,16 @@
 //! that behave exactly as the document says (and as the Twisted peers in
 //! `interop/` do), so a Rust peer can stand on either end of the suite.
 
+pub mod twisted;
+
 use std::convert::Infallible;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
+use amp_core::session::{Context, Responders};
 use amp_core::values::{DateTime, Decimal, encode_value};
 use amp_core::{Command, Failure, command_errors};
-use amp_tokio::{Context, Responders};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
