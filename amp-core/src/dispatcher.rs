@@ -197,6 +197,12 @@ pub enum ProtocolError {
         /// The tag.
         tag: Bytes,
     },
+    /// A box for a route (`_route`) that is not bound on this side (see
+    /// `amp-router`).
+    UnknownRoute {
+        /// The route name received.
+        name: Bytes,
+    },
     /// An `_error` box without `_error_code` or `_error_description`.
     MalformedError {
         /// The missing key.
@@ -231,6 +237,9 @@ impl fmt::Display for ProtocolError {
                 "request reuses _ask tag {} whose answer is still owed",
                 Readable(tag)
             ),
+            ProtocolError::UnknownRoute { name } => {
+                write!(f, "box for route {} that is not bound", Readable(name))
+            }
             ProtocolError::MalformedError { missing } => {
                 write!(f, "_error box without {missing}")
             }
@@ -269,6 +278,9 @@ pub enum ConnectionError {
     ProtocolSwitched,
     /// The transport failed (reported by the adapter).
     Transport(String),
+    /// The route this conversation ran on was unbound (see `amp-router`);
+    /// the connection itself may go on.
+    RouteUnbound,
 }
 
 impl fmt::Display for ConnectionError {
@@ -283,6 +295,7 @@ impl fmt::Display for ConnectionError {
             ConnectionError::Closed => f.write_str("connection closed locally"),
             ConnectionError::ProtocolSwitched => f.write_str("connection switched protocol"),
             ConnectionError::Transport(e) => write!(f, "transport error: {e}"),
+            ConnectionError::RouteUnbound => f.write_str("route unbound"),
         }
     }
 }
