@@ -359,6 +359,7 @@ impl Decoder {
             };
             let key_len = key_len as usize;
             if key_len == 0 {
+                self.check_size(pos + 2)?;
                 return Ok(Some(self.finish_box(pos + 2)));
             }
             if self.fields.len() >= self.limits.max_keys {
