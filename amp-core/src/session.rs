@@ -252,7 +252,9 @@ impl Shared {
             };
             match event {
                 Event::Request(req) => requests.push(req),
-                Event::Closed(_) => {
+                Event::Closed(_reason) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(reason = %_reason, "connection ended");
                     self.write_ready.notify(usize::MAX);
                     self.space.notify(usize::MAX);
                     self.wake_reader.notify(usize::MAX);
@@ -440,7 +442,7 @@ impl Peer {
     {
         let encoded = encode_arguments::<C>(arguments);
         let peer = self.clone();
-        async move {
+        let call = async move {
             let b = encoded.map_err(CallError::Value)?;
             let outcome = match peer.call_box(C::NAME, &b, C::REQUIRES_ANSWER).await {
                 Ok(None) => return Ok(None),
@@ -448,7 +450,13 @@ impl Peer {
                 Err(e) => Err(e),
             };
             decode_outcome::<C>(outcome).map(Some)
-        }
+        };
+        #[cfg(feature = "tracing")]
+        let call = tracing::Instrument::instrument(
+            call,
+            tracing::debug_span!("amp_call", command = C::NAME),
+        );
+        call
     }
 
     /// Calls a command by name with a raw argument box and waits for the
@@ -703,7 +711,10 @@ async fn read_loop<R: ReadHalf>(
                 Step::Answered((tag, result)) => {
                     // Refused only when the connection has ended; the result
                     // is dropped then, with nobody left to send it to.
-                    let _ = state.conn.respond(tag.as_deref(), result);
+                    if let Err(_e) = state.conn.respond(tag.as_deref(), result) {
+                        #[cfg(feature = "tracing")]
+                        tracing::debug!(error = %_e, "responder result dropped");
+                    }
                 }
                 Step::Read(Ok(0)) => {
                     eof = true;
