@@ -1,0 +1,290 @@
+//! One behaviour suite for every runtime binding of `amp_core::session`.
+//!
+//! A binding's test implements [`Runtime`] (in-memory streams, TCP server and
+//! client, spawn, sleep, block_on, graceful shutdown) and expands
+//! [`suite!`], which writes one `#[test]` per scenario in [`scenarios`]:
+//!
+//! ```ignore
+//! #[derive(Clone)]
+//! struct Tokio;
+//! impl amp_conformance::Runtime for Tokio { /* ... */ }
+//! amp_conformance::suite!(Tokio);
+//! ```
+//!
+//! Every scenario is a `pub async fn` generic over the runtime, so the same
+//! code checks every binding. Each test runs its scenario on a thread of its
+//! own with a deadline ([`DEADLINE`]), and every wait inside a scenario is
+//! bounded too ([`WAIT`]): a scenario that hangs fails, it does not hang the
+//! run. Where a scenario needs "this call is still waiting", a responder
+//! waits on a [`sync::Gate`] the scenario opens, never on a sleep.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod commands;
+pub mod scenarios;
+pub mod sync;
+pub mod vectors;
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use amp_core::ConnectionError;
+pub use amp_core::session::{Options, Peer, Responders, ShutdownHandle};
+use futures_channel::oneshot;
+use futures_util::FutureExt;
+use futures_util::future::{Either, select};
+
+/// A boxed, sendable future.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a server runs once per connection to build its responders; the
+/// connection's address is given.
+pub type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
+
+/// A TCP server started by [`Runtime::serve`].
+pub struct Served {
+    /// Where it listens (127.0.0.1, a port of its own).
+    pub addr: SocketAddr,
+    /// Stops it gracefully.
+    pub stop: ShutdownHandle,
+    /// Resolves with what the server's `run` returned.
+    pub running: BoxFuture<io::Result<()>>,
+}
+
+/// What a binding provides for the suite to run on it.
+pub trait Runtime: Clone + Send + Sync + 'static {
+    /// One end of an in-memory byte stream.
+    type Stream: Send + 'static;
+
+    /// Runs `future` to completion on this runtime, from a plain thread.
+    fn block_on<F: Future>(&self, future: F) -> F::Output;
+
+    /// Runs `task` in the background.
+    fn spawn_detached(&self, task: BoxFuture<()>);
+
+    /// Resolves after `duration`.
+    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+
+    /// Two connected ends of an in-memory stream holding at least about
+    /// `capacity` bytes in each direction before a writer waits (more is
+    /// fine). Dropping one end closes the stream for the other.
+    fn stream_pair(&self, capacity: usize) -> (Self::Stream, Self::Stream);
+
+    /// Runs AMP over one end of a stream (the binding's `from_stream_with`,
+    /// no address).
+    fn peer_on(&self, stream: Self::Stream, responders: Responders, options: Options) -> Peer;
+
+    /// Binds the binding's TCP `Server` on 127.0.0.1:0 with `factory` and
+    /// `options` and runs it in the background.
+    fn serve(&self, factory: Factory, options: Options) -> BoxFuture<io::Result<Served>>;
+
+    /// Connects over TCP (the binding's `connect_with`).
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        responders: Responders,
+        options: Options,
+    ) -> BoxFuture<io::Result<Peer>>;
+
+    /// The binding's graceful `shutdown(&peer, grace)`.
+    fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError>;
+
+    /// Runs `future` in the background; the returned [`Task`] resolves with
+    /// its output (a panic in it is raised again where the task is awaited).
+    /// Dropping the task does not cancel it.
+    fn spawn<T, F>(&self, future: F) -> Task<T>
+    where
+        T: Send + 'static,
+        F: Future<Output = T> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel();
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&finished);
+        self.spawn_detached(Box::pin(async move {
+            let outcome = AssertUnwindSafe(future).catch_unwind().await;
+            flag.store(true, Ordering::SeqCst);
+            let _ = tx.send(outcome);
+        }));
+        Task { rx, finished }
+    }
+
+    /// A connected pair of peers over an in-memory stream.
+    fn pair(&self, left: Responders, right: Responders) -> (Peer, Peer) {
+        self.pair_with(left, Options::default(), right, Options::default())
+    }
+
+    /// [`pair`](Self::pair) with settings for each side.
+    fn pair_with(
+        &self,
+        left: Responders,
+        left_options: Options,
+        right: Responders,
+        right_options: Options,
+    ) -> (Peer, Peer) {
+        let (a, b) = self.stream_pair(256 * 1024);
+        (
+            self.peer_on(a, left, left_options),
+            self.peer_on(b, right, right_options),
+        )
+    }
+}
+
+/// A task started by [`Runtime::spawn`].
+pub struct Task<T> {
+    rx: oneshot::Receiver<std::thread::Result<T>>,
+    finished: Arc<AtomicBool>,
+}
+
+impl<T> Task<T> {
+    /// Whether the task has finished.
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
+    }
+}
+
+impl<T> Future for Task<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<T> {
+        match self.rx.poll_unpin(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(Ok(value))) => Poll::Ready(value),
+            Poll::Ready(Ok(Err(panic))) => resume_unwind(panic),
+            Poll::Ready(Err(_)) => panic!("a spawned task was dropped by its runtime"),
+        }
+    }
+}
+
+/// How long one wait inside a scenario may take before the scenario fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// How long a whole scenario may take before its test fails.
+pub const DEADLINE: Duration = Duration::from_secs(120);
+
+/// Awaits `future`, failing the scenario (naming `what`) if it takes longer
+/// than [`WAIT`].
+pub async fn within<R: Runtime, F: Future>(rt: &R, what: &str, future: F) -> F::Output {
+    match select(pin!(future), rt.sleep(WAIT)).await {
+        Either::Left((output, _)) => output,
+        Either::Right(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
+    }
+}
+
+/// Runs `future` on a thread of its own and resolves with its result, for
+/// blocking work (plain sockets) that must not hold up the runtime.
+pub fn blocking<T, F>(work: F) -> impl Future<Output = T> + Send + 'static
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(catch_unwind(AssertUnwindSafe(work)));
+    });
+    async move {
+        match rx.await {
+            Ok(Ok(value)) => value,
+            Ok(Err(panic)) => resume_unwind(panic),
+            Err(_) => panic!("a helper thread went away"),
+        }
+    }
+}
+
+/// Runs one scenario as a test: builds the runtime with `make` on a fresh
+/// thread, blocks on `scenario(runtime)` there, and fails if it panics or
+/// takes longer than [`DEADLINE`]. Used by [`suite!`].
+pub fn run<R, M, S, Fut>(name: &str, make: M, scenario: S)
+where
+    R: Runtime,
+    M: FnOnce() -> R + Send + 'static,
+    S: FnOnce(R) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let outcome = catch_unwind(AssertUnwindSafe(move || {
+                let rt = make();
+                rt.block_on(scenario(rt.clone()));
+            }));
+            let _ = tx.send(outcome);
+        })
+        .expect("cannot start the scenario's thread");
+    match rx.recv_timeout(DEADLINE) {
+        Ok(Ok(())) => {}
+        Ok(Err(panic)) => resume_unwind(panic),
+        Err(_) => panic!("scenario {name} did not finish within {DEADLINE:?}"),
+    }
+}
+
+/// Expands to one `#[test]` per scenario of [`scenarios`], each running on
+/// the runtime `$make` evaluates to (an expression of a type implementing
+/// [`Runtime`], evaluated once per test on the test's own thread). The
+/// scenarios of known failures are expanded as `#[ignore]`d tests, run with
+/// `cargo test -- --ignored`.
+///
+/// ```ignore
+/// amp_conformance::suite!(MyRuntime::default());
+/// ```
+#[macro_export]
+macro_rules! suite {
+    ($make:expr) => {
+        $crate::suite!(@tests $make;
+            typed_calls_answers_and_declared_errors,
+            unknown_commands_get_unhandled_and_the_connection_survives,
+            fatal_and_undeclared_errors_close_the_connection_after_the_error,
+            commands_without_answer_return_once_queued,
+            both_sides_call_at_once_and_responders_call_back,
+            responders_run_concurrently_and_answer_in_the_order_they_finish,
+            dropping_a_call_cancels_it_and_its_late_answer_is_ignored,
+            connection_loss_fails_every_pending_call_with_the_reason,
+            responders_in_flight_are_bounded,
+            callers_wait_when_the_outbound_buffer_is_full,
+            closed_reports_why_and_close_fails_pending_calls,
+            a_responder_that_panics_is_an_undeclared_error,
+            tcp_server_with_per_connection_state_and_graceful_shutdown,
+            a_request_without_ask_that_fails_closes_the_connection_silently,
+            dropping_the_last_handle_closes_the_connection,
+            graceful_shutdown_of_one_peer,
+            twisted_conversations_over_tcp,
+        );
+        $crate::suite!(@ignored $make;
+            "known bug: the read loop stops reading answers at the responder bound";
+            a_responder_calling_back_at_the_responder_bound_gets_its_answer,
+        );
+        $crate::suite!(@ignored $make;
+            "known bug: the read loop stops reading answers while the outbound buffer is full";
+            large_answers_through_small_buffers_do_not_deadlock,
+        );
+        $crate::suite!(@ignored $make;
+            "known bug: the read loop stops reading answers during a graceful shutdown";
+            a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer,
+        );
+    };
+    (@ignored $make:expr; $reason:literal; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            #[ignore = $reason]
+            fn $name() {
+                $crate::run(stringify!($name), move || $make, $crate::scenarios::$name);
+            }
+        )*
+    };
+    (@tests $make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::run(stringify!($name), move || $make, $crate::scenarios::$name);
+            }
+        )*
+    };
+}

@@ -1,0 +1,320 @@
+//! The conversations recorded between a real Twisted client and a real
+//! Twisted server (`shared/vectors/twisted-amp.json`), the commands they
+//! use, and a plain blocking socket to replay them against a server.
+//!
+//! The file is found at `$AMP_VECTORS` if set, else at
+//! `<workspace>/../shared/vectors/twisted-amp.json`. A missing file fails
+//! the scenario: the vectors are what proves the bindings behave as Twisted.
+
+use std::convert::Infallible;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use amp_core::session::Responders;
+use amp_core::{AmpBox, Command, Decoder, Failure, Limits, codec, command_errors};
+use serde::{Deserialize, Serialize};
+
+/// The part of the vectors file the suite reads.
+#[derive(Debug, Deserialize)]
+pub struct Vectors {
+    /// Which Twisted wrote them.
+    pub generator: String,
+    /// The recorded conversations.
+    pub conversations: Vec<Conversation>,
+}
+
+/// One recorded conversation.
+#[derive(Debug, Deserialize)]
+pub struct Conversation {
+    /// What it shows.
+    pub note: String,
+    /// What Twisted's client wrote.
+    pub client_to_server_hex: String,
+    /// What Twisted's server wrote back.
+    pub server_to_client_hex: String,
+    /// Whether Twisted's server closed the connection after writing.
+    pub server_closed_connection: bool,
+}
+
+/// Where the vectors are read from.
+pub fn path() -> PathBuf {
+    match std::env::var_os("AMP_VECTORS") {
+        Some(p) => PathBuf::from(p),
+        None => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/vectors/twisted-amp.json"
+        )),
+    }
+}
+
+/// Reads the vectors; panics if they are missing or do not parse.
+pub fn load() -> Vectors {
+    let path = path();
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the Twisted wire vectors at {}: {e} (set AMP_VECTORS to their path)",
+            path.display()
+        )
+    });
+    serde_json::from_str(&text).expect("twisted-amp.json does not parse")
+}
+
+/// Hex to bytes; panics on bad hex.
+pub fn unhex(s: &str) -> Vec<u8> {
+    hex::decode(s).unwrap_or_else(|e| panic!("bad hex in vectors: {e}"))
+}
+
+/// Every box in `wire`; panics if it is not a whole number of boxes.
+pub fn boxes(wire: &[u8]) -> Vec<AmpBox> {
+    codec::decode_all(bytes::Bytes::copy_from_slice(wire), &Limits::default())
+        .unwrap_or_else(|e| panic!("bytes written do not decode as boxes: {e}"))
+}
+
+/// `Sum` of the conversations: Twisted's `Integer`, beyond 64 bits.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct SumArgs {
+    /// First term.
+    pub a: i128,
+    /// Second term.
+    pub b: i128,
+}
+
+/// `Sum`'s answer.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Total {
+    /// The sum.
+    pub total: i128,
+}
+
+/// The conversations' `Sum`.
+pub struct Sum;
+impl Command for Sum {
+    const NAME: &'static str = "Sum";
+    type Arguments = SumArgs;
+    type Response = Total;
+    type Error = Infallible;
+}
+
+/// `Divide`'s arguments.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct DivideArgs {
+    /// Dividend.
+    pub numerator: i64,
+    /// Divisor.
+    pub denominator: i64,
+}
+
+/// `Divide`'s answer.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Quotient {
+    /// The quotient.
+    pub result: f64,
+}
+
+command_errors! {
+    /// The conversations' `Divide` errors.
+    pub enum DivideError {
+        /// Division by zero.
+        ZeroDivision => "ZERO_DIVISION",
+    }
+}
+
+/// The conversations' `Divide`.
+pub struct Divide;
+impl Command for Divide {
+    const NAME: &'static str = "Divide";
+    type Arguments = DivideArgs;
+    type Response = Quotient;
+    type Error = DivideError;
+}
+
+/// No arguments.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct NoArgs {}
+
+command_errors! {
+    /// `Fatal`'s error.
+    pub enum FatalError {
+        /// Python's `KeyError`, declared fatal.
+        Key => "FATAL_KEY" (fatal),
+    }
+}
+
+/// Fails with a declared fatal error.
+pub struct Fatal;
+impl Command for Fatal {
+    const NAME: &'static str = "Fatal";
+    type Arguments = NoArgs;
+    type Response = NoArgs;
+    type Error = FatalError;
+}
+
+/// Fails in an undeclared way.
+pub struct Boom;
+impl Command for Boom {
+    const NAME: &'static str = "Boom";
+    type Arguments = NoArgs;
+    type Response = NoArgs;
+    type Error = Infallible;
+}
+
+/// `Notify`'s arguments.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct NotifyArgs {
+    /// Anything.
+    pub text: String,
+}
+
+/// `requiresAnswer=False`.
+pub struct Notify;
+impl Command for Notify {
+    const NAME: &'static str = "Notify";
+    const REQUIRES_ANSWER: bool = false;
+    type Arguments = NotifyArgs;
+    type Response = NoArgs;
+    type Error = Infallible;
+}
+
+/// The server of the recorded conversations, as the Twisted one behaved.
+pub fn server_responders() -> Responders {
+    Responders::new()
+        .responder(Sum, |_, a: SumArgs| async move {
+            Ok::<_, Infallible>(Total { total: a.a + a.b })
+        })
+        .responder(Divide, |_, a: DivideArgs| async move {
+            if a.denominator == 0 {
+                return Err(DivideError::ZeroDivision("division by zero".into()));
+            }
+            Ok(Quotient {
+                result: a.numerator as f64 / a.denominator as f64,
+            })
+        })
+        .responder(Fatal, |_, _: NoArgs| async move {
+            // Python's str(KeyError('x')).
+            Err::<NoArgs, _>(FatalError::Key("'x'".into()))
+        })
+        .responder(Boom, |_, _: NoArgs| async move {
+            Err::<NoArgs, _>(Failure::<Infallible>::undeclared("RuntimeError: boom"))
+        })
+        .responder(Notify, |_, _: NotifyArgs| async move {
+            Ok::<_, Infallible>(NoArgs {})
+        })
+}
+
+/// What a server wrote back to a plain socket.
+#[derive(Debug)]
+pub struct Exchange {
+    /// Every byte read.
+    pub read: Vec<u8>,
+    /// Whether the server closed the connection (end of stream, or reset).
+    pub closed: bool,
+    /// The error that ended reading, if any (a reset, a timeout).
+    pub error: Option<io::ErrorKind>,
+}
+
+/// How long a replay waits with nothing to read before it decides the
+/// server has gone quiet (shorter than [`crate::WAIT`], so that a server that
+/// fails to close is reported as such).
+pub const QUIET: Duration = Duration::from_secs(10);
+
+/// The tag of the probe [`exchange_then_probe`] sends.
+pub const PROBE_TAG: &str = "conformance-probe";
+
+/// Connects to `addr` with a plain blocking socket, writes `input`, and
+/// reads until the server closes the connection or `patience` passes with
+/// nothing read (see [`QUIET`]). Blocking: run it on a thread of its own.
+pub fn exchange_until_closed(addr: SocketAddr, input: &[u8], patience: Duration) -> Exchange {
+    let mut stream = TcpStream::connect(addr).expect("connect to the server");
+    stream.set_nodelay(true).ok();
+    stream.write_all(input).expect("write the client's bytes");
+    read_until(&mut stream, patience, |_| false)
+}
+
+/// Connects to `addr` with a plain blocking socket, writes `input` then a
+/// `Sum` request tagged [`PROBE_TAG`], and reads until the answer to the
+/// probe arrives (proof that the connection is still open and everything
+/// before it has been written), the server closes, or `patience` passes
+/// with nothing read.
+/// Blocking: run it on a thread of its own.
+pub fn exchange_then_probe(addr: SocketAddr, input: &[u8], patience: Duration) -> Exchange {
+    let mut stream = TcpStream::connect(addr).expect("connect to the server");
+    stream.set_nodelay(true).ok();
+    let probe = AmpBox::from_pairs([
+        ("_ask", PROBE_TAG),
+        ("_command", "Sum"),
+        ("a", "1"),
+        ("b", "1"),
+    ]);
+    let mut bytes = input.to_vec();
+    bytes.extend_from_slice(&probe.to_bytes().expect("the probe encodes"));
+    stream.write_all(&bytes).expect("write the client's bytes");
+    let mut decoder = Decoder::new(Limits::default());
+    read_until(&mut stream, patience, |chunk| {
+        decoder.feed(chunk).expect("the server's bytes decode");
+        let mut answered = false;
+        while let Some(b) = decoder.decode().expect("the server's bytes decode") {
+            answered |= b.get_str("_answer") == Some(PROBE_TAG);
+        }
+        answered
+    })
+}
+
+/// Reads from `stream` until `done` says so after a chunk, the stream ends,
+/// or nothing arrives for `patience` (the quiet timeout).
+fn read_until(
+    stream: &mut TcpStream,
+    patience: Duration,
+    mut done: impl FnMut(&[u8]) -> bool,
+) -> Exchange {
+    let mut read = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let mut last = Instant::now();
+    loop {
+        let left = patience.saturating_sub(last.elapsed());
+        if left.is_zero() {
+            return Exchange {
+                read,
+                closed: false,
+                error: Some(io::ErrorKind::TimedOut),
+            };
+        }
+        stream
+            .set_read_timeout(Some(left))
+            .expect("set a read timeout");
+        match stream.read(&mut chunk) {
+            Ok(0) => {
+                return Exchange {
+                    read,
+                    closed: true,
+                    error: None,
+                };
+            }
+            Ok(n) => {
+                last = Instant::now();
+                read.extend_from_slice(&chunk[..n]);
+                if done(&chunk[..n]) {
+                    return Exchange {
+                        read,
+                        closed: false,
+                        error: None,
+                    };
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                let kind = e.kind();
+                let closed = matches!(
+                    kind,
+                    io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+                );
+                return Exchange {
+                    read,
+                    closed,
+                    error: Some(kind),
+                };
+            }
+        }
+    }
+}
