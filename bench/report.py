@@ -85,6 +85,8 @@ def main(argv):
     w(f"Command: `{meta.get('command', '')}` ({meta.get('date', '')}, "
       f"{meta.get('elapsed', '?')} of measuring).")
     w("")
+    w(f"Code measured: {meta.get('revision', '?')}.")
+    w("")
     w(f"Machine: {meta.get('nproc', '?')} cores ({meta.get('cpu', '?')}), Linux "
       f"{meta.get('kernel', '?')}, {meta.get('rustc', '?')}; tarpc {meta.get('tarpc', '?')} "
       f"over TCP with tokio-serde bincode / JSON in length-delimited frames; "
@@ -110,6 +112,24 @@ def main(argv):
         for p, _ in pairs:
             c, s = cpu_per_call(cells, wl, p, "client"), cpu_per_call(cells, wl, p, "server")
             row.append("—" if c is None else f"{fmt_us(c)} / {fmt_us(s)}")
+        w(f"| {wl} | " + " | ".join(row) + " |")
+    w("")
+    w("Other processes' CPU during each measured window, in cores (the machine "
+      "has " + meta.get("nproc", "?") + "; well above 0 means the run shared the CPUs "
+      "with something else and its rate is low by about that share), and in brackets "
+      "the time the hypervisor took from the machine's CPUs, when any:")
+    w("")
+    w("| workload | " + " | ".join(t for _, t in pairs) + " |")
+    w("|---|" + "---:|" * len(pairs))
+    for wl in order:
+        row = []
+        for p, _ in pairs:
+            o = median(cells.get((wl, p), []), "others_cpu")
+            st = median(cells.get((wl, p), []), "steal_cpu")
+            cell = "—" if o is None else f"{o:.2f}"
+            if st is not None and st >= 0.01:
+                cell += f" (steal {st:.2f})"
+            row.append(cell)
         w(f"| {wl} | " + " | ".join(row) + " |")
     failed = sorted({k for k, runs in cells.items() if any("failed" in r for r in runs)})
     errors = sorted({k for k, runs in cells.items() if any(r.get("errors", "0") != "0" for r in runs)})

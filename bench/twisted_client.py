@@ -20,7 +20,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from twisted.internet import reactor  # noqa: E402
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol  # noqa: E402
 
-from twisted_sum import Sum, SumProtocol, cpu_seconds, parse_address, parse_options  # noqa: E402
+from twisted_sum import (  # noqa: E402
+    Sum,
+    SumProtocol,
+    cpu_seconds,
+    machine_busy_seconds,
+    machine_steal_seconds,
+    parse_address,
+    parse_options,
+)
 
 A, B = 13, 81
 
@@ -101,6 +109,8 @@ class Bench:
         self.c0, self.e0 = self.done, self.errors
         self.cpu0 = cpu_seconds("self")
         self.scpu0 = cpu_seconds(self.opts["server-pid"]) if self.opts["server-pid"] else None
+        self.busy0 = machine_busy_seconds()
+        self.steal0 = machine_steal_seconds()
         self.t0 = time.monotonic()
         reactor.callLater(self.opts["seconds"], self.mark_end)
 
@@ -109,6 +119,13 @@ class Bench:
         calls, errors = self.done - self.c0, self.errors - self.e0
         cpu1 = cpu_seconds("self")
         scpu1 = cpu_seconds(self.opts["server-pid"]) if self.opts["server-pid"] else None
+        busy1 = machine_busy_seconds()
+        steal = (machine_steal_seconds() - self.steal0) / elapsed
+        if None in (self.cpu0, cpu1, self.scpu0, scpu1):
+            others = "na"
+        else:
+            used = (busy1 - self.busy0) - (cpu1 - self.cpu0) - (scpu1 - self.scpu0)
+            others = f"{max(used, 0.0) / elapsed:.2f}"
 
         def cpu(a, b):
             return "na" if a is None or b is None else f"{(b - a) / elapsed:.2f}"
@@ -117,7 +134,8 @@ class Bench:
             f"RESULT impl=twisted label={self.opts['label'] or '-'} conns={self.opts['conns']} "
             f"inflight={self.opts['inflight']} calls={calls} seconds={elapsed:.3f} "
             f"rate={calls / elapsed:.0f} errors={errors} "
-            f"client_cpu={cpu(self.cpu0, cpu1)} server_cpu={cpu(self.scpu0, scpu1)}",
+            f"client_cpu={cpu(self.cpu0, cpu1)} server_cpu={cpu(self.scpu0, scpu1)} "
+            f"others_cpu={others} steal_cpu={steal:.2f}",
             flush=True,
         )
         self.stopping = True

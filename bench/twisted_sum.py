@@ -58,3 +58,17 @@ def cpu_seconds(pid):
         return None
     fields = stat[stat.rindex(")") + 2 :].split()
     return (int(fields[11]) + int(fields[12])) / 100.0
+
+
+def machine_busy_seconds():
+    """CPU seconds the whole machine has been busy (steal excluded)."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / 100.0
+
+
+def machine_steal_seconds():
+    """CPU seconds the hypervisor gave this machine's CPUs to others."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    return v[7] / 100.0 if len(v) > 7 else 0.0

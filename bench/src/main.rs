@@ -273,7 +273,7 @@ enum Conn {
 
 async fn connect(imp: Impl, addr: &str) -> io::Result<Conn> {
     Ok(match imp {
-        Impl::Amp => Conn::Amp(Peer::connect(addr, Responders::new()).await?),
+        Impl::Amp => Conn::Amp(amp_tokio::connect(addr, Responders::new()).await?),
         Impl::Tarpc(codec) => Conn::Tarpc(tarpc_sum::connect(addr, codec).await?),
         Impl::Raw => {
             let s = TcpStream::connect(addr).await?;
@@ -299,6 +299,19 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
     let stime: f64 = fields.get(12)?.parse().ok()?;
     // USER_HZ is 100 on every Linux configuration in practice.
     Some((utime + stime) / 100.0)
+}
+
+/// CPU seconds the whole machine has been busy (all cores, steal excluded),
+/// from /proc/stat.
+fn machine_busy_seconds() -> Option<(f64, f64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<f64> = line.split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0.0)).collect();
+    // user nice system idle iowait irq softirq steal ...
+    let busy = v.first()? + v.get(1)? + v.get(2)? + v.get(5)? + v.get(6)?;
+    // Time the hypervisor gave this machine's CPUs to someone else.
+    let steal = v.get(7).copied().unwrap_or(0.0);
+    Some((busy / 100.0, steal / 100.0))
 }
 
 async fn client(spec: ClientSpec) -> io::Result<String> {
@@ -337,12 +350,14 @@ async fn client(spec: ClientSpec) -> io::Result<String> {
     let (c0, e0) = total(&counters);
     let cpu0 = cpu_seconds("self");
     let scpu0 = spec.server_pid.as_deref().and_then(cpu_seconds);
+    let busy0 = machine_busy_seconds();
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs_f64(spec.seconds)).await;
     let (c1, e1) = total(&counters);
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds("self");
     let scpu1 = spec.server_pid.as_deref().and_then(cpu_seconds);
+    let busy1 = machine_busy_seconds();
     stop.store(true, Relaxed);
     // Let the calls in flight finish (bounded), so the server sees clean
     // closes rather than resets.
@@ -353,8 +368,20 @@ async fn client(spec: ClientSpec) -> io::Result<String> {
         (Some(a), Some(b)) => format!("{:.2}", (b - a) / elapsed),
         _ => "na".to_owned(),
     };
+    // What everything else on the machine used meanwhile, in cores: a
+    // measurement with this well above zero shared the CPUs.
+    let others = match (busy0, busy1, cpu0, cpu1, scpu0, scpu1) {
+        (Some((b0, _)), Some((b1, _)), Some(c0), Some(c1), Some(s0), Some(s1)) => {
+            format!("{:.2}", ((b1 - b0) - (c1 - c0) - (s1 - s0)).max(0.0) / elapsed)
+        }
+        _ => "na".to_owned(),
+    };
+    let steal = match (busy0, busy1) {
+        (Some((_, a)), Some((_, b))) => format!("{:.2}", (b - a) / elapsed),
+        _ => "na".to_owned(),
+    };
     Ok(format!(
-        "RESULT impl={} label={} conns={} inflight={} calls={} seconds={:.3} rate={:.0} errors={} client_cpu={} server_cpu={}",
+        "RESULT impl={} label={} conns={} inflight={} calls={} seconds={:.3} rate={:.0} errors={} client_cpu={} server_cpu={} others_cpu={} steal_cpu={}",
         match spec.imp {
             Impl::Amp => "amp",
             Impl::Tarpc(tarpc_sum::Codec::Bincode) => "tarpc",
@@ -370,6 +397,8 @@ async fn client(spec: ClientSpec) -> io::Result<String> {
         e1 - e0,
         fmt_cpu(cpu0, cpu1),
         fmt_cpu(scpu0, scpu1),
+        others,
+        steal,
     ))
 }
 
