@@ -193,8 +193,9 @@ where
     peer
 }
 
-/// Closes `peer` gracefully: stops reading requests, lets its running
-/// responders finish (for at most `grace`), writes their answers, closes.
+/// Closes `peer` gracefully: starts no new responder (requests still arriving
+/// get a non-fatal `SHUTTING_DOWN` error), lets the running ones finish (for
+/// at most `grace`), writes their answers, closes.
 /// Returns why the connection ended.
 ///
 /// ```

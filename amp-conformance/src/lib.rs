@@ -228,9 +228,7 @@ where
 
 /// Expands to one `#[test]` per scenario of [`scenarios`], each running on
 /// the runtime `$make` evaluates to (an expression of a type implementing
-/// [`Runtime`], evaluated once per test on the test's own thread). The
-/// scenarios of known failures are expanded as `#[ignore]`d tests, run with
-/// `cargo test -- --ignored`.
+/// [`Runtime`], evaluated once per test on the test's own thread).
 ///
 /// ```ignore
 /// amp_conformance::suite!(MyRuntime::default());
@@ -256,28 +254,10 @@ macro_rules! suite {
             dropping_the_last_handle_closes_the_connection,
             graceful_shutdown_of_one_peer,
             twisted_conversations_over_tcp,
-        );
-        $crate::suite!(@ignored $make;
-            "known bug: the read loop stops reading answers at the responder bound";
             a_responder_calling_back_at_the_responder_bound_gets_its_answer,
-        );
-        $crate::suite!(@ignored $make;
-            "known bug: the read loop stops reading answers while the outbound buffer is full";
             large_answers_through_small_buffers_do_not_deadlock,
-        );
-        $crate::suite!(@ignored $make;
-            "known bug: the read loop stops reading answers during a graceful shutdown";
             a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer,
         );
-    };
-    (@ignored $make:expr; $reason:literal; $($name:ident),* $(,)?) => {
-        $(
-            #[test]
-            #[ignore = $reason]
-            fn $name() {
-                $crate::run(stringify!($name), move || $make, $crate::scenarios::$name);
-            }
-        )*
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
         $(

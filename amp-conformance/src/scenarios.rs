@@ -819,13 +819,11 @@ pub async fn twisted_conversations_over_tcp<R: Runtime>(rt: R) {
         .unwrap();
 }
 
-// Known failures: each of these scenarios fails today (it waits for an
-// answer that is never read); `suite!` expands them as ignored tests, run
-// with `cargo test -- --ignored`. In each, the read loop of
-// `amp_core::session` stops reading the transport altogether (answers
-// included) while the connection is at its responder bound, its outbound
-// bound, or draining, so an answer that would let things move on stays
-// unread.
+// Answers keep flowing when no responder may start: the read loop of
+// `amp_core::session` goes on reading (and settling this side's calls) while
+// the connection is at its responder bound, its outbound bound, or draining;
+// requests read meanwhile wait, within `Options::max_waiting_bytes`. Each
+// scenario below hung before it did.
 
 /// A responder that calls back its caller gets the answer even when the
 /// connection is at its responder bound (here one responder: the one

@@ -34,7 +34,7 @@
 //! });
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
@@ -72,6 +72,7 @@ pub struct Options {
     config: Config,
     max_responders: usize,
     max_outbound_bytes: usize,
+    max_waiting_bytes: usize,
     read_buffer: usize,
 }
 
@@ -81,6 +82,7 @@ impl Default for Options {
             config: Config::default(),
             max_responders: 1024,
             max_outbound_bytes: 4 << 20,
+            max_waiting_bytes: 4 << 20,
             read_buffer: 64 * 1024,
         }
     }
@@ -100,8 +102,8 @@ impl Options {
     }
 
     /// How many responders may run at once on one connection. When reached,
-    /// the connection stops decoding requests (and reading) until one
-    /// finishes.
+    /// further requests wait (see [`max_waiting_bytes`](Self::max_waiting_bytes))
+    /// until one finishes.
     ///
     /// ```
     /// assert_eq!(amp_core::session::Options::default().max_responders(8).responders(), 8);
@@ -112,7 +114,7 @@ impl Options {
     }
 
     /// How many bytes may wait to be written. Past it, callers wait for the
-    /// transport to drain, and the connection stops reading requests.
+    /// transport to drain, and no new responder starts.
     ///
     /// ```
     /// assert_eq!(amp_core::session::Options::default().max_outbound_bytes(4096).outbound_bytes(), 4096);
@@ -120,6 +122,29 @@ impl Options {
     pub fn max_outbound_bytes(mut self, n: usize) -> Self {
         self.max_outbound_bytes = n.max(1);
         self
+    }
+
+    /// How many bytes of received requests may wait for a responder slot
+    /// (also at most as many requests as [`max_responders`](Self::max_responders)).
+    /// The connection keeps reading, and settling the answers to its own
+    /// calls, while requests wait; once this is full it stops reading until
+    /// responders catch up.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().max_waiting_bytes(1 << 16).waiting_bytes(), 1 << 16);
+    /// ```
+    pub fn max_waiting_bytes(mut self, n: usize) -> Self {
+        self.max_waiting_bytes = n.max(1);
+        self
+    }
+
+    /// Bytes of requests allowed to wait for a responder.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().waiting_bytes(), 4 << 20);
+    /// ```
+    pub fn waiting_bytes(&self) -> usize {
+        self.max_waiting_bytes
     }
 
     /// How many bytes one read asks the transport for, at least.
@@ -242,14 +267,10 @@ impl Shared {
         self.lock().conn.close_reason().cloned()
     }
 
-    /// Hands out the core's events: settles calls, collects up to `room`
-    /// requests (boxes are decoded lazily, so the rest wait in the receive
-    /// buffer), wakes everyone when the connection ends.
-    fn drain(&self, state: &mut State, requests: &mut Vec<Request>, room: usize) {
-        while requests.len() < room {
-            let Some(event) = state.conn.poll_event() else {
-                break;
-            };
+    /// Hands out the core's events: settles calls, collects requests, wakes
+    /// everyone when the connection ends.
+    fn drain(&self, state: &mut State, requests: &mut Vec<Request>) {
+        while let Some(event) = state.conn.poll_event() {
             match event {
                 Event::Request(req) => requests.push(req),
                 Event::Closed(_reason) => {
@@ -280,7 +301,7 @@ impl Shared {
     fn end(&self, reason: ConnectionError) {
         let mut state = self.lock();
         state.conn.connection_lost(reason);
-        self.drain(&mut state, &mut Vec::new(), usize::MAX);
+        self.drain(&mut state, &mut Vec::new());
     }
 }
 
@@ -514,9 +535,11 @@ impl Peer {
         self.shared().end(ConnectionError::Closed);
     }
 
-    /// Starts a graceful close: the connection stops reading requests, lets
-    /// the running responders finish, writes their answers, then closes
-    /// ([`ConnectionError::Closed`]). Resolves when it has closed. Wrap it in
+    /// Starts a graceful close: the connection starts no new responder
+    /// (requests still arriving are answered with a
+    /// [`SHUTTING_DOWN_ERROR_CODE`] error, not fatal), lets the running
+    /// responders finish (their calls back still get their answers), writes
+    /// their answers, then closes ([`ConnectionError::Closed`]). Resolves when it has closed. Wrap it in
     /// the runtime's timeout and call [`close`](Self::close) after it to
     /// bound the wait.
     ///
@@ -657,12 +680,18 @@ async fn read_loop<R: ReadHalf>(
     mut reader: R,
     responders: Responders,
 ) {
-    let max_responders = shared.options.max_responders;
-    let chunk = shared.options.read_buffer;
+    let options = shared.options.clone();
     let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Answer> + Send>>> =
         FuturesUnordered::new();
-    let mut buf = BytesMut::with_capacity(chunk);
-    let mut requests = Vec::new();
+    let mut buf = BytesMut::with_capacity(options.read_buffer);
+    let mut received = Vec::new();
+    // Requests read but not started yet, and their size. Reading goes on
+    // while they fit, so answers to this side's own calls keep arriving even
+    // when no responder may start (all slots busy, a full outbound buffer, a
+    // graceful shutdown): a responder waiting on a call back is never stuck
+    // behind requests it cannot take.
+    let mut waiting: VecDeque<Request> = VecDeque::new();
+    let mut waiting_bytes = 0usize;
     let mut eof = false;
     loop {
         let wake = shared.wake_reader.listen();
@@ -674,12 +703,30 @@ async fn read_loop<R: ReadHalf>(
         if closed || (draining && running.is_empty()) {
             break;
         }
+        // Start what may start: a free slot, room to send its answer.
+        if !waiting.is_empty() && !draining {
+            if let Some(handle) = handle.upgrade() {
+                let peer = Peer { handle };
+                while running.len() < options.max_responders
+                    && transmit < options.max_outbound_bytes
+                {
+                    let Some(req) = waiting.pop_front() else {
+                        break;
+                    };
+                    waiting_bytes -= req.arguments.encoded_len();
+                    running.push(start_responder(&responders, &peer, req));
+                }
+            } else {
+                // Every handle is gone; the connection is closing.
+                waiting.clear();
+                waiting_bytes = 0;
+            }
+        }
         let can_read = !eof
-            && !draining
-            && running.len() < max_responders
-            && transmit < shared.options.max_outbound_bytes;
-        if buf.capacity() - buf.len() < chunk / 4 {
-            buf.reserve(chunk);
+            && waiting.len() < options.max_responders
+            && waiting_bytes < options.max_waiting_bytes;
+        if buf.capacity() - buf.len() < options.read_buffer / 4 {
+            buf.reserve(options.read_buffer);
         }
         let step = {
             let mut read = pin!(async {
@@ -704,7 +751,6 @@ async fn read_loop<R: ReadHalf>(
             })
             .await
         };
-        let room = max_responders.saturating_sub(running.len());
         {
             let mut state = shared.lock();
             match step {
@@ -734,34 +780,62 @@ async fn read_loop<R: ReadHalf>(
                     .connection_lost(ConnectionError::Transport(e.to_string())),
                 Step::Woken => {}
             }
-            shared.drain(&mut state, &mut requests, room);
+            shared.drain(&mut state, &mut received);
+            if shared.draining.load(Ordering::SeqCst) {
+                // Shutting down: requests not started are refused.
+                for req in waiting.drain(..).chain(received.drain(..)) {
+                    refuse(&mut state.conn, req);
+                }
+                waiting_bytes = 0;
+            }
+        }
+        for req in received.drain(..) {
+            waiting_bytes += req.arguments.encoded_len();
+            waiting.push_back(req);
         }
         shared.write_ready.notify(1);
-        if requests.is_empty() {
-            continue;
-        }
-        let Some(handle) = handle.upgrade() else {
-            // Every handle is gone; the connection is closing.
-            requests.clear();
-            continue;
-        };
-        let peer = Peer { handle };
-        for req in requests.drain(..) {
-            let ctx = Context { peer: peer.clone() };
-            let fut = responders.dispatch(ctx, &req.command, req.arguments);
-            let tag = req.tag;
-            running.push(Box::pin(async move {
-                let result = AssertUnwindSafe(fut)
-                    .catch_unwind()
-                    .await
-                    .unwrap_or_else(|_| Err(ResponderError::undeclared("responder panicked")));
-                (tag, result)
-            }));
-        }
     }
     // Whoever ended the connection, make sure everyone hears of it. A
     // graceful shutdown ends here with the answers queued.
     shared.end(ConnectionError::Closed);
+}
+
+/// Error code of the answer to a request that arrives while the connection
+/// is shutting down gracefully (not fatal).
+pub const SHUTTING_DOWN_ERROR_CODE: &str = "SHUTTING_DOWN";
+
+/// Answers a request that will not run: the connection is shutting down. A
+/// request without `_ask` is dropped (failing it would close the connection
+/// at once).
+fn refuse(conn: &mut Connection, req: Request) {
+    if let Some(tag) = req.tag {
+        let _ = conn.fail(
+            &tag,
+            &ResponderError::Declared {
+                code: SHUTTING_DOWN_ERROR_CODE.to_owned(),
+                description: "the connection is shutting down".to_owned(),
+                fatal: false,
+            },
+        );
+    }
+}
+
+/// A request's responder, ready to run among the others.
+fn start_responder(
+    responders: &Responders,
+    peer: &Peer,
+    req: Request,
+) -> Pin<Box<dyn Future<Output = Answer> + Send>> {
+    let ctx = Context { peer: peer.clone() };
+    let fut = responders.dispatch(ctx, &req.command, req.arguments);
+    let tag = req.tag;
+    Box::pin(async move {
+        let result = AssertUnwindSafe(fut)
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| Err(ResponderError::undeclared("responder panicked")));
+        (tag, result)
+    })
 }
 
 /// Connections a server holds open, for a graceful shutdown of them all.
