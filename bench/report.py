@@ -69,7 +69,7 @@ def fmt_us(x):
 
 
 def fmt_ratio(x):
-    return "—" if x is None else f"{x:.2f}×" if x < 10 else f"{x:.0f}×"
+    return "—" if x is None else f"{x:.3f}×" if x < 10 else f"{x:.0f}×"
 
 
 def main(argv):
