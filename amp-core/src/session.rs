@@ -50,6 +50,7 @@ use event_listener::Event as Notify;
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
+use futures_util::task::AtomicWaker;
 
 use crate::command::{CallError, CallFailure, CallOutcome, Command};
 use crate::command::{decode_outcome, encode_arguments};
@@ -82,7 +83,7 @@ impl Default for Options {
             config: Config::default(),
             max_responders: 1024,
             max_outbound_bytes: 4 << 20,
-            max_waiting_bytes: 4 << 20,
+            max_waiting_bytes: 8 << 20,
             read_buffer: 64 * 1024,
         }
     }
@@ -113,8 +114,10 @@ impl Options {
         self
     }
 
-    /// How many bytes may wait to be written. Past it, callers wait for the
-    /// transport to drain, and no new responder starts.
+    /// How many bytes this side's calls may hold: bytes waiting to be
+    /// written plus requests waiting for their answer. Past it, callers wait;
+    /// and while the unwritten bytes alone are past it, no new responder
+    /// starts (so a peer that does not read cannot grow this side's memory).
     ///
     /// ```
     /// assert_eq!(amp_core::session::Options::default().max_outbound_bytes(4096).outbound_bytes(), 4096);
@@ -128,7 +131,9 @@ impl Options {
     /// (also at most as many requests as [`max_responders`](Self::max_responders)).
     /// The connection keeps reading, and settling the answers to its own
     /// calls, while requests wait; once this is full it stops reading until
-    /// responders catch up.
+    /// responders catch up. The default (8 MiB) holds all the requests a peer
+    /// with the default [`max_outbound_bytes`](Self::max_outbound_bytes) can
+    /// have in flight, so two such peers never both stop reading.
     ///
     /// ```
     /// assert_eq!(amp_core::session::Options::default().max_waiting_bytes(1 << 16).waiting_bytes(), 1 << 16);
@@ -141,7 +146,7 @@ impl Options {
     /// Bytes of requests allowed to wait for a responder.
     ///
     /// ```
-    /// assert_eq!(amp_core::session::Options::default().waiting_bytes(), 4 << 20);
+    /// assert_eq!(amp_core::session::Options::default().waiting_bytes(), 8 << 20);
     /// ```
     pub fn waiting_bytes(&self) -> usize {
         self.max_waiting_bytes
@@ -236,18 +241,57 @@ pub trait WriteHalf: Send + 'static {
 
 struct State {
     conn: Connection,
-    pending: HashMap<CallId, oneshot::Sender<CallOutcome>>,
+    /// Calls waiting for their answer: who waits, and the request's size.
+    pending: HashMap<CallId, (oneshot::Sender<CallOutcome>, usize), crate::dispatcher::CallIdHash>,
+    /// Bytes of the requests in `pending`: this side's calls in flight.
+    in_flight: usize,
+}
+
+impl State {
+    /// Takes a call out of the pending table.
+    fn settle(&mut self, id: CallId) -> Option<oneshot::Sender<CallOutcome>> {
+        let (tx, size) = self.pending.remove(&id)?;
+        self.in_flight -= size;
+        Some(tx)
+    }
+}
+
+/// A wake-up for one waiting task, kept until it is taken (so a signal sent
+/// while the task is busy is not lost) and costing no allocation per wait.
+#[derive(Default)]
+struct Signal {
+    set: AtomicBool,
+    waker: AtomicWaker,
+}
+
+impl Signal {
+    fn notify(&self) {
+        self.set.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    fn poll_take(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.set.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        if self.set.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
 }
 
 struct Shared {
     state: Mutex<State>,
-    /// Bytes are queued, or the connection ended.
-    write_ready: Notify,
-    /// Outbound space freed, or the connection ended.
+    /// Bytes are queued, or the connection ended (the writer waits on it).
+    write_ready: Signal,
+    /// Outbound space freed, or the connection ended (callers wait on it).
     space: Notify,
     /// The reader has something to look at (space freed, a shutdown, a
     /// close).
-    wake_reader: Notify,
+    wake_reader: Signal,
     /// The connection ended.
     ended: Notify,
     /// A graceful shutdown was asked for.
@@ -276,9 +320,9 @@ impl Shared {
                 Event::Closed(_reason) => {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(reason = %_reason, "connection ended");
-                    self.write_ready.notify(usize::MAX);
+                    self.write_ready.notify();
                     self.space.notify(usize::MAX);
-                    self.wake_reader.notify(usize::MAX);
+                    self.wake_reader.notify();
                     self.ended.notify(usize::MAX);
                 }
                 Event::Box(_) => {
@@ -286,11 +330,13 @@ impl Shared {
                 }
                 other => {
                     if let Some((id, outcome)) = settles(other)
-                        && let Some(tx) = state.pending.remove(&id)
+                        && let Some(tx) = state.settle(id)
                     {
                         // A caller that went away drops the outcome, as a
                         // cancelled call's answer is dropped.
                         let _ = tx.send(outcome);
+                        // Room in the in-flight budget.
+                        self.space.notify(usize::MAX);
                     }
                 }
             }
@@ -346,8 +392,10 @@ impl Drop for CallGuard<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
             let mut state = self.shared.lock();
-            state.pending.remove(&id);
+            state.settle(id);
             state.conn.forget(id);
+            drop(state);
+            self.shared.space.notify(usize::MAX);
         }
     }
 }
@@ -367,27 +415,38 @@ impl Peer {
         self.shared().addr
     }
 
-    /// Runs `queue` on the connection once there is outbound space (or the
-    /// connection has ended, which `queue` then reports).
+    /// Runs `queue` on the connection once there is room (or the connection
+    /// has ended, which `queue` then reports): the bytes waiting to be
+    /// written plus this side's requests still waiting for their answer stay
+    /// under `max_outbound_bytes`. Bounding the requests in flight, not only
+    /// the unwritten bytes, is what lets two peers that flood each other
+    /// with calls both keep reading: each holds at most the other's budget
+    /// of requests it cannot start yet (see `max_waiting_bytes`).
     async fn queue<T>(
         &self,
         mut queue: impl FnMut(&mut State) -> Result<T, SendError>,
     ) -> Result<T, SendError> {
         let shared = self.shared();
+        // Listen (an allocation) only once the buffer was found full, then
+        // look again before waiting, so no wake-up is missed.
+        let mut listener = None;
         loop {
-            let listener = shared.space.listen();
             {
                 let mut state = shared.lock();
                 if state.conn.is_closed()
-                    || state.conn.pending_transmit() < shared.options.max_outbound_bytes
+                    || state.conn.pending_transmit() + state.in_flight
+                        < shared.options.max_outbound_bytes
                 {
                     let result = queue(&mut state);
                     drop(state);
-                    shared.write_ready.notify(1);
+                    shared.write_ready.notify();
                     return result;
                 }
             }
-            listener.await;
+            match listener.take() {
+                Some(listener) => listener.await,
+                None => listener = Some(shared.space.listen()),
+            }
         }
     }
 
@@ -404,7 +463,9 @@ impl Peer {
                     .call_remote(command, arguments, requires_answer)?;
                 Ok(id.map(|id| {
                     let (tx, rx) = oneshot::channel();
-                    state.pending.insert(id, tx);
+                    let size = arguments.encoded_len() + command.len() + 32;
+                    state.pending.insert(id, (tx, size));
+                    state.in_flight += size;
                     (id, rx)
                 }))
             })
@@ -551,7 +612,7 @@ impl Peer {
     pub fn shutdown(&self) -> impl Future<Output = ConnectionError> + Send + 'static + use<> {
         let shared = self.shared();
         shared.draining.store(true, Ordering::SeqCst);
-        shared.wake_reader.notify(usize::MAX);
+        shared.wake_reader.notify();
         self.closed()
     }
 
@@ -618,11 +679,12 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             conn: Connection::new(&options.config),
-            pending: HashMap::new(),
+            pending: HashMap::default(),
+            in_flight: 0,
         }),
-        write_ready: Notify::new(),
+        write_ready: Signal::default(),
         space: Notify::new(),
-        wake_reader: Notify::new(),
+        wake_reader: Signal::default(),
         ended: Notify::new(),
         draining: AtomicBool::new(false),
         options,
@@ -643,7 +705,6 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
 
 async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
     loop {
-        let listener = shared.write_ready.listen();
         let (bytes, closed) = {
             let mut state = shared.lock();
             (state.conn.take_transmit(), state.conn.is_closed())
@@ -652,7 +713,7 @@ async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
             // Room again: wake callers waiting for space and a reader paused
             // by a full outbound buffer.
             shared.space.notify(usize::MAX);
-            shared.wake_reader.notify(usize::MAX);
+            shared.wake_reader.notify();
             if let Err(e) = writer.write_all(&bytes).await {
                 shared.end(ConnectionError::Transport(e.to_string()));
                 return;
@@ -663,8 +724,27 @@ async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
             let _ = writer.close().await;
             return;
         }
-        listener.await;
+        // A signal sent since the bytes were taken is kept: not lost.
+        poll_fn(|cx| shared.write_ready.poll_take(cx)).await;
     }
+}
+
+/// Steps (and requests) of the read loop between two yields.
+const YIELD_EVERY: usize = 32;
+
+/// Lets the other tasks of the executor run once.
+async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(|cx| {
+        if yielded {
+            Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    })
+    .await
 }
 
 /// What woke the read loop.
@@ -693,8 +773,8 @@ async fn read_loop<R: ReadHalf>(
     let mut waiting: VecDeque<Request> = VecDeque::new();
     let mut waiting_bytes = 0usize;
     let mut eof = false;
+    let mut since_yield = 0usize;
     loop {
-        let wake = shared.wake_reader.listen();
         let (closed, transmit) = {
             let state = shared.lock();
             (state.conn.is_closed(), state.conn.pending_transmit())
@@ -736,7 +816,6 @@ async fn read_loop<R: ReadHalf>(
                     std::future::pending().await
                 }
             });
-            let mut wake = pin!(wake);
             poll_fn(|cx| {
                 if let Poll::Ready(Some(answer)) = running.poll_next_unpin(cx) {
                     return Poll::Ready(Step::Answered(answer));
@@ -744,7 +823,7 @@ async fn read_loop<R: ReadHalf>(
                 if let Poll::Ready(r) = read.as_mut().poll(cx) {
                     return Poll::Ready(Step::Read(r));
                 }
-                if wake.as_mut().poll(cx).is_ready() {
+                if shared.wake_reader.poll_take(cx).is_ready() {
                     return Poll::Ready(Step::Woken);
                 }
                 Poll::Pending
@@ -789,11 +868,19 @@ async fn read_loop<R: ReadHalf>(
                 waiting_bytes = 0;
             }
         }
+        since_yield += 1 + received.len();
         for req in received.drain(..) {
             waiting_bytes += req.arguments.encoded_len();
             waiting.push_back(req);
         }
-        shared.write_ready.notify(1);
+        shared.write_ready.notify();
+        // Nothing here waits while input keeps coming: give the writer (and
+        // the callers just woken) a turn now and then, or a single-threaded
+        // runtime would send nothing until the input stops.
+        if since_yield >= YIELD_EVERY {
+            since_yield = 0;
+            yield_now().await;
+        }
     }
     // Whoever ended the connection, make sure everyone hears of it. A
     // graceful shutdown ends here with the answers queued.
