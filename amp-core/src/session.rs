@@ -772,6 +772,7 @@ async fn read_loop<R: ReadHalf>(
     // behind requests it cannot take.
     let mut waiting: VecDeque<Request> = VecDeque::new();
     let mut waiting_bytes = 0usize;
+    let mut answered: Vec<Answer> = Vec::new();
     let mut eof = false;
     let mut since_yield = 0usize;
     loop {
@@ -789,12 +790,42 @@ async fn read_loop<R: ReadHalf>(
                 let peer = Peer { handle };
                 while running.len() < options.max_responders
                     && transmit < options.max_outbound_bytes
+                    && answered.len() < YIELD_EVERY
                 {
                     let Some(req) = waiting.pop_front() else {
                         break;
                     };
                     waiting_bytes -= req.arguments.encoded_len();
-                    running.push(start_responder(&responders, &peer, req));
+                    let ctx = Context { peer: peer.clone() };
+                    let mut fut = responders.dispatch(ctx, &req.command, req.arguments);
+                    // Most responders answer at once: poll each once here and
+                    // keep only those that wait among the running ones.
+                    let first = poll_fn(|cx| {
+                        Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            fut.as_mut().poll(cx)
+                        })))
+                    })
+                    .await;
+                    match first {
+                        Ok(Poll::Ready(result)) => answered.push((req.tag, result)),
+                        Ok(Poll::Pending) => running.push(keep_running(req.tag, fut)),
+                        Err(_) => answered.push((req.tag, Err(panicked()))),
+                    }
+                }
+                if !answered.is_empty() {
+                    {
+                        let mut state = shared.lock();
+                        for (tag, result) in answered.drain(..) {
+                            respond(&mut state.conn, tag, result);
+                        }
+                    }
+                    shared.write_ready.notify();
+                    if !waiting.is_empty() {
+                        // Let the writer send these answers while the rest
+                        // are worked out: both ends stay busy.
+                        yield_now().await;
+                        continue;
+                    }
                 }
             } else {
                 // Every handle is gone; the connection is closing.
@@ -833,14 +864,7 @@ async fn read_loop<R: ReadHalf>(
         {
             let mut state = shared.lock();
             match step {
-                Step::Answered((tag, result)) => {
-                    // Refused only when the connection has ended; the result
-                    // is dropped then, with nobody left to send it to.
-                    if let Err(_e) = state.conn.respond(tag.as_deref(), result) {
-                        #[cfg(feature = "tracing")]
-                        tracing::debug!(error = %_e, "responder result dropped");
-                    }
-                }
+                Step::Answered((tag, result)) => respond(&mut state.conn, tag, result),
                 Step::Read(Ok(0)) => {
                     eof = true;
                     state.conn.handle_eof();
@@ -907,22 +931,33 @@ fn refuse(conn: &mut Connection, req: Request) {
     }
 }
 
-/// A request's responder, ready to run among the others.
-fn start_responder(
-    responders: &Responders,
-    peer: &Peer,
-    req: Request,
+/// A responder that did not answer at its first poll, to run among the
+/// others.
+fn keep_running(
+    tag: Option<Bytes>,
+    fut: crate::ResponderFuture,
 ) -> Pin<Box<dyn Future<Output = Answer> + Send>> {
-    let ctx = Context { peer: peer.clone() };
-    let fut = responders.dispatch(ctx, &req.command, req.arguments);
-    let tag = req.tag;
     Box::pin(async move {
         let result = AssertUnwindSafe(fut)
             .catch_unwind()
             .await
-            .unwrap_or_else(|_| Err(ResponderError::undeclared("responder panicked")));
+            .unwrap_or_else(|_| Err(panicked()));
         (tag, result)
     })
+}
+
+/// What a responder that panicked answers.
+fn panicked() -> ResponderError {
+    ResponderError::undeclared("responder panicked")
+}
+
+/// Sends a responder's result. Refused only when the connection has ended;
+/// the result is dropped then, with nobody left to send it to.
+fn respond(conn: &mut Connection, tag: Option<Bytes>, result: Result<AmpBox, ResponderError>) {
+    if let Err(_e) = conn.respond(tag.as_deref(), result) {
+        #[cfg(feature = "tracing")]
+        tracing::debug!(error = %_e, "responder result dropped");
+    }
 }
 
 /// Connections a server holds open, for a graceful shutdown of them all.
