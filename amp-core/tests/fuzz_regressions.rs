@@ -1,0 +1,85 @@
+//! Replays the fuzz targets' inputs on stable Rust, through the very checks
+//! the fuzzers run (`fuzz/src/checks.rs`, included here): every seed in
+//! `fuzz/corpus/<target>/` and every saved crash in
+//! `fuzz/regressions/<target>/`. A crash the fuzzers find is saved there and
+//! stays checked here, without nightly or libFuzzer.
+
+#[path = "../../fuzz/src/checks.rs"]
+mod checks;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+
+fn fuzz_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
+}
+
+/// The input files of `target` under `fuzz/<dir>/`, sorted.
+fn inputs(dir: &str, target: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(fuzz_dir().join(dir).join(target)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .map(|e| e.expect("reading the fuzz directory").path())
+        .filter(|p| p.is_file())
+        .collect();
+    files.sort();
+    files
+}
+
+/// Runs `check` over every seed and saved crash of `target`; fails naming
+/// each input that breaks it.
+fn replay(target: &str, check: fn(&[u8])) {
+    let seeds = inputs("corpus", target);
+    let crashes = inputs("regressions", target);
+    assert!(
+        !seeds.is_empty(),
+        "no seeds in fuzz/corpus/{target}: run python3 fuzz/seeds.py"
+    );
+    let mut failed = Vec::new();
+    for path in seeds.iter().chain(&crashes) {
+        let data = std::fs::read(path).expect("reading a fuzz input");
+        if catch_unwind(AssertUnwindSafe(|| check(&data))).is_err() {
+            failed.push(path.display().to_string());
+        }
+    }
+    println!(
+        "{target}: {} seeds, {} saved crashes replayed",
+        seeds.len(),
+        crashes.len()
+    );
+    assert!(failed.is_empty(), "{target}: failing inputs: {failed:#?}");
+}
+
+#[test]
+fn decoder() {
+    replay("decoder", checks::decoder);
+}
+
+#[test]
+fn values() {
+    replay("values", checks::values);
+}
+
+#[test]
+fn serde_box() {
+    replay("serde_box", checks::serde_box);
+}
+
+#[test]
+fn dispatcher() {
+    replay("dispatcher", checks::dispatcher);
+}
+
+/// The readers the targets share read past the end as zeros, so any input,
+/// even empty, is a valid one.
+#[test]
+fn short_inputs() {
+    for data in [&b""[..], b"\x00", b"\xff", b"\x01\x00\x00\x00\x01\x00\x00"] {
+        checks::decoder(data);
+        checks::values(data);
+        checks::serde_box(data);
+        checks::dispatcher(data);
+    }
+    assert!(!checks::VALUE_TYPES.is_empty());
+}
