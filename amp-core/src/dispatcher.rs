@@ -495,6 +495,9 @@ pub struct Dispatcher {
     events: VecDeque<Event>,
     out: BytesMut,
     route: Option<Bytes>,
+    /// Whether this dispatcher carries one route of a routed connection
+    /// (then `_route` is the router's, even when `route` is `None`).
+    routed: bool,
     raw_boxes: bool,
     closed: Option<ConnectionError>,
 }
@@ -521,13 +524,16 @@ impl Dispatcher {
             events: VecDeque::new(),
             out: BytesMut::new(),
             route: None,
+            routed: false,
             raw_boxes: config.raw_boxes,
             closed: None,
         }
     }
 
     /// Sets the `_route` value written into every box this dispatcher sends
-    /// from now on (`None`: no `_route` key). Used by routers.
+    /// from now on (`None`: no `_route` key, the peer's default route). Used
+    /// by routers: once set, `_route` is reserved in what this dispatcher
+    /// sends, whatever the value, so a box cannot pick another route.
     ///
     /// ```
     /// let mut d = amp_core::Dispatcher::default();
@@ -539,6 +545,8 @@ impl Dispatcher {
     /// ```
     pub fn set_route(&mut self, route: Option<Bytes>) {
         self.route = route;
+        // From now on `_route` belongs to the router, whichever route.
+        self.routed = true;
     }
 
     /// The `_route` value written into sent boxes.
@@ -610,7 +618,7 @@ impl Dispatcher {
     }
 
     fn write_box_inner(&mut self, head: &[(&[u8], &[u8])], body: &AmpBox) -> Result<(), SendError> {
-        let routed = self.route.is_some();
+        let routed = self.routed;
         self.out.reserve(body.encoded_len() + 64);
         for (k, v) in head {
             put_pair(&mut self.out, k, v)?;
@@ -823,7 +831,7 @@ impl Dispatcher {
     /// ```
     pub fn send_box(&mut self, b: &AmpBox) -> Result<(), SendError> {
         self.check_open()?;
-        if self.route.is_some() && b.contains_key("_route") {
+        if self.routed && b.contains_key("_route") {
             return Err(SendError::ReservedKey(Bytes::from_static(b"_route")));
         }
         let start = self.out.len();
