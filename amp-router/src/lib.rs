@@ -38,6 +38,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod live;
+#[cfg(feature = "tokio")]
+pub mod tokio;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 

@@ -34,7 +34,7 @@
 #![warn(missing_docs)]
 
 mod server;
-mod transport;
+pub mod transport;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -118,10 +118,10 @@ pub fn from_stream_with<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (reader, writer) = tokio::io::split(stream);
+    let (reader, writer) = transport::split(stream);
     let (peer, reading, writing) = amp_core::session::start(
-        transport::Reader(reader),
-        transport::Writer(writer),
+        reader,
+        writer,
         addr,
         responders,
         options,

@@ -1,4 +1,6 @@
-//! tokio streams as the session's transport.
+//! tokio streams as the session's transport: the two halves the engine
+//! (`amp_core::session`) reads and writes, for code that drives the engine
+//! itself (a router, say).
 
 use std::io;
 
@@ -6,8 +8,28 @@ use amp_core::session::{ReadHalf, WriteHalf};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-pub(crate) struct Reader<R>(pub R);
-pub(crate) struct Writer<W>(pub W);
+/// The receiving half of a tokio stream, as the engine reads it.
+pub struct Reader<R>(pub R);
+/// The sending half of a tokio stream, as the engine writes it.
+pub struct Writer<W>(pub W);
+
+/// Splits a tokio stream into the engine's two transport halves.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, _b) = tokio::io::duplex(1024);
+/// let (reader, writer) = amp_tokio::transport::split(a);
+/// # drop((reader, writer)); }
+/// ```
+pub fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+) -> (
+    Reader<tokio::io::ReadHalf<S>>,
+    Writer<tokio::io::WriteHalf<S>>,
+) {
+    let (r, w) = tokio::io::split(stream);
+    (Reader(r), Writer(w))
+}
 
 impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
     // `read_buf` is cancel-safe: dropped before it completes, it read nothing.

@@ -1,0 +1,66 @@
+//! Routed connections on tokio.
+//!
+//! ```
+//! use amp_router::Route;
+//! use amp_core::session::Responders;
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! let (a, b) = tokio::io::duplex(64 * 1024);
+//! let left = amp_router::tokio::from_stream(a, Default::default());
+//! let right = amp_router::tokio::from_stream(b, Default::default());
+//! let l = left.bind_route(Responders::new());
+//! let r = right.bind_route(Responders::new());
+//! l.connect_to(r.route().name().cloned());
+//! r.connect_to(l.route().name().cloned());
+//! // A full peer per route: here an unknown command, answered on route "0".
+//! let answer = l.peer().unwrap().call_remote("Nope", amp_core::AmpBox::new()).await;
+//! assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use ::tokio::io::{AsyncRead, AsyncWrite};
+use ::tokio::net::{TcpStream, ToSocketAddrs};
+use amp_core::session::Options;
+
+use crate::live::{self, RoutedPeer, Spawner};
+
+fn spawner() -> Spawner {
+    Arc::new(|task| {
+        ::tokio::spawn(task);
+    })
+}
+
+/// Runs routes over any tokio stream. Must be called inside a tokio runtime.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, _b) = tokio::io::duplex(1024);
+/// let router = amp_router::tokio::from_stream(a, Default::default());
+/// assert!(!router.is_closed());
+/// # }
+/// ```
+pub fn from_stream<S>(stream: S, options: Options) -> RoutedPeer
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = amp_tokio::transport::split(stream);
+    let (router, reading, writing) = live::start(reader, writer, spawner(), options);
+    ::tokio::spawn(reading);
+    ::tokio::spawn(writing);
+    router
+}
+
+/// Connects to `addr` over TCP and runs routes on the connection.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let router = amp_router::tokio::connect("127.0.0.1:1234", Default::default()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(addr: impl ToSocketAddrs, options: Options) -> std::io::Result<RoutedPeer> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(from_stream(stream, options))
+}
