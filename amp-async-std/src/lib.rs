@@ -37,7 +37,7 @@
 #![warn(missing_docs)]
 
 mod server;
-mod transport;
+pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -179,15 +179,9 @@ pub fn from_stream_with<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    use futures_util::io::AsyncReadExt;
-    let (reader, writer) = stream.split();
-    let (peer, reading, writing) = amp_core::session::start(
-        transport::Reader::new(reader),
-        transport::Writer(writer),
-        addr,
-        responders,
-        options,
-    );
+    let (reader, writer) = transport::split(stream);
+    let (peer, reading, writing) =
+        amp_core::session::start(reader, writer, addr, responders, options);
     spawner.spawn(Box::pin(reading));
     spawner.spawn(Box::pin(writing));
     peer

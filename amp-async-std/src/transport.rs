@@ -1,4 +1,5 @@
-//! `futures-io` streams as the session's transport, and an in-memory pipe.
+//! `futures-io` streams as the session's transport (for code that drives
+//! the engine itself, a router say), and an in-memory pipe.
 
 use std::io;
 use std::pin::Pin;
@@ -13,7 +14,9 @@ use futures_util::io::AsyncWriteExt;
 /// Bytes asked of the stream per read.
 const CHUNK: usize = 64 * 1024;
 
-pub(crate) struct Reader<R> {
+/// The receiving half of a `futures-io` stream, as the engine
+/// (`amp_core::session`) reads it.
+pub struct Reader<R> {
     inner: R,
     /// Where reads land before they are appended to the session's buffer:
     /// `futures-io` reads into initialised memory, and zeroing the buffer's
@@ -22,7 +25,14 @@ pub(crate) struct Reader<R> {
 }
 
 impl<R> Reader<R> {
-    pub(crate) fn new(inner: R) -> Self {
+    /// Wraps a `futures-io` reader.
+    ///
+    /// ```
+    /// let (a, _b) = amp_async_std::pipe();
+    /// let reader = amp_async_std::transport::Reader::new(a);
+    /// # drop(reader);
+    /// ```
+    pub fn new(inner: R) -> Self {
         Reader {
             inner,
             scratch: vec![0; CHUNK].into_boxed_slice(),
@@ -30,7 +40,26 @@ impl<R> Reader<R> {
     }
 }
 
-pub(crate) struct Writer<W>(pub W);
+/// The sending half of a `futures-io` stream, as the engine writes it.
+pub struct Writer<W>(pub W);
+
+/// Splits a `futures-io` stream into the engine's two transport halves.
+///
+/// ```
+/// let (a, _b) = amp_async_std::pipe();
+/// let (reader, writer) = amp_async_std::transport::split(a);
+/// # drop((reader, writer));
+/// ```
+pub fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
+) -> (
+    Reader<futures_util::io::ReadHalf<S>>,
+    Writer<futures_util::io::WriteHalf<S>>,
+) {
+    use futures_util::io::AsyncReadExt;
+    let (r, w) = stream.split();
+    (Reader::new(r), Writer(w))
+}
 
 impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
     // Cancel-safe: the bytes of a read are appended in the poll that

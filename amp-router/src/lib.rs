@@ -38,6 +38,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "futures-io")]
+pub mod futures_io;
 pub mod live;
 #[cfg(feature = "tokio")]
 pub mod tokio;

@@ -1,0 +1,67 @@
+//! Routed connections over `futures-io` streams, for async-std and smol.
+//!
+//! ```
+//! use amp_async_std::AsyncStd;
+//! use amp_core::session::Responders;
+//!
+//! # async_std::task::block_on(async {
+//! let (a, b) = amp_async_std::pipe();
+//! let left = amp_router::futures_io::from_stream(AsyncStd, a, Default::default());
+//! let right = amp_router::futures_io::from_stream(AsyncStd, b, Default::default());
+//! let l = left.bind_route(Responders::new());
+//! let r = right.bind_route(Responders::new());
+//! l.connect_to(r.route().name().cloned());
+//! r.connect_to(l.route().name().cloned());
+//! let answer = l.peer().unwrap().call_remote("Nope", amp_core::AmpBox::new()).await;
+//! assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
+//! # });
+//! ```
+
+use std::sync::Arc;
+
+use amp_async_std::Spawn;
+use amp_core::session::Options;
+use async_net::{AsyncToSocketAddrs, TcpStream};
+use futures_io::{AsyncRead, AsyncWrite};
+
+use crate::live::{self, RoutedPeer, Spawner};
+
+/// Runs routes over any `futures-io` stream, the connection's and the
+/// routes' tasks spawned with `spawner`.
+///
+/// ```
+/// # async_std::task::block_on(async {
+/// let (a, _b) = amp_async_std::pipe();
+/// let router = amp_router::futures_io::from_stream(amp_async_std::AsyncStd, a, Default::default());
+/// assert!(!router.is_closed());
+/// # });
+/// ```
+pub fn from_stream<S>(spawner: impl Spawn, stream: S, options: Options) -> RoutedPeer
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (reader, writer) = amp_async_std::transport::split(stream);
+    let for_routes = spawner.clone();
+    let routes: Spawner = Arc::new(move |task| for_routes.spawn(task));
+    let (router, reading, writing) = live::start(reader, writer, routes, options);
+    spawner.spawn(Box::pin(reading));
+    spawner.spawn(Box::pin(writing));
+    router
+}
+
+/// Connects to `addr` over TCP and runs routes on the connection.
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let router = amp_router::futures_io::connect(amp_async_std::AsyncStd, "127.0.0.1:1234", Default::default()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(
+    spawner: impl Spawn,
+    addr: impl AsyncToSocketAddrs,
+    options: Options,
+) -> std::io::Result<RoutedPeer> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(from_stream(spawner, stream, options))
+}
