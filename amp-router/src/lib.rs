@@ -657,3 +657,8 @@ impl Router {
         self.out.len()
     }
 }
+
+/// The guide's routes chapter, compiled and run as doctests.
+#[cfg(all(doctest, feature = "tokio"))]
+#[doc = include_str!("../../docs/routes.md")]
+pub struct GuideDoctests;
