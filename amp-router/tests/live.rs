@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
+use amp_conformance::commands::{Sum, SumArgs, Total};
 use amp_core::session::Responders;
 use amp_core::{AmpBox, CallError, Command, ConnectionError, ProtocolError};
 use amp_router::live::RoutedPeer;
@@ -15,23 +16,6 @@ use tokio::io::AsyncWriteExt;
 use tokio::time::timeout;
 
 const T: Duration = Duration::from_secs(10);
-
-#[derive(Serialize, Deserialize, Debug)]
-struct SumArgs {
-    a: i64,
-    b: i64,
-}
-#[derive(Serialize, Deserialize, Debug)]
-struct Total {
-    total: i64,
-}
-struct Sum;
-impl Command for Sum {
-    const NAME: &'static str = "Sum";
-    type Arguments = SumArgs;
-    type Response = Total;
-    type Error = Infallible;
-}
 
 #[derive(Serialize, Deserialize, Debug)]
 struct Put {
