@@ -55,6 +55,22 @@ OP_POLL_ALL = 14
 
 SWITCH = b"\x00\x08_command\x00\x06Switch\x00\x00TLS"
 
+# fuzz/src/router_checks.rs: router opcodes.
+R_RECEIVE_BYTES = 0
+R_BIND = 2
+R_CONNECT = 3
+R_UNBIND = 4
+R_CALL = 5
+R_ANSWER = 6
+R_RESPOND = 7
+R_SEND_BOX = 8
+R_FORGET = 9
+R_TRANSMIT = 11
+R_CLOSE = 12
+R_EOF = 13
+R_LOST = 14
+R_POLL_ALL = 15
+
 
 def encode_box(pairs):
     out = bytearray()
@@ -96,11 +112,92 @@ def receive_bytes(data):
     return bytes(out)
 
 
+def as_bytes(x):
+    return x.encode() if isinstance(x, str) else x
+
+
+def short(x):
+    """A length byte and the bytes (the reader's `bytes`)."""
+    x = as_bytes(x)
+    assert len(x) < 256
+    return bytes([len(x)]) + x
+
+
+# Operands of the router target (fuzz/src/router_checks.rs). Its routes at
+# the start: the default route ("D") connected to the peer's default route,
+# "0" connected to "0", "1" connected to "7", "2" not connected.
+def r_route(r):
+    if r == "D":
+        return bytes([0])
+    if r in ("0", "1", "2", "3"):
+        return bytes([1 + int(r)])
+    if r == "7":
+        return bytes([7])
+    return bytes([6]) + short(r)
+
+
+def r_remote(name):
+    if name is None:
+        return bytes([0])
+    return {"0": bytes([2]), "1": bytes([4]), "7": bytes([5])}.get(name) or bytes([6]) + short(name)
+
+
+def r_command(name):
+    known = {"Sum": 0, "Count": 1, "NewRoute": 2, "": 3}
+    return bytes([known[name]]) if name in known else bytes([4]) + short(name)
+
+
+def r_args(pairs):
+    assert len(pairs) < 4
+    out = bytearray([len(pairs)])
+    for k, v in pairs:
+        k = as_bytes(k)
+        out += {b"_route": bytes([0]), b"a": bytes([5]), b"b": bytes([6])}.get(k) or bytes([7]) + short(k)
+        out += bytes([1]) + short(v)
+    return bytes(out)
+
+
+def r_call(route, command, pairs=(), wants=True):
+    return bytes([R_CALL]) + r_route(route) + r_command(command) + r_args(pairs) + bytes([1 if wants else 0])
+
+
+def r_answer(route, owed_index=0, pairs=()):
+    return bytes([R_ANSWER]) + r_route(route) + bytes([owed_index]) + r_args(pairs)
+
+
+def r_fail(route, owed_index=0, fatal=True):
+    # respond(tagged, error): 1 = a fatal declared error, 3 = undeclared.
+    return bytes([R_RESPOND]) + r_route(route) + bytes([1, owed_index, 0, 1 if fatal else 3])
+
+
+def r_receive(boxes):
+    """Receiving boxes (lists of pairs), 255 bytes at a time."""
+    return receive_bytes(b"".join(encode_box(b) for b in boxes))
+
+
+def with_route(stream, name):
+    """The boxes of `stream`, each with `_route: name` added."""
+    out = bytearray()
+    for wire in split_boxes(stream):
+        pairs, at = [], 0
+        while True:
+            (klen,) = struct.unpack(">H", wire[at : at + 2])
+            if klen == 0:
+                break
+            k = wire[at + 2 : at + 2 + klen]
+            at += 2 + klen
+            (vlen,) = struct.unpack(">H", wire[at : at + 2])
+            pairs.append((k, wire[at + 2 : at + 2 + vlen]))
+            at += 2 + vlen
+        out += encode_box(pairs + [("_route", name)])
+    return bytes(out)
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -232,6 +329,111 @@ def main():
         for p in parts:
             data += p if isinstance(p, bytes) else bytes([p])
         add("dispatcher", f"seed-{name}", data)
+
+    # router: each vector box arriving after calls on the default route and
+    # route "0" (so answers have calls to answer), then answered where it is
+    # a request; each conversation from the server's side on the default
+    # route and on route "0" (every box with `_route: 0`) and from the
+    # client's on route "0"; and scripted routed conversations.
+    for i, b in enumerate(vectors["boxes"]):
+        wire = bytes.fromhex(b["wire_hex"])
+        if len(wire) > 4096:
+            continue
+        data = bytearray([0])
+        data += r_call("D", "Sum", [("a", "1"), ("b", "2")]) + r_call("D", "Sum") + r_call("0", "Count")
+        data += bytes([R_TRANSMIT]) + receive_bytes(wire) + bytes([R_POLL_ALL])
+        keys = [k for k, _ in b["pairs"]] if isinstance(b["pairs"], list) else []
+        if "_ask" in keys and "_command" in keys:
+            data += r_answer("0" if "_route" in keys else "D", 0, [("total", "94")])
+        data += bytes([R_TRANSMIT, R_EOF, R_POLL_ALL])
+        add("router", f"seed-box{i:02}", data)
+    for i, c in enumerate(vectors["conversations"]):
+        c2s = bytes.fromhex(c["client_to_server_hex"])
+        s2c = bytes.fromhex(c["server_to_client_hex"])
+        n = max(1, len(c["client_results"]))
+        for route, stream in (("D", c2s), ("0", with_route(c2s, "0"))):
+            server = bytearray([0]) + receive_bytes(stream) + bytes([R_POLL_ALL])
+            for _ in range(n):
+                server += r_answer(route, 0, [("total", "3")])
+            server += bytes([R_TRANSMIT, R_EOF, R_POLL_ALL])
+            add("router", f"seed-conv{i}-server-{route}", server)
+        client = bytearray([0])
+        for _ in range(n):
+            client += r_call("0", "Sum", [("a", "1"), ("b", "2")])
+        client += bytes([R_TRANSMIT]) + receive_bytes(with_route(s2c, "0"))
+        client += bytes([R_POLL_ALL, R_EOF, R_POLL_ALL])
+        add("router", f"seed-conv{i}-client-0", client)
+    count_answer = [("_answer", "1"), ("value", "1"), ("_route", "0")]
+    routed = {
+        # epsilon's guide: NewRoute on the default route names the peer's
+        # new route, a fresh route here is connected to it, then Count on it.
+        "newroute": [0, R_BIND, 1, r_call("D", "NewRoute", [("name", "3")]), R_TRANSMIT,
+                     r_receive([[("_answer", "1"), ("name", "9")]]), R_POLL_ALL,
+                     R_CONNECT, r_route("3"), r_remote("9"), r_call("3", "Count"), R_TRANSMIT,
+                     r_receive([[("_answer", "1"), ("value", "1"), ("_route", "3")]]), R_POLL_ALL,
+                     R_UNBIND, r_route("3"), R_CLOSE, R_POLL_ALL],
+        # Calls on two routes answered in the other order; a request on
+        # each, answered.
+        "interleaved": [0, r_call("0", "Count"), r_call("1", "Count"), r_call("0", "Count"), R_TRANSMIT,
+                        r_receive([[("_answer", "1"), ("value", "7"), ("_route", "1")],
+                                   [("_answer", "2"), ("value", "2"), ("_route", "0")],
+                                   [("_ask", "1"), ("_command", "Count"), ("_route", "1")],
+                                   [("_ask", "1"), ("_command", "Count"), ("_route", "0")],
+                                   [("_answer", "1"), ("value", "1"), ("_route", "0")]]),
+                        R_POLL_ALL, r_answer("0", 0, [("value", "5")]), r_answer("1", 0, [("value", "6")]),
+                        R_TRANSMIT, R_EOF, R_POLL_ALL],
+        # A route unbound with calls in flight, bound again, called; the
+        # old call's late answer is then for a call the new binding never made.
+        "unbind": [0, r_call("0", "Count"), r_call("0", "Count"), R_UNBIND, r_route("0"), R_POLL_ALL,
+                   R_BIND, 0, r_route("0"), R_CONNECT, r_route("0"), r_remote("0"), r_call("0", "Count"),
+                   R_TRANSMIT, r_receive([count_answer, [("_answer", "2"), ("_route", "0")]]), R_POLL_ALL],
+        # A fatal error on one route with calls in flight on every route.
+        "fatal": [0, r_call("D", "Sum"), r_call("0", "Count"), r_call("1", "Count"),
+                  r_receive([[("_ask", "9"), ("_command", "Boom"), ("_route", "1")]]), R_POLL_ALL,
+                  r_fail("1", 0, True), R_POLL_ALL, r_call("0", "Count"), R_TRANSMIT],
+        # A box for a route nobody bound.
+        "unknown-route": [0, r_call("0", "Count"), r_call("D", "Sum"),
+                          r_receive([[("_ask", "1"), ("_command", "Count"), ("_route", "99")]]),
+                          R_POLL_ALL, r_call("0", "Count")],
+        # Sending on a route not connected, then connected to the peer's
+        # default route; a box with `_route` on routes connected each way.
+        "not-connected": [0, r_call("2", "Count"), R_SEND_BOX, r_route("2"), r_args([("k", "v")]),
+                          R_CONNECT, r_route("2"), r_remote(None), r_call("2", "Count"),
+                          R_SEND_BOX, r_route("2"), r_args([("k", "v")]),
+                          R_SEND_BOX, r_route("0"), r_args([("_route", "x")]),
+                          R_SEND_BOX, r_route("D"), r_args([("k", "v")]), R_TRANSMIT, R_EOF, R_POLL_ALL],
+        # `_route` in what the application sends, on routes connected to
+        # the peer's default route and to a name: refused on both (it went
+        # out as it was on the first once, and the peer routed it there).
+        "route-key": [0, r_call("D", "Sum", [("_route", "1"), ("a", "1")]),
+                      R_SEND_BOX, r_route("D"), r_args([("_route", "1")]),
+                      R_CONNECT, r_route("2"), r_remote(None), r_call("2", "Count", [("_route", "0")]),
+                      r_receive([[("_ask", "5"), ("_command", "Count")]]), R_POLL_ALL,
+                      r_answer("D", 0, [("_route", "0")]),
+                      r_call("0", "Count", [("_route", "0")]), R_TRANSMIT, R_EOF, R_POLL_ALL],
+        # Forget a call, then its late answer arrives.
+        "forget": [0, r_call("0", "Count"), r_call("0", "Count"), R_FORGET, r_route("0"), 0, 1,
+                   R_TRANSMIT, r_receive([count_answer, [("_answer", "2"), ("_route", "0")]]), R_POLL_ALL],
+        # Calls everywhere, then the transport is lost, then more calls.
+        "lost": [0, r_call("D", "Sum"), r_call("0", "Count"), r_call("1", "Count"), R_LOST,
+                 r_call("0", "Count"), R_POLL_ALL, R_UNBIND, r_route("1"), R_BIND, 1, R_POLL_ALL],
+        # Raw boxes on: a box that is neither request nor answer, per route.
+        "raw": [1, r_receive([[("k", "v"), ("_route", "0")], [("k", "w")]]), R_POLL_ALL,
+                R_SEND_BOX, r_route("0"), r_args([("k", "v")]), R_TRANSMIT],
+        # No default route bound: a box without `_route` has nowhere to go.
+        "no-default": [4, r_call("0", "Count"), r_receive([[("_ask", "1"), ("_command", "Sum")]]), R_POLL_ALL],
+        # Small limits (2 keys, 64-byte boxes): a routed box over them.
+        "limits": [2, 2, 16, 16, r_receive([[("_ask", "1"), ("_command", "Count"), ("_route", "0")]]),
+                   R_POLL_ALL],
+        # The end of the stream inside a routed box.
+        "truncated": [0, r_call("1", "Count"), R_RECEIVE_BYTES, 9,
+                      encode_box([("_route", "1")])[:9], R_EOF, R_POLL_ALL],
+    }
+    for name, parts in routed.items():
+        data = bytearray()
+        for p in parts:
+            data += p if isinstance(p, bytes) else bytes([p])
+        add("router", f"seed-routed-{name}", data)
 
     for target, files in seeds.items():
         d = os.path.join(HERE, "corpus", target)

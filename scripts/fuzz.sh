@@ -4,22 +4,24 @@
 #
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
-# Default: 60 seconds for each of decoder, values, serde_box, dispatcher.
+# Default: 60 seconds for each of decoder, values, serde_box, dispatcher,
+# router.
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 #
 # Each target starts from its committed seeds (fuzz/corpus/<target>/, read
 # only) plus what earlier runs found (fuzz/work/corpus/<target>/, where new
 # inputs go; not committed). A crash, timeout, leak or out-of-memory input is
 # written by libFuzzer to fuzz/artifacts/<target>/ and copied to
-# fuzz/regressions/<target>/, which amp-core's test `fuzz_regressions`
-# replays on stable; the script then exits non-zero.
+# fuzz/regressions/<target>/, which the stable tests `fuzz_regressions`
+# replay (amp-core's for the first four targets, amp-router's for router);
+# the script then exits non-zero.
 set -euo pipefail
 
 seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decoder values serde_box dispatcher)
+    targets=(decoder values serde_box dispatcher router)
 fi
 
 cd "$(dirname "$0")/../fuzz"

@@ -2,10 +2,13 @@
 //! the fuzzers run (`fuzz/src/checks.rs`, included here): every seed in
 //! `fuzz/corpus/<target>/` and every saved crash in
 //! `fuzz/regressions/<target>/`. A crash the fuzzers find is saved there and
-//! stays checked here, without nightly or libFuzzer.
+//! stays checked here, without nightly or libFuzzer. (The `router` target's
+//! inputs are replayed by amp-router's test of the same name.)
 
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
+#[path = "../../fuzz/src/input.rs"]
+mod input;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
