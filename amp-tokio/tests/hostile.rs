@@ -9,14 +9,20 @@
 //! keep answering, quickly, and that the process's memory (VmRSS) stays
 //! bounded. The last tests are faults and load: connections reset or closed
 //! with calls in flight in both directions (every pending call must fail
-//! promptly), and two peers flooding each other with large calls (every call
-//! must be answered: no deadlock).
+//! promptly), two peers flooding each other with large calls (every call
+//! must be answered: no deadlock), a graceful shutdown of a server with
+//! calls in flight (every one answered, later ones refused with a precise
+//! error), and many connections reset, closed, or ended by their own
+//! responder, after which the runtime's live tasks
+//! (`Handle::metrics().num_alive_tasks()`) must be back where they were, no
+//! responder left running (drop guards count them) and nothing panicked (a
+//! panic hook counts).
 //!
 //! The server side is what `amp_tokio::Server` does per connection
 //! (`from_stream_with` on each accepted socket), on a listener of the test's
 //! own, so the test holds each server-side `Peer` and can await `closed()`;
-//! the many-connections and trickling tests run on `amp_tokio::Server`
-//! itself.
+//! the many-connections, trickling and graceful-shutdown tests run on
+//! `amp_tokio::Server` itself.
 //!
 //! Every test prints one line, `ROW | case | expected | observed | memory`,
 //! from which `docs/reliability.md` takes its table:
@@ -41,6 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use amp_core::session::SHUTTING_DOWN_ERROR_CODE;
 use amp_core::values::{DateTime, Decimal};
 use amp_core::{
     AmpBox, CallError, CodecError, Command, ConnectionError, Decoder, Limits, ProtocolError,
@@ -124,6 +131,16 @@ impl Command for Check {
     type Error = Infallible;
 }
 
+/// Closes its own connection (after `ms` milliseconds), then returns its
+/// result, which has nowhere to go.
+struct Quit;
+impl Command for Quit {
+    const NAME: &'static str = "Quit";
+    type Arguments = SlowArgs;
+    type Response = Empty;
+    type Error = Infallible;
+}
+
 /// Never answers.
 struct Hang;
 impl Command for Hang {
@@ -139,9 +156,12 @@ struct Stats {
     slow_running: AtomicUsize,
     slow_max_running: AtomicUsize,
     slow_done: AtomicUsize,
+    /// `Quit` responders that returned their result (after closing).
+    quit_returned: AtomicUsize,
 }
 
 fn responders(stats: Arc<Stats>) -> Responders {
+    let quit_stats = Arc::clone(&stats);
     Responders::new()
         .responder(Sum, |_, a: SumArgs| async move {
             Ok::<_, Infallible>(Total {
@@ -170,6 +190,17 @@ fn responders(stats: Arc<Stats>) -> Responders {
         })
         .responder(Check, |_, _: CheckArgs| async move {
             Ok::<_, Infallible>(Empty {})
+        })
+        .responder(Quit, move |ctx, q: SlowArgs| {
+            let stats = Arc::clone(&quit_stats);
+            async move {
+                if q.ms > 0 {
+                    sleep(Duration::from_millis(q.ms)).await;
+                }
+                ctx.peer.close();
+                stats.quit_returned.fetch_add(1, Ordering::SeqCst);
+                Ok::<_, Infallible>(Empty {})
+            }
         })
 }
 
@@ -1430,6 +1461,675 @@ fn h25_large_calls_both_ways() {
                 (2 * callers * size) >> 20,
                 memory_unchecked(before)
             ),
+        );
+        other.stop().await;
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Graceful shutdown of a server under load
+
+/// `amp_tokio::Server` with calls in flight on several connections is shut
+/// down (`ShutdownHandle::shutdown`): the calls in flight complete with
+/// their answers; while they run, calls on the same connections are refused
+/// with a `SHUTTING_DOWN` error answer (the connection stays open) and new
+/// connections are refused; then every connection closes (the clients see
+/// `PeerClosed`, and calls fail with it), and `run` returns.
+#[test]
+fn h26_graceful_shutdown_under_load() {
+    run(|| async {
+        let stats = Arc::new(Stats::default());
+        let s = Arc::clone(&stats);
+        let server = Server::bind("127.0.0.1:0", move |_| responders(Arc::clone(&s)))
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        let stop = server.shutdown_handle();
+        let running = tokio::spawn(server.run());
+        let before = rss_kib();
+
+        let (n_clients, per_client, slow_ms) = (8usize, 4usize, 3000u64);
+        let grace = Duration::from_secs(20);
+        let mut clients = Vec::new();
+        for _ in 0..n_clients {
+            let c = amp_tokio::connect(addr, Responders::new()).await.unwrap();
+            let t = c
+                .call::<Sum>(&SumArgs { a: 1, b: 2 })
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(t.total, 3, "served before the shutdown");
+            clients.push(c);
+        }
+        let mut in_flight = Vec::new();
+        for c in &clients {
+            for _ in 0..per_client {
+                let c = c.clone();
+                in_flight.push(tokio::spawn(async move {
+                    let started = Instant::now();
+                    let outcome = c.call::<Slow>(&SlowArgs { ms: slow_ms }).await;
+                    (outcome.map(|r| r.is_some()), started.elapsed())
+                }));
+            }
+        }
+        let total = n_clients * per_client;
+        timeout(WAIT, async {
+            while stats.slow_running.load(Ordering::SeqCst) < total {
+                sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the Slow calls never all started");
+
+        let asked = Instant::now();
+        let stopping = {
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                stop.shutdown(grace).await;
+                asked.elapsed()
+            })
+        };
+
+        // New connections: refused once the listener is gone. One that got
+        // in before is dropped; one caught in the closing listener's queue
+        // is reset: try again.
+        let refused = timeout(WAIT, async {
+            loop {
+                match TcpStream::connect(addr).await {
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+                    Err(e) => return e,
+                    Ok(early) => drop(early),
+                }
+                sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await
+        .expect("the server kept accepting connections");
+        assert_eq!(
+            refused.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "connecting during the shutdown: {refused}"
+        );
+        let refused_at = asked.elapsed();
+
+        // Calls on the connections still open (their Slow calls running):
+        // answered at once with SHUTTING_DOWN, and the connection stays.
+        let mut refusals = Vec::new();
+        for c in &clients {
+            let sent = Instant::now();
+            let outcome = timeout(WAIT, c.call::<Sum>(&SumArgs { a: 1, b: 2 }))
+                .await
+                .expect("a call during the shutdown hung");
+            match outcome {
+                Err(CallError::Remote(e)) if e.code == SHUTTING_DOWN_ERROR_CODE => {
+                    refusals.push((e, sent.elapsed()))
+                }
+                other => panic!("a call during the shutdown ended with {other:?}"),
+            }
+            assert!(
+                !c.is_closed(),
+                "the SHUTTING_DOWN answer closed the connection"
+            );
+        }
+        assert_eq!(
+            stats.slow_done.load(Ordering::SeqCst),
+            0,
+            "a Slow call finished before the calls made during the shutdown were answered: \
+             they did not meet an open, draining connection"
+        );
+        let refused_calls_at = asked.elapsed();
+
+        // Every call in flight completes with its answer.
+        let mut took = Vec::new();
+        for t in in_flight {
+            let (outcome, elapsed) = timeout(WAIT, t)
+                .await
+                .expect("a call in flight hung")
+                .unwrap();
+            match outcome {
+                Ok(true) => took.push(elapsed),
+                other => panic!("a Slow call in flight ended with {other:?}"),
+            }
+        }
+        let stop_took = timeout(WAIT, stopping)
+            .await
+            .expect("the shutdown did not finish")
+            .unwrap();
+        timeout(WAIT, running)
+            .await
+            .expect("run did not return")
+            .unwrap()
+            .expect("run failed");
+        assert!(
+            stop_took < grace,
+            "the shutdown took the whole grace period"
+        );
+
+        // Then every connection is closed: calls fail with its reason.
+        let mut after = Vec::new();
+        for c in &clients {
+            let reason = timeout(WAIT, c.closed())
+                .await
+                .expect("the server did not close a connection");
+            assert_eq!(
+                reason,
+                ConnectionError::PeerClosed,
+                "how a connection ended"
+            );
+            match c.call::<Sum>(&SumArgs { a: 1, b: 2 }).await {
+                Err(CallError::Connection(e)) => after.push(e),
+                other => panic!("a call after the close ended with {other:?}"),
+            }
+        }
+        assert!(
+            after.iter().all(|e| *e == ConnectionError::PeerClosed),
+            "calls after the close: {after:?}"
+        );
+        let shortest = took.iter().min().copied().unwrap_or_default();
+        let longest = took.iter().max().copied().unwrap_or_default();
+        let slowest_refusal = refusals.iter().map(|r| r.1).max().unwrap_or_default();
+        row(
+            &format!(
+                "graceful shutdown (grace {} s) of `Server` with {n_clients} clients × {per_client} \
+                 Slow ({} s) calls in flight",
+                grace.as_secs(),
+                slow_ms / 1000
+            ),
+            "every call in flight answered; meanwhile calls on the open connections get a \
+             SHUTTING_DOWN error answer (connection kept) and connecting is refused; then every \
+             connection closes (calls fail with PeerClosed) and `run` returns",
+            &format!(
+                "{} of {total} answered ({:.2}–{:.2} s); connect refused ({:?}) {} after the \
+                 stop; {} calls during it: {} \"{}\" within {} each, connection kept, by {} \
+                 after the stop; `run` returned Ok {:.2} s after the stop; then {} clients \
+                 closed with PeerClosed, calls: Connection(PeerClosed)",
+                took.len(),
+                shortest.as_secs_f64(),
+                longest.as_secs_f64(),
+                refused.kind(),
+                ms(refused_at),
+                refusals.len(),
+                SHUTTING_DOWN_ERROR_CODE,
+                refusals[0].0.description,
+                ms(slowest_refusal),
+                ms(refused_calls_at),
+                stop_took.as_secs_f64(),
+                after.len(),
+            ),
+            &memory(before),
+        );
+    });
+}
+
+// ---------------------------------------------------------------------------
+// Leaks: every task and responder of a connection goes when it ends
+
+/// Connections each leak case runs through.
+const LEAK_CONNECTIONS: usize = 200;
+/// How many of them are open at once.
+const LEAK_BATCH: usize = 20;
+
+/// Tasks alive on the test's runtime (spawned and not finished).
+fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Waits until no more tasks are alive than `baseline`; how long it took.
+async fn tasks_back_to(baseline: usize, what: &str) -> Duration {
+    let started = Instant::now();
+    timeout(WAIT, async {
+        while alive_tasks() > baseline {
+            sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "{what}: {} tasks still alive, {baseline} before",
+            alive_tasks()
+        )
+    });
+    started.elapsed()
+}
+
+/// Panics so far, anywhere in the process: the runtime catches a spawned
+/// task's panic, so a hook counts them.
+fn panics() -> usize {
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            COUNT.fetch_add(1, Ordering::SeqCst);
+            previous(info);
+        }));
+    });
+    COUNT.load(Ordering::SeqCst)
+}
+
+/// Counts down a counter when dropped.
+struct Counted(Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A client's responders: `Hang`, counted in `live` while it runs.
+fn hanging(live: &Arc<AtomicUsize>) -> Responders {
+    let live = Arc::clone(live);
+    Responders::new().responder(Hang, move |_, _: Empty| {
+        let live = Arc::clone(&live);
+        async move {
+            live.fetch_add(1, Ordering::SeqCst);
+            let _running = Counted(live);
+            std::future::pending::<()>().await;
+            Ok::<_, Infallible>(Empty {})
+        }
+    })
+}
+
+/// Waits until `cond` holds.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    timeout(WAIT, async {
+        while !cond() {
+            sleep(Duration::from_millis(2)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{what}"));
+}
+
+/// Tallies reasons by their `Debug` form: "A ×3, B ×1".
+#[derive(Default)]
+struct Tally(std::collections::BTreeMap<String, usize>);
+impl Tally {
+    fn add(&mut self, v: &impl std::fmt::Debug) {
+        *self.0.entry(short(v)).or_default() += 1;
+    }
+    fn text(&self) -> String {
+        let parts: Vec<String> = self.0.iter().map(|(k, n)| format!("{k} ×{n}")).collect();
+        parts.join(", ")
+    }
+}
+
+/// What the connections of a leak case saw.
+#[derive(Default)]
+struct Seen {
+    /// Calls that failed with a connection error, by side and reason.
+    client_calls: Tally,
+    server_calls: Tally,
+    /// How the server's connections ended.
+    server: Tally,
+    /// Slowest call failure after its connection was cut.
+    slowest: Duration,
+    /// Most tasks alive at once.
+    peak_tasks: usize,
+}
+
+/// `n` connections at once, each with 3 `Slow` calls of the client's and 2
+/// `Hang` calls of the server's in flight, then all reset (through a proxy,
+/// RST both ways) or closed by the client (FIN). Every call must fail with
+/// a connection error.
+async fn in_flight_batch(
+    h: &Harness,
+    hung: &Arc<AtomicUsize>,
+    n: usize,
+    reset: bool,
+    seen: &mut Seen,
+) {
+    until("responders of an earlier batch still running", || {
+        h.stats.slow_running.load(Ordering::SeqCst) == 0 && hung.load(Ordering::SeqCst) == 0
+    })
+    .await;
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        let kill = Arc::new(Notify::new());
+        let (client, server_addr) = if reset {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let proxy_addr = listener.local_addr().unwrap();
+            tokio::spawn(proxy(listener, h.addr, Arc::clone(&kill), tx));
+            let client = amp_tokio::connect(proxy_addr, hanging(hung)).await.unwrap();
+            (client, rx.await.unwrap())
+        } else {
+            let raw = TcpStream::connect(h.addr).await.unwrap();
+            let me = raw.local_addr().unwrap();
+            let client = amp_tokio::from_stream_with(raw, None, hanging(hung), Options::default());
+            (client, me)
+        };
+        let server = timeout(WAIT, async {
+            loop {
+                if let Some(p) = h.server_peer(server_addr) {
+                    return p;
+                }
+                sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .expect("the server never accepted a connection");
+        let mut calls = Vec::new();
+        for _ in 0..3 {
+            let c = client.clone();
+            calls.push((
+                "client",
+                tokio::spawn(
+                    async move { c.call::<Slow>(&SlowArgs { ms: 600_000 }).await.map(|_| ()) },
+                ),
+            ));
+        }
+        for _ in 0..2 {
+            let s = server.clone();
+            calls.push((
+                "server",
+                tokio::spawn(async move { s.call::<Hang>(&Empty {}).await.map(|_| ()) }),
+            ));
+        }
+        drop(server);
+        conns.push((kill, client, server_addr, calls));
+    }
+    until("the calls never all started", || {
+        h.stats.slow_running.load(Ordering::SeqCst) == 3 * n && hung.load(Ordering::SeqCst) == 2 * n
+    })
+    .await;
+    seen.peak_tasks = seen.peak_tasks.max(alive_tasks());
+    let cut = Instant::now();
+    for (kill, client, ..) in &conns {
+        if reset {
+            kill.notify_one();
+        } else {
+            client.close();
+        }
+    }
+    for (_, client, server_addr, calls) in conns {
+        for (side, call) in calls {
+            let outcome = timeout(WAIT, call)
+                .await
+                .unwrap_or_else(|_| panic!("a {side} call did not fail"))
+                .unwrap();
+            match outcome {
+                Err(CallError::Connection(e)) if side == "client" => seen.client_calls.add(&e),
+                Err(CallError::Connection(e)) => seen.server_calls.add(&e),
+                other => panic!("a {side} call ended with {other:?}"),
+            }
+        }
+        seen.slowest = seen.slowest.max(cut.elapsed());
+        seen.server.add(&h.reason(server_addr).await);
+        drop(client);
+    }
+}
+
+/// The ROW's observed column for a leak case.
+fn leak_summary(seen: &Seen, baseline: usize, settled: &str, summary: &str) -> String {
+    format!(
+        "client calls: {}; server calls: {}; server connections: {}; slowest failure {}; \
+         live tasks {baseline} before, {} at the peak, {} after ({settled}); \
+         0 responders left running; no panic; {summary}",
+        seen.client_calls.text(),
+        seen.server_calls.text(),
+        seen.server.text(),
+        ms(seen.slowest),
+        seen.peak_tasks,
+        alive_tasks(),
+    )
+}
+
+/// Connections reset with calls in flight both ways, many times over: the
+/// runtime's live tasks come back to what they were, no responder is left
+/// running on either side, nothing panics.
+#[test]
+fn h27_no_task_left_after_resets() {
+    run(|| async {
+        let h = Harness::start(Options::default()).await;
+        let mut other = Bystander::start(h.addr).await;
+        let before = rss_kib();
+        other.begin();
+        let panicked = panics();
+        sleep(Duration::from_millis(50)).await;
+        let baseline = alive_tasks();
+        let hung = Arc::new(AtomicUsize::new(0));
+        let mut seen = Seen::default();
+        for _ in 0..LEAK_CONNECTIONS / LEAK_BATCH {
+            in_flight_batch(&h, &hung, LEAK_BATCH, true, &mut seen).await;
+        }
+        let settled = tasks_back_to(baseline, "after the resets").await;
+        until("responders still running after the resets", || {
+            h.stats.slow_running.load(Ordering::SeqCst) == 0 && hung.load(Ordering::SeqCst) == 0
+        })
+        .await;
+        assert_eq!(panics(), panicked, "something panicked");
+        let summary = other.checkpoint().await;
+        row(
+            &format!(
+                "{LEAK_CONNECTIONS} connections reset (RST both ways), {LEAK_BATCH} at a time, \
+                 each with 3 + 2 calls in flight both ways: tasks counted"
+            ),
+            "every pending call fails with a connection error; the runtime's live tasks back \
+             to the baseline; no responder left running; no panic",
+            &leak_summary(
+                &seen,
+                baseline,
+                &format!("{} to settle", ms(settled)),
+                &summary,
+            ),
+            &memory(before),
+        );
+        other.stop().await;
+    });
+}
+
+/// Connections closed by the client with calls in flight both ways, and
+/// connections closed normally (their calls answered, the last handle
+/// dropped), many times over: the live tasks come back to what they were.
+#[test]
+fn h28_no_task_left_after_closes() {
+    run(|| async {
+        let h = Harness::start(Options::default()).await;
+        let mut other = Bystander::start(h.addr).await;
+        let before = rss_kib();
+        other.begin();
+        let panicked = panics();
+        sleep(Duration::from_millis(50)).await;
+        let baseline = alive_tasks();
+        let hung = Arc::new(AtomicUsize::new(0));
+        let mut seen = Seen::default();
+        for _ in 0..LEAK_CONNECTIONS / LEAK_BATCH {
+            in_flight_batch(&h, &hung, LEAK_BATCH, false, &mut seen).await;
+        }
+        let settled_mid_call = tasks_back_to(baseline, "after the closes mid-call").await;
+
+        // Normal closes: three calls answered, then the last handle dropped.
+        let mut answered = 0usize;
+        for _ in 0..LEAK_CONNECTIONS / LEAK_BATCH {
+            let mut batch = Vec::new();
+            for _ in 0..LEAK_BATCH {
+                let raw = TcpStream::connect(h.addr).await.unwrap();
+                let me = raw.local_addr().unwrap();
+                let client =
+                    amp_tokio::from_stream_with(raw, None, Responders::new(), Options::default());
+                batch.push((
+                    me,
+                    tokio::spawn(async move {
+                        for i in 0..3 {
+                            let t = client.call::<Sum>(&SumArgs { a: i, b: 1 }).await;
+                            assert_eq!(t.unwrap().unwrap().total, i + 1);
+                        }
+                        // `client`, the last handle, is dropped here.
+                    }),
+                ));
+            }
+            seen.peak_tasks = seen.peak_tasks.max(alive_tasks());
+            for (me, task) in batch {
+                timeout(WAIT, task).await.expect("a client hung").unwrap();
+                answered += 3;
+                seen.server.add(&h.reason(me).await);
+            }
+        }
+        let settled = tasks_back_to(baseline, "after the normal closes").await;
+        until("responders still running after the closes", || {
+            h.stats.slow_running.load(Ordering::SeqCst) == 0 && hung.load(Ordering::SeqCst) == 0
+        })
+        .await;
+        assert_eq!(panics(), panicked, "something panicked");
+        let summary = other.checkpoint().await;
+        row(
+            &format!(
+                "{LEAK_CONNECTIONS} connections closed by the client (FIN) with 3 + 2 calls in \
+                 flight both ways, then {LEAK_CONNECTIONS} closed normally after 3 answered calls \
+                 (last handle dropped), {LEAK_BATCH} at a time: tasks counted"
+            ),
+            "every pending call fails with a connection error, every other call answered; the \
+             runtime's live tasks back to the baseline after each; no responder left running; \
+             no panic",
+            &format!(
+                "{answered} calls answered; {}",
+                leak_summary(
+                    &seen,
+                    baseline,
+                    &format!(
+                        "{} to settle after the closes mid-call, {} after the normal closes",
+                        ms(settled_mid_call),
+                        ms(settled)
+                    ),
+                    &summary
+                ),
+            ),
+            &memory(before),
+        );
+        other.stop().await;
+    });
+}
+
+/// With the `tracing` feature: how many "responder result dropped" events
+/// the engine has logged so far, seen by a minimal subscriber of the
+/// test's own (installed as the global default on first use).
+#[cfg(feature = "tracing")]
+fn dropped_results_logged() -> usize {
+    use tracing::field::{Field, Visit};
+    use tracing::span::{Attributes, Id, Record};
+    use tracing::{Event, Metadata, Subscriber};
+
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+
+    struct Counter;
+    struct Message(bool);
+    impl Visit for Message {
+        fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
+            if field.name() == "message" && format!("{value:?}") == "responder result dropped" {
+                self.0 = true;
+            }
+        }
+    }
+    impl Subscriber for Counter {
+        fn enabled(&self, _: &Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &Attributes<'_>) -> Id {
+            Id::from_u64(1)
+        }
+        fn record(&self, _: &Id, _: &Record<'_>) {}
+        fn record_follows_from(&self, _: &Id, _: &Id) {}
+        fn event(&self, event: &Event<'_>) {
+            let mut m = Message(false);
+            event.record(&mut m);
+            if m.0 {
+                COUNT.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        fn enter(&self, _: &Id) {}
+        fn exit(&self, _: &Id) {}
+    }
+    INSTALL.call_once(|| {
+        tracing::subscriber::set_global_default(Counter)
+            .expect("a global subscriber is set already")
+    });
+    COUNT.load(Ordering::SeqCst)
+}
+
+/// A responder's result that has nowhere to go: the responder closes its
+/// own connection, then returns. The result is dropped (with the `tracing`
+/// feature, logged), nothing panics, the caller's call fails with the
+/// connection's end, and no task is left behind. Half the responders return
+/// at their first poll, half after a 20 ms sleep (the two ways a result
+/// reaches the engine).
+#[test]
+fn h29_result_dropped_when_its_connection_ended() {
+    run(|| async {
+        let h = Harness::start(Options::default()).await;
+        let mut other = Bystander::start(h.addr).await;
+        let before = rss_kib();
+        other.begin();
+        let panicked = panics();
+        #[cfg(feature = "tracing")]
+        let logged_before = dropped_results_logged();
+        sleep(Duration::from_millis(50)).await;
+        let baseline = alive_tasks();
+        let mut seen = Seen::default();
+        for b in 0..LEAK_CONNECTIONS / LEAK_BATCH {
+            let mut batch = Vec::new();
+            for i in 0..LEAK_BATCH {
+                let raw = TcpStream::connect(h.addr).await.unwrap();
+                let me = raw.local_addr().unwrap();
+                let client =
+                    amp_tokio::from_stream_with(raw, None, Responders::new(), Options::default());
+                let ms = if (b * LEAK_BATCH + i) % 2 == 0 { 0 } else { 20 };
+                batch.push((
+                    me,
+                    tokio::spawn(
+                        async move { client.call::<Quit>(&SlowArgs { ms }).await.map(|_| ()) },
+                    ),
+                ));
+            }
+            seen.peak_tasks = seen.peak_tasks.max(alive_tasks());
+            for (me, task) in batch {
+                match timeout(WAIT, task)
+                    .await
+                    .expect("a Quit call hung")
+                    .unwrap()
+                {
+                    Err(CallError::Connection(e)) => seen.client_calls.add(&e),
+                    other => panic!("a Quit call ended with {other:?}"),
+                }
+                seen.server.add(&h.reason(me).await);
+            }
+        }
+        let returned = h.stats.quit_returned.load(Ordering::SeqCst);
+        assert_eq!(
+            returned, LEAK_CONNECTIONS,
+            "Quit responders that returned a result"
+        );
+        let settled = tasks_back_to(baseline, "after the dropped results").await;
+        assert_eq!(panics(), panicked, "something panicked");
+        #[cfg(feature = "tracing")]
+        let logged = {
+            let n = dropped_results_logged() - logged_before;
+            assert_eq!(n, LEAK_CONNECTIONS, "\"responder result dropped\" events");
+            format!("{n} logged (\"responder result dropped\")")
+        };
+        #[cfg(not(feature = "tracing"))]
+        let logged = "not logged (no `tracing` feature)".to_owned();
+        let summary = other.checkpoint().await;
+        row(
+            &format!(
+                "{LEAK_CONNECTIONS} responders closing their own connection, then returning a \
+                 result (half at once, half after 20 ms), {LEAK_BATCH} at a time"
+            ),
+            "each result dropped (logged under `tracing`), no panic; the caller's call fails \
+             with a connection error; the runtime's live tasks back to the baseline",
+            &format!(
+                "{returned} results returned and dropped, {logged}, none answered; caller calls: {}; \
+                 server connections: {}; live tasks {baseline} before, {} at the peak, {} after \
+                 ({} to settle); no panic; {summary}",
+                seen.client_calls.text(),
+                seen.server.text(),
+                seen.peak_tasks,
+                alive_tasks(),
+                ms(settled)
+            ),
+            &memory(before),
         );
         other.stop().await;
     });
