@@ -35,6 +35,9 @@ cargo test -p amp-core --tests
 step "examples interoperate with Twisted's and with each other"
 bash interop/run-examples.sh
 
+step "route examples interoperate with epsilon's amprouter guide (Python)"
+bash interop/run-routes.sh
+
 step "demo runs"
 cargo run -q -p amp-core --example sum >/dev/null
 

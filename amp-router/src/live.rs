@@ -240,6 +240,20 @@ impl RoutedPeer {
         drop(state);
         (mux.spawner)(Box::pin(reading));
         (mux.spawner)(Box::pin(writing));
+        // A protocol error or a fatal error on one route ends the whole
+        // connection, as it does in epsilon (and in the sans-IO `Router`).
+        let ended = peer.closed();
+        let weak = Arc::downgrade(mux);
+        (mux.spawner)(Box::pin(async move {
+            let reason = ended.await;
+            if matches!(
+                reason,
+                ConnectionError::Protocol(_) | ConnectionError::FatalError { .. }
+            ) && let Some(mux) = weak.upgrade()
+            {
+                mux.end(reason);
+            }
+        }));
         Ok(RouteHandle {
             route,
             peer,

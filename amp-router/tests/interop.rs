@@ -768,7 +768,6 @@ async fn unknown_route_ends_the_connection() {
 /// goes up through the router into the transport, and Twisted drops the
 /// connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "amp_router::live ends only the route on a protocol error; epsilon ends the connection"]
 async fn protocol_error_on_a_route_ends_the_connection() {
     both_close_after(AmpBox::from_pairs([("_answer", "99"), ("_route", "0")])).await;
 }
