@@ -44,10 +44,12 @@ async fn main() -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
-        let router = amp_router::tokio::from_stream(stream, Default::default());
-        let default = router
-            .bind(Route::Default, routing(router.clone()))
-            .expect("a fresh connection has no default route yet");
-        default.connect_to(None);
+        // The default route is bound before the first byte is read.
+        amp_router::tokio::from_stream_with(stream, Default::default(), |router| {
+            let default = router
+                .bind(Route::Default, routing(router.clone()))
+                .expect("a fresh connection has no default route yet");
+            default.connect_to(None);
+        });
     }
 }

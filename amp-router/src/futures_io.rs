@@ -40,10 +40,35 @@ pub fn from_stream<S>(spawner: impl Spawn, stream: S, options: Options) -> Route
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    from_stream_with(spawner, stream, options, |_| {})
+}
+
+/// [`from_stream`], with `bind` run before the first byte is read, so the
+/// routes it binds are there for the peer's first box.
+///
+/// ```
+/// # async_std::task::block_on(async {
+/// use amp_core::session::Responders;
+/// let (a, _b) = amp_async_std::pipe();
+/// let router = amp_router::futures_io::from_stream_with(amp_async_std::AsyncStd, a, Default::default(), |router| {
+///     router.bind(amp_router::Route::Default, Responders::new()).unwrap().connect_to(None);
+/// });
+/// # drop(router); });
+/// ```
+pub fn from_stream_with<S>(
+    spawner: impl Spawn,
+    stream: S,
+    options: Options,
+    bind: impl FnOnce(&RoutedPeer),
+) -> RoutedPeer
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (reader, writer) = amp_async_std::transport::split(stream);
     let for_routes = spawner.clone();
     let routes: Spawner = Arc::new(move |task| for_routes.spawn(task));
     let (router, reading, writing) = live::start(reader, writer, routes, options);
+    bind(&router);
     spawner.spawn(Box::pin(reading));
     spawner.spawn(Box::pin(writing));
     router

@@ -45,8 +45,33 @@ pub fn from_stream<S>(stream: S, options: Options) -> RoutedPeer
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    from_stream_with(stream, options, |_| {})
+}
+
+/// [`from_stream`], with `bind` run before the first byte is read: routes
+/// it binds (the default route of a server, say) are there for the peer's
+/// first box, as routes bound before the connection starts are in epsilon.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use amp_core::session::Responders;
+/// let (a, _b) = tokio::io::duplex(1024);
+/// let router = amp_router::tokio::from_stream_with(a, Default::default(), |router| {
+///     router.bind(amp_router::Route::Default, Responders::new()).unwrap().connect_to(None);
+/// });
+/// # drop(router); }
+/// ```
+pub fn from_stream_with<S>(
+    stream: S,
+    options: Options,
+    bind: impl FnOnce(&RoutedPeer),
+) -> RoutedPeer
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
     let (reader, writer) = amp_tokio::transport::split(stream);
     let (router, reading, writing) = live::start(reader, writer, spawner(), options);
+    bind(&router);
     ::tokio::spawn(reading);
     ::tokio::spawn(writing);
     router

@@ -392,14 +392,13 @@ async fn rust_server(routes: Routes) -> (u16, Arc<Mutex<Vec<(String, String)>>>)
                 return;
             };
             stream.set_nodelay(true).expect("nodelay");
-            let router = amp_router::tokio::from_stream(stream, Default::default());
-            let default = router
-                .bind(
-                    Route::Default,
-                    routing(router.clone(), Arc::clone(&routes), Arc::clone(&record)),
-                )
-                .expect("a fresh connection has no default route yet");
-            default.connect_to(None);
+            let (routes, record) = (Arc::clone(&routes), Arc::clone(&record));
+            amp_router::tokio::from_stream_with(stream, Default::default(), move |router| {
+                let default = router
+                    .bind(Route::Default, routing(router.clone(), routes, record))
+                    .expect("a fresh connection has no default route yet");
+                default.connect_to(None);
+            });
         }
     });
     (port, bound)
