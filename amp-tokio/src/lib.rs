@@ -119,13 +119,8 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = transport::split(stream);
-    let (peer, reading, writing) = amp_core::session::start(
-        reader,
-        writer,
-        addr,
-        responders,
-        options,
-    );
+    let (peer, reading, writing) =
+        amp_core::session::start(reader, writer, addr, responders, options);
     #[cfg(feature = "tracing")]
     let (reading, writing) = {
         use tracing::Instrument;
