@@ -15,6 +15,9 @@ import sys
 PAIRS = [
     ("raw", "raw TCP ping-pong"),
     ("amp", "amp-tokio"),
+    ("amp-async-std", "amp-async-std (async-std)"),
+    ("amp-smol", "amp-async-std (smol)"),
+    ("raw-smol", "raw TCP ping-pong (smol)"),
     ("tarpc", "tarpc (bincode)"),
     ("tarpc-json", "tarpc (JSON)"),
     ("twisted", "Twisted → Twisted"),
@@ -23,6 +26,10 @@ PAIRS = [
 ]
 TWISTED = ["twisted", "amp-to-twisted", "twisted-to-amp"]
 TARPC = ["tarpc", "tarpc-json"]
+# amp-async-std's rows, compared with amp-tokio: the target is at least
+# this fraction of amp-tokio's rate on every workload.
+FUTURES_IO = ["amp-async-std", "amp-smol"]
+WITHIN = 0.8
 
 
 def parse(path):
@@ -88,7 +95,9 @@ def main(argv):
     w(f"Code measured: {meta.get('revision', '?')}.")
     w("")
     w(f"Machine: {meta.get('nproc', '?')} cores ({meta.get('cpu', '?')}), Linux "
-      f"{meta.get('kernel', '?')}, {meta.get('rustc', '?')}; tarpc {meta.get('tarpc', '?')} "
+      f"{meta.get('kernel', '?')}, {meta.get('rustc', '?')}; tokio {meta.get('tokio', '?')}, "
+      f"async-std {meta.get('async-std', '?')}, smol {meta.get('smol', '?')} "
+      f"(async-io {meta.get('async-io', '?')}); tarpc {meta.get('tarpc', '?')} "
       f"over TCP with tokio-serde bincode / JSON in length-delimited frames; "
       f"Python {meta.get('python') or '—'}, Twisted {meta.get('twisted') or '—'} "
       f"(epoll reactor). Load average before {meta.get('load_before', '?')}, "
@@ -140,6 +149,43 @@ def main(argv):
         for k in errors:
             w(f"- {k[1]} / {k[0]}: some calls failed")
 
+    # amp-async-std against amp-tokio.
+    if any(k[1] in FUTURES_IO for k in cells):
+        w("")
+        w(f"amp-async-std ÷ amp-tokio, same workload, same run (rate ratio; the target "
+          f"is ≥ {WITHIN} on every workload), with CPU per call ÷ amp-tokio's "
+          f"(client / server; above 1 costs more); and the raw ping-pong on smol ÷ "
+          f"on tokio, the runtimes' own difference:")
+        w("")
+        cols = [p for p in FUTURES_IO if any(k[1] == p for k in cells)]
+        titles = dict(PAIRS)
+        head = [f"{titles[p]} ÷ amp-tokio" for p in cols] + ["CPU per call ÷ amp-tokio's: " + titles[p] for p in cols]
+        has_raw_smol = any(k[1] == "raw-smol" for k in cells)
+        if has_raw_smol:
+            head.append("raw (smol) ÷ raw (tokio)")
+        w("| workload | " + " | ".join(head) + " |")
+        w("|---|" + "---:|" * len(head))
+        for wl in order:
+            row = []
+            tokio = rate(cells, wl, "amp")
+            for p in cols:
+                r = rate(cells, wl, p)
+                if r and tokio:
+                    ratio = r / tokio
+                    row.append(f"{ratio:.2f} ({'within 20 %' if ratio >= WITHIN else 'below'})")
+                else:
+                    row.append("—")
+            for p in cols:
+                parts = []
+                for side in ("client", "server"):
+                    a, t = cpu_per_call(cells, wl, p, side), cpu_per_call(cells, wl, "amp", side)
+                    parts.append("—" if a is None or not t else f"{a / t:.2f}")
+                row.append(" / ".join(parts))
+            if has_raw_smol:
+                rs, rt = rate(cells, wl, "raw-smol"), rate(cells, wl, "raw")
+                row.append("—" if not rs or not rt else f"{rs / rt:.2f}")
+            w(f"| {wl} | " + " | ".join(row) + " |")
+
     # Targets.
     w("")
     w("## Targets")
@@ -172,10 +218,18 @@ def main(argv):
         best = max((x for x in (rate(cells, wl, p) for p in TARPC) if x), default=None)
         r = amp / best if amp and best else None
         target(f"{wl} ≥ 2 × tarpc (its faster codec)", r, 2, fmt_ratio(r))
+    for p in FUTURES_IO:
+        title = dict(PAIRS)[p]
+        for wl in order:
+            tokio, other = rate(cells, wl, "amp"), rate(cells, wl, p)
+            if other is None:
+                continue
+            r = other / tokio if other and tokio else None
+            target(f"{wl}: {title} ≥ {WITHIN} × amp-tokio", r, WITHIN, fmt_ratio(r))
     if conns:
         amp = rate(cells, conns, "amp")
         for p, title in pairs:
-            if p == "amp":
+            if p == "amp" or p in FUTURES_IO:
                 continue
             other = rate(cells, conns, p)
             if amp and other:

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Loopback RPC benchmark: amp-tokio against a raw TCP ping-pong of the same
-# bytes, tarpc (bincode and JSON) and Twisted AMP, with every client and
-# server in a process of its own, all on 127.0.0.1.
+# Loopback RPC benchmark: amp-tokio and amp-async-std (on async-std and on
+# smol) against a raw TCP ping-pong of the same bytes (on tokio and on smol),
+# tarpc (bincode and JSON) and Twisted AMP, with every client and server in a
+# process of its own, all on 127.0.0.1.
 #
 #     bash scripts/bench-rpc.sh [--seconds S] [--warmup W] [--conns N]
 #                               [--rounds R] [--budget SECONDS] [--out FILE]
@@ -21,17 +22,19 @@
 # only while the time budget allows), keeping the least disturbed one.
 #
 # Pairs (client -> server): raw -> raw, amp-tokio -> amp-tokio,
+# amp-async-std -> amp-async-std on async-std and on smol, raw -> raw on smol,
 # tarpc -> tarpc (bincode, JSON), Twisted -> Twisted, amp-tokio -> Twisted,
-# Twisted -> amp-tokio. All servers start first and stay idle while not
-# measured; then each workload runs against each pair in turn, so a slow
-# moment of the machine is spread over all pairs instead of one. With
+# Twisted -> amp-tokio. Every Rust process runs its tasks on one thread
+# (amp-bench's default --threads 1). All servers start first and stay idle
+# while not measured; then each workload runs against each pair in turn, so a
+# slow moment of the machine is spread over all pairs instead of one. With
 # --rounds R > 1 everything runs R times and the report takes the median.
 #
 # Builds bench/ (its own cargo workspace) in release mode, gets Twisted from
 # scripts/python-env.sh, prints a Markdown report and writes it to FILE
 # (default bench/target/bench-rpc.md), with the raw result lines beside it
 # (FILE with .txt). Every process is bounded in time; servers are killed on
-# exit. Defaults take two to four minutes on 2 cores (five at worst).
+# exit. Defaults take three to four minutes on 2 cores (five at worst).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,7 +57,7 @@ while [[ $# -gt 0 ]]; do
         --budget) budget="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --no-twisted) twisted=0; shift ;;
-        -h|--help) sed -n '2,30p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "bench-rpc: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -133,11 +136,17 @@ start_server() {
 pairs=(
     "raw rust raw raw"
     "amp rust amp amp"
+    "amp-async-std rust amp-async-std amp-async-std"
+    "amp-smol rust amp-smol amp-smol"
+    "raw-smol rust raw-smol raw-smol"
     "tarpc rust tarpc tarpc"
     "tarpc-json rust tarpc-json tarpc-json"
 )
 start_server raw rust raw
 start_server amp rust amp
+start_server amp-async-std rust amp-async-std
+start_server amp-smol rust amp-smol
+start_server raw-smol rust raw-smol
 start_server tarpc rust tarpc
 start_server tarpc-json rust tarpc-json
 if (( twisted )); then
@@ -220,7 +229,8 @@ done
 elapsed=$(( $(date +%s) - started ))
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
-tarpc_version="$(awk '/^name = "tarpc"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' "$repo/bench/Cargo.lock")"
+locked() { awk -v n="$1" '$0 == "name = \"" n "\"" { getline; gsub(/[^0-9.]/, ""); print; exit }' "$repo/bench/Cargo.lock"; }
+tarpc_version="$(locked tarpc)"
 twisted_version=""
 python_version=""
 if [[ -n "$py" ]]; then
@@ -228,8 +238,8 @@ if [[ -n "$py" ]]; then
     python_version="$("$py" -c 'import platform; print(platform.python_version())')"
 fi
 revision="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$repo" status --porcelain -- amp-core amp-tokio 2>/dev/null)" ]]; then
-    revision="$revision with uncommitted changes in amp-core/amp-tokio"
+if [[ -n "$(git -C "$repo" status --porcelain -- amp-core/src amp-tokio/src amp-async-std/src amp-core/Cargo.toml amp-tokio/Cargo.toml amp-async-std/Cargo.toml 2>/dev/null)" ]]; then
+    revision="$revision with uncommitted changes in amp-core/amp-tokio/amp-async-std"
 fi
 "${py:-python3}" "$repo/bench/report.py" "$results" \
     "revision=$revision" \
@@ -240,6 +250,10 @@ fi
     "kernel=$(uname -r)" \
     "rustc=$(rustc --version)" \
     "tarpc=$tarpc_version" \
+    "tokio=$(locked tokio)" \
+    "async-std=$(locked async-std)" \
+    "smol=$(locked smol)" \
+    "async-io=$(locked async-io)" \
     "python=$python_version" \
     "twisted=$twisted_version" \
     "load_before=$load_before" \
