@@ -710,10 +710,14 @@ async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
             (state.conn.take_transmit(), state.conn.is_closed())
         };
         if !bytes.is_empty() {
-            // Room again: wake callers waiting for space and a reader paused
-            // by a full outbound buffer.
+            // Room again: wake callers waiting for space, and the reader if
+            // a full outbound buffer may have kept it from starting
+            // responders (waking it otherwise costs a read that finds
+            // nothing on runtimes that do not remember an empty socket).
             shared.space.notify(usize::MAX);
-            shared.wake_reader.notify();
+            if bytes.len() >= shared.options.max_outbound_bytes {
+                shared.wake_reader.notify();
+            }
             if let Err(e) = writer.write_all(&bytes).await {
                 shared.end(ConnectionError::Transport(e.to_string()));
                 return;
@@ -813,13 +817,19 @@ async fn read_loop<R: ReadHalf>(
                     }
                 }
                 if !answered.is_empty() {
-                    {
+                    let closed_now = {
                         let mut state = shared.lock();
                         for (tag, result) in answered.drain(..) {
                             respond(&mut state.conn, tag, result);
                         }
-                    }
+                        state.conn.is_closed()
+                    };
                     shared.write_ready.notify();
+                    if closed_now {
+                        // A fatal answer ended the connection: the loop's
+                        // top sees it and hands out the end.
+                        continue;
+                    }
                     if !waiting.is_empty() {
                         // Let the writer send these answers while the rest
                         // are worked out: both ends stay busy.
