@@ -13,6 +13,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use amp_core::session::Responders;
+
+// The conversations' commands that are the suite's own.
+use crate::commands::{Boom, Empty, Notify, Text};
 use amp_core::{AmpBox, Command, Decoder, Failure, Limits, codec, command_errors};
 use serde::{Deserialize, Serialize};
 
@@ -130,10 +133,6 @@ impl Command for Divide {
     type Error = DivideError;
 }
 
-/// No arguments.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct NoArgs {}
-
 command_errors! {
     /// `Fatal`'s error.
     pub enum FatalError {
@@ -146,35 +145,9 @@ command_errors! {
 pub struct Fatal;
 impl Command for Fatal {
     const NAME: &'static str = "Fatal";
-    type Arguments = NoArgs;
-    type Response = NoArgs;
+    type Arguments = Empty;
+    type Response = Empty;
     type Error = FatalError;
-}
-
-/// Fails in an undeclared way.
-pub struct Boom;
-impl Command for Boom {
-    const NAME: &'static str = "Boom";
-    type Arguments = NoArgs;
-    type Response = NoArgs;
-    type Error = Infallible;
-}
-
-/// `Notify`'s arguments.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct NotifyArgs {
-    /// Anything.
-    pub text: String,
-}
-
-/// `requiresAnswer=False`.
-pub struct Notify;
-impl Command for Notify {
-    const NAME: &'static str = "Notify";
-    const REQUIRES_ANSWER: bool = false;
-    type Arguments = NotifyArgs;
-    type Response = NoArgs;
-    type Error = Infallible;
 }
 
 /// The server of the recorded conversations, as the Twisted one behaved.
@@ -191,16 +164,17 @@ pub fn server_responders() -> Responders {
                 result: a.numerator as f64 / a.denominator as f64,
             })
         })
-        .responder(Fatal, |_, _: NoArgs| async move {
+        .responder(Fatal, |_, _: Empty| async move {
             // Python's str(KeyError('x')).
-            Err::<NoArgs, _>(FatalError::Key("'x'".into()))
+            Err::<Empty, _>(FatalError::Key("'x'".into()))
         })
-        .responder(Boom, |_, _: NoArgs| async move {
-            Err::<NoArgs, _>(Failure::<Infallible>::undeclared("RuntimeError: boom"))
+        .responder(Boom, |_, _: Empty| async move {
+            Err::<Empty, _>(Failure::<Infallible>::undeclared("RuntimeError: boom"))
         })
-        .responder(Notify, |_, _: NotifyArgs| async move {
-            Ok::<_, Infallible>(NoArgs {})
-        })
+        .responder(
+            Notify,
+            |_, _: Text| async move { Ok::<_, Infallible>(Empty {}) },
+        )
 }
 
 /// What a server wrote back to a plain socket.
