@@ -54,6 +54,10 @@ pub struct AmpBox {
     /// Keys and values added by hand; their spans index this list. Entries
     /// of removed or replaced pairs stay until the box is dropped.
     owned: Vec<Bytes>,
+    /// The frame is exactly the wire form of the pairs, in order and
+    /// without the terminator, every length already checked (a box the
+    /// serializer wrote and nobody changed since): encoding it is one copy.
+    wire: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -126,6 +130,7 @@ impl AmpBox {
             frame: Bytes::new(),
             pairs: SmallVec::with_capacity(n),
             owned: Vec::with_capacity(2 * n),
+            wire: false,
         }
     }
 
@@ -186,7 +191,27 @@ impl AmpBox {
             frame,
             pairs,
             owned: Vec::new(),
+            wire: false,
         }
+    }
+
+    /// A box the serializer wrote: `frame` is the wire form of exactly these
+    /// pairs, in this order, without the terminator, with every length
+    /// checked and keys distinct.
+    pub(crate) fn from_wire(
+        frame: Bytes,
+        fields: impl Iterator<Item = (u32, u32, u32, u32)>,
+    ) -> Self {
+        let mut b = AmpBox::from_frame(frame, fields);
+        b.wire = true;
+        b
+    }
+
+    /// The pairs' wire form without the terminator, when the box holds it
+    /// ready (see [`from_wire`](Self::from_wire)).
+    #[inline]
+    pub(crate) fn wire_form(&self) -> Option<&[u8]> {
+        self.wire.then_some(&self.frame[..])
     }
 
     /// Number of pairs.
@@ -270,6 +295,7 @@ impl AmpBox {
     /// assert_eq!(b.insert("k", "2").as_deref(), Some(&b"1"[..]));
     /// ```
     pub fn insert(&mut self, key: impl Into<Bytes>, value: impl Into<Bytes>) -> Option<Bytes> {
+        self.wire = false;
         let key = key.into();
         let value = self.own(value.into());
         match self.position(&key) {
@@ -285,15 +311,6 @@ impl AmpBox {
         }
     }
 
-    /// Appends a pair without looking for an existing key. The caller promises
-    /// the key is new (the serializer, which writes each struct field once).
-    pub(crate) fn push_unchecked(&mut self, key: Bytes, value: Bytes) {
-        debug_assert!(!self.contains_key(&key));
-        let key = self.own(key);
-        let value = self.own(value);
-        self.pairs.push(Pair { key, value });
-    }
-
     /// Removes `key`, returning its value. The other pairs keep their order.
     ///
     /// ```
@@ -304,6 +321,7 @@ impl AmpBox {
     /// ```
     pub fn remove(&mut self, key: impl AsRef<[u8]>) -> Option<Bytes> {
         self.position(key.as_ref()).map(|i| {
+            self.wire = false;
             let value = self.pairs.remove(i).value;
             self.span_bytes(value)
         })
@@ -340,6 +358,9 @@ impl AmpBox {
     /// assert_eq!(b.encoded_len(), 2 + 1 + 2 + 2 + 2);
     /// ```
     pub fn encoded_len(&self) -> usize {
+        if let Some(wire) = self.wire_form() {
+            return wire.len() + 2;
+        }
         self.iter()
             .map(|(k, v)| 4 + k.len() + v.len())
             .sum::<usize>()
@@ -385,6 +406,7 @@ impl AmpBox {
             frame: self.frame.clone(),
             pairs,
             owned: self.owned.clone(),
+            wire: false,
         }
     }
 }

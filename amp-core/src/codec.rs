@@ -119,6 +119,12 @@ const SMALL_BOX: usize = 256;
 
 /// Appends `b`'s wire form to `dst`; on error `dst` is left as it was.
 pub(crate) fn encode_box(b: &AmpBox, dst: &mut BytesMut) -> Result<(), CodecError> {
+    if let Some(wire) = b.wire_form() {
+        dst.reserve(wire.len() + 2);
+        dst.extend_from_slice(wire);
+        dst.put_u16(0);
+        return Ok(());
+    }
     for (k, v) in b.iter() {
         check_pair(k, v)?;
     }

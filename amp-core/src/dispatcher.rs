@@ -491,7 +491,10 @@ pub struct Dispatcher {
     next_tag: u64,
     outstanding: HashSet<u64, CallIdHash>,
     forgotten: HashSet<u64, CallIdHash>,
-    owed: HashSet<Bytes>,
+    /// Tags of the peer's requests not answered yet. Peer-chosen bytes, so a
+    /// hasher with a random seed (foldhash's: much cheaper than SipHash on
+    /// tags of a few bytes).
+    owed: HashSet<Bytes, foldhash::fast::RandomState>,
     events: VecDeque<Event>,
     out: BytesMut,
     route: Option<Bytes>,
@@ -520,7 +523,7 @@ impl Dispatcher {
             next_tag: 1,
             outstanding: HashSet::default(),
             forgotten: HashSet::default(),
-            owed: HashSet::new(),
+            owed: HashSet::default(),
             events: VecDeque::new(),
             out: BytesMut::new(),
             route: None,
@@ -623,11 +626,19 @@ impl Dispatcher {
         for (k, v) in head {
             put_pair(&mut self.out, k, v)?;
         }
-        for (k, v) in body.iter() {
-            if is_reserved(k, routed) {
+        if let Some(wire) = body.wire_form() {
+            // Lengths checked when it was written: one copy.
+            if let Some(k) = body.keys().find(|k| is_reserved(k, routed)) {
                 return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
             }
-            put_pair(&mut self.out, k, v)?;
+            self.out.extend_from_slice(wire);
+        } else {
+            for (k, v) in body.iter() {
+                if is_reserved(k, routed) {
+                    return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
+                }
+                put_pair(&mut self.out, k, v)?;
+            }
         }
         if let Some(route) = &self.route {
             put_pair(&mut self.out, b"_route", route)?;
@@ -864,19 +875,29 @@ impl Dispatcher {
     /// let e = d.receive_box(AmpBox::from_pairs([("_answer", "9")])).unwrap_err();
     /// assert!(matches!(e, ProtocolError::UnknownTag { .. }));
     /// ```
-    pub fn receive_box(&mut self, mut b: AmpBox) -> Result<(), ProtocolError> {
+    pub fn receive_box(&mut self, b: AmpBox) -> Result<(), ProtocolError> {
+        if let Some(event) = self.receive(b)? {
+            self.events.push_back(event);
+        }
+        Ok(())
+    }
+
+    /// [`receive_box`](Self::receive_box) handing the event back instead of
+    /// queueing it (a [`Connection`] returns it at once when nothing is
+    /// queued before it: no trip through the queue).
+    fn receive(&mut self, mut b: AmpBox) -> Result<Option<Event>, ProtocolError> {
         if self.closed.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let answer = b.remove(ANSWER);
         let error = b.remove(ERROR);
         let command = b.remove(COMMAND);
-        match (answer, error, command) {
+        let event = match (answer, error, command) {
             (Some(tag), None, None) => {
                 let Some(call) = self.resolve(ANSWER, tag)? else {
-                    return Ok(());
+                    return Ok(None);
                 };
-                self.events.push_back(Event::Answer { call, response: b });
+                Event::Answer { call, response: b }
             }
             (None, Some(tag), None) => {
                 let code = b.remove(ERROR_CODE).ok_or(ProtocolError::MalformedError {
@@ -888,15 +909,15 @@ impl Dispatcher {
                             missing: ERROR_DESCRIPTION,
                         })?;
                 let Some(call) = self.resolve(ERROR, tag)? else {
-                    return Ok(());
+                    return Ok(None);
                 };
-                self.events.push_back(Event::ErrorAnswer {
+                Event::ErrorAnswer {
                     call,
                     error: RemoteError {
                         code: String::from_utf8_lossy(&code).into_owned(),
                         description: String::from_utf8_lossy(&description).into_owned(),
                     },
-                });
+                }
             }
             (None, None, Some(command)) => {
                 let tag = b.remove(ASK);
@@ -905,15 +926,15 @@ impl Dispatcher {
                         return Err(ProtocolError::DuplicateAsk { tag: tag.clone() });
                     }
                 }
-                self.events.push_back(Event::Request(Request {
+                Event::Request(Request {
                     tag,
                     command,
                     arguments: b,
-                }));
+                })
             }
             (None, None, None) => {
                 if self.raw_boxes {
-                    self.events.push_back(Event::Box(b));
+                    Event::Box(b)
                 } else {
                     return Err(ProtocolError::NotAmp {
                         keys: b.keys().map(Bytes::copy_from_slice).collect(),
@@ -931,8 +952,8 @@ impl Dispatcher {
                 .collect();
                 return Err(ProtocolError::Ambiguous { keys });
             }
-        }
-        Ok(())
+        };
+        Ok(Some(event))
     }
 
     /// Finds the outstanding call a received tag answers: `Ok(None)` for a
@@ -1173,11 +1194,13 @@ impl Connection {
                 return None;
             }
             match self.decoder.decode() {
-                Ok(Some(b)) => {
-                    if let Err(e) = self.dispatcher.receive_box(b) {
-                        self.dispatcher.close(ConnectionError::Protocol(e));
-                    }
-                }
+                Ok(Some(b)) => match self.dispatcher.receive(b) {
+                    // Nothing is queued (checked above): this is the next
+                    // event.
+                    Ok(Some(event)) => return Some(event),
+                    Ok(None) => {}
+                    Err(e) => self.dispatcher.close(ConnectionError::Protocol(e)),
+                },
                 Ok(None) => {
                     if !self.eof {
                         return None;

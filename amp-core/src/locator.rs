@@ -41,7 +41,7 @@ type Handler<Ctx> = Arc<dyn Fn(Ctx, AmpBox) -> ResponderFuture + Send + Sync>;
 /// assert_eq!(answer.get_str("total"), Some("94"));
 /// ```
 pub struct Locator<Ctx> {
-    handlers: HashMap<Bytes, Handler<Ctx>>,
+    handlers: HashMap<Bytes, Handler<Ctx>, foldhash::fast::RandomState>,
 }
 
 impl<Ctx> Clone for Locator<Ctx> {
@@ -55,7 +55,7 @@ impl<Ctx> Clone for Locator<Ctx> {
 impl<Ctx> Default for Locator<Ctx> {
     fn default() -> Self {
         Locator {
-            handlers: HashMap::new(),
+            handlers: HashMap::default(),
         }
     }
 }

@@ -158,44 +158,84 @@ impl ser::Serializer for TopSerializer {
     }
 }
 
-/// Builds the box: values are written into one shared buffer and split off
-/// it, so a box costs a single value allocation however many fields it has.
+/// Builds the box: every pair is written in its wire form (length, key,
+/// length, value) into a single buffer, which becomes the box's frame, each
+/// pair a range of it. A box costs one allocation however many fields it
+/// has, no reference count per value, and encoding it later is one copy.
 struct BoxBuilder {
-    b: AmpBox,
-    scratch: BytesMut,
-    key: Option<Bytes>,
+    buf: BytesMut,
+    /// `(key_start, key_len, value_start, value_len)` in `buf`.
+    pairs: SmallVec<[(u32, u32, u32, u32); 6]>,
+    /// A map key written, waiting for its value: where its pair starts.
+    key: Option<usize>,
 }
 
 impl BoxBuilder {
     fn new(len: usize) -> Self {
         BoxBuilder {
-            b: AmpBox::with_capacity(len),
-            scratch: BytesMut::with_capacity((len * 16).clamp(64, 4096)),
+            buf: BytesMut::with_capacity((len * 24).clamp(64, 4096)),
+            pairs: SmallVec::with_capacity(len),
             key: None,
         }
     }
 
-    fn field<T: Serialize + ?Sized>(&mut self, key: Bytes, value: &T) -> Result<(), ValueError> {
-        let present = value
-            .serialize(ValueSerializer {
-                out: &mut self.scratch,
-            })
-            .map_err(|e| e.at_key_bytes(&key))?;
+    /// Starts a pair: room for the key's length, then the key.
+    fn start_pair(&mut self, key: &[u8]) -> usize {
+        let start = self.buf.len();
+        self.buf.put_u16(0);
+        self.buf.extend_from_slice(key);
+        start
+    }
+
+    /// Writes the value of the pair started at `start` (its key the last
+    /// thing written) and fills in both lengths, or takes the key out again
+    /// if the value is `None`.
+    fn field<T: Serialize + ?Sized>(&mut self, start: usize, value: &T) -> Result<(), ValueError> {
+        let key_start = start + 2;
+        let key_len = self.buf.len() - key_start;
+        self.buf.put_u16(0);
+        let value_start = self.buf.len();
+        let present = value.serialize(ValueSerializer { out: &mut self.buf });
+        let key = &self.buf[key_start..key_start + key_len];
+        let present = present.map_err(|e| e.at_key_bytes(key))?;
         if !present {
             // `None` wrote nothing: the key is left out.
+            self.buf.truncate(start);
             return Ok(());
         }
-        let v = self.scratch.split().freeze();
-        if let Err(e) = check_pair(&key, &v) {
-            return Err(ValueError::codec(e).at_key_bytes(&key));
+        let v = &self.buf[value_start..];
+        if let Err(e) = check_pair(key, v) {
+            return Err(ValueError::codec(e).at_key_bytes(key));
         }
-        if self.b.contains_key(&key) {
+        if self.buf.len() > u32::MAX as usize {
+            return Err(ValueError::unsupported("a box over 4 GiB").at_key_bytes(key));
+        }
+        let duplicate = self
+            .pairs
+            .iter()
+            .any(|&(ks, kl, _, _)| &self.buf[ks as usize..ks as usize + kl as usize] == key);
+        if duplicate {
+            let key = Bytes::copy_from_slice(key);
             return Err(
                 ValueError::codec(CodecError::DuplicateKey { key: key.clone() }).at_key_bytes(&key),
             );
         }
-        self.b.push_unchecked(key, v);
+        let value_len = self.buf.len() - value_start;
+        // Both fit: check_pair bounds a key to 255 bytes and a value to
+        // 65535, and the whole buffer was checked against u32::MAX.
+        self.buf[start..key_start].copy_from_slice(&(key_len as u16).to_be_bytes());
+        self.buf[value_start - 2..value_start].copy_from_slice(&(value_len as u16).to_be_bytes());
+        self.pairs.push((
+            key_start as u32,
+            key_len as u32,
+            value_start as u32,
+            value_len as u32,
+        ));
         Ok(())
+    }
+
+    fn finish(self) -> AmpBox {
+        AmpBox::from_wire(self.buf.freeze(), self.pairs.into_iter())
     }
 }
 
@@ -208,11 +248,12 @@ impl ser::SerializeStruct for BoxBuilder {
         key: &'static str,
         value: &T,
     ) -> Result<(), ValueError> {
-        self.field(Bytes::from_static(key.as_bytes()), value)
+        let start = self.start_pair(key.as_bytes());
+        self.field(start, value)
     }
 
     fn end(self) -> Result<AmpBox, ValueError> {
-        Ok(self.b)
+        Ok(self.finish())
     }
 }
 
@@ -221,27 +262,34 @@ impl ser::SerializeMap for BoxBuilder {
     type Error = ValueError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ValueError> {
-        let present = key.serialize(ValueSerializer {
-            out: &mut self.scratch,
-        })?;
-        let k = self.scratch.split().freeze();
+        if let Some(start) = self.key.take() {
+            // A key without its value: forget it.
+            self.buf.truncate(start);
+        }
+        let start = self.start_pair(b"");
+        let present = key.serialize(ValueSerializer { out: &mut self.buf })?;
         if !present {
+            self.buf.truncate(start);
             return Err(ValueError::unsupported("None as a map key"));
         }
-        self.key = Some(k);
+        self.key = Some(start);
         Ok(())
     }
 
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), ValueError> {
-        let key = self
+        let start = self
             .key
             .take()
             .ok_or_else(|| ValueError::unsupported("map value without a key"))?;
-        self.field(key, value)
+        self.field(start, value)
     }
 
     fn end(self) -> Result<AmpBox, ValueError> {
-        Ok(self.b)
+        if let Some(start) = self.key {
+            return Err(ValueError::unsupported("map key without a value")
+                .at_key_bytes(&self.buf[start + 2..]));
+        }
+        Ok(self.finish())
     }
 }
 
