@@ -244,6 +244,7 @@ macro_rules! suite {
             both_sides_call_at_once_and_responders_call_back,
             responders_run_concurrently_and_answer_in_the_order_they_finish,
             dropping_a_call_cancels_it_and_its_late_answer_is_ignored,
+            dropped_calls_give_back_their_share_of_the_in_flight_budget,
             connection_loss_fails_every_pending_call_with_the_reason,
             responders_in_flight_are_bounded,
             callers_wait_when_the_outbound_buffer_is_full,

@@ -247,6 +247,73 @@ pub async fn dropping_a_call_cancels_it_and_its_late_answer_is_ignored<R: Runtim
     assert!(!server.is_closed());
 }
 
+/// Calls dropped while they wait for their answer give their share of the
+/// in-flight budget back: a caller that gave up on a full budget's worth of
+/// calls to a stuck responder can still call.
+pub async fn dropped_calls_give_back_their_share_of_the_in_flight_budget<R: Runtime>(rt: R) {
+    const CALLS: usize = 100;
+    // Each round leaves at least a request or two stuck on the other side;
+    // a budget that kept their share would be used up within 14 rounds.
+    const ROUNDS: usize = 40;
+    let probes = Probes::default();
+    let (server, client) = rt.pair_with(
+        math(&probes),
+        Options::default(),
+        Responders::new(),
+        Options::default().max_outbound_bytes(1024),
+    );
+    for round in 0..ROUNDS {
+        let before = probes.entered.get();
+        let mut calls: futures_util::stream::FuturesUnordered<_> =
+            (0..CALLS).map(|_| client.call::<Wait>(&Empty {})).collect();
+        // Polls every call: those that fit the budget are sent, the rest
+        // wait for room.
+        let next = futures_util::StreamExt::next(&mut calls);
+        let arrived = within(
+            &rt,
+            &format!("round {round}: a Wait call to reach the other side"),
+            select(next, Box::pin(probes.entered.at_least(before + 1))),
+        )
+        .await;
+        if let Either::Left((r, _)) = arrived {
+            panic!("a Wait call was answered before its gate opened: {r:?}");
+        }
+        // Let every request that was sent arrive.
+        rt.sleep(Duration::from_millis(10)).await;
+        let sent = probes.entered.get() - before;
+        assert!(
+            sent < CALLS,
+            "{sent} of {CALLS} Wait calls sent at once with a 1 KiB budget"
+        );
+        // Every call is dropped here, none answered.
+    }
+    // The Wait responders are all still stuck; the budget is free again.
+    let total = within(
+        &rt,
+        "a Sum after the dropped calls",
+        client.call::<Sum>(&sum(4, 5)),
+    )
+    .await;
+    assert_eq!(total.unwrap().unwrap().total, 9);
+    // Their late answers are dropped quietly.
+    probes.gate.open(probes.entered.get());
+    within(&rt, "the Wait responders to finish", async {
+        while probes.passed.get() < probes.entered.get() {
+            rt.sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let total = within(
+        &rt,
+        "a Sum after the late answers",
+        client.call::<Sum>(&sum(1, 2)),
+    )
+    .await;
+    assert_eq!(total.unwrap().unwrap().total, 3);
+    assert!(!client.is_closed());
+    assert!(!server.is_closed());
+}
+
 /// When the connection is lost, every pending call fails with the reason,
 /// and so do later calls.
 pub async fn connection_loss_fails_every_pending_call_with_the_reason<R: Runtime>(rt: R) {

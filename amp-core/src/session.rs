@@ -43,11 +43,10 @@ use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
-use std::task::Poll;
+use std::task::{Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
-use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
@@ -241,18 +240,67 @@ pub trait WriteHalf: Send + 'static {
 
 struct State {
     conn: Connection,
-    /// Calls waiting for their answer: who waits, and the request's size.
-    pending: HashMap<CallId, (oneshot::Sender<CallOutcome>, usize), crate::dispatcher::CallIdHash>,
-    /// Bytes of the requests in `pending`: this side's calls in flight.
+    /// This side's calls, from the moment they are queued until their
+    /// caller takes the outcome (or gives up).
+    pending: HashMap<CallId, Slot, crate::dispatcher::CallIdHash>,
+    /// Bytes of the requests in `pending` not answered yet: this side's
+    /// calls in flight.
     in_flight: usize,
 }
 
+/// One call's place in the pending table: where its outcome is left for the
+/// caller, and who to wake when it is. (No channel per call: the table is
+/// under the connection's lock anyway.)
+struct Slot {
+    waker: Option<Waker>,
+    outcome: Option<CallOutcome>,
+    /// The request's share of `in_flight` until it is answered.
+    size: usize,
+}
+
 impl State {
-    /// Takes a call out of the pending table.
-    fn settle(&mut self, id: CallId) -> Option<oneshot::Sender<CallOutcome>> {
-        let (tx, size) = self.pending.remove(&id)?;
-        self.in_flight -= size;
-        Some(tx)
+    /// Leaves a call's outcome for its caller; returns who to wake.
+    fn settle(&mut self, id: CallId, outcome: CallOutcome) -> Option<Waker> {
+        // A caller that went away has no slot: its outcome is dropped, as a
+        // cancelled call's answer is dropped.
+        let slot = self.pending.get_mut(&id)?;
+        if slot.outcome.is_some() {
+            return None;
+        }
+        slot.outcome = Some(outcome);
+        self.in_flight -= std::mem::take(&mut slot.size);
+        slot.waker.take()
+    }
+
+    /// Whether a call or a box may be queued now: the bytes waiting to be
+    /// written plus this side's requests still waiting for their answer are
+    /// under the budget (or the connection has ended, which queueing then
+    /// reports).
+    fn has_room(&self, max_outbound: usize) -> bool {
+        self.conn.is_closed() || self.conn.pending_transmit() + self.in_flight < max_outbound
+    }
+
+    /// Queues a call and gives it a slot in the pending table.
+    fn queue_call(
+        &mut self,
+        command: &str,
+        arguments: &AmpBox,
+        requires_answer: bool,
+    ) -> Result<Option<CallId>, SendError> {
+        let queued = self.conn.call_remote(command, arguments, requires_answer);
+        if let Ok(Some(id)) = queued {
+            let size = arguments.encoded_len() + command.len() + 32;
+            self.pending.insert(
+                id,
+                Slot {
+                    waker: None,
+                    outcome: None,
+                    size,
+                },
+            );
+            self.in_flight += size;
+        }
+        queued
     }
 }
 
@@ -311,12 +359,14 @@ impl Shared {
         self.lock().conn.close_reason().cloned()
     }
 
-    /// Hands out the core's events: settles calls, collects requests, wakes
-    /// everyone when the connection ends.
-    fn drain(&self, state: &mut State, requests: &mut Vec<Request>) {
+    /// Hands out the core's events: settles calls (their callers' wakers go
+    /// into `wakers`, to be woken once the lock is released), collects
+    /// requests, wakes everyone when the connection ends.
+    fn drain(&self, state: &mut State, requests: &mut VecDeque<Request>, wakers: &mut Vec<Waker>) {
+        let mut settled = false;
         while let Some(event) = state.conn.poll_event() {
             match event {
-                Event::Request(req) => requests.push(req),
+                Event::Request(req) => requests.push_back(req),
                 Event::Closed(_reason) => {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(reason = %_reason, "connection ended");
@@ -329,25 +379,65 @@ impl Shared {
                     // No raw box receiver in this engine: dropped.
                 }
                 other => {
-                    if let Some((id, outcome)) = settles(other)
-                        && let Some(tx) = state.settle(id)
-                    {
-                        // A caller that went away drops the outcome, as a
-                        // cancelled call's answer is dropped.
-                        let _ = tx.send(outcome);
-                        // Room in the in-flight budget.
-                        self.space.notify(usize::MAX);
+                    if let Some((id, outcome)) = settles(other) {
+                        settled = true;
+                        wakers.extend(state.settle(id, outcome));
                     }
                 }
             }
+        }
+        if settled {
+            // Room in the in-flight budget.
+            self.space.notify(usize::MAX);
         }
     }
 
     /// Closes with `reason` (if still open) and hands out what follows.
     fn end(&self, reason: ConnectionError) {
+        let mut wakers = Vec::new();
+        {
+            let mut state = self.lock();
+            state.conn.connection_lost(reason);
+            self.drain(&mut state, &mut VecDeque::new(), &mut wakers);
+        }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// The outcome of call `id`, once there is one.
+    fn poll_answer(&self, id: CallId, cx: &mut std::task::Context<'_>) -> Poll<CallOutcome> {
         let mut state = self.lock();
-        state.conn.connection_lost(reason);
-        self.drain(&mut state, &mut Vec::new());
+        let Some(slot) = state.pending.get_mut(&id) else {
+            // Not reached: only the caller takes its slot away. Report the
+            // end rather than wait forever.
+            drop(state);
+            return Poll::Ready(Err(CallFailure::Connection(
+                self.close_reason().unwrap_or(ConnectionError::Closed),
+            )));
+        };
+        if slot.outcome.is_some() {
+            let outcome = state.pending.remove(&id).and_then(|slot| slot.outcome);
+            return Poll::Ready(
+                outcome.unwrap_or(Err(CallFailure::Connection(ConnectionError::Closed))),
+            );
+        }
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Forgets a call whose caller gave up: a late answer is dropped.
+    fn cancel(&self, id: CallId) {
+        let mut state = self.lock();
+        if let Some(slot) = state.pending.remove(&id)
+            && slot.outcome.is_none()
+        {
+            state.in_flight -= slot.size;
+            state.conn.forget(id);
+            drop(state);
+            self.space.notify(usize::MAX);
+        }
     }
 }
 
@@ -382,21 +472,126 @@ impl fmt::Debug for Peer {
     }
 }
 
-/// Forgets a call whose future was dropped before its answer came.
-struct CallGuard<'a> {
+/// Waits for a queued call's outcome; dropped before it, forgets the call.
+struct AnswerWait<'a> {
     shared: &'a Shared,
     id: Option<CallId>,
 }
 
-impl Drop for CallGuard<'_> {
+impl Future for AnswerWait<'_> {
+    type Output = CallOutcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<CallOutcome> {
+        let Some(id) = self.id else {
+            return Poll::Ready(Err(CallFailure::Connection(ConnectionError::Closed)));
+        };
+        let outcome = std::task::ready!(self.shared.poll_answer(id, cx));
+        self.id = None;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for AnswerWait<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            let mut state = self.shared.lock();
-            state.settle(id);
-            state.conn.forget(id);
-            drop(state);
-            self.shared.space.notify(usize::MAX);
+            self.shared.cancel(id);
         }
+    }
+}
+
+/// A typed call: queued once there is room, then waiting for its answer,
+/// then decoded. Written by hand rather than as an `async` block so that it
+/// stays small (it is moved into whatever holds the caller's futures).
+struct TypedCall<C: Command> {
+    peer: Peer,
+    stage: Stage,
+    command: std::marker::PhantomData<fn() -> C>,
+}
+
+enum Stage {
+    /// Arguments encoded, not queued yet; a listener once the outbound
+    /// budget was found full.
+    Send(AmpBox, Option<event_listener::EventListener>),
+    /// The arguments did not encode.
+    Invalid(crate::ValueError),
+    /// Queued; waiting for the answer.
+    Wait(CallId),
+    Done,
+}
+
+impl<C: Command> Future for TypedCall<C> {
+    type Output = Result<Option<C::Response>, CallError<C::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let shared = &*this.peer.handle.shared;
+        loop {
+            match &mut this.stage {
+                Stage::Send(arguments, listener) => {
+                    let queued = {
+                        let mut state = shared.lock();
+                        state
+                            .has_room(shared.options.max_outbound_bytes)
+                            .then(|| state.queue_call(C::NAME, arguments, C::REQUIRES_ANSWER))
+                    };
+                    match queued {
+                        Some(queued) => {
+                            shared.write_ready.notify();
+                            match queued {
+                                Ok(Some(id)) => this.stage = Stage::Wait(id),
+                                Ok(None) => {
+                                    this.stage = Stage::Done;
+                                    return Poll::Ready(Ok(None));
+                                }
+                                Err(e) => {
+                                    this.stage = Stage::Done;
+                                    return Poll::Ready(
+                                        decode_outcome::<C>(Err(send_failure(e))).map(Some),
+                                    );
+                                }
+                            }
+                        }
+                        // Full: listen (an allocation) only now, then look
+                        // again before waiting, so no wake-up is missed.
+                        None => match listener {
+                            None => *listener = Some(shared.space.listen()),
+                            Some(l) => {
+                                std::task::ready!(Pin::new(l).poll(cx));
+                                *listener = None;
+                            }
+                        },
+                    }
+                }
+                Stage::Invalid(_) => {
+                    let Stage::Invalid(e) = std::mem::replace(&mut this.stage, Stage::Done) else {
+                        unreachable!("matched above")
+                    };
+                    return Poll::Ready(Err(CallError::Value(e)));
+                }
+                Stage::Wait(id) => {
+                    let outcome = std::task::ready!(shared.poll_answer(*id, cx));
+                    this.stage = Stage::Done;
+                    return Poll::Ready(decode_outcome::<C>(outcome).map(Some));
+                }
+                Stage::Done => panic!("a call's future was polled after it completed"),
+            }
+        }
+    }
+}
+
+impl<C: Command> Drop for TypedCall<C> {
+    fn drop(&mut self) {
+        if let Stage::Wait(id) = self.stage {
+            self.peer.handle.shared.cancel(id);
+        }
+    }
+}
+
+/// What a call that could not be queued failed with.
+fn send_failure(e: SendError) -> CallFailure {
+    match e {
+        SendError::Closed(reason) => CallFailure::Connection(reason),
+        other => CallFailure::Send(other),
     }
 }
 
@@ -433,10 +628,7 @@ impl Peer {
         loop {
             {
                 let mut state = shared.lock();
-                if state.conn.is_closed()
-                    || state.conn.pending_transmit() + state.in_flight
-                        < shared.options.max_outbound_bytes
-                {
+                if state.has_room(shared.options.max_outbound_bytes) {
                     let result = queue(&mut state);
                     drop(state);
                     shared.write_ready.notify();
@@ -456,43 +648,20 @@ impl Peer {
         arguments: &AmpBox,
         requires_answer: bool,
     ) -> Result<Option<AmpBox>, CallFailure> {
+        let shared = self.shared();
         let queued = self
-            .queue(|state| {
-                let id = state
-                    .conn
-                    .call_remote(command, arguments, requires_answer)?;
-                Ok(id.map(|id| {
-                    let (tx, rx) = oneshot::channel();
-                    let size = arguments.encoded_len() + command.len() + 32;
-                    state.pending.insert(id, (tx, size));
-                    state.in_flight += size;
-                    (id, rx)
-                }))
-            })
+            .queue(|state| state.queue_call(command, arguments, requires_answer))
             .await
-            .map_err(|e| match e {
-                SendError::Closed(reason) => CallFailure::Connection(reason),
-                other => CallFailure::Send(other),
-            })?;
-        let Some((id, rx)) = queued else {
+            .map_err(send_failure)?;
+        let Some(id) = queued else {
             return Ok(None);
         };
-        let mut guard = CallGuard {
-            shared: self.shared(),
+        AnswerWait {
+            shared,
             id: Some(id),
-        };
-        let outcome = rx.await;
-        guard.id = None;
-        match outcome {
-            Ok(outcome) => outcome.map(Some),
-            // Every pending call is settled before its sender is dropped; a
-            // dropped sender means the connection is gone.
-            Err(_) => Err(CallFailure::Connection(
-                self.shared()
-                    .close_reason()
-                    .unwrap_or(ConnectionError::Closed),
-            )),
         }
+        .await
+        .map(Some)
     }
 
     /// Calls command `C` and waits for its response. A command that wants no
@@ -522,16 +691,14 @@ impl Peer {
         arguments: &C::Arguments,
     ) -> impl Future<Output = Result<Option<C::Response>, CallError<C::Error>>> + Send + 'static + use<C>
     {
-        let encoded = encode_arguments::<C>(arguments);
-        let peer = self.clone();
-        let call = async move {
-            let b = encoded.map_err(CallError::Value)?;
-            let outcome = match peer.call_box(C::NAME, &b, C::REQUIRES_ANSWER).await {
-                Ok(None) => return Ok(None),
-                Ok(Some(answer)) => Ok(answer),
-                Err(e) => Err(e),
-            };
-            decode_outcome::<C>(outcome).map(Some)
+        let stage = match encode_arguments::<C>(arguments) {
+            Ok(b) => Stage::Send(b, None),
+            Err(e) => Stage::Invalid(e),
+        };
+        let call = TypedCall::<C> {
+            peer: self.clone(),
+            stage,
+            command: std::marker::PhantomData,
         };
         #[cfg(feature = "tracing")]
         let call = tracing::Instrument::instrument(
@@ -768,7 +935,7 @@ async fn read_loop<R: ReadHalf>(
     let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Answer> + Send>>> =
         FuturesUnordered::new();
     let mut buf = BytesMut::with_capacity(options.read_buffer);
-    let mut received = Vec::new();
+    let mut wakers: Vec<Waker> = Vec::new();
     // Requests read but not started yet, and their size. Reading goes on
     // while they fit, so answers to this side's own calls keep arriving even
     // when no responder may start (all slots busy, a full outbound buffer, a
@@ -871,7 +1038,8 @@ async fn read_loop<R: ReadHalf>(
             })
             .await
         };
-        {
+        let queued_before = waiting.len();
+        let received = {
             let mut state = shared.lock();
             match step {
                 Step::Answered((tag, result)) => respond(&mut state.conn, tag, result),
@@ -893,20 +1061,24 @@ async fn read_loop<R: ReadHalf>(
                     .connection_lost(ConnectionError::Transport(e.to_string())),
                 Step::Woken => {}
             }
-            shared.drain(&mut state, &mut received);
+            shared.drain(&mut state, &mut waiting, &mut wakers);
+            let received = waiting.len() - queued_before;
+            waiting_bytes += waiting
+                .range(queued_before..)
+                .map(|req| req.arguments.encoded_len())
+                .sum::<usize>();
             if shared.draining.load(Ordering::SeqCst) {
                 // Shutting down: requests not started are refused.
-                for req in waiting.drain(..).chain(received.drain(..)) {
+                for req in waiting.drain(..) {
                     refuse(&mut state.conn, req);
                 }
                 waiting_bytes = 0;
             }
-        }
-        since_yield += 1 + received.len();
-        for req in received.drain(..) {
-            waiting_bytes += req.arguments.encoded_len();
-            waiting.push_back(req);
-        }
+            received
+        };
+        // The callers whose answers came, now that the lock is free.
+        wakers.drain(..).for_each(Waker::wake);
+        since_yield += 1 + received;
         shared.write_ready.notify();
         // Nothing here waits while input keeps coming: give the writer (and
         // the callers just woken) a turn now and then, or a single-threaded
