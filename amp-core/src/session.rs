@@ -361,12 +361,30 @@ impl Shared {
 
     /// Hands out the core's events: settles calls (their callers' wakers go
     /// into `wakers`, to be woken once the lock is released), collects
-    /// requests, wakes everyone when the connection ends.
-    fn drain(&self, state: &mut State, requests: &mut VecDeque<Request>, wakers: &mut Vec<Waker>) {
+    /// requests, wakes everyone when the connection ends. Stops after
+    /// `max_requests` requests (the core decodes a box only when asked for
+    /// the next event, so the rest stay undecoded in its buffer); returns
+    /// whether it stopped there.
+    fn drain(
+        &self,
+        state: &mut State,
+        requests: &mut VecDeque<Request>,
+        wakers: &mut Vec<Waker>,
+        max_requests: usize,
+    ) -> bool {
         let mut settled = false;
+        let mut taken = 0;
+        let mut stopped = false;
         while let Some(event) = state.conn.poll_event() {
             match event {
-                Event::Request(req) => requests.push_back(req),
+                Event::Request(req) => {
+                    requests.push_back(req);
+                    taken += 1;
+                    if taken == max_requests {
+                        stopped = true;
+                        break;
+                    }
+                }
                 Event::Closed(_reason) => {
                     #[cfg(feature = "tracing")]
                     tracing::debug!(reason = %_reason, "connection ended");
@@ -390,6 +408,7 @@ impl Shared {
             // Room in the in-flight budget.
             self.space.notify(usize::MAX);
         }
+        stopped
     }
 
     /// Closes with `reason` (if still open) and hands out what follows.
@@ -398,7 +417,7 @@ impl Shared {
         {
             let mut state = self.lock();
             state.conn.connection_lost(reason);
-            self.drain(&mut state, &mut VecDeque::new(), &mut wakers);
+            self.drain(&mut state, &mut VecDeque::new(), &mut wakers, usize::MAX);
         }
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -946,13 +965,17 @@ async fn read_loop<R: ReadHalf>(
     let mut answered: Vec<Answer> = Vec::new();
     let mut eof = false;
     let mut since_yield = 0usize;
+    // Received bytes not decoded yet: requests are decoded a batch at a
+    // time, as responders can take them, so that a large read does not turn
+    // into a long queue of decoded requests (the working set stays small).
+    let mut more_buffered = false;
     loop {
         let (closed, transmit) = {
             let state = shared.lock();
             (state.conn.is_closed(), state.conn.pending_transmit())
         };
         let draining = shared.draining.load(Ordering::SeqCst);
-        if closed || (draining && running.is_empty()) {
+        if closed || (draining && running.is_empty() && !more_buffered) {
             break;
         }
         // Start what may start: a free slot, room to send its answer.
@@ -1010,13 +1033,21 @@ async fn read_loop<R: ReadHalf>(
                 waiting_bytes = 0;
             }
         }
-        let can_read = !eof
-            && waiting.len() < options.max_responders
+        let can_take = waiting.len() < options.max_responders
             && waiting_bytes < options.max_waiting_bytes;
+        let can_read = !eof && can_take;
         if buf.capacity() - buf.len() < options.read_buffer / 4 {
             buf.reserve(options.read_buffer);
         }
-        let step = {
+        let step = if more_buffered && (can_take || draining) {
+            // Decode more of what was read before reading again; pick up a
+            // responder that has finished on the way.
+            poll_fn(|cx| match running.poll_next_unpin(cx) {
+                Poll::Ready(Some(answer)) => Poll::Ready(Step::Answered(answer)),
+                _ => Poll::Ready(Step::Woken),
+            })
+            .await
+        } else {
             let mut read = pin!(async {
                 if can_read {
                     reader.read(&mut buf).await
@@ -1061,7 +1092,9 @@ async fn read_loop<R: ReadHalf>(
                     .connection_lost(ConnectionError::Transport(e.to_string())),
                 Step::Woken => {}
             }
-            shared.drain(&mut state, &mut waiting, &mut wakers);
+            // Shutting down: everything received is taken, to be refused.
+            let batch = if draining { usize::MAX } else { YIELD_EVERY };
+            more_buffered = shared.drain(&mut state, &mut waiting, &mut wakers, batch);
             let received = waiting.len() - queued_before;
             waiting_bytes += waiting
                 .range(queued_before..)
