@@ -311,6 +311,30 @@ impl AmpBox {
         }
     }
 
+    /// Where each of `keys` is, in one pass over the pairs (for keys that
+    /// start with `_`, as every key the dispatcher reads does).
+    pub(crate) fn positions<const N: usize>(&self, keys: [&str; N]) -> [Option<usize>; N] {
+        let mut found = [None; N];
+        for (i, p) in self.pairs.iter().enumerate() {
+            let k = self.span(p.key);
+            if k.first() != Some(&b'_') {
+                continue;
+            }
+            if let Some(j) = keys.iter().position(|key| key.as_bytes() == k) {
+                found[j] = Some(i);
+            }
+        }
+        found
+    }
+
+    /// Removes the pair at `index` (from [`positions`](Self::positions)),
+    /// returning its value. The other pairs keep their order.
+    pub(crate) fn take_at(&mut self, index: usize) -> Bytes {
+        self.wire = false;
+        let value = self.pairs.remove(index).value;
+        self.span_bytes(value)
+    }
+
     /// Removes `key`, returning its value. The other pairs keep their order.
     ///
     /// ```

@@ -737,19 +737,22 @@ impl Dispatcher {
     /// assert!(d.answer(b"a1", &AmpBox::new()).is_err(), "answered twice");
     /// ```
     pub fn answer(&mut self, tag: &[u8], response: &AmpBox) -> Result<(), SendError> {
-        self.check_owed(tag)?;
-        self.write_box(&[(ANSWER.as_bytes(), tag)], response)?;
-        self.owed.remove(tag);
-        Ok(())
+        let owed = self.take_owed(tag)?;
+        let written = self.write_box(&[(ANSWER.as_bytes(), tag)], response);
+        if written.is_err() {
+            // Not answered after all: still owed.
+            self.owed.insert(owed);
+        }
+        written
     }
 
-    fn check_owed(&self, tag: &[u8]) -> Result<(), SendError> {
+    /// Takes `tag` out of the requests owed an answer (one lookup), or says
+    /// why it cannot be answered.
+    fn take_owed(&mut self, tag: &[u8]) -> Result<Bytes, SendError> {
         self.check_open()?;
-        if self.owed.contains(tag) {
-            Ok(())
-        } else {
-            Err(SendError::NotAsked(Bytes::copy_from_slice(tag)))
-        }
+        self.owed
+            .take(tag)
+            .ok_or_else(|| SendError::NotAsked(Bytes::copy_from_slice(tag)))
     }
 
     /// Answers the peer's request `tag` with an error; a fatal one closes
@@ -763,17 +766,20 @@ impl Dispatcher {
     /// assert!(d.is_closed());
     /// ```
     pub fn fail(&mut self, tag: &[u8], error: &ResponderError) -> Result<(), SendError> {
-        self.check_owed(tag)?;
+        let owed = self.take_owed(tag)?;
         let description = error.description();
-        self.write_box(
+        let written = self.write_box(
             &[
                 (ERROR.as_bytes(), tag),
                 (ERROR_CODE.as_bytes(), error.code().as_bytes()),
                 (ERROR_DESCRIPTION.as_bytes(), description.as_bytes()),
             ],
             &AmpBox::new(),
-        )?;
-        self.owed.remove(tag);
+        );
+        if let Err(e) = written {
+            self.owed.insert(owed);
+            return Err(e);
+        }
         if error.is_fatal() {
             self.close(ConnectionError::FatalError {
                 code: error.code().to_owned(),
@@ -889,17 +895,18 @@ impl Dispatcher {
         if self.closed.is_some() {
             return Ok(None);
         }
-        let answer = b.remove(ANSWER);
-        let error = b.remove(ERROR);
-        let command = b.remove(COMMAND);
+        // One pass finds every key that decides what the box is.
+        let [answer, error, command, ask] = b.positions([ANSWER, ERROR, COMMAND, ASK]);
         let event = match (answer, error, command) {
-            (Some(tag), None, None) => {
+            (Some(i), None, None) => {
+                let tag = b.take_at(i);
                 let Some(call) = self.resolve(ANSWER, tag)? else {
                     return Ok(None);
                 };
                 Event::Answer { call, response: b }
             }
-            (None, Some(tag), None) => {
+            (None, Some(i), None) => {
+                let tag = b.take_at(i);
                 let code = b.remove(ERROR_CODE).ok_or(ProtocolError::MalformedError {
                     missing: ERROR_CODE,
                 })?;
@@ -919,8 +926,19 @@ impl Dispatcher {
                     },
                 }
             }
-            (None, None, Some(command)) => {
-                let tag = b.remove(ASK);
+            (None, None, Some(i)) => {
+                // The later pair first, so the earlier index stays right.
+                let (command, tag) = match ask {
+                    Some(k) if k > i => {
+                        let tag = b.take_at(k);
+                        (b.take_at(i), Some(tag))
+                    }
+                    Some(k) => {
+                        let command = b.take_at(i);
+                        (command, Some(b.take_at(k)))
+                    }
+                    None => (b.take_at(i), None),
+                };
                 if let Some(tag) = &tag {
                     if !self.owed.insert(tag.clone()) {
                         return Err(ProtocolError::DuplicateAsk { tag: tag.clone() });

@@ -1033,8 +1033,8 @@ async fn read_loop<R: ReadHalf>(
                 waiting_bytes = 0;
             }
         }
-        let can_take = waiting.len() < options.max_responders
-            && waiting_bytes < options.max_waiting_bytes;
+        let can_take =
+            waiting.len() < options.max_responders && waiting_bytes < options.max_waiting_bytes;
         let can_read = !eof && can_take;
         if buf.capacity() - buf.len() < options.read_buffer / 4 {
             buf.reserve(options.read_buffer);
