@@ -451,6 +451,20 @@ fn is_reserved(key: &[u8], routed: bool) -> bool {
         || (routed && key == b"_route")
 }
 
+/// Writes one checked pair at the start of `room`, returning the rest.
+/// `room` has been sized for it by the caller.
+fn fill_pair<'a>(room: &'a mut [u8], key: &[u8], value: &[u8]) -> &'a mut [u8] {
+    let (pair, rest) = room.split_at_mut(4 + key.len() + value.len());
+    let (klen, pair) = pair.split_at_mut(2);
+    klen.copy_from_slice(&(key.len() as u16).to_be_bytes());
+    let (k, pair) = pair.split_at_mut(key.len());
+    k.copy_from_slice(key);
+    let (vlen, v) = pair.split_at_mut(2);
+    vlen.copy_from_slice(&(value.len() as u16).to_be_bytes());
+    v.copy_from_slice(value);
+    rest
+}
+
 /// Writes one pair, checking the wire's length rules.
 fn put_pair(out: &mut BytesMut, key: &[u8], value: &[u8]) -> Result<(), CodecError> {
     check_pair(key, value)?;
@@ -622,28 +636,60 @@ impl Dispatcher {
 
     fn write_box_inner(&mut self, head: &[(&[u8], &[u8])], body: &AmpBox) -> Result<(), SendError> {
         let routed = self.routed;
-        self.out.reserve(body.encoded_len() + 64);
+        // Everything is checked first, then the box is written in one go
+        // into room made for it: one size check and plain copies, not a
+        // buffer call per piece.
+        let mut len = 2;
         for (k, v) in head {
-            put_pair(&mut self.out, k, v)?;
+            check_pair(k, v)?;
+            len += 4 + k.len() + v.len();
         }
-        if let Some(wire) = body.wire_form() {
-            // Lengths checked when it was written: one copy.
-            if let Some(k) = body.keys().find(|k| is_reserved(k, routed)) {
-                return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
-            }
-            self.out.extend_from_slice(wire);
-        } else {
-            for (k, v) in body.iter() {
-                if is_reserved(k, routed) {
+        let wire = body.wire_form();
+        match wire {
+            Some(wire) => {
+                // Lengths checked when it was written: one copy.
+                if let Some(k) = body.keys().find(|k| is_reserved(k, routed)) {
                     return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
                 }
-                put_pair(&mut self.out, k, v)?;
+                len += wire.len();
+            }
+            None => {
+                for (k, v) in body.iter() {
+                    if is_reserved(k, routed) {
+                        return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
+                    }
+                    check_pair(k, v)?;
+                    len += 4 + k.len() + v.len();
+                }
             }
         }
         if let Some(route) = &self.route {
-            put_pair(&mut self.out, b"_route", route)?;
+            check_pair(b"_route", route)?;
+            len += 4 + b"_route".len() + route.len();
         }
-        self.out.put_u16(0);
+        let start = self.out.len();
+        // Zeroed room: the last two bytes are the terminator.
+        self.out.resize(start + len, 0);
+        let mut room = &mut self.out[start..];
+        for (k, v) in head {
+            room = fill_pair(room, k, v);
+        }
+        match wire {
+            Some(wire) => {
+                let (dst, rest) = room.split_at_mut(wire.len());
+                dst.copy_from_slice(wire);
+                room = rest;
+            }
+            None => {
+                for (k, v) in body.iter() {
+                    room = fill_pair(room, k, v);
+                }
+            }
+        }
+        if let Some(route) = &self.route {
+            room = fill_pair(room, b"_route", route);
+        }
+        debug_assert_eq!(room, [0, 0]);
         Ok(())
     }
 

@@ -280,12 +280,14 @@ impl State {
         self.conn.is_closed() || self.conn.pending_transmit() + self.in_flight < max_outbound
     }
 
-    /// Queues a call and gives it a slot in the pending table.
+    /// Queues a call and gives it a slot in the pending table, with the
+    /// caller's waker if it is known already.
     fn queue_call(
         &mut self,
         command: &str,
         arguments: &AmpBox,
         requires_answer: bool,
+        waker: Option<&Waker>,
     ) -> Result<Option<CallId>, SendError> {
         let queued = self.conn.call_remote(command, arguments, requires_answer);
         if let Ok(Some(id)) = queued {
@@ -293,7 +295,7 @@ impl State {
             self.pending.insert(
                 id,
                 Slot {
-                    waker: None,
+                    waker: waker.cloned(),
                     outcome: None,
                     size,
                 },
@@ -549,15 +551,25 @@ impl<C: Command> Future for TypedCall<C> {
                 Stage::Send(arguments, listener) => {
                     let queued = {
                         let mut state = shared.lock();
-                        state
-                            .has_room(shared.options.max_outbound_bytes)
-                            .then(|| state.queue_call(C::NAME, arguments, C::REQUIRES_ANSWER))
+                        state.has_room(shared.options.max_outbound_bytes).then(|| {
+                            state.queue_call(
+                                C::NAME,
+                                arguments,
+                                C::REQUIRES_ANSWER,
+                                Some(cx.waker()),
+                            )
+                        })
                     };
                     match queued {
                         Some(queued) => {
                             shared.write_ready.notify();
                             match queued {
-                                Ok(Some(id)) => this.stage = Stage::Wait(id),
+                                Ok(Some(id)) => {
+                                    // Its slot has this task's waker: wait
+                                    // without looking again.
+                                    this.stage = Stage::Wait(id);
+                                    return Poll::Pending;
+                                }
                                 Ok(None) => {
                                     this.stage = Stage::Done;
                                     return Poll::Ready(Ok(None));
@@ -669,7 +681,7 @@ impl Peer {
     ) -> Result<Option<AmpBox>, CallFailure> {
         let shared = self.shared();
         let queued = self
-            .queue(|state| state.queue_call(command, arguments, requires_answer))
+            .queue(|state| state.queue_call(command, arguments, requires_answer, None))
             .await
             .map_err(send_failure)?;
         let Some(id) = queued else {
