@@ -934,6 +934,13 @@ async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
 /// Steps (and requests) of the read loop between two yields.
 const YIELD_EVERY: usize = 32;
 
+/// Requests answered before the writer gets its first turn after a read.
+/// A few answers sent at once let the peer start on them while the rest
+/// are worked out, so that with a handful of calls in flight both ends
+/// work at the same time instead of taking turns; later chunks are larger
+/// (fewer writes when much is queued).
+const FIRST_CHUNK: usize = 8;
+
 /// Lets the other tasks of the executor run once.
 async fn yield_now() {
     let mut yielded = false;
@@ -981,6 +988,8 @@ async fn read_loop<R: ReadHalf>(
     // time, as responders can take them, so that a large read does not turn
     // into a long queue of decoded requests (the working set stays small).
     let mut more_buffered = false;
+    // Bytes were just read and no answer has been sent for them yet.
+    let mut fresh_read = false;
     loop {
         let (closed, transmit) = {
             let state = shared.lock();
@@ -992,11 +1001,17 @@ async fn read_loop<R: ReadHalf>(
         }
         // Start what may start: a free slot, room to send its answer.
         if !waiting.is_empty() && !draining {
+            let chunk = if fresh_read {
+                fresh_read = false;
+                FIRST_CHUNK
+            } else {
+                YIELD_EVERY
+            };
             if let Some(handle) = handle.upgrade() {
                 let peer = Peer { handle };
                 while running.len() < options.max_responders
                     && transmit < options.max_outbound_bytes
-                    && answered.len() < YIELD_EVERY
+                    && answered.len() < chunk
                 {
                     let Some(req) = waiting.pop_front() else {
                         break;
@@ -1091,6 +1106,7 @@ async fn read_loop<R: ReadHalf>(
                     state.conn.handle_eof();
                 }
                 Step::Read(Ok(_)) => {
+                    fresh_read = true;
                     let core_buf = state.conn.read_buffer();
                     if core_buf.is_empty() {
                         std::mem::swap(core_buf, &mut buf);
