@@ -170,10 +170,28 @@ struct BoxBuilder {
     key: Option<usize>,
 }
 
+/// Size of the chunks boxes are serialized into.
+const CHUNK: usize = 4096;
+
+thread_local! {
+    /// The rest of the chunk the last box serialized on this thread was
+    /// written into: the next box goes on from there.
+    static SCRATCH: std::cell::Cell<BytesMut> = std::cell::Cell::new(BytesMut::new());
+}
+
 impl BoxBuilder {
     fn new(len: usize) -> Self {
+        // Boxes serialized one after another on a thread share 4 KiB chunks:
+        // each box is split off the chunk it was written into (a reference
+        // count, no allocation), instead of a buffer of its own plus the
+        // reference-counted header `Bytes` adds to a buffer with room left.
+        // Keeping a box alive keeps its chunk.
+        let mut buf = SCRATCH.take();
+        if buf.capacity() < (len * 24).max(256) {
+            buf = BytesMut::with_capacity(CHUNK);
+        }
         BoxBuilder {
-            buf: BytesMut::with_capacity((len * 24).clamp(64, 4096)),
+            buf,
             pairs: SmallVec::with_capacity(len),
             key: None,
         }
@@ -234,8 +252,11 @@ impl BoxBuilder {
         Ok(())
     }
 
-    fn finish(self) -> AmpBox {
-        AmpBox::from_wire(self.buf.freeze(), self.pairs.into_iter())
+    fn finish(mut self) -> AmpBox {
+        let frame = self.buf.split().freeze();
+        // What is left of the chunk serves the next box.
+        SCRATCH.set(self.buf);
+        AmpBox::from_wire(frame, self.pairs.into_iter())
     }
 }
 

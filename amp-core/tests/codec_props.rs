@@ -410,3 +410,25 @@ proptest! {
         prop_assert!(d.take_transmit().is_empty());
     }
 }
+
+/// Boxes serialized one after another on a thread share buffer chunks: a
+/// box kept while thousands more are written (small, and larger than a
+/// chunk) keeps its own bytes.
+#[test]
+fn serialized_boxes_do_not_share_bytes_with_later_ones() {
+    let first = amp_core::ser::to_box(&AsMap(&[(b"k".to_vec(), b"first".to_vec())])).unwrap();
+    let wire_before = wire(&first);
+    let mut kept = Vec::new();
+    for i in 0..3000usize {
+        let value = vec![(i % 251) as u8; if i % 500 == 0 { 5000 } else { i % 40 }];
+        let b = amp_core::ser::to_box(&AsMap(&[(b"v".to_vec(), value.clone())])).unwrap();
+        assert_eq!(b.get("v"), Some(&value[..]));
+        kept.push((b, value));
+    }
+    assert_eq!(wire(&first), wire_before);
+    assert_eq!(first.get("k"), Some(&b"first"[..]));
+    for (b, value) in &kept {
+        assert_eq!(b.get("v"), Some(&value[..]));
+        assert_eq!(wire(b), wire(&AmpBox::from_pairs([("v", value.clone())])));
+    }
+}
