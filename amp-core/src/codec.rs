@@ -118,6 +118,20 @@ impl Default for Limits {
 const SMALL_BOX: usize = 256;
 
 /// Appends `b`'s wire form to `dst`; on error `dst` is left as it was.
+/// Writes one checked pair at the start of `room`, returning the rest.
+/// `room` has been sized for it by the caller.
+pub(crate) fn fill_pair<'a>(room: &'a mut [u8], key: &[u8], value: &[u8]) -> &'a mut [u8] {
+    let (pair, rest) = room.split_at_mut(4 + key.len() + value.len());
+    let (klen, pair) = pair.split_at_mut(2);
+    klen.copy_from_slice(&(key.len() as u16).to_be_bytes());
+    let (k, pair) = pair.split_at_mut(key.len());
+    k.copy_from_slice(key);
+    let (vlen, v) = pair.split_at_mut(2);
+    vlen.copy_from_slice(&(value.len() as u16).to_be_bytes());
+    v.copy_from_slice(value);
+    rest
+}
+
 pub(crate) fn encode_box(b: &AmpBox, dst: &mut BytesMut) -> Result<(), CodecError> {
     if let Some(wire) = b.wire_form() {
         dst.reserve(wire.len() + 2);
@@ -137,12 +151,7 @@ pub(crate) fn encode_box(b: &AmpBox, dst: &mut BytesMut) -> Result<(), CodecErro
         dst.resize(start + len, 0);
         let mut out = &mut dst[start..];
         for (k, v) in b.iter() {
-            let (kl, vl) = (k.len(), v.len());
-            out[..2].copy_from_slice(&(kl as u16).to_be_bytes());
-            out[2..2 + kl].copy_from_slice(k);
-            out[2 + kl..4 + kl].copy_from_slice(&(vl as u16).to_be_bytes());
-            out[4 + kl..4 + kl + vl].copy_from_slice(v);
-            out = &mut out[4 + kl + vl..];
+            out = fill_pair(out, k, v);
         }
         debug_assert_eq!(out, [0, 0]);
         return Ok(());

@@ -12,7 +12,7 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::amp_box::Readable;
-use crate::codec::{Decoder, Limits, check_pair};
+use crate::codec::{Decoder, Limits, check_pair, fill_pair};
 use crate::command::{CallError, CallFailure, Command, RemoteError, ResponderError};
 use crate::error::CodecError;
 use crate::{AmpBox, ser};
@@ -449,20 +449,6 @@ fn is_reserved(key: &[u8], routed: bool) -> bool {
             b"_ask" | b"_answer" | b"_error" | b"_command" | b"_error_code" | b"_error_description"
         )
         || (routed && key == b"_route")
-}
-
-/// Writes one checked pair at the start of `room`, returning the rest.
-/// `room` has been sized for it by the caller.
-fn fill_pair<'a>(room: &'a mut [u8], key: &[u8], value: &[u8]) -> &'a mut [u8] {
-    let (pair, rest) = room.split_at_mut(4 + key.len() + value.len());
-    let (klen, pair) = pair.split_at_mut(2);
-    klen.copy_from_slice(&(key.len() as u16).to_be_bytes());
-    let (k, pair) = pair.split_at_mut(key.len());
-    k.copy_from_slice(key);
-    let (vlen, v) = pair.split_at_mut(2);
-    vlen.copy_from_slice(&(value.len() as u16).to_be_bytes());
-    v.copy_from_slice(value);
-    rest
 }
 
 /// Writes one pair, checking the wire's length rules.

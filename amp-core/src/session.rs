@@ -448,6 +448,38 @@ impl Shared {
         Poll::Pending
     }
 
+    /// Runs `queue` (given the connection's state and the polling task's
+    /// waker) once there is outbound room or the connection has ended (see
+    /// [`State::has_room`]), then wakes the writer. `listener` carries the
+    /// wait from one poll to the next: it is made (an allocation) only once
+    /// the buffer was found full, and the room is looked at again before
+    /// waiting on it, so no wake-up is missed.
+    fn poll_queue<T>(
+        &self,
+        listener: &mut Option<event_listener::EventListener>,
+        cx: &mut std::task::Context<'_>,
+        mut queue: impl FnMut(&mut State, &Waker) -> T,
+    ) -> Poll<T> {
+        loop {
+            {
+                let mut state = self.lock();
+                if state.has_room(self.options.max_outbound_bytes) {
+                    let result = queue(&mut state, cx.waker());
+                    drop(state);
+                    self.write_ready.notify();
+                    return Poll::Ready(result);
+                }
+            }
+            match listener {
+                None => *listener = Some(self.space.listen()),
+                Some(l) => {
+                    std::task::ready!(Pin::new(l).poll(cx));
+                    *listener = None;
+                }
+            }
+        }
+    }
+
     /// Forgets a call whose caller gave up: a late answer is dropped.
     fn cancel(&self, id: CallId) {
         let mut state = self.lock();
@@ -546,65 +578,38 @@ impl<C: Command> Future for TypedCall<C> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let shared = &*this.peer.handle.shared;
-        loop {
-            match &mut this.stage {
-                Stage::Send(arguments, listener) => {
-                    let queued = {
-                        let mut state = shared.lock();
-                        state.has_room(shared.options.max_outbound_bytes).then(|| {
-                            state.queue_call(
-                                C::NAME,
-                                arguments,
-                                C::REQUIRES_ANSWER,
-                                Some(cx.waker()),
-                            )
-                        })
-                    };
-                    match queued {
-                        Some(queued) => {
-                            shared.write_ready.notify();
-                            match queued {
-                                Ok(Some(id)) => {
-                                    // Its slot has this task's waker: wait
-                                    // without looking again.
-                                    this.stage = Stage::Wait(id);
-                                    return Poll::Pending;
-                                }
-                                Ok(None) => {
-                                    this.stage = Stage::Done;
-                                    return Poll::Ready(Ok(None));
-                                }
-                                Err(e) => {
-                                    this.stage = Stage::Done;
-                                    return Poll::Ready(
-                                        decode_outcome::<C>(Err(send_failure(e))).map(Some),
-                                    );
-                                }
-                            }
-                        }
-                        // Full: listen (an allocation) only now, then look
-                        // again before waiting, so no wake-up is missed.
-                        None => match listener {
-                            None => *listener = Some(shared.space.listen()),
-                            Some(l) => {
-                                std::task::ready!(Pin::new(l).poll(cx));
-                                *listener = None;
-                            }
-                        },
+        match &mut this.stage {
+            Stage::Send(arguments, listener) => {
+                let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
+                    state.queue_call(C::NAME, arguments, C::REQUIRES_ANSWER, Some(waker))
+                }));
+                match queued {
+                    Ok(Some(id)) => {
+                        // Its slot has this task's waker: wait without
+                        // looking again.
+                        this.stage = Stage::Wait(id);
+                        Poll::Pending
+                    }
+                    Ok(None) => {
+                        this.stage = Stage::Done;
+                        Poll::Ready(Ok(None))
+                    }
+                    Err(e) => {
+                        this.stage = Stage::Done;
+                        Poll::Ready(decode_outcome::<C>(Err(send_failure(e))).map(Some))
                     }
                 }
-                Stage::Invalid(_) => {
-                    let Stage::Invalid(e) = std::mem::replace(&mut this.stage, Stage::Done) else {
-                        unreachable!("matched above")
-                    };
-                    return Poll::Ready(Err(CallError::Value(e)));
+            }
+            Stage::Wait(id) => {
+                let outcome = std::task::ready!(shared.poll_answer(*id, cx));
+                this.stage = Stage::Done;
+                Poll::Ready(decode_outcome::<C>(outcome).map(Some))
+            }
+            Stage::Invalid(_) | Stage::Done => {
+                match std::mem::replace(&mut this.stage, Stage::Done) {
+                    Stage::Invalid(e) => Poll::Ready(Err(CallError::Value(e))),
+                    _ => panic!("a call's future was polled after it completed"),
                 }
-                Stage::Wait(id) => {
-                    let outcome = std::task::ready!(shared.poll_answer(*id, cx));
-                    this.stage = Stage::Done;
-                    return Poll::Ready(decode_outcome::<C>(outcome).map(Some));
-                }
-                Stage::Done => panic!("a call's future was polled after it completed"),
             }
         }
     }
@@ -652,25 +657,12 @@ impl Peer {
         &self,
         mut queue: impl FnMut(&mut State) -> Result<T, SendError>,
     ) -> Result<T, SendError> {
-        let shared = self.shared();
-        // Listen (an allocation) only once the buffer was found full, then
-        // look again before waiting, so no wake-up is missed.
         let mut listener = None;
-        loop {
-            {
-                let mut state = shared.lock();
-                if state.has_room(shared.options.max_outbound_bytes) {
-                    let result = queue(&mut state);
-                    drop(state);
-                    shared.write_ready.notify();
-                    return result;
-                }
-            }
-            match listener.take() {
-                Some(listener) => listener.await,
-                None => listener = Some(shared.space.listen()),
-            }
-        }
+        poll_fn(|cx| {
+            self.shared()
+                .poll_queue(&mut listener, cx, |state, _| queue(state))
+        })
+        .await
     }
 
     async fn call_box(
