@@ -18,7 +18,7 @@ use crate::commands::{
 };
 use crate::sync::{Counter, Gate};
 use crate::vectors::{self, PROBE_TAG};
-use crate::{Factory, Options, Responders, Runtime, WAIT, blocking, within};
+use crate::{Factory, Options, Peer, Responders, Runtime, WAIT, blocking, within};
 
 fn sum(a: i64, b: i64) -> SumArgs {
     SumArgs { a, b }
@@ -115,21 +115,7 @@ pub async fn fatal_and_undeclared_errors_close_the_connection_after_the_error<R:
     );
 
     let (server, client) = rt.pair(math(&Probes::default()), Responders::new());
-    let e = within(&rt, "Boom", client.call::<Boom>(&Empty {}))
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(e, CallError::Remote(ref r) if r.code == "UNKNOWN" && r.description == "Unknown Error"),
-        "{e:?}"
-    );
-    assert!(matches!(
-        within(&rt, "the server to close", server.closed()).await,
-        ConnectionError::FatalError { ref code, .. } if code == "UNKNOWN"
-    ));
-    assert_eq!(
-        within(&rt, "the client to close", client.closed()).await,
-        ConnectionError::PeerClosed
-    );
+    boom_is_unknown_and_closes_both_ends(&rt, &server, &client).await;
     let r = within(
         &rt,
         "a call after the close",
@@ -505,7 +491,14 @@ pub async fn a_responder_that_panics_is_an_undeclared_error<R: Runtime>(rt: R) {
         Ok::<_, Infallible>(Empty {})
     });
     let (server, client) = rt.pair(responders, Responders::new());
-    let e = within(&rt, "Boom", client.call::<Boom>(&Empty {}))
+    boom_is_unknown_and_closes_both_ends(&rt, &server, &client).await;
+}
+
+/// Calls `Boom` (whose responder fails without a declared error): the
+/// caller gets `UNKNOWN` with Twisted's description, the server closes with
+/// that fatal error, the client sees the peer close.
+async fn boom_is_unknown_and_closes_both_ends<R: Runtime>(rt: &R, server: &Peer, client: &Peer) {
+    let e = within(rt, "Boom", client.call::<Boom>(&Empty {}))
         .await
         .unwrap_err();
     assert!(
@@ -513,11 +506,11 @@ pub async fn a_responder_that_panics_is_an_undeclared_error<R: Runtime>(rt: R) {
         "{e:?}"
     );
     assert!(matches!(
-        within(&rt, "the server to close", server.closed()).await,
+        within(rt, "the server to close", server.closed()).await,
         ConnectionError::FatalError { ref code, .. } if code == "UNKNOWN"
     ));
     assert_eq!(
-        within(&rt, "the client to close", client.closed()).await,
+        within(rt, "the client to close", client.closed()).await,
         ConnectionError::PeerClosed
     );
 }
