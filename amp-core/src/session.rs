@@ -407,8 +407,9 @@ impl Shared {
             }
         }
         if settled {
-            // Room in the in-flight budget.
-            self.space.notify(usize::MAX);
+            // Room in the in-flight budget: one waiting caller, who passes
+            // it on (see `poll_queue`).
+            self.space.notify(1);
         }
         stopped
     }
@@ -454,19 +455,29 @@ impl Shared {
     /// wait from one poll to the next: it is made (an allocation) only once
     /// the buffer was found full, and the room is looked at again before
     /// waiting on it, so no wake-up is missed.
+    ///
+    /// Freed room wakes one waiting caller at a time: each one that finds
+    /// room left after queueing passes the wake-up on to the next, so a
+    /// full buffer with many callers waiting does not wake them all to
+    /// find it full again.
     fn poll_queue<T>(
         &self,
         listener: &mut Option<event_listener::EventListener>,
         cx: &mut std::task::Context<'_>,
         mut queue: impl FnMut(&mut State, &Waker) -> T,
     ) -> Poll<T> {
+        let mut woken = false;
         loop {
             {
                 let mut state = self.lock();
                 if state.has_room(self.options.max_outbound_bytes) {
                     let result = queue(&mut state, cx.waker());
+                    let pass_on = woken && state.has_room(self.options.max_outbound_bytes);
                     drop(state);
                     self.write_ready.notify();
+                    if pass_on {
+                        self.space.notify(1);
+                    }
                     return Poll::Ready(result);
                 }
             }
@@ -475,6 +486,7 @@ impl Shared {
                 Some(l) => {
                     std::task::ready!(Pin::new(l).poll(cx));
                     *listener = None;
+                    woken = true;
                 }
             }
         }
@@ -489,7 +501,7 @@ impl Shared {
             state.in_flight -= slot.size;
             state.conn.forget(id);
             drop(state);
-            self.space.notify(usize::MAX);
+            self.space.notify(1);
         }
     }
 }
@@ -904,7 +916,7 @@ async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
             // a full outbound buffer may have kept it from starting
             // responders (waking it otherwise costs a read that finds
             // nothing on runtimes that do not remember an empty socket).
-            shared.space.notify(usize::MAX);
+            shared.space.notify(1);
             if bytes.len() >= shared.options.max_outbound_bytes {
                 shared.wake_reader.notify();
             }
