@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Instructions per call, counted: one side of the RPC benchmark runs under
+# valgrind's callgrind while the other runs natively, and the instructions
+# that side executed in user space are divided by the calls it served.
+# Unlike calls per second, the count does not move with the machine's speed,
+# so two builds can be compared in one run each.
+#
+#     bash scripts/bench-instructions.sh [--impl amp|raw|amp-smol|...]
+#                                        [--side server|client]
+#                                        [--inflight N] [--seconds S]
+#                                        [--top N]
+#
+# Prints `instructions_per_call=...` and the N functions (default 25) with
+# the most instructions including what they call, per call. The count
+# includes the process's start-up (about 1-3 % of the total at the default
+# 4 s). Needs valgrind (callgrind_annotate comes with it). Every process is
+# bounded in time; the server is killed on exit.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+imp=amp
+side=server
+inflight=1
+seconds=4
+top=25
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --impl) imp="$2"; shift 2 ;;
+        --side) side="$2"; shift 2 ;;
+        --inflight) inflight="$2"; shift 2 ;;
+        --seconds) seconds="$2"; shift 2 ;;
+        --top) top="$2"; shift 2 ;;
+        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) echo "unknown option $1" >&2; exit 2 ;;
+    esac
+done
+case "$side" in server|client) ;; *) echo "--side is server or client" >&2; exit 2 ;; esac
+command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
+
+cargo build --release --quiet --manifest-path "$repo/bench/Cargo.toml"
+bin="$repo/bench/target/release/amp-bench"
+work="$(mktemp -d)"
+spid=
+cleanup() {
+    [[ -n "$spid" ]] && kill "$spid" 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+profile="$work/callgrind.out"
+grind=(valgrind --quiet --tool=callgrind --callgrind-out-file="$profile")
+server=("$bin" server --impl "$imp" --addr 127.0.0.1:0 --max-seconds $((seconds * 3 + 20)))
+if [[ $side == server ]]; then server=("${grind[@]}" "${server[@]}"); fi
+"${server[@]}" >"$work/server.out" 2>"$work/server.err" &
+spid=$!
+for _ in $(seq 400); do
+    grep -q '^LISTENING' "$work/server.out" 2>/dev/null && break
+    sleep 0.05
+done
+port="$(awk '/^LISTENING/{print $2}' "$work/server.out")"
+[[ -n "$port" ]] || { echo "the server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
+
+# No warm-up: the calls counted are all the calls made.
+client=("$bin" client --impl "$imp" --addr "127.0.0.1:$port" --conns 1
+    --inflight "$inflight" --seconds "$seconds" --warmup 0)
+if [[ $side == client ]]; then client=("${grind[@]}" "${client[@]}"); fi
+timeout $((seconds * 10 + 60)) "${client[@]}" >"$work/client.out"
+calls="$(grep -o 'calls=[0-9]*' "$work/client.out" | cut -d= -f2)"
+# The server under callgrind writes its profile when it exits (SIGINT lets
+# valgrind finish it).
+if [[ $side == server ]]; then
+    kill -INT "$spid"
+    wait "$spid" 2>/dev/null || true
+    spid=
+fi
+[[ -n "$calls" && "$calls" -gt 0 ]] || { echo "no calls completed" >&2; exit 1; }
+
+total="$(callgrind_annotate "$profile" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",", "", $1); print $1}')"
+echo "impl=$imp side=$side inflight=$inflight calls=$calls instructions=$total instructions_per_call=$((total / calls))"
+echo "per call, including callees:"
+callgrind_annotate --inclusive=yes "$profile" 2>/dev/null |
+    awk -v calls="$calls" '/^ *[0-9,]+ \(/{n = $1; gsub(",", "", n); $1 = ""; $2 = ""; printf "%8.0f %s\n", n / calls, $0}' |
+    sed 's|/root/.cargo/registry/src/[^/]*/||; s|/rustc/[0-9a-f]*/||' |
+    grep -vE 'PROGRAM TOTALS|below main|ld-linux|libc-start|lang_start|backtrace|\?\?\?:main ' |
+    head -n "$top"
