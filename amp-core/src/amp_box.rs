@@ -60,15 +60,38 @@ pub struct AmpBox {
     wire: bool,
 }
 
-#[derive(Clone, Copy)]
-struct Pair {
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pair {
     key: Span,
     value: Span,
 }
 
+impl Pair {
+    /// A pair whose key and value are ranges of the frame.
+    #[inline]
+    pub(crate) fn in_frame(key_start: u32, key_len: u32, value_start: u32, value_len: u32) -> Pair {
+        Pair {
+            key: Span {
+                start: key_start,
+                len: key_len,
+            },
+            value: Span {
+                start: value_start,
+                len: value_len,
+            },
+        }
+    }
+
+    /// Where the key starts in the frame and how long it is.
+    #[inline]
+    pub(crate) fn key_range(&self) -> (usize, usize) {
+        (self.key.start as usize, self.key.len as usize)
+    }
+}
+
 /// One key or value: `len` bytes of the frame from `start`, or, when `len`
 /// is [`OWNED`], the entry `start` of the box's owned list.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Span {
     start: u32,
     len: u32,
@@ -173,20 +196,9 @@ impl AmpBox {
         pairs.into_iter().collect()
     }
 
-    /// A decoded box: `frame` is the received box, each field a
-    /// `(key_start, key_len, value_start, value_len)` range of it, with keys
-    /// already known to be distinct.
-    pub(crate) fn from_frame(
-        frame: Bytes,
-        fields: impl Iterator<Item = (u32, u32, u32, u32)>,
-    ) -> Self {
-        let mut pairs = SmallVec::new();
-        for (ks, kl, vs, vl) in fields {
-            pairs.push(Pair {
-                key: Span { start: ks, len: kl },
-                value: Span { start: vs, len: vl },
-            });
-        }
+    /// A decoded box: `frame` is the received box, its pairs ranges of it,
+    /// with keys already known to be distinct.
+    pub(crate) fn from_frame(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self {
         AmpBox {
             frame,
             pairs,
@@ -198,13 +210,13 @@ impl AmpBox {
     /// A box the serializer wrote: `frame` is the wire form of exactly these
     /// pairs, in this order, without the terminator, with every length
     /// checked and keys distinct.
-    pub(crate) fn from_wire(
-        frame: Bytes,
-        fields: impl Iterator<Item = (u32, u32, u32, u32)>,
-    ) -> Self {
-        let mut b = AmpBox::from_frame(frame, fields);
-        b.wire = true;
-        b
+    pub(crate) fn from_wire(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self {
+        AmpBox {
+            frame,
+            pairs,
+            owned: Vec::new(),
+            wire: true,
+        }
     }
 
     /// The pairs' wire form without the terminator, when the box holds it

@@ -16,7 +16,7 @@ use std::hash::BuildHasher;
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use smallvec::SmallVec;
 
-use crate::amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
+use crate::amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH, Pair};
 use crate::error::CodecError;
 
 /// Limits a [`Decoder`] enforces against a hostile or broken peer.
@@ -184,15 +184,6 @@ pub(crate) fn check_pair(key: &[u8], value: &[u8]) -> Result<(), CodecError> {
     Ok(())
 }
 
-/// Where one pair sits inside the box being decoded (offsets from its start).
-#[derive(Clone, Copy)]
-struct Field {
-    key_start: u32,
-    key_len: u8,
-    value_start: u32,
-    value_len: u16,
-}
-
 /// Keys of boxes with more fields than this are checked for duplicates
 /// through a hash table instead of a scan.
 const LINEAR_DUPLICATE_SCAN: usize = 16;
@@ -225,16 +216,12 @@ pub struct Decoder {
     limits: Limits,
     /// Offset of the next length prefix to read, from the start of the box.
     pos: usize,
-    fields: SmallVec<[Field; 6]>,
+    /// The pairs of the box being decoded, as ranges of it: handed to the
+    /// box as they are.
+    fields: SmallVec<[Pair; 6]>,
     /// Hash of each key seen so far, once the box has many keys.
     seen: Option<(RandomState, HashMap<u64, u32>)>,
     failed: Option<CodecError>,
-}
-
-impl std::fmt::Debug for Field {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Field@{}+{}", self.key_start, self.key_len)
-    }
 }
 
 impl Default for Decoder {
@@ -400,12 +387,12 @@ impl Decoder {
             if have < end {
                 return Ok(None);
             }
-            self.fields.push(Field {
-                key_start: key_start as u32,
-                key_len: key_len as u8,
-                value_start: value_start as u32,
-                value_len: value_len as u16,
-            });
+            self.fields.push(Pair::in_frame(
+                key_start as u32,
+                key_len as u32,
+                value_start as u32,
+                value_len as u32,
+            ));
             self.pos = end;
         }
     }
@@ -431,8 +418,8 @@ impl Decoder {
         let buf = &self.buf[..];
         let key = &buf[start..start + len];
         for f in &self.fields {
-            let s = f.key_start as usize;
-            if f.key_len as usize == len && buf[s..s + len] == *key {
+            let (s, l) = f.key_range();
+            if l == len && buf[s..s + len] == *key {
                 return Err(CodecError::DuplicateKey {
                     key: Bytes::copy_from_slice(key),
                 });
@@ -446,17 +433,17 @@ impl Decoder {
     fn check_duplicate_hashed(&mut self, start: usize, len: usize) -> Result<(), CodecError> {
         let buf = &self.buf[..];
         let key = &buf[start..start + len];
-        let same = |f: &Field| {
-            let s = f.key_start as usize;
-            f.key_len as usize == len && buf[s..s + len] == *key
+        let same = |f: &Pair| {
+            let (s, l) = f.key_range();
+            l == len && buf[s..s + len] == *key
         };
         let (state, table) = self
             .seen
             .get_or_insert_with(|| (RandomState::new(), HashMap::new()));
         if table.len() < self.fields.len() {
             for (i, f) in self.fields.iter().enumerate().skip(table.len()) {
-                let s = f.key_start as usize;
-                table.insert(state.hash_one(&buf[s..s + f.key_len as usize]), i as u32);
+                let (s, l) = f.key_range();
+                table.insert(state.hash_one(&buf[s..s + l]), i as u32);
             }
         }
         let h = state.hash_one(key);
@@ -476,17 +463,7 @@ impl Decoder {
     fn finish_box(&mut self, len: usize) -> AmpBox {
         let frame = self.buf.split_to(len).freeze();
         // The pairs stay ranges of the frame: no reference count per pair.
-        let b = AmpBox::from_frame(
-            frame,
-            self.fields.iter().map(|f| {
-                (
-                    f.key_start,
-                    u32::from(f.key_len),
-                    f.value_start,
-                    u32::from(f.value_len),
-                )
-            }),
-        );
+        let b = AmpBox::from_frame(frame, std::mem::take(&mut self.fields));
         self.fields.clear();
         self.pos = 0;
         self.seen = None;

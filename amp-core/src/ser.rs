@@ -8,7 +8,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 use serde::ser::{self, Impossible, Serialize};
 use smallvec::SmallVec;
 
-use crate::amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
+use crate::amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH, Pair};
 use crate::codec::check_pair;
 use crate::error::CodecError;
 use crate::values::{ValueError, ValueErrorKind, integer, write_f32, write_f64};
@@ -169,8 +169,8 @@ impl ser::Serializer for TopSerializer {
 /// has, no reference count per value, and encoding it later is one copy.
 struct BoxBuilder {
     buf: BytesMut,
-    /// `(key_start, key_len, value_start, value_len)` in `buf`.
-    pairs: SmallVec<[(u32, u32, u32, u32); 6]>,
+    /// The pairs written, as ranges of `buf`.
+    pairs: SmallVec<[Pair; 6]>,
     /// A map key written, waiting for its value: where its pair starts.
     key: Option<usize>,
 }
@@ -233,10 +233,10 @@ impl BoxBuilder {
         if self.buf.len() > u32::MAX as usize {
             return Err(ValueError::unsupported("a box over 4 GiB").at_key_bytes(key));
         }
-        let duplicate = self
-            .pairs
-            .iter()
-            .any(|&(ks, kl, _, _)| &self.buf[ks as usize..ks as usize + kl as usize] == key);
+        let duplicate = self.pairs.iter().any(|p| {
+            let (ks, kl) = p.key_range();
+            &self.buf[ks..ks + kl] == key
+        });
         if duplicate {
             let key = Bytes::copy_from_slice(key);
             return Err(
@@ -248,7 +248,7 @@ impl BoxBuilder {
         // 65535, and the whole buffer was checked against u32::MAX.
         self.buf[start..key_start].copy_from_slice(&(key_len as u16).to_be_bytes());
         self.buf[value_start - 2..value_start].copy_from_slice(&(value_len as u16).to_be_bytes());
-        self.pairs.push((
+        self.pairs.push(Pair::in_frame(
             key_start as u32,
             key_len as u32,
             value_start as u32,
@@ -261,7 +261,7 @@ impl BoxBuilder {
         let frame = self.buf.split().freeze();
         // What is left of the chunk serves the next box.
         SCRATCH.set(self.buf);
-        AmpBox::from_wire(frame, self.pairs.into_iter())
+        AmpBox::from_wire(frame, self.pairs)
     }
 }
 
