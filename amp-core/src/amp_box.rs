@@ -403,6 +403,14 @@ impl AmpBox {
             + 2
     }
 
+    /// Bytes this box holds on to: its frame (for a received box, all of
+    /// the box as it arrived) and the values added by hand. Cheap (no walk
+    /// over the pairs), for accounting what waits in memory.
+    #[inline]
+    pub(crate) fn held_len(&self) -> usize {
+        self.frame.len() + self.owned.iter().map(Bytes::len).sum::<usize>()
+    }
+
     /// Appends this box's wire form to `dst`. On error nothing is appended.
     ///
     /// ```

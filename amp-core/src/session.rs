@@ -1020,7 +1020,7 @@ async fn read_loop<R: ReadHalf>(
                     let Some(req) = waiting.pop_front() else {
                         break;
                     };
-                    waiting_bytes -= req.arguments.encoded_len();
+                    waiting_bytes -= req.arguments.held_len();
                     let ctx = Context { peer: peer.clone() };
                     let mut fut = responders.dispatch(ctx, &req.command, req.arguments);
                     // Most responders answer at once: poll each once here and
@@ -1130,7 +1130,7 @@ async fn read_loop<R: ReadHalf>(
             let received = waiting.len() - queued_before;
             waiting_bytes += waiting
                 .range(queued_before..)
-                .map(|req| req.arguments.encoded_len())
+                .map(|req| req.arguments.held_len())
                 .sum::<usize>();
             if shared.draining.load(Ordering::SeqCst) {
                 // Shutting down: requests not started are refused.
