@@ -82,10 +82,19 @@ impl Pair {
         }
     }
 
-    /// Where the key starts in the frame and how long it is.
+    /// The key of a pair made by [`in_frame`](Self::in_frame), read from
+    /// the bytes it is a range of.
     #[inline]
-    pub(crate) fn key_range(&self) -> (usize, usize) {
-        (self.key.start as usize, self.key.len as usize)
+    pub(crate) fn key_in<'a>(&self, frame: &'a [u8]) -> &'a [u8] {
+        let start = self.key.start as usize;
+        &frame[start..start + self.key.len as usize]
+    }
+
+    /// Whether the key of a pair made by [`in_frame`](Self::in_frame) is
+    /// `key` (lengths first: most keys differ there).
+    #[inline]
+    pub(crate) fn key_is(&self, frame: &[u8], key: &[u8]) -> bool {
+        self.key.len as usize == key.len() && self.key_in(frame) == key
     }
 }
 
@@ -212,10 +221,8 @@ impl AmpBox {
     /// checked and keys distinct.
     pub(crate) fn from_wire(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self {
         AmpBox {
-            frame,
-            pairs,
-            owned: Vec::new(),
             wire: true,
+            ..AmpBox::from_frame(frame, pairs)
         }
     }
 

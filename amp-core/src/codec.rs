@@ -117,7 +117,6 @@ impl Default for Limits {
 /// Boxes up to this size are encoded in place (see [`encode_box`]).
 const SMALL_BOX: usize = 256;
 
-/// Appends `b`'s wire form to `dst`; on error `dst` is left as it was.
 /// Writes one checked pair at the start of `room`, returning the rest.
 /// `room` has been sized for it by the caller.
 pub(crate) fn fill_pair<'a>(room: &'a mut [u8], key: &[u8], value: &[u8]) -> &'a mut [u8] {
@@ -132,6 +131,7 @@ pub(crate) fn fill_pair<'a>(room: &'a mut [u8], key: &[u8], value: &[u8]) -> &'a
     rest
 }
 
+/// Appends `b`'s wire form to `dst`; on error `dst` is left as it was.
 pub(crate) fn encode_box(b: &AmpBox, dst: &mut BytesMut) -> Result<(), CodecError> {
     if let Some(wire) = b.wire_form() {
         dst.reserve(wire.len() + 2);
@@ -418,8 +418,7 @@ impl Decoder {
         let buf = &self.buf[..];
         let key = &buf[start..start + len];
         for f in &self.fields {
-            let (s, l) = f.key_range();
-            if l == len && buf[s..s + len] == *key {
+            if f.key_is(buf, key) {
                 return Err(CodecError::DuplicateKey {
                     key: Bytes::copy_from_slice(key),
                 });
@@ -433,17 +432,13 @@ impl Decoder {
     fn check_duplicate_hashed(&mut self, start: usize, len: usize) -> Result<(), CodecError> {
         let buf = &self.buf[..];
         let key = &buf[start..start + len];
-        let same = |f: &Pair| {
-            let (s, l) = f.key_range();
-            l == len && buf[s..s + len] == *key
-        };
+        let same = |f: &Pair| f.key_is(buf, key);
         let (state, table) = self
             .seen
             .get_or_insert_with(|| (RandomState::new(), HashMap::new()));
         if table.len() < self.fields.len() {
             for (i, f) in self.fields.iter().enumerate().skip(table.len()) {
-                let (s, l) = f.key_range();
-                table.insert(state.hash_one(&buf[s..s + l]), i as u32);
+                table.insert(state.hash_one(f.key_in(buf)), i as u32);
             }
         }
         let h = state.hash_one(key);
@@ -464,7 +459,6 @@ impl Decoder {
         let frame = self.buf.split_to(len).freeze();
         // The pairs stay ranges of the frame: no reference count per pair.
         let b = AmpBox::from_frame(frame, std::mem::take(&mut self.fields));
-        self.fields.clear();
         self.pos = 0;
         self.seen = None;
         b

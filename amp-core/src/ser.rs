@@ -233,10 +233,7 @@ impl BoxBuilder {
         if self.buf.len() > u32::MAX as usize {
             return Err(ValueError::unsupported("a box over 4 GiB").at_key_bytes(key));
         }
-        let duplicate = self.pairs.iter().any(|p| {
-            let (ks, kl) = p.key_range();
-            &self.buf[ks..ks + kl] == key
-        });
+        let duplicate = self.pairs.iter().any(|p| p.key_is(&self.buf, key));
         if duplicate {
             let key = Bytes::copy_from_slice(key);
             return Err(
