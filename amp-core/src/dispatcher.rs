@@ -769,22 +769,29 @@ impl Dispatcher {
     /// assert!(d.answer(b"a1", &AmpBox::new()).is_err(), "answered twice");
     /// ```
     pub fn answer(&mut self, tag: &[u8], response: &AmpBox) -> Result<(), SendError> {
-        let owed = self.take_owed(tag)?;
-        let written = self.write_box(&[(ANSWER.as_bytes(), tag)], response);
+        self.write_owed(tag, &[(ANSWER.as_bytes(), tag)], response)
+    }
+
+    /// Writes the box that settles the peer's request `tag`: takes the tag
+    /// out of the requests owed an answer (one lookup), or says why it
+    /// cannot be answered; if the box cannot be written, the request is
+    /// still owed.
+    fn write_owed(
+        &mut self,
+        tag: &[u8],
+        head: &[(&[u8], &[u8])],
+        body: &AmpBox,
+    ) -> Result<(), SendError> {
+        self.check_open()?;
+        let owed = self
+            .owed
+            .take(tag)
+            .ok_or_else(|| SendError::NotAsked(Bytes::copy_from_slice(tag)))?;
+        let written = self.write_box(head, body);
         if written.is_err() {
-            // Not answered after all: still owed.
             self.owed.insert(owed);
         }
         written
-    }
-
-    /// Takes `tag` out of the requests owed an answer (one lookup), or says
-    /// why it cannot be answered.
-    fn take_owed(&mut self, tag: &[u8]) -> Result<Bytes, SendError> {
-        self.check_open()?;
-        self.owed
-            .take(tag)
-            .ok_or_else(|| SendError::NotAsked(Bytes::copy_from_slice(tag)))
     }
 
     /// Answers the peer's request `tag` with an error; a fatal one closes
@@ -798,20 +805,16 @@ impl Dispatcher {
     /// assert!(d.is_closed());
     /// ```
     pub fn fail(&mut self, tag: &[u8], error: &ResponderError) -> Result<(), SendError> {
-        let owed = self.take_owed(tag)?;
         let description = error.description();
-        let written = self.write_box(
+        self.write_owed(
+            tag,
             &[
                 (ERROR.as_bytes(), tag),
                 (ERROR_CODE.as_bytes(), error.code().as_bytes()),
                 (ERROR_DESCRIPTION.as_bytes(), description.as_bytes()),
             ],
             &AmpBox::new(),
-        );
-        if let Err(e) = written {
-            self.owed.insert(owed);
-            return Err(e);
-        }
+        )?;
         if error.is_fatal() {
             self.close(ConnectionError::FatalError {
                 code: error.code().to_owned(),
