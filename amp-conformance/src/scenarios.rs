@@ -24,12 +24,17 @@ fn sum(a: i64, b: i64) -> SumArgs {
     SumArgs { a, b }
 }
 
+/// Calls `Sum(a, b)` on `client` (within the bound) and checks the total.
+async fn sums<R: Runtime>(rt: &R, what: &str, client: &Peer, a: i64, b: i64) {
+    let total = within(rt, what, client.call::<Sum>(&sum(a, b))).await;
+    assert_eq!(total.unwrap().unwrap().total, a + b, "{what}");
+}
+
 /// Typed calls get typed answers; a declared error arrives as that error and
 /// the connection goes on.
 pub async fn typed_calls_answers_and_declared_errors<R: Runtime>(rt: R) {
     let (_server, client) = rt.pair(math(&Probes::default()), Responders::new());
-    let total = within(&rt, "Sum", client.call::<Sum>(&sum(13, 81))).await;
-    assert_eq!(total.unwrap().unwrap().total, 94);
+    sums(&rt, "Sum", &client, 13, 81).await;
     let q = within(
         &rt,
         "Divide",
@@ -55,8 +60,7 @@ pub async fn typed_calls_answers_and_declared_errors<R: Runtime>(rt: R) {
         "{e:?}"
     );
     // The connection is still usable after a declared error.
-    let total = within(&rt, "Sum after the error", client.call::<Sum>(&sum(1, 1))).await;
-    assert_eq!(total.unwrap().unwrap().total, 2);
+    sums(&rt, "Sum after the error", &client, 1, 1).await;
     assert!(!client.is_closed());
 }
 
@@ -147,8 +151,7 @@ pub async fn commands_without_answer_return_once_queued<R: Runtime>(rt: R) {
         probes.notified.at_least(3),
     )
     .await;
-    let r = within(&rt, "Sum", client.call::<Sum>(&sum(0, 0))).await;
-    assert_eq!(r.unwrap().unwrap().total, 0);
+    sums(&rt, "Sum", &client, 0, 0).await;
     assert_eq!(probes.notified.get(), 3);
 }
 
@@ -187,8 +190,7 @@ pub async fn responders_run_concurrently_and_answer_in_the_order_they_finish<R: 
         probes.entered.at_least(1),
     )
     .await;
-    let fast = within(&rt, "Sum", client.call::<Sum>(&sum(1, 2))).await;
-    assert_eq!(fast.unwrap().unwrap().total, 3);
+    sums(&rt, "Sum", &client, 1, 2).await;
     // The gate is still shut: the first call cannot have been answered.
     assert!(!slow.is_finished());
     assert_eq!(probes.passed.get(), 0);
@@ -226,8 +228,7 @@ pub async fn dropping_a_call_cancels_it_and_its_late_answer_is_ignored<R: Runtim
     // The late answer was queued before these answers: it has arrived and
     // been dropped by the time they are read.
     for i in 0..2 {
-        let total = within(&rt, "Sum", client.call::<Sum>(&sum(i, 2))).await;
-        assert_eq!(total.unwrap().unwrap().total, i + 2);
+        sums(&rt, "Sum", &client, i, 2).await;
     }
     assert!(!client.is_closed());
     assert!(!server.is_closed());
@@ -274,13 +275,7 @@ pub async fn dropped_calls_give_back_their_share_of_the_in_flight_budget<R: Runt
         // Every call is dropped here, none answered.
     }
     // The Wait responders are all still stuck; the budget is free again.
-    let total = within(
-        &rt,
-        "a Sum after the dropped calls",
-        client.call::<Sum>(&sum(4, 5)),
-    )
-    .await;
-    assert_eq!(total.unwrap().unwrap().total, 9);
+    sums(&rt, "a Sum after the dropped calls", &client, 4, 5).await;
     // Their late answers are dropped quietly.
     probes.gate.open(probes.entered.get());
     within(&rt, "the Wait responders to finish", async {
@@ -289,13 +284,7 @@ pub async fn dropped_calls_give_back_their_share_of_the_in_flight_budget<R: Runt
         }
     })
     .await;
-    let total = within(
-        &rt,
-        "a Sum after the late answers",
-        client.call::<Sum>(&sum(1, 2)),
-    )
-    .await;
-    assert_eq!(total.unwrap().unwrap().total, 3);
+    sums(&rt, "a Sum after the late answers", &client, 1, 2).await;
     assert!(!client.is_closed());
     assert!(!server.is_closed());
 }
@@ -686,8 +675,7 @@ pub async fn a_request_without_ask_that_fails_closes_the_connection_silently<R: 
     .await
     .unwrap();
     within(&rt, "the Notify responder", probes.notified.at_least(1)).await;
-    let r = within(&rt, "Sum", client.call::<Sum>(&sum(1, 1))).await;
-    assert_eq!(r.unwrap().unwrap().total, 2);
+    sums(&rt, "Sum", &client, 1, 1).await;
     assert!(!server.is_closed());
 
     // On the wire, over TCP: nothing comes back, then the end of the stream.
@@ -722,8 +710,7 @@ pub async fn dropping_the_last_handle_closes_the_connection<R: Runtime>(rt: R) {
     let (server, client) = rt.pair(sum_responders(), Responders::new());
     let second = server.clone();
     drop(server);
-    let r = within(&rt, "Sum", client.call::<Sum>(&sum(2, 3))).await;
-    assert_eq!(r.unwrap().unwrap().total, 5);
+    sums(&rt, "Sum", &client, 2, 3).await;
     assert!(!second.is_closed());
     let server_closed = second.closed();
     drop(second);
