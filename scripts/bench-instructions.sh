@@ -8,10 +8,11 @@
 #     bash scripts/bench-instructions.sh [--impl amp|raw|amp-smol|...]
 #                                        [--side server|client]
 #                                        [--inflight N] [--seconds S]
-#                                        [--top N]
+#                                        [--top N] [--keep FILE]
 #
 # Prints `instructions_per_call=...` and the N functions (default 25) with
-# the most instructions including what they call, per call. The count
+# the most instructions including what they call, per call; --keep copies
+# the callgrind profile to FILE for callgrind_annotate. The count
 # includes the process's start-up (about 1-3 % of the total at the default
 # 4 s). Needs valgrind (callgrind_annotate comes with it). Every process is
 # bounded in time; the server is killed on exit.
@@ -23,6 +24,7 @@ side=server
 inflight=1
 seconds=4
 top=25
+keep=
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --impl) imp="$2"; shift 2 ;;
@@ -30,7 +32,8 @@ while [[ $# -gt 0 ]]; do
         --inflight) inflight="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
         --top) top="$2"; shift 2 ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        --keep) keep="$2"; shift 2 ;;
+        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -75,6 +78,7 @@ if [[ $side == server ]]; then
 fi
 [[ -n "$calls" && "$calls" -gt 0 ]] || { echo "no calls completed" >&2; exit 1; }
 
+if [[ -n "$keep" ]]; then cp "$profile" "$keep"; fi
 total="$(callgrind_annotate "$profile" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",", "", $1); print $1}')"
 echo "impl=$imp side=$side inflight=$inflight calls=$calls instructions=$total instructions_per_call=$((total / calls))"
 echo "per call, including callees:"

@@ -124,11 +124,52 @@ pub(crate) fn fill_pair<'a>(room: &'a mut [u8], key: &[u8], value: &[u8]) -> &'a
     let (klen, pair) = pair.split_at_mut(2);
     klen.copy_from_slice(&(key.len() as u16).to_be_bytes());
     let (k, pair) = pair.split_at_mut(key.len());
-    k.copy_from_slice(key);
+    copy_short(k, key);
     let (vlen, v) = pair.split_at_mut(2);
     vlen.copy_from_slice(&(value.len() as u16).to_be_bytes());
-    v.copy_from_slice(value);
+    copy_short(v, value);
     rest
+}
+
+/// `dst.copy_from_slice(src)`, without a call into the C library for the
+/// short keys and values most boxes are made of: up to 16 bytes are copied
+/// as two fixed-size, overlapping pieces (plain loads and stores), longer
+/// ones by `copy_from_slice`. Panics if the lengths differ, as
+/// `copy_from_slice` does.
+#[inline]
+pub(crate) fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    assert_eq!(dst.len(), n, "copy_short: lengths differ");
+    match n {
+        0 => {}
+        1..4 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..8 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        8..=16 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+/// The keys of a box's wire form (its pairs without the terminator), in
+/// order. Meant for wire forms this crate wrote; on bytes that are not one,
+/// it stops at the first pair that does not fit rather than fail.
+pub(crate) fn wire_keys(mut wire: &[u8]) -> impl Iterator<Item = &[u8]> {
+    std::iter::from_fn(move || {
+        let (klen, rest) = wire.split_first_chunk::<2>()?;
+        let (key, rest) = rest.split_at_checked(u16::from_be_bytes(*klen) as usize)?;
+        let (vlen, rest) = rest.split_first_chunk::<2>()?;
+        wire = rest.get(u16::from_be_bytes(*vlen) as usize..)?;
+        Some(key)
+    })
 }
 
 /// Appends `b`'s wire form to `dst`; on error `dst` is left as it was.
@@ -549,5 +590,43 @@ pub(crate) fn read_u16(buf: &mut &[u8]) -> Option<u16> {
         None
     } else {
         Some(buf.get_u16())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every length, short or long, copies exactly what
+        /// `copy_from_slice` copies.
+        #[test]
+        fn copy_short_copies_like_copy_from_slice(
+            src in vec(any::<u8>(), 0..48),
+            fill in any::<u8>(),
+        ) {
+            let mut dst = vec![fill; src.len()];
+            copy_short(&mut dst, &src);
+            prop_assert_eq!(dst, src);
+        }
+
+        /// The keys read back from a wire form are the box's keys, in order.
+        #[test]
+        fn wire_keys_are_the_boxes_keys(
+            pairs in vec((vec(any::<u8>(), 1..=20), vec(any::<u8>(), 0..=300)), 0..8),
+        ) {
+            let b = AmpBox::from_pairs(pairs);
+            let wire = b.to_bytes().unwrap();
+            let keys: Vec<&[u8]> = wire_keys(&wire[..wire.len() - 2]).collect();
+            prop_assert_eq!(keys, b.keys().collect::<Vec<_>>());
+        }
+
+        /// Bytes that are not a wire form end the walk; they never panic it.
+        #[test]
+        fn wire_keys_stop_on_bytes_that_do_not_fit(bytes in vec(any::<u8>(), 0..64)) {
+            prop_assert!(wire_keys(&bytes).count() <= bytes.len() / 4);
+        }
     }
 }

@@ -12,7 +12,7 @@ use std::fmt;
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::amp_box::Readable;
-use crate::codec::{Decoder, Limits, check_pair, fill_pair};
+use crate::codec::{Decoder, Limits, check_pair, fill_pair, wire_keys};
 use crate::command::{CallError, CallFailure, Command, RemoteError, ResponderError};
 use crate::error::CodecError;
 use crate::{AmpBox, ser};
@@ -441,6 +441,15 @@ impl Config {
     }
 }
 
+/// The pairs of a box to write: a box, or the wire form of pairs whose
+/// lengths are already checked (without the terminator), as the serializer
+/// writes them.
+#[derive(Clone, Copy)]
+pub(crate) enum Body<'a> {
+    Box(&'a AmpBox),
+    Wire(&'a [u8]),
+}
+
 /// Whether a key is one the dispatcher writes itself.
 fn is_reserved(key: &[u8], routed: bool) -> bool {
     key.first() == Some(&b'_')
@@ -611,7 +620,7 @@ impl Dispatcher {
 
     /// Writes a box made of `head` pairs, then `body`'s pairs, then `_route`
     /// if routed, then the terminator. On error nothing is written.
-    fn write_box(&mut self, head: &[(&[u8], &[u8])], body: &AmpBox) -> Result<(), SendError> {
+    fn write_box(&mut self, head: &[(&[u8], &[u8])], body: Body<'_>) -> Result<(), SendError> {
         let start = self.out.len();
         let result = self.write_box_inner(head, body);
         if result.is_err() {
@@ -620,7 +629,11 @@ impl Dispatcher {
         result
     }
 
-    fn write_box_inner(&mut self, head: &[(&[u8], &[u8])], body: &AmpBox) -> Result<(), SendError> {
+    fn write_box_inner(
+        &mut self,
+        head: &[(&[u8], &[u8])],
+        body: Body<'_>,
+    ) -> Result<(), SendError> {
         let routed = self.routed;
         // Everything is checked first, then the box is written in one go
         // into room made for it: one size check and plain copies, not a
@@ -630,17 +643,20 @@ impl Dispatcher {
             check_pair(k, v)?;
             len += 4 + k.len() + v.len();
         }
-        let wire = body.wire_form();
-        match wire {
-            Some(wire) => {
+        let body = match body {
+            Body::Box(b) => b.wire_form().map_or(body, Body::Wire),
+            wire => wire,
+        };
+        match body {
+            Body::Wire(wire) => {
                 // Lengths checked when it was written: one copy.
-                if let Some(k) = body.keys().find(|k| is_reserved(k, routed)) {
+                if let Some(k) = wire_keys(wire).find(|k| is_reserved(k, routed)) {
                     return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
                 }
                 len += wire.len();
             }
-            None => {
-                for (k, v) in body.iter() {
+            Body::Box(b) => {
+                for (k, v) in b.iter() {
                     if is_reserved(k, routed) {
                         return Err(SendError::ReservedKey(Bytes::copy_from_slice(k)));
                     }
@@ -660,14 +676,14 @@ impl Dispatcher {
         for (k, v) in head {
             room = fill_pair(room, k, v);
         }
-        match wire {
-            Some(wire) => {
+        match body {
+            Body::Wire(wire) => {
                 let (dst, rest) = room.split_at_mut(wire.len());
                 dst.copy_from_slice(wire);
                 room = rest;
             }
-            None => {
-                for (k, v) in body.iter() {
+            Body::Box(b) => {
+                for (k, v) in b.iter() {
                     room = fill_pair(room, k, v);
                 }
             }
@@ -694,6 +710,16 @@ impl Dispatcher {
         &mut self,
         command: &str,
         arguments: &AmpBox,
+        requires_answer: bool,
+    ) -> Result<Option<CallId>, SendError> {
+        self.call_body(command, Body::Box(arguments), requires_answer)
+    }
+
+    /// [`call_remote`](Self::call_remote) with the arguments as a [`Body`].
+    pub(crate) fn call_body(
+        &mut self,
+        command: &str,
+        arguments: Body<'_>,
         requires_answer: bool,
     ) -> Result<Option<CallId>, SendError> {
         self.check_open()?;
@@ -769,7 +795,7 @@ impl Dispatcher {
     /// assert!(d.answer(b"a1", &AmpBox::new()).is_err(), "answered twice");
     /// ```
     pub fn answer(&mut self, tag: &[u8], response: &AmpBox) -> Result<(), SendError> {
-        self.write_owed(tag, &[(ANSWER.as_bytes(), tag)], response)
+        self.write_owed(tag, &[(ANSWER.as_bytes(), tag)], Body::Box(response))
     }
 
     /// Writes the box that settles the peer's request `tag`: takes the tag
@@ -780,7 +806,7 @@ impl Dispatcher {
         &mut self,
         tag: &[u8],
         head: &[(&[u8], &[u8])],
-        body: &AmpBox,
+        body: Body<'_>,
     ) -> Result<(), SendError> {
         self.check_open()?;
         let owed = self
@@ -813,7 +839,7 @@ impl Dispatcher {
                 (ERROR_CODE.as_bytes(), error.code().as_bytes()),
                 (ERROR_DESCRIPTION.as_bytes(), description.as_bytes()),
             ],
-            &AmpBox::new(),
+            Body::Box(&AmpBox::new()),
         )?;
         if error.is_fatal() {
             self.close(ConnectionError::FatalError {
@@ -1337,6 +1363,17 @@ impl Connection {
     ) -> Result<Option<CallId>, SendError> {
         self.dispatcher
             .call_remote(command, arguments, requires_answer)
+    }
+
+    /// See [`Dispatcher::call_body`].
+    pub(crate) fn call_body(
+        &mut self,
+        command: &str,
+        arguments: Body<'_>,
+        requires_answer: bool,
+    ) -> Result<Option<CallId>, SendError> {
+        self.dispatcher
+            .call_body(command, arguments, requires_answer)
     }
 
     /// See [`Dispatcher::forget`].

@@ -9,7 +9,7 @@ use serde::ser::{self, Impossible, Serialize};
 use smallvec::SmallVec;
 
 use crate::amp_box::{AmpBox, MAX_KEY_LENGTH, MAX_VALUE_LENGTH, Pair};
-use crate::codec::check_pair;
+use crate::codec::{check_pair, copy_short};
 use crate::error::CodecError;
 use crate::values::{ValueError, ValueErrorKind, integer, write_f32, write_f64};
 
@@ -202,22 +202,29 @@ impl BoxBuilder {
         }
     }
 
-    /// Starts a pair: room for the key's length, then the key.
+    /// Starts a pair with a known key: room for the key's length, the key,
+    /// room for the value's length, made in one step (one buffer call, not
+    /// one per piece).
     fn start_pair(&mut self, key: &[u8]) -> usize {
         let start = self.buf.len();
-        self.buf.put_u16(0);
-        self.buf.extend_from_slice(key);
+        self.buf.resize(start + 4 + key.len(), 0);
+        copy_short(&mut self.buf[start + 2..start + 2 + key.len()], key);
         start
     }
 
-    /// Writes the value of the pair started at `start` (its key the last
-    /// thing written) and fills in both lengths, or takes the key out again
-    /// if the value is `None`.
-    fn field<T: Serialize + ?Sized>(&mut self, start: usize, value: &T) -> Result<(), ValueError> {
+    /// Writes the value of the pair started at `start` (its `key_len`-byte
+    /// key and the room for the value's length the last things written)
+    /// and fills in both lengths, or takes the key out again if the value
+    /// is `None`.
+    fn field<T: Serialize + ?Sized>(
+        &mut self,
+        start: usize,
+        key_len: usize,
+        value: &T,
+    ) -> Result<(), ValueError> {
         let key_start = start + 2;
-        let key_len = self.buf.len() - key_start;
-        self.buf.put_u16(0);
-        let value_start = self.buf.len();
+        let value_start = key_start + key_len + 2;
+        debug_assert_eq!(value_start, self.buf.len());
         let present = value.serialize(ValueSerializer { out: &mut self.buf });
         let key = &self.buf[key_start..key_start + key_len];
         let present = present.map_err(|e| e.at_key_bytes(key))?;
@@ -272,7 +279,7 @@ impl ser::SerializeStruct for BoxBuilder {
         value: &T,
     ) -> Result<(), ValueError> {
         let start = self.start_pair(key.as_bytes());
-        self.field(start, value)
+        self.field(start, key.len(), value)
     }
 
     fn end(self) -> Result<AmpBox, ValueError> {
@@ -289,7 +296,8 @@ impl ser::SerializeMap for BoxBuilder {
             // A key without its value: forget it.
             self.buf.truncate(start);
         }
-        let start = self.start_pair(b"");
+        let start = self.buf.len();
+        self.buf.put_u16(0);
         let present = key.serialize(ValueSerializer { out: &mut self.buf })?;
         if !present {
             self.buf.truncate(start);
@@ -304,7 +312,9 @@ impl ser::SerializeMap for BoxBuilder {
             .key
             .take()
             .ok_or_else(|| ValueError::unsupported("map value without a key"))?;
-        self.field(start, value)
+        let key_len = self.buf.len() - (start + 2);
+        self.buf.put_u16(0);
+        self.field(start, key_len, value)
     }
 
     fn end(self) -> Result<AmpBox, ValueError> {

@@ -53,7 +53,7 @@ use futures_util::task::AtomicWaker;
 
 use crate::command::{CallError, CallFailure, CallOutcome, Command};
 use crate::command::{decode_outcome, encode_arguments};
-use crate::dispatcher::settles;
+use crate::dispatcher::{Body, settles};
 use crate::{
     AmpBox, CallId, Config, Connection, ConnectionError, Event, Locator, Request, ResponderError,
     SendError,
@@ -285,13 +285,17 @@ impl State {
     fn queue_call(
         &mut self,
         command: &str,
-        arguments: &AmpBox,
+        arguments: Body<'_>,
         requires_answer: bool,
         waker: Option<&Waker>,
     ) -> Result<Option<CallId>, SendError> {
-        let queued = self.conn.call_remote(command, arguments, requires_answer);
+        let queued = self.conn.call_body(command, arguments, requires_answer);
         if let Ok(Some(id)) = queued {
-            let size = arguments.encoded_len() + command.len() + 32;
+            let body_len = match arguments {
+                Body::Box(b) => b.encoded_len(),
+                Body::Wire(w) => w.len() + 2,
+            };
+            let size = body_len + command.len() + 32;
             self.pending.insert(
                 id,
                 Slot {
@@ -574,9 +578,10 @@ struct TypedCall<C: Command> {
 }
 
 enum Stage {
-    /// Arguments encoded, not queued yet; a listener once the outbound
-    /// budget was found full.
-    Send(AmpBox, Option<event_listener::EventListener>),
+    /// Arguments encoded (their pairs' wire form: the future stays small
+    /// and queueing is one copy), not queued yet; a listener once the
+    /// outbound budget was found full.
+    Send(Bytes, Option<event_listener::EventListener>),
     /// The arguments did not encode.
     Invalid(crate::ValueError),
     /// Queued; waiting for the answer.
@@ -593,7 +598,12 @@ impl<C: Command> Future for TypedCall<C> {
         match &mut this.stage {
             Stage::Send(arguments, listener) => {
                 let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
-                    state.queue_call(C::NAME, arguments, C::REQUIRES_ANSWER, Some(waker))
+                    state.queue_call(
+                        C::NAME,
+                        Body::Wire(arguments),
+                        C::REQUIRES_ANSWER,
+                        Some(waker),
+                    )
                 }));
                 match queued {
                     Ok(Some(id)) => {
@@ -685,7 +695,7 @@ impl Peer {
     ) -> Result<Option<AmpBox>, CallFailure> {
         let shared = self.shared();
         let queued = self
-            .queue(|state| state.queue_call(command, arguments, requires_answer, None))
+            .queue(|state| state.queue_call(command, Body::Box(arguments), requires_answer, None))
             .await
             .map_err(send_failure)?;
         let Some(id) = queued else {
@@ -726,8 +736,10 @@ impl Peer {
         arguments: &C::Arguments,
     ) -> impl Future<Output = Result<Option<C::Response>, CallError<C::Error>>> + Send + 'static + use<C>
     {
-        let stage = match encode_arguments::<C>(arguments) {
-            Ok(b) => Stage::Send(b, None),
+        let wire = encode_arguments::<C>(arguments)
+            .and_then(|b| b.into_wire().map_err(crate::ValueError::codec));
+        let stage = match wire {
+            Ok(wire) => Stage::Send(wire, None),
             Err(e) => Stage::Invalid(e),
         };
         let call = TypedCall::<C> {

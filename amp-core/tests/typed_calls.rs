@@ -1,0 +1,149 @@
+//! Typed calls through a session: the bytes they put on the wire, and the
+//! arguments they refuse before anything is written.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+use amp_core::session::{Options, ReadHalf, Responders, WriteHalf, start};
+use amp_core::{AmpBox, CallError, Command, SendError};
+use bytes::BytesMut;
+use serde::{Deserialize, Serialize};
+
+struct Silent;
+impl ReadHalf for Silent {
+    async fn read(&mut self, _: &mut BytesMut) -> io::Result<usize> {
+        std::future::pending().await
+    }
+}
+
+/// Keeps every byte written, for the test to look at.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<Vec<u8>>>);
+impl WriteHalf for Recorder {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(())
+    }
+    async fn close(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct SumArgs {
+    a: i64,
+    b: i64,
+    note: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Total {
+    total: i64,
+}
+
+struct Sum;
+impl Command for Sum {
+    const NAME: &'static str = "Sum";
+    type Arguments = SumArgs;
+    type Response = Total;
+    type Error = std::convert::Infallible;
+}
+
+/// Arguments with a field named like a key the engine writes itself.
+#[derive(Serialize, Deserialize)]
+struct Smuggler {
+    a: i64,
+    #[serde(rename = "_command")]
+    command: String,
+}
+
+struct Smuggle;
+impl Command for Smuggle {
+    const NAME: &'static str = "Sum";
+    type Arguments = Smuggler;
+    type Response = Total;
+    type Error = std::convert::Infallible;
+}
+
+fn poll<F: Future + Unpin>(f: &mut F) -> Poll<F::Output> {
+    Pin::new(f).poll(&mut Context::from_waker(Waker::noop()))
+}
+
+/// Runs the writer until it has nothing more to write now.
+fn flush(writing: &mut Pin<Box<impl Future<Output = ()>>>) {
+    for _ in 0..8 {
+        let _ = writing
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+    }
+}
+
+#[test]
+fn a_typed_call_writes_the_same_box_as_a_raw_call() {
+    let written = Recorder::default();
+    let (peer, _reading, writing) = start(
+        Silent,
+        written.clone(),
+        None,
+        Responders::new(),
+        Options::default(),
+    );
+    let mut writing = Box::pin(writing);
+    let mut call = Box::pin(peer.call::<Sum>(&SumArgs {
+        a: 13,
+        b: -81,
+        note: None,
+    }));
+    assert!(poll(&mut call).is_pending());
+    flush(&mut writing);
+
+    let mut expected = amp_core::Dispatcher::default();
+    expected
+        .call_remote(
+            "Sum",
+            &AmpBox::from_pairs([("a", "13"), ("b", "-81")]),
+            true,
+        )
+        .unwrap();
+    assert_eq!(
+        written.0.lock().unwrap().as_slice(),
+        &expected.take_transmit()[..]
+    );
+}
+
+#[test]
+fn a_typed_call_cannot_smuggle_a_reserved_key_and_writes_nothing() {
+    let written = Recorder::default();
+    let (peer, _reading, writing) = start(
+        Silent,
+        written.clone(),
+        None,
+        Responders::new(),
+        Options::default(),
+    );
+    let mut writing = Box::pin(writing);
+    let mut call = Box::pin(peer.call::<Smuggle>(&Smuggler {
+        a: 1,
+        command: "Other".into(),
+    }));
+    match poll(&mut call) {
+        Poll::Ready(Err(CallError::Send(SendError::ReservedKey(k)))) => {
+            assert_eq!(&k[..], b"_command")
+        }
+        other => panic!("expected a refusal of the reserved key, got {other:?}"),
+    }
+    flush(&mut writing);
+    assert!(written.0.lock().unwrap().is_empty());
+    // The connection is still usable.
+    let mut call = Box::pin(peer.call::<Sum>(&SumArgs {
+        a: 1,
+        b: 2,
+        note: Some("n".into()),
+    }));
+    assert!(poll(&mut call).is_pending());
+    flush(&mut writing);
+    assert!(!written.0.lock().unwrap().is_empty());
+}
