@@ -471,6 +471,58 @@ fn put_pair(out: &mut BytesMut, key: &[u8], value: &[u8]) -> Result<(), CodecErr
     Ok(())
 }
 
+/// Tags of the peer's requests not answered yet. They are peer-chosen, so
+/// hashed with a random seed (foldhash's: much cheaper than SipHash on a few
+/// bytes). A tag in the form both this side and Twisted write (lower-case
+/// hex without leading zeros, at most 16 digits) is kept as its number: no
+/// reference to the received bytes, no reference count, a cheaper hash. Any
+/// other tag is kept as bytes. The two never meet: a tag has one form.
+#[derive(Debug, Default)]
+struct OwedTags {
+    numbers: HashSet<u64, foldhash::fast::RandomState>,
+    others: HashSet<Bytes, foldhash::fast::RandomState>,
+}
+
+/// A tag taken out of [`OwedTags`], to put back if its answer cannot be
+/// written.
+enum Owed {
+    Number(u64),
+    Other(Bytes),
+}
+
+impl OwedTags {
+    /// Owes an answer to `tag`; false if it is owed already.
+    fn insert(&mut self, tag: &Bytes) -> bool {
+        match CallId::parse(tag) {
+            Some(id) => self.numbers.insert(id.0),
+            None => self.others.insert(tag.clone()),
+        }
+    }
+
+    fn take(&mut self, tag: &[u8]) -> Option<Owed> {
+        match CallId::parse(tag) {
+            Some(id) => self.numbers.remove(&id.0).then_some(Owed::Number(id.0)),
+            None => self.others.take(tag).map(Owed::Other),
+        }
+    }
+
+    fn restore(&mut self, owed: Owed) {
+        match owed {
+            Owed::Number(n) => self.numbers.insert(n),
+            Owed::Other(tag) => self.others.insert(tag),
+        };
+    }
+
+    fn len(&self) -> usize {
+        self.numbers.len() + self.others.len()
+    }
+
+    fn clear(&mut self) {
+        self.numbers.clear();
+        self.others.clear();
+    }
+}
+
 /// Twisted's `BoxDispatcher` as a state machine, on boxes.
 ///
 /// Most users want [`Connection`], which adds the byte codec; a router uses
@@ -500,10 +552,8 @@ pub struct Dispatcher {
     next_tag: u64,
     outstanding: HashSet<u64, CallIdHash>,
     forgotten: HashSet<u64, CallIdHash>,
-    /// Tags of the peer's requests not answered yet. Peer-chosen bytes, so a
-    /// hasher with a random seed (foldhash's: much cheaper than SipHash on
-    /// tags of a few bytes).
-    owed: HashSet<Bytes, foldhash::fast::RandomState>,
+    /// Tags of the peer's requests not answered yet.
+    owed: OwedTags,
     events: VecDeque<Event>,
     out: BytesMut,
     route: Option<Bytes>,
@@ -532,7 +582,7 @@ impl Dispatcher {
             next_tag: 1,
             outstanding: HashSet::default(),
             forgotten: HashSet::default(),
-            owed: HashSet::default(),
+            owed: OwedTags::default(),
             events: VecDeque::new(),
             out: BytesMut::new(),
             route: None,
@@ -815,7 +865,7 @@ impl Dispatcher {
             .ok_or_else(|| SendError::NotAsked(Bytes::copy_from_slice(tag)))?;
         let written = self.write_box(head, body);
         if written.is_err() {
-            self.owed.insert(owed);
+            self.owed.restore(owed);
         }
         written
     }
@@ -1001,7 +1051,7 @@ impl Dispatcher {
                     None => (b.take_at(i), None),
                 };
                 if let Some(tag) = &tag {
-                    if !self.owed.insert(tag.clone()) {
+                    if !self.owed.insert(tag) {
                         return Err(ProtocolError::DuplicateAsk { tag: tag.clone() });
                     }
                 }

@@ -246,6 +246,67 @@ fn a_request_reusing_an_outstanding_ask_tag_is_refused_but_reuse_after_answer_is
     );
 }
 
+/// Tags in Twisted's own form (lower-case hex) and in any other form are
+/// owed apart: "a" and "0a" are two requests, each answered once, and a
+/// tag is a duplicate only of itself.
+#[test]
+fn tags_of_every_form_are_owed_answered_and_refused_as_duplicates_alike() {
+    let tags: [&'static [u8]; 10] = [
+        b"a",
+        b"0a",
+        b"A",
+        b"0",
+        b"1",
+        b"01",
+        b"ffffffffffffffff",
+        b"10000000000000000",
+        b"x y",
+        b"\xff\x00",
+    ];
+    let ask = |c: &mut Connection, tag: &'static [u8]| {
+        let b = AmpBox::from_pairs([("_command", &b"X"[..]), ("_ask", tag)]);
+        c.handle_input(&wire(&b));
+    };
+    let mut c = Connection::default();
+    for tag in tags {
+        ask(&mut c, tag);
+        let Some(Event::Request(req)) = c.poll_event() else {
+            panic!("no request for tag {tag:?}")
+        };
+        assert_eq!(req.tag.as_deref(), Some(tag));
+    }
+    assert_eq!(c.dispatcher().owed_answers(), tags.len());
+    // Answered in another order than asked; each exactly once.
+    for tag in tags.iter().rev() {
+        c.answer(tag, &AmpBox::from_pairs([(&b"for"[..], *tag)]))
+            .unwrap();
+        assert_eq!(
+            c.answer(tag, &AmpBox::new()),
+            Err(SendError::NotAsked(Bytes::copy_from_slice(tag)))
+        );
+    }
+    assert_eq!(c.dispatcher().owed_answers(), 0);
+    let sent = sent_boxes(&mut c);
+    let answered: Vec<&[u8]> = sent.iter().map(|b| b.get("_answer").unwrap()).collect();
+    let expected: Vec<&[u8]> = tags.iter().rev().copied().collect();
+    assert_eq!(answered, expected);
+    assert!(sent.iter().all(|b| b.get("for") == b.get("_answer")));
+
+    // Each form is refused when reused while owed.
+    for tag in tags {
+        let mut c = Connection::default();
+        ask(&mut c, tag);
+        assert!(matches!(c.poll_event(), Some(Event::Request(_))));
+        ask(&mut c, tag);
+        assert_eq!(
+            closed_with(&mut c),
+            ConnectionError::Protocol(ProtocolError::DuplicateAsk {
+                tag: Bytes::copy_from_slice(tag)
+            })
+        );
+    }
+}
+
 #[test]
 fn requests_arrive_without_the_protocol_keys() {
     let mut c = Connection::default();
