@@ -94,7 +94,7 @@ impl Pair {
     /// `key` (lengths first: most keys differ there).
     #[inline]
     pub(crate) fn key_is(&self, frame: &[u8], key: &[u8]) -> bool {
-        self.key.len as usize == key.len() && self.key_in(frame) == key
+        self.key.len as usize == key.len() && codec::eq_short(self.key_in(frame), key)
     }
 }
 
@@ -339,7 +339,10 @@ impl AmpBox {
             if k.first() != Some(&b'_') {
                 continue;
             }
-            if let Some(j) = keys.iter().position(|key| key.as_bytes() == k) {
+            if let Some(j) = keys
+                .iter()
+                .position(|key| codec::eq_short(key.as_bytes(), k))
+            {
                 found[j] = Some(i);
             }
         }

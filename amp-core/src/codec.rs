@@ -131,6 +131,29 @@ pub(crate) fn fill_pair<'a>(room: &'a mut [u8], key: &[u8], value: &[u8]) -> &'a
     rest
 }
 
+/// `a == b`, without a call into the C library for short keys: up to 16
+/// bytes are compared as two fixed-size, overlapping pieces.
+#[inline]
+pub(crate) fn eq_short(a: &[u8], b: &[u8]) -> bool {
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    match n {
+        0 => true,
+        1..4 => a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1],
+        4..8 => {
+            a.first_chunk::<4>() == b.first_chunk::<4>()
+                && a.last_chunk::<4>() == b.last_chunk::<4>()
+        }
+        8..=16 => {
+            a.first_chunk::<8>() == b.first_chunk::<8>()
+                && a.last_chunk::<8>() == b.last_chunk::<8>()
+        }
+        _ => a == b,
+    }
+}
+
 /// `dst.copy_from_slice(src)`, without a call into the C library for the
 /// short keys and values most boxes are made of: up to 16 bytes are copied
 /// as two fixed-size, overlapping pieces (plain loads and stores), longer
@@ -610,6 +633,25 @@ mod tests {
             let mut dst = vec![fill; src.len()];
             copy_short(&mut dst, &src);
             prop_assert_eq!(dst, src);
+        }
+
+        /// Equal exactly when the slices are, whatever the lengths.
+        #[test]
+        fn eq_short_agrees_with_slice_equality(
+            a in vec(any::<u8>(), 0..40),
+            flip in any::<prop::sample::Index>(),
+            same in any::<bool>(),
+            other in vec(any::<u8>(), 0..40),
+        ) {
+            let mut b = if same { a.clone() } else { other };
+            if !same && b.len() == a.len() && !a.is_empty() {
+                // Same length, one byte differs somewhere.
+                b = a.clone();
+                let i = flip.index(a.len());
+                b[i] ^= 1;
+            }
+            prop_assert_eq!(eq_short(&a, &b), a == b);
+            prop_assert!(eq_short(&a, &a.clone()));
         }
 
         /// The keys read back from a wire form are the box's keys, in order.

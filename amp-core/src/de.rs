@@ -384,8 +384,11 @@ impl<'de> de::Deserializer<'de> for ValueDeserializer<'de> {
         ))
     }
 
+    /// A key naming a struct's field: given as bytes, which serde's derived
+    /// field visitors take as they take a string, without the UTF-8 check
+    /// (a name that is not UTF-8 matches no field either way).
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
-        self.deserialize_any(visitor)
+        visitor.visit_borrowed_bytes(self.v)
     }
 
     fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {

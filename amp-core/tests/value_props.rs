@@ -1419,3 +1419,67 @@ fn some_inside_some_and_skips() {
     let back: Opt = from_box(&b).unwrap();
     assert_eq!(back, Opt { v: vec![], o: None });
 }
+
+/// Field names reach serde's derived visitors as bytes: renamed fields,
+/// flattened structs, internally tagged enums and `deny_unknown_fields`
+/// (whose error names the key) all still find their fields.
+#[test]
+fn field_names_are_matched_however_the_struct_is_derived() {
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Strict {
+        #[serde(rename = "first-name")]
+        first: String,
+        n: i64,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Inner {
+        city: String,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Flat {
+        name: String,
+        #[serde(flatten)]
+        inner: Inner,
+    }
+    #[derive(Deserialize, Debug, PartialEq)]
+    #[serde(tag = "kind")]
+    enum Shape {
+        Circle { r: String },
+        Square { side: String },
+    }
+
+    let b = AmpBox::from_pairs([("first-name", "Ada"), ("n", "36")]);
+    assert_eq!(
+        amp_core::de::from_box::<Strict>(&b).unwrap(),
+        Strict {
+            first: "Ada".into(),
+            n: 36
+        }
+    );
+    let extra = AmpBox::from_pairs([("first-name", "Ada"), ("n", "36"), ("age", "1")]);
+    let e = amp_core::de::from_box::<Strict>(&extra).unwrap_err();
+    assert!(e.to_string().contains("age"), "{e}");
+
+    let b = AmpBox::from_pairs([("name", "x"), ("city", "Paris")]);
+    assert_eq!(
+        amp_core::de::from_box::<Flat>(&b).unwrap(),
+        Flat {
+            name: "x".into(),
+            inner: Inner {
+                city: "Paris".into()
+            }
+        }
+    );
+
+    let b = AmpBox::from_pairs([("kind", "Square"), ("side", "2")]);
+    assert_eq!(
+        amp_core::de::from_box::<Shape>(&b).unwrap(),
+        Shape::Square { side: "2".into() }
+    );
+    let b = AmpBox::from_pairs([("r", "1"), ("kind", "Circle")]);
+    assert_eq!(
+        amp_core::de::from_box::<Shape>(&b).unwrap(),
+        Shape::Circle { r: "1".into() }
+    );
+}
