@@ -357,6 +357,19 @@ impl AmpBox {
         self.span_bytes(value)
     }
 
+    /// The value of the pair at `index` (from [`positions`](Self::positions)),
+    /// borrowed.
+    pub(crate) fn value_at(&self, index: usize) -> &[u8] {
+        self.span(self.pairs[index].value)
+    }
+
+    /// Removes the pair at `index`, as [`take_at`](Self::take_at) does,
+    /// without handing out its value.
+    pub(crate) fn remove_at(&mut self, index: usize) {
+        self.wire = false;
+        self.pairs.remove(index);
+    }
+
     /// Removes `key`, returning its value. The other pairs keep their order.
     ///
     /// ```

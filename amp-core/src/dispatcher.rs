@@ -1010,10 +1010,11 @@ impl Dispatcher {
         let [answer, error, command, ask] = b.positions([ANSWER, ERROR, COMMAND, ASK]);
         let event = match (answer, error, command) {
             (Some(i), None, None) => {
-                let tag = b.take_at(i);
-                let Some(call) = self.resolve(ANSWER, tag)? else {
+                // The tag is only read: no reference to the buffer is taken.
+                let Some(call) = self.resolve(ANSWER, b.value_at(i))? else {
                     return Ok(None);
                 };
+                b.remove_at(i);
                 Event::Answer { call, response: b }
             }
             (None, Some(i), None) => {
@@ -1026,7 +1027,7 @@ impl Dispatcher {
                         .ok_or(ProtocolError::MalformedError {
                             missing: ERROR_DESCRIPTION,
                         })?;
-                let Some(call) = self.resolve(ERROR, tag)? else {
+                let Some(call) = self.resolve(ERROR, &tag)? else {
                     return Ok(None);
                 };
                 Event::ErrorAnswer {
@@ -1087,8 +1088,8 @@ impl Dispatcher {
 
     /// Finds the outstanding call a received tag answers: `Ok(None)` for a
     /// forgotten call (dropped quietly), an error for any other tag.
-    fn resolve(&mut self, key: &'static str, tag: Bytes) -> Result<Option<CallId>, ProtocolError> {
-        if let Some(id) = CallId::parse(&tag) {
+    fn resolve(&mut self, key: &'static str, tag: &[u8]) -> Result<Option<CallId>, ProtocolError> {
+        if let Some(id) = CallId::parse(tag) {
             if self.outstanding.remove(&id.0) {
                 return Ok(Some(id));
             }
@@ -1096,7 +1097,10 @@ impl Dispatcher {
                 return Ok(None);
             }
         }
-        Err(ProtocolError::UnknownTag { key, tag })
+        Err(ProtocolError::UnknownTag {
+            key,
+            tag: Bytes::copy_from_slice(tag),
+        })
     }
 
     /// Ends the connection: every outstanding call fails with `reason`
