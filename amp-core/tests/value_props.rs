@@ -107,6 +107,34 @@ fn integer_extremes() {
     assert!(decode_value::<u64>(&long).is_err());
 }
 
+proptest! {
+    /// Integer text of any length around the 18- and 19-digit boundaries,
+    /// with or without a sign and leading zeros, reads into each signed
+    /// width as the value it denotes, or is out of range for that width.
+    #[test]
+    fn integer_text_reads_as_its_value_in_every_width(
+        sign in prop::sample::select(vec!["", "-", "+"]),
+        digits in "[0-9]{1,22}",
+    ) {
+        let text = format!("{sign}{digits}");
+        // The reference: std's own parser on the same text, in i128.
+        let value: Option<i128> = text.parse().ok();
+        macro_rules! check {
+            ($($ty:ty),*) => {$(
+                match value.and_then(|v| <$ty>::try_from(v).ok()) {
+                    Some(v) => prop_assert_eq!(decode_value::<$ty>(text.as_bytes()).unwrap(), v),
+                    None => {
+                        let e = decode_value::<$ty>(text.as_bytes()).unwrap_err();
+                        let out_of_range = matches!(e.kind(), ValueErrorKind::IntegerOutOfRange { .. });
+                        prop_assert!(out_of_range, "{}", e);
+                    }
+                }
+            )*};
+        }
+        check!(i8, i16, i32, i64, i128);
+    }
+}
+
 #[cfg(feature = "bigint")]
 mod bigint {
     use super::*;

@@ -122,6 +122,28 @@ pub(crate) fn parse(text: &[u8]) -> Result<Parsed, ValueError> {
     })
 }
 
+/// An Integer of 1 to 18 digits (after an optional sign), read as an
+/// `i64`; `None` for anything else, which [`parse`] then reads or refuses.
+fn parse_short(text: &[u8]) -> Option<i64> {
+    let (negative, digits) = match text.first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || digits.len() > 18 {
+        return None;
+    }
+    let mut v = 0i64;
+    for &d in digits {
+        let d = d.wrapping_sub(b'0');
+        if d > 9 {
+            return None;
+        }
+        v = v * 10 + i64::from(d);
+    }
+    Some(if negative { -v } else { v })
+}
+
 /// Checks Integer syntax without reading the value.
 pub(crate) fn check_syntax(text: &[u8]) -> Result<(), ValueError> {
     let digits = match text.first() {
@@ -161,10 +183,15 @@ pub(crate) fn parse_unsigned<T: TryFrom<u128>>(
 }
 
 /// Parses an Integer into a signed type.
-pub(crate) fn parse_signed<T: TryFrom<i128>>(
+pub(crate) fn parse_signed<T: TryFrom<i128> + TryFrom<i64>>(
     text: &[u8],
     ty: &'static str,
 ) -> Result<T, ValueError> {
+    // Up to 18 digits fit an `i64` whatever they are: read them there,
+    // without the `u128` arithmetic a longer number needs.
+    if let Some(v) = parse_short(text) {
+        return T::try_from(v).map_err(|_| out_of_range(text, ty));
+    }
     let p = parse(text)?;
     let v = match p.magnitude {
         Some(m) if p.negative => 0i128.checked_sub_unsigned(m),
