@@ -460,18 +460,6 @@ impl AmpBox {
         Ok(out.freeze())
     }
 
-    /// The pairs' wire form without the terminator, every length checked:
-    /// the frame itself for a box the serializer wrote (no copy), else a
-    /// fresh encoding.
-    pub(crate) fn into_wire(self) -> Result<Bytes, CodecError> {
-        if self.wire {
-            return Ok(self.frame);
-        }
-        let mut out = self.to_bytes()?;
-        out.truncate(out.len() - 2);
-        Ok(out)
-    }
-
     /// Pairs sorted by key, the order Twisted writes a box in.
     ///
     /// ```

@@ -4,6 +4,8 @@
 //! field, each value in its Twisted wire form (see [`values`](crate::values)
 //! for the mapping).
 
+use std::marker::PhantomData;
+
 use bytes::{BufMut, Bytes, BytesMut};
 use serde::ser::{self, Impossible, Serialize};
 use smallvec::SmallVec;
@@ -39,7 +41,32 @@ use crate::values::{ValueError, ValueErrorKind, integer, write_f32, write_f64};
 /// assert_eq!(b, amp_core::AmpBox::from_pairs([("a", "13"), ("b", "81")]));
 /// ```
 pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
-    value.serialize(TopSerializer)
+    value.serialize(TopSerializer::<AmpBox>(PhantomData))
+}
+
+/// [`to_box`], but only the pairs' wire form (without the terminator), every
+/// length checked: what a call sends, without a box to build and move.
+pub(crate) fn to_wire<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ValueError> {
+    value.serialize(TopSerializer::<Bytes>(PhantomData))
+}
+
+/// What serializing a box ends in: the box, or its bare wire form.
+trait Finish: Sized {
+    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self;
+}
+
+impl Finish for AmpBox {
+    #[inline]
+    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self {
+        AmpBox::from_wire(frame, pairs)
+    }
+}
+
+impl Finish for Bytes {
+    #[inline]
+    fn finish(frame: Bytes, _: SmallVec<[Pair; 6]>) -> Self {
+        frame
+    }
 }
 
 /// Appends `value`'s wire form to `out` (for [`encode_value`]).
@@ -73,19 +100,20 @@ macro_rules! unsupported_methods {
     )*};
 }
 
-/// The outer serializer: only a struct or a map makes a box.
-struct TopSerializer;
+/// The outer serializer: only a struct or a map makes a box (finished as
+/// `O`).
+struct TopSerializer<O>(PhantomData<fn() -> O>);
 
-impl ser::Serializer for TopSerializer {
-    type Ok = AmpBox;
+impl<O: Finish> ser::Serializer for TopSerializer<O> {
+    type Ok = O;
     type Error = ValueError;
-    type SerializeSeq = Impossible<AmpBox, ValueError>;
-    type SerializeTuple = Impossible<AmpBox, ValueError>;
-    type SerializeTupleStruct = Impossible<AmpBox, ValueError>;
-    type SerializeTupleVariant = Impossible<AmpBox, ValueError>;
-    type SerializeMap = BoxBuilder;
-    type SerializeStruct = BoxBuilder;
-    type SerializeStructVariant = Impossible<AmpBox, ValueError>;
+    type SerializeSeq = Impossible<O, ValueError>;
+    type SerializeTuple = Impossible<O, ValueError>;
+    type SerializeTupleStruct = Impossible<O, ValueError>;
+    type SerializeTupleVariant = Impossible<O, ValueError>;
+    type SerializeMap = BoxBuilder<O>;
+    type SerializeStruct = BoxBuilder<O>;
+    type SerializeStructVariant = Impossible<O, ValueError>;
 
     unsupported_methods!(NOT_A_BOX;
         serialize_bool(bool), serialize_i8(i8), serialize_i16(i16), serialize_i32(i32),
@@ -96,7 +124,7 @@ impl ser::Serializer for TopSerializer {
         serialize_unit_variant(&'static str, u32, &'static str),
     );
 
-    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<AmpBox, ValueError> {
+    fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<O, ValueError> {
         value.serialize(self)
     }
 
@@ -104,7 +132,7 @@ impl ser::Serializer for TopSerializer {
         self,
         _: &'static str,
         value: &T,
-    ) -> Result<AmpBox, ValueError> {
+    ) -> Result<O, ValueError> {
         value.serialize(self)
     }
 
@@ -114,7 +142,7 @@ impl ser::Serializer for TopSerializer {
         _: u32,
         _: &'static str,
         _: &T,
-    ) -> Result<AmpBox, ValueError> {
+    ) -> Result<O, ValueError> {
         Err(ValueError::unsupported(NOT_A_BOX))
     }
 
@@ -144,11 +172,11 @@ impl ser::Serializer for TopSerializer {
         Err(ValueError::unsupported(NOT_A_BOX))
     }
 
-    fn serialize_map(self, len: Option<usize>) -> Result<BoxBuilder, ValueError> {
+    fn serialize_map(self, len: Option<usize>) -> Result<BoxBuilder<O>, ValueError> {
         Ok(BoxBuilder::new(len.unwrap_or(0)))
     }
 
-    fn serialize_struct(self, _: &'static str, len: usize) -> Result<BoxBuilder, ValueError> {
+    fn serialize_struct(self, _: &'static str, len: usize) -> Result<BoxBuilder<O>, ValueError> {
         Ok(BoxBuilder::new(len))
     }
 
@@ -167,12 +195,13 @@ impl ser::Serializer for TopSerializer {
 /// length, value) into a single buffer, which becomes the box's frame, each
 /// pair a range of it. A box costs one allocation however many fields it
 /// has, no reference count per value, and encoding it later is one copy.
-struct BoxBuilder {
+struct BoxBuilder<O> {
     buf: BytesMut,
     /// The pairs written, as ranges of `buf`.
     pairs: SmallVec<[Pair; 6]>,
     /// A map key written, waiting for its value: where its pair starts.
     key: Option<usize>,
+    finish: PhantomData<fn() -> O>,
 }
 
 /// Size of the chunks boxes are serialized into.
@@ -184,7 +213,7 @@ thread_local! {
     static SCRATCH: std::cell::Cell<BytesMut> = std::cell::Cell::new(BytesMut::new());
 }
 
-impl BoxBuilder {
+impl<O: Finish> BoxBuilder<O> {
     fn new(len: usize) -> Self {
         // Boxes serialized one after another on a thread share 4 KiB chunks:
         // each box is split off the chunk it was written into (a reference
@@ -199,6 +228,7 @@ impl BoxBuilder {
             buf,
             pairs: SmallVec::with_capacity(len),
             key: None,
+            finish: PhantomData,
         }
     }
 
@@ -261,16 +291,16 @@ impl BoxBuilder {
         Ok(())
     }
 
-    fn finish(mut self) -> AmpBox {
+    fn finish(mut self) -> O {
         let frame = self.buf.split().freeze();
         // What is left of the chunk serves the next box.
         SCRATCH.set(self.buf);
-        AmpBox::from_wire(frame, self.pairs)
+        O::finish(frame, self.pairs)
     }
 }
 
-impl ser::SerializeStruct for BoxBuilder {
-    type Ok = AmpBox;
+impl<O: Finish> ser::SerializeStruct for BoxBuilder<O> {
+    type Ok = O;
     type Error = ValueError;
 
     fn serialize_field<T: Serialize + ?Sized>(
@@ -282,13 +312,13 @@ impl ser::SerializeStruct for BoxBuilder {
         self.field(start, key.len(), value)
     }
 
-    fn end(self) -> Result<AmpBox, ValueError> {
+    fn end(self) -> Result<O, ValueError> {
         Ok(self.finish())
     }
 }
 
-impl ser::SerializeMap for BoxBuilder {
-    type Ok = AmpBox;
+impl<O: Finish> ser::SerializeMap for BoxBuilder<O> {
+    type Ok = O;
     type Error = ValueError;
 
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ValueError> {
@@ -317,7 +347,7 @@ impl ser::SerializeMap for BoxBuilder {
         self.field(start, key_len, value)
     }
 
-    fn end(self) -> Result<AmpBox, ValueError> {
+    fn end(self) -> Result<O, ValueError> {
         if let Some(start) = self.key {
             return Err(ValueError::unsupported("map key without a value")
                 .at_key_bytes(&self.buf[start + 2..]));

@@ -51,8 +51,8 @@ use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::task::AtomicWaker;
 
+use crate::command::decode_outcome;
 use crate::command::{CallError, CallFailure, CallOutcome, Command};
-use crate::command::{decode_outcome, encode_arguments};
 use crate::dispatcher::{Body, settles};
 use crate::{
     AmpBox, CallId, Config, Connection, ConnectionError, Event, Locator, Request, ResponderError,
@@ -736,9 +736,7 @@ impl Peer {
         arguments: &C::Arguments,
     ) -> impl Future<Output = Result<Option<C::Response>, CallError<C::Error>>> + Send + 'static + use<C>
     {
-        let wire = encode_arguments::<C>(arguments)
-            .and_then(|b| b.into_wire().map_err(crate::ValueError::codec));
-        let stage = match wire {
+        let stage = match crate::ser::to_wire(arguments) {
             Ok(wire) => Stage::Send(wire, None),
             Err(e) => Stage::Invalid(e),
         };
