@@ -919,9 +919,19 @@ impl Dispatcher {
         tag: Option<&[u8]>,
         result: Result<AmpBox, ResponderError>,
     ) -> Result<(), SendError> {
+        self.respond_ref(tag, result.as_ref())
+    }
+
+    /// [`respond`](Self::respond) with the result borrowed: a result that
+    /// waits in a list is answered from where it is, not moved out first.
+    pub(crate) fn respond_ref(
+        &mut self,
+        tag: Option<&[u8]>,
+        result: Result<&AmpBox, &ResponderError>,
+    ) -> Result<(), SendError> {
         match (tag, result) {
             (Some(tag), result) => {
-                let sent = match &result {
+                let sent = match result {
                     Ok(response) => self.answer(tag, response),
                     Err(e) => self.fail(tag, e),
                 };
@@ -1471,6 +1481,15 @@ impl Connection {
         result: Result<AmpBox, ResponderError>,
     ) -> Result<(), SendError> {
         self.dispatcher.respond(tag, result)
+    }
+
+    /// See [`Dispatcher::respond_ref`].
+    pub(crate) fn respond_ref(
+        &mut self,
+        tag: Option<&[u8]>,
+        result: Result<&AmpBox, &ResponderError>,
+    ) -> Result<(), SendError> {
+        self.dispatcher.respond_ref(tag, result)
     }
 
     /// See [`Dispatcher::send_box`].

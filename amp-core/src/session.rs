@@ -1035,24 +1035,34 @@ async fn read_loop<R: ReadHalf>(
                     let mut fut = responders.dispatch(ctx, &req.command, req.arguments);
                     // Most responders answer at once: poll each once here and
                     // keep only those that wait among the running ones.
+                    // A result goes straight into `answered`, not through
+                    // the poll's return value.
+                    let mut tag = req.tag;
                     let first = poll_fn(|cx| {
                         Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
-                            fut.as_mut().poll(cx)
+                            match fut.as_mut().poll(cx) {
+                                Poll::Ready(result) => {
+                                    answered.push((tag.take(), result));
+                                    true
+                                }
+                                Poll::Pending => false,
+                            }
                         })))
                     })
                     .await;
                     match first {
-                        Ok(Poll::Ready(result)) => answered.push((req.tag, result)),
-                        Ok(Poll::Pending) => running.push(keep_running(req.tag, fut)),
-                        Err(_) => answered.push((req.tag, Err(panicked()))),
+                        Ok(true) => {}
+                        Ok(false) => running.push(keep_running(tag, fut)),
+                        Err(_) => answered.push((tag, Err(panicked()))),
                     }
                 }
                 if !answered.is_empty() {
                     let closed_now = {
                         let mut state = shared.lock();
-                        for (tag, result) in answered.drain(..) {
-                            respond(&mut state.conn, tag, result);
+                        for (tag, result) in &answered {
+                            respond(&mut state.conn, tag.as_deref(), result.as_ref());
                         }
+                        answered.clear();
                         state.conn.is_closed()
                     };
                     shared.write_ready.notify();
@@ -1114,7 +1124,9 @@ async fn read_loop<R: ReadHalf>(
         let received = {
             let mut state = shared.lock();
             match step {
-                Step::Answered((tag, result)) => respond(&mut state.conn, tag, result),
+                Step::Answered((tag, result)) => {
+                    respond(&mut state.conn, tag.as_deref(), result.as_ref())
+                }
                 Step::Read(Ok(0)) => {
                     eof = true;
                     state.conn.handle_eof();
@@ -1210,8 +1222,8 @@ fn panicked() -> ResponderError {
 
 /// Sends a responder's result. Refused only when the connection has ended;
 /// the result is dropped then, with nobody left to send it to.
-fn respond(conn: &mut Connection, tag: Option<Bytes>, result: Result<AmpBox, ResponderError>) {
-    if let Err(_e) = conn.respond(tag.as_deref(), result) {
+fn respond(conn: &mut Connection, tag: Option<&[u8]>, result: Result<&AmpBox, &ResponderError>) {
+    if let Err(_e) = conn.respond_ref(tag, result) {
         #[cfg(feature = "tracing")]
         tracing::debug!(error = %_e, "responder result dropped");
     }
