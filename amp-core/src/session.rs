@@ -402,6 +402,12 @@ impl Shared {
                 Event::Box(_) => {
                     // No raw box receiver in this engine: dropped.
                 }
+                Event::Answer { call, response } => {
+                    // The common case, settled without going through a
+                    // (call, outcome) pair first.
+                    settled = true;
+                    wakers.extend(state.settle(call, Ok(response)));
+                }
                 other => {
                     if let Some((id, outcome)) = settles(other) {
                         settled = true;
