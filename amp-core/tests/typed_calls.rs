@@ -81,8 +81,13 @@ fn flush(writing: &mut Pin<Box<impl Future<Output = ()>>>) {
     }
 }
 
-#[test]
-fn a_typed_call_writes_the_same_box_as_a_raw_call() {
+/// A session that reads nothing and records what it writes; its writer,
+/// to be polled by hand.
+fn session() -> (
+    amp_core::session::Peer,
+    Recorder,
+    Pin<Box<impl Future<Output = ()>>>,
+) {
     let written = Recorder::default();
     let (peer, _reading, writing) = start(
         Silent,
@@ -91,7 +96,12 @@ fn a_typed_call_writes_the_same_box_as_a_raw_call() {
         Responders::new(),
         Options::default(),
     );
-    let mut writing = Box::pin(writing);
+    (peer, written, Box::pin(writing))
+}
+
+#[test]
+fn a_typed_call_writes_the_same_box_as_a_raw_call() {
+    let (peer, written, mut writing) = session();
     let mut call = Box::pin(peer.call::<Sum>(&SumArgs {
         a: 13,
         b: -81,
@@ -116,15 +126,7 @@ fn a_typed_call_writes_the_same_box_as_a_raw_call() {
 
 #[test]
 fn a_typed_call_cannot_smuggle_a_reserved_key_and_writes_nothing() {
-    let written = Recorder::default();
-    let (peer, _reading, writing) = start(
-        Silent,
-        written.clone(),
-        None,
-        Responders::new(),
-        Options::default(),
-    );
-    let mut writing = Box::pin(writing);
+    let (peer, written, mut writing) = session();
     let mut call = Box::pin(peer.call::<Smuggle>(&Smuggler {
         a: 1,
         command: "Other".into(),
