@@ -947,3 +947,43 @@ impl ser::SerializeMap for ElementBox<'_> {
         self.finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+
+    /// Pairs serialized as a map with byte keys and values.
+    struct AsMap(Vec<(Vec<u8>, Vec<u8>)>);
+
+    impl Serialize for AsMap {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut m = s.serialize_map(Some(self.0.len()))?;
+            for (k, v) in &self.0 {
+                m.serialize_entry(serde_bytes::Bytes::new(k), serde_bytes::Bytes::new(v))?;
+            }
+            m.end()
+        }
+    }
+
+    proptest! {
+        /// A call's wire form is the box's wire form without its
+        /// terminator, and fails exactly when the box does.
+        #[test]
+        fn call_wire_form_is_the_boxes(
+            pairs in vec((vec(any::<u8>(), 0..=6), vec(any::<u8>(), 0..=40)), 0..6),
+        ) {
+            let value = AsMap(pairs);
+            match (to_wire(&value), to_box(&value)) {
+                (Ok(wire), Ok(b)) => {
+                    let full = b.to_bytes().unwrap();
+                    prop_assert_eq!(&wire[..], &full[..full.len() - 2]);
+                }
+                (Err(a), Err(b)) => prop_assert_eq!(a.to_string(), b.to_string()),
+                (a, b) => prop_assert!(false, "{:?} against {:?}", a.map(|_| ()), b.map(|_| ())),
+            }
+        }
+    }
+}
