@@ -82,14 +82,19 @@ pub(crate) struct Parsed {
     pub(crate) magnitude: Option<u128>,
 }
 
+/// An Integer's optional sign taken off: whether it is `-`, and the rest.
+fn split_sign(text: &[u8]) -> (bool, &[u8]) {
+    match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    }
+}
+
 /// Checks Integer syntax (an optional sign, then one or more ASCII digits)
 /// and reads the magnitude.
 pub(crate) fn parse(text: &[u8]) -> Result<Parsed, ValueError> {
-    let (negative, digits) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
+    let (negative, digits) = split_sign(text);
     if digits.is_empty() {
         return Err(invalid(text));
     }
@@ -125,11 +130,7 @@ pub(crate) fn parse(text: &[u8]) -> Result<Parsed, ValueError> {
 /// An Integer of 1 to 18 digits (after an optional sign), read as an
 /// `i64`; `None` for anything else, which [`parse`] then reads or refuses.
 fn parse_short(text: &[u8]) -> Option<i64> {
-    let (negative, digits) = match text.first() {
-        Some(b'-') => (true, &text[1..]),
-        Some(b'+') => (false, &text[1..]),
-        _ => (false, text),
-    };
+    let (negative, digits) = split_sign(text);
     if digits.is_empty() || digits.len() > 18 {
         return None;
     }
@@ -146,10 +147,7 @@ fn parse_short(text: &[u8]) -> Option<i64> {
 
 /// Checks Integer syntax without reading the value.
 pub(crate) fn check_syntax(text: &[u8]) -> Result<(), ValueError> {
-    let digits = match text.first() {
-        Some(b'-' | b'+') => &text[1..],
-        _ => text,
-    };
+    let (_, digits) = split_sign(text);
     if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
         return Err(invalid(text));
     }
