@@ -450,6 +450,16 @@ pub(crate) enum Body<'a> {
     Wire(&'a [u8]),
 }
 
+impl Body<'_> {
+    /// Bytes these pairs take on the wire, with a terminator.
+    pub(crate) fn encoded_len(self) -> usize {
+        match self {
+            Body::Box(b) => b.encoded_len(),
+            Body::Wire(w) => w.len() + 2,
+        }
+    }
+}
+
 /// Whether a key is one the dispatcher writes itself.
 fn is_reserved(key: &[u8], routed: bool) -> bool {
     key.first() == Some(&b'_')
@@ -810,8 +820,8 @@ impl Dispatcher {
         arguments: &C::Arguments,
     ) -> Result<Option<CallId>, CallError<C::Error>> {
         self.check_open()?;
-        let b = ser::to_box(arguments).map_err(CallError::Value)?;
-        Ok(self.call_remote(C::NAME, &b, C::REQUIRES_ANSWER)?)
+        let wire = ser::to_wire(arguments).map_err(CallError::Value)?;
+        Ok(self.call_body(C::NAME, Body::Wire(&wire), C::REQUIRES_ANSWER)?)
     }
 
     /// Forgets an outstanding call (its caller gave up): a late answer or

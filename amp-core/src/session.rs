@@ -291,11 +291,7 @@ impl State {
     ) -> Result<Option<CallId>, SendError> {
         let queued = self.conn.call_body(command, arguments, requires_answer);
         if let Ok(Some(id)) = queued {
-            let body_len = match arguments {
-                Body::Box(b) => b.encoded_len(),
-                Body::Wire(w) => w.len() + 2,
-            };
-            let size = body_len + command.len() + 32;
+            let size = arguments.encoded_len() + command.len() + 32;
             self.pending.insert(
                 id,
                 Slot {
