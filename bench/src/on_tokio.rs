@@ -133,29 +133,30 @@ async fn client(spec: ClientSpec) -> io::Result<String> {
     .await)
 }
 
+/// The counterpart of [`client::amp_worker`]: `inflight` loops, each making
+/// one call after another on the shared client.
 async fn tarpc_worker(
     client: tarpc_sum::ArithClient,
     inflight: usize,
     counter: &Counters,
     stop: &AtomicBool,
 ) {
-    let mut running = FuturesUnordered::new();
-    for _ in 0..inflight {
-        running.push(tarpc_sum::call(&client, A, B));
-    }
-    while let Some(result) = running.next().await {
-        match result {
-            Ok(TOTAL) => {
-                counter.done.fetch_add(1, Relaxed);
+    let client = &client;
+    let mut workers: FuturesUnordered<_> = (0..inflight)
+        .map(|_| async move {
+            while !stop.load(Relaxed) {
+                match tarpc_sum::call(client, A, B).await {
+                    Ok(TOTAL) => {
+                        counter.done.fetch_add(1, Relaxed);
+                    }
+                    _ => {
+                        counter.errors.fetch_add(1, Relaxed);
+                    }
+                }
             }
-            _ => {
-                counter.errors.fetch_add(1, Relaxed);
-            }
-        }
-        if !stop.load(Relaxed) {
-            running.push(tarpc_sum::call(&client, A, B));
-        }
-    }
+        })
+        .collect();
+    while workers.next().await.is_some() {}
 }
 
 /// Writes `inflight` requests, then one request for each answer read.

@@ -43,8 +43,9 @@ pub async fn serve(listener: TcpListener, codec: Codec) -> io::Result<()> {
         let (stream, _) = listener.accept().await?;
         stream.set_nodelay(true)?;
         let framed = LengthDelimitedCodec::builder().new_framed(stream);
-        let mut config = server::Config::default();
-        config.pending_response_buffer = BUFFER;
+        let config = server::Config {
+            pending_response_buffer: BUFFER,
+        };
         macro_rules! spawn_channel {
             ($format:expr) => {{
                 let transport = tarpc::serde_transport::new(framed, $format);
@@ -74,9 +75,11 @@ pub async fn connect(addr: &str, codec: Codec) -> io::Result<ArithClient> {
     config.pending_request_buffer = BUFFER;
     config.max_in_flight_requests = BUFFER;
     Ok(match codec {
-        Codec::Bincode => {
-            ArithClient::new(config, tarpc::serde_transport::new(framed, Bincode::default())).spawn()
-        }
+        Codec::Bincode => ArithClient::new(
+            config,
+            tarpc::serde_transport::new(framed, Bincode::default()),
+        )
+        .spawn(),
         Codec::Json => {
             ArithClient::new(config, tarpc::serde_transport::new(framed, Json::default())).spawn()
         }
