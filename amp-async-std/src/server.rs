@@ -48,6 +48,7 @@ pub struct Server {
     factory: Factory,
     options: Options,
     stop: ShutdownHandle,
+    max_connections: usize,
 }
 
 impl Server {
@@ -83,6 +84,7 @@ impl Server {
             factory: Arc::new(factory),
             options: Options::default(),
             stop: ShutdownHandle::default(),
+            max_connections: usize::MAX,
         }
     }
 
@@ -97,6 +99,23 @@ impl Server {
     /// ```
     pub fn options(mut self, options: Options) -> Self {
         self.options = options;
+        self
+    }
+
+    /// At most `n` connections served at once (default: no limit). When
+    /// `n` are open the server accepts no more until one ends: connecting
+    /// peers wait in the listener's backlog. With the per-connection bounds
+    /// of [`Options`], this bounds the server's memory in total.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let server = amp_async_std::Server::bind("127.0.0.1:0", |_| amp_async_std::Responders::new())
+    ///     .await?
+    ///     .max_connections(10_000);
+    /// # Ok(()) }
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
         self
     }
 
@@ -122,7 +141,8 @@ impl Server {
         self.stop.clone()
     }
 
-    /// Accepts and serves connections until shut down, spawning each
+    /// Accepts and serves connections until shut down (at most
+    /// [`max_connections`](Self::max_connections) at once), spawning each
     /// connection's tasks with `spawner`. An error accepting one connection
     /// (too many open files, say) is not fatal: the server waits a moment
     /// and goes on.
@@ -136,6 +156,11 @@ impl Server {
         let live = LiveConnections::default();
         let mut asked = Box::pin(self.stop.asked());
         let grace = loop {
+            if let Either::Right((grace, _)) =
+                select(Box::pin(live.room(self.max_connections)), asked.as_mut()).await
+            {
+                break grace;
+            }
             let accept = Box::pin(self.listener.accept());
             match select(accept, asked.as_mut()).await {
                 Either::Left((Ok((stream, addr)), _)) => {

@@ -50,12 +50,18 @@ impl<E: Executor> Runtime for FuturesIo<E> {
         amp_async_std::from_stream_with(self.0, stream, None, responders, options)
     }
 
-    fn serve(&self, factory: Factory, options: Options) -> BoxFuture<io::Result<Served>> {
+    fn serve_at_most(
+        &self,
+        factory: Factory,
+        options: Options,
+        max_connections: usize,
+    ) -> BoxFuture<io::Result<Served>> {
         let rt = *self;
         Box::pin(async move {
             let server = Server::bind("127.0.0.1:0", move |addr| factory(addr))
                 .await?
-                .options(options);
+                .options(options)
+                .max_connections(max_connections);
             Ok(Served {
                 addr: server.local_addr()?,
                 stop: server.shutdown_handle(),

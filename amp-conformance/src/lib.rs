@@ -84,7 +84,18 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Binds the binding's TCP `Server` on 127.0.0.1:0 with `factory` and
     /// `options` and runs it in the background.
-    fn serve(&self, factory: Factory, options: Options) -> BoxFuture<io::Result<Served>>;
+    fn serve(&self, factory: Factory, options: Options) -> BoxFuture<io::Result<Served>> {
+        self.serve_at_most(factory, options, usize::MAX)
+    }
+
+    /// [`serve`](Self::serve), serving at most `max_connections` at once
+    /// (the server's `max_connections`).
+    fn serve_at_most(
+        &self,
+        factory: Factory,
+        options: Options,
+        max_connections: usize,
+    ) -> BoxFuture<io::Result<Served>>;
 
     /// Connects over TCP (the binding's `connect_with`).
     fn connect(
@@ -251,6 +262,7 @@ macro_rules! suite {
             closed_reports_why_and_close_fails_pending_calls,
             a_responder_that_panics_is_an_undeclared_error,
             tcp_server_with_per_connection_state_and_graceful_shutdown,
+            a_server_at_its_connection_limit_accepts_once_one_ends,
             a_request_without_ask_that_fails_closes_the_connection_silently,
             dropping_the_last_handle_closes_the_connection,
             graceful_shutdown_of_one_peer,

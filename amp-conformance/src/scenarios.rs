@@ -619,6 +619,63 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
     assert!(again.is_err(), "connected after the shutdown");
 }
 
+/// A server at its connection limit accepts no more connections until one
+/// ends: the next peer's connection waits in the backlog, its call
+/// unanswered, and is served as soon as an earlier connection closes.
+pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(rt: R) {
+    let served = within(
+        &rt,
+        "the server to bind",
+        rt.serve_at_most(
+            Arc::new(|_| math(&Probes::default())),
+            Options::default(),
+            2,
+        ),
+    )
+    .await
+    .unwrap();
+    let connect = || {
+        within(
+            &rt,
+            "connect",
+            rt.connect(served.addr, Responders::new(), Options::default()),
+        )
+    };
+    let one = connect().await.unwrap();
+    let two = connect().await.unwrap();
+    for peer in [&one, &two] {
+        let r = within(&rt, "Sum", peer.call::<Sum>(&sum(1, 2))).await;
+        assert_eq!(r.unwrap().unwrap().total, 3);
+    }
+    // The third connection is made (the listener's backlog takes it) but
+    // not served while two are open.
+    let three = connect().await.unwrap();
+    let waiting = rt.spawn({
+        let three = three.clone();
+        async move { three.call::<Sum>(&sum(2, 3)).await }
+    });
+    rt.sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "served beyond the limit");
+    one.close();
+    let r = within(&rt, "the third connection's call", waiting).await;
+    assert_eq!(r.unwrap().unwrap().total, 5);
+    // Still at the limit (two and three): a fourth waits again.
+    let four = connect().await.unwrap();
+    let waiting = rt.spawn({
+        let four = four.clone();
+        async move { four.call::<Sum>(&sum(3, 4)).await }
+    });
+    rt.sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "served beyond the limit");
+    drop(two);
+    let r = within(&rt, "the fourth connection's call", waiting).await;
+    assert_eq!(r.unwrap().unwrap().total, 7);
+    served.stop.shutdown(WAIT).await;
+    within(&rt, "the server's run", served.running)
+        .await
+        .unwrap();
+}
+
 /// A request without `_ask` whose responder fails, in any way (unknown
 /// command, declared error, undeclared failure), closes the connection
 /// without a word, as Twisted does; one that succeeds leaves it open.

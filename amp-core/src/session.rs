@@ -1239,7 +1239,14 @@ fn respond(conn: &mut Connection, tag: Option<&[u8]>, result: Result<&AmpBox, &R
 /// ```
 #[derive(Clone, Default)]
 pub struct LiveConnections {
-    inner: Arc<Mutex<(u64, HashMap<u64, Peer>)>>,
+    inner: Arc<LiveInner>,
+}
+
+#[derive(Default)]
+struct LiveInner {
+    held: Mutex<(u64, HashMap<u64, Peer>)>,
+    /// A held connection ended.
+    left: Notify,
 }
 
 impl LiveConnections {
@@ -1258,20 +1265,59 @@ impl LiveConnections {
     pub fn hold(&self, peer: Peer) -> impl Future<Output = ()> + Send + 'static + use<> {
         let ended = peer.closed();
         let id = {
-            let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-            inner.0 += 1;
-            let id = inner.0;
-            inner.1.insert(id, peer);
+            let mut held = self.lock();
+            held.0 += 1;
+            let id = held.0;
+            held.1.insert(id, peer);
             id
         };
         let inner = Arc::clone(&self.inner);
         async move {
             ended.await;
             inner
+                .held
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .1
                 .remove(&id);
+            inner.left.notify(usize::MAX);
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (u64, HashMap<u64, Peer>)> {
+        self.inner.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits until fewer than `max` connections are held (at once if they
+    /// are): a server with a connection limit waits on it before accepting
+    /// the next one, so memory is bounded in total, not only per
+    /// connection. A connection is let go when the future [`hold`]
+    /// returned sees it end.
+    ///
+    /// [`hold`]: Self::hold
+    ///
+    /// ```
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// use futures_util::FutureExt;
+    /// let live = amp_core::session::LiveConnections::default();
+    /// let watch = live.hold(peer.clone());
+    /// assert!(live.room(1).now_or_never().is_none());
+    /// peer.close();
+    /// futures_executor::block_on(watch);
+    /// assert!(live.room(1).now_or_never().is_some());
+    /// ```
+    pub async fn room(&self, max: usize) {
+        loop {
+            if self.len() < max {
+                return;
+            }
+            let listener = self.inner.left.listen();
+            // Looked at again once listening: a connection that ended in
+            // between is not missed.
+            if self.len() < max {
+                return;
+            }
+            listener.await;
         }
     }
 
@@ -1281,7 +1327,7 @@ impl LiveConnections {
     /// assert_eq!(amp_core::session::LiveConnections::default().len(), 0);
     /// ```
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+        self.lock().1.len()
     }
 
     /// Whether none is held.
@@ -1301,14 +1347,7 @@ impl LiveConnections {
     /// futures_executor::block_on(live.shutdown_all(std::future::pending()));
     /// ```
     pub async fn shutdown_all(&self, deadline: impl Future<Output = ()>) {
-        let peers: Vec<Peer> = self
-            .inner
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .1
-            .values()
-            .cloned()
-            .collect();
+        let peers: Vec<Peer> = self.lock().1.values().cloned().collect();
         let all = futures_util::future::join_all(peers.iter().map(Peer::shutdown));
         let mut all = pin!(all);
         let mut deadline = pin!(deadline);

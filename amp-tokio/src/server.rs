@@ -47,6 +47,7 @@ pub struct Server {
     factory: Factory,
     options: Options,
     stop: ShutdownHandle,
+    max_connections: usize,
 }
 
 impl Server {
@@ -82,6 +83,7 @@ impl Server {
             factory: Arc::new(factory),
             options: Options::default(),
             stop: ShutdownHandle::default(),
+            max_connections: usize::MAX,
         }
     }
 
@@ -96,6 +98,23 @@ impl Server {
     /// ```
     pub fn options(mut self, options: Options) -> Self {
         self.options = options;
+        self
+    }
+
+    /// At most `n` connections served at once (default: no limit). When
+    /// `n` are open the server accepts no more until one ends: connecting
+    /// peers wait in the listener's backlog. With the per-connection bounds
+    /// of [`Options`], this bounds the server's memory in total.
+    ///
+    /// ```no_run
+    /// # async fn f() -> std::io::Result<()> {
+    /// let server = amp_tokio::Server::bind("127.0.0.1:0", |_| amp_tokio::Responders::new())
+    ///     .await?
+    ///     .max_connections(10_000);
+    /// # Ok(()) }
+    /// ```
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n;
         self
     }
 
@@ -121,7 +140,8 @@ impl Server {
         self.stop.clone()
     }
 
-    /// Accepts and serves connections until shut down. An error accepting
+    /// Accepts and serves connections until shut down (at most
+    /// [`max_connections`](Self::max_connections) at once). An error accepting
     /// one connection (too many open files, say) is not fatal: the server
     /// waits a moment and goes on.
     ///
@@ -135,6 +155,10 @@ impl Server {
         let asked = self.stop.asked();
         tokio::pin!(asked);
         let grace = loop {
+            tokio::select! {
+                grace = &mut asked => break grace,
+                () = live.room(self.max_connections) => {}
+            }
             tokio::select! {
                 grace = &mut asked => break grace,
                 accepted = self.listener.accept() => match accepted {
