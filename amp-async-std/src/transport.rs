@@ -5,6 +5,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
+use std::time::Duration;
 
 use amp_core::session::{ReadHalf, WriteHalf};
 use bytes::BytesMut;
@@ -75,6 +76,10 @@ impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
             Poll::Ready(Ok(n))
         })
         .await
+    }
+
+    async fn sleep(duration: Duration) {
+        async_io::Timer::after(duration).await;
     }
 }
 

@@ -263,6 +263,7 @@ macro_rules! suite {
             a_responder_that_panics_is_an_undeclared_error,
             tcp_server_with_per_connection_state_and_graceful_shutdown,
             a_server_at_its_connection_limit_accepts_once_one_ends,
+            a_box_left_unfinished_past_the_timeout_ends_the_connection,
             a_request_without_ask_that_fails_closes_the_connection_silently,
             dropping_the_last_handle_closes_the_connection,
             graceful_shutdown_of_one_peer,

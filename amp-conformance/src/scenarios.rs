@@ -676,6 +676,120 @@ pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(
         .unwrap();
 }
 
+/// With an unfinished-box timeout, a peer that sends part of a box and
+/// stops loses its connection once a whole timeout passes with no box
+/// completed, with a reason that says so; a slow peer whose boxes keep
+/// completing, each in less than the timeout, keeps it.
+pub async fn a_box_left_unfinished_past_the_timeout_ends_the_connection<R: Runtime>(rt: R) {
+    use std::io::{Read, Write};
+    const LIMIT: Duration = Duration::from_millis(300);
+    // The server side's peers, kept by the responder, to see why each
+    // connection ended.
+    type Slot = Arc<std::sync::OnceLock<Peer>>;
+    let peers = Arc::new(std::sync::Mutex::new(Vec::<Slot>::new()));
+    let factory: Factory = Arc::new({
+        let peers = peers.clone();
+        move |_| {
+            let slot = Slot::default();
+            peers.lock().unwrap().push(slot.clone());
+            Responders::new().raw_responder("Hello", move |ctx, args| {
+                let _ = slot.set(ctx.peer);
+                async move { Ok::<_, amp_core::ResponderError>(args) }
+            })
+        }
+    });
+    let served = within(
+        &rt,
+        "the server to bind",
+        rt.serve(factory, Options::default().unfinished_box_timeout(LIMIT)),
+    )
+    .await
+    .unwrap();
+    let addr = served.addr;
+    let hello = |tag: String| {
+        let mut b = AmpBox::from_pairs([("_command", "Hello"), ("x", "y")]);
+        b.insert("_ask", tag);
+        b.to_bytes().unwrap()
+    };
+    let answer_len = AmpBox::from_pairs([("_answer", "1"), ("x", "y")])
+        .to_bytes()
+        .unwrap()
+        .len();
+
+    // Slow but never late: every box arrives in two halves 200 ms apart,
+    // the next box begun with the end of the last, for about 1.6 s.
+    let slow = blocking({
+        let boxes: Vec<_> = (1..=8).map(|i| hello(i.to_string())).collect();
+        move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_nodelay(true).unwrap();
+            let half = boxes[0].len() / 2;
+            s.write_all(&boxes[0][..half]).unwrap();
+            for i in 0..boxes.len() {
+                std::thread::sleep(Duration::from_millis(200));
+                let mut next = boxes[i][half..].to_vec();
+                if let Some(b) = boxes.get(i + 1) {
+                    next.extend_from_slice(&b[..half]);
+                }
+                s.write_all(&next).unwrap();
+            }
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            let mut answers = vec![0u8; answer_len * boxes.len()];
+            s.read_exact(&mut answers).map_err(|e| e.to_string())
+        }
+    });
+    let r = within(&rt, "the slow peer's answers", slow).await;
+    assert!(r.is_ok(), "the slow peer lost its connection: {r:?}");
+
+    // Half a box after a whole one, then nothing: the connection ends.
+    let stalled = blocking({
+        let first = hello("1".into());
+        let second = hello("2".into());
+        move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(&first).unwrap();
+            s.write_all(&second[..5]).unwrap();
+            let started = Instant::now();
+            s.set_read_timeout(Some(WAIT)).unwrap();
+            let mut received = Vec::new();
+            let end = s.read_to_end(&mut received).map(|_| ());
+            (
+                received.len(),
+                end.map_err(|e| e.to_string()),
+                started.elapsed(),
+            )
+        }
+    });
+    let (received, end, after) = within(&rt, "the stalled peer's connection to end", stalled).await;
+    assert_eq!(received, answer_len, "the whole box was answered");
+    assert!(
+        end.is_ok() || after < WAIT,
+        "the connection did not end: {end:?}"
+    );
+    assert!(after >= LIMIT, "closed after {after:?}, before the timeout");
+    let (slow_peer, stalled_peer) = {
+        let peers = peers.lock().unwrap();
+        assert_eq!(peers.len(), 2, "one set of responders per connection");
+        (peers[0].get().cloned(), peers[1].get().cloned())
+    };
+    assert_eq!(
+        within(&rt, "the server side's end", stalled_peer.unwrap().closed()).await,
+        ConnectionError::BoxTimeout {
+            timeout: LIMIT,
+            buffered: 5
+        }
+    );
+    // The slow peer's connection ended only when its client closed.
+    assert_eq!(
+        within(&rt, "the slow peer's end", slow_peer.unwrap().closed()).await,
+        ConnectionError::PeerClosed
+    );
+    served.stop.shutdown(WAIT).await;
+    within(&rt, "the server's run", served.running)
+        .await
+        .unwrap();
+}
+
 /// A request without `_ask` whose responder fails, in any way (unknown
 /// command, declared error, undeclared failure), closes the connection
 /// without a word, as Twisted does; one that succeeds leaves it open.

@@ -314,6 +314,14 @@ pub enum ConnectionError {
     /// The route this conversation ran on was unbound (see `amp-router`);
     /// the connection itself may go on.
     RouteUnbound,
+    /// The peer began a box and did not finish it in time (see
+    /// `session::Options::unfinished_box_timeout`).
+    BoxTimeout {
+        /// The time allowed.
+        timeout: std::time::Duration,
+        /// Bytes of the unfinished box received.
+        buffered: usize,
+    },
 }
 
 impl fmt::Display for ConnectionError {
@@ -329,6 +337,10 @@ impl fmt::Display for ConnectionError {
             ConnectionError::ProtocolSwitched => f.write_str("connection switched protocol"),
             ConnectionError::Transport(e) => write!(f, "transport error: {e}"),
             ConnectionError::RouteUnbound => f.write_str("route unbound"),
+            ConnectionError::BoxTimeout { timeout, buffered } => write!(
+                f,
+                "the peer left a box unfinished for {timeout:?} ({buffered} bytes of it received)"
+            ),
         }
     }
 }

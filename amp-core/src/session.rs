@@ -44,6 +44,7 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Poll, Waker};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
@@ -74,6 +75,7 @@ pub struct Options {
     max_outbound_bytes: usize,
     max_waiting_bytes: usize,
     read_buffer: usize,
+    box_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -84,6 +86,7 @@ impl Default for Options {
             max_outbound_bytes: 4 << 20,
             max_waiting_bytes: 8 << 20,
             read_buffer: 64 * 1024,
+            box_timeout: None,
         }
     }
 }
@@ -161,6 +164,36 @@ impl Options {
         self
     }
 
+    /// How long a box may stay unfinished: once a whole `timeout` passes,
+    /// while the peer has sent part of a box, with no box completed, the
+    /// connection is closed with [`ConnectionError::BoxTimeout`]. A peer
+    /// that trickles a box a byte at a time (or sends half a box and waits)
+    /// then holds its buffer for at most about twice that long. The clock only runs while this side is
+    /// reading and has nothing complete left to decode, so a busy responder
+    /// never makes the peer late. Default: none (as in Twisted); a server
+    /// open to untrusted peers wants one, with a connection cap. The
+    /// transport's [`ReadHalf::sleep`] is the timer (with tokio, the
+    /// runtime needs its time driver: `enable_time` or `enable_all`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = amp_core::session::Options::default().unfinished_box_timeout(Duration::from_secs(30));
+    /// assert_eq!(o.box_timeout(), Some(Duration::from_secs(30)));
+    /// ```
+    pub fn unfinished_box_timeout(mut self, timeout: Duration) -> Self {
+        self.box_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a box may stay unfinished, if that is bounded.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().box_timeout(), None);
+    /// ```
+    pub fn box_timeout(&self) -> Option<Duration> {
+        self.box_timeout
+    }
+
     /// The core's settings.
     ///
     /// ```
@@ -228,6 +261,20 @@ pub trait ReadHalf: Send + 'static {
     /// stream. Must be cancel-safe: dropped before it finishes, it has read
     /// nothing.
     fn read(&mut self, buf: &mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send;
+
+    /// Resolves after `duration`: the runtime's timer, used only for
+    /// [`Options::unfinished_box_timeout`]. The default never resolves, so
+    /// on a transport that keeps it the timeout never fires: right for one
+    /// whose boxes arrive whole (a route of `amp-router`), not for a
+    /// socket. The readers of amp-tokio and amp-async-std use their
+    /// runtime's timer.
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static
+    where
+        Self: Sized,
+    {
+        let _ = duration;
+        std::future::pending()
+    }
 }
 
 /// The sending half of a transport.
@@ -977,6 +1024,8 @@ enum Step {
     Answered(Answer),
     Read(io::Result<usize>),
     Woken,
+    /// The unfinished-box timer went off.
+    BoxTimer,
 }
 
 async fn read_loop<R: ReadHalf>(
@@ -1006,6 +1055,16 @@ async fn read_loop<R: ReadHalf>(
     let mut more_buffered = false;
     // Bytes were just read and no answer has been sent for them yet.
     let mut fresh_read = false;
+    // The unfinished-box timeout: bytes of a box begun and not finished
+    // (after everything complete was decoded), every byte read so far, and
+    // the timer with how many bytes had been decoded into whole boxes when
+    // it was set. When it goes off with none decoded since, the peer is
+    // late.
+    let box_timeout = options.box_timeout();
+    let mut unfinished = 0usize;
+    let mut total_read = 0u64;
+    let mut box_timer = None;
+    let mut decoded_at_arm = 0u64;
     loop {
         let (closed, transmit) = {
             let state = shared.lock();
@@ -1092,6 +1151,16 @@ async fn read_loop<R: ReadHalf>(
         if buf.capacity() - buf.len() < options.read_buffer / 4 {
             buf.reserve(options.read_buffer);
         }
+        if let Some(timeout) = box_timeout {
+            if unfinished > 0 && can_read && !more_buffered {
+                if box_timer.is_none() {
+                    box_timer = Some(Box::pin(R::sleep(timeout)));
+                    decoded_at_arm = total_read.saturating_sub(unfinished as u64);
+                }
+            } else {
+                box_timer = None;
+            }
+        }
         let step = if more_buffered && (can_take || draining) {
             // Decode more of what was read before reading again; pick up a
             // responder that has finished on the way.
@@ -1118,6 +1187,11 @@ async fn read_loop<R: ReadHalf>(
                 if shared.wake_reader.poll_take(cx).is_ready() {
                     return Poll::Ready(Step::Woken);
                 }
+                if let Some(timer) = box_timer.as_mut()
+                    && timer.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Step::BoxTimer);
+                }
                 Poll::Pending
             })
             .await
@@ -1133,7 +1207,8 @@ async fn read_loop<R: ReadHalf>(
                     eof = true;
                     state.conn.handle_eof();
                 }
-                Step::Read(Ok(_)) => {
+                Step::Read(Ok(n)) => {
+                    total_read += n as u64;
                     fresh_read = true;
                     let core_buf = state.conn.read_buffer();
                     if core_buf.is_empty() {
@@ -1147,10 +1222,27 @@ async fn read_loop<R: ReadHalf>(
                     .conn
                     .connection_lost(ConnectionError::Transport(e.to_string())),
                 Step::Woken => {}
+                Step::BoxTimer => {
+                    box_timer = None;
+                    let buffered = state.conn.buffered();
+                    let decoded = total_read.saturating_sub(buffered as u64);
+                    let late = buffered > 0 && decoded == decoded_at_arm;
+                    if let (true, Some(timeout)) = (late, box_timeout) {
+                        let reason = ConnectionError::BoxTimeout { timeout, buffered };
+                        state.conn.connection_lost(reason);
+                    }
+                    // Otherwise a whole box came since the timer was set: a
+                    // new one is set if a box is still unfinished.
+                }
             }
             // Shutting down: everything received is taken, to be refused.
             let batch = if draining { usize::MAX } else { YIELD_EVERY };
             more_buffered = shared.drain(&mut state, &mut waiting, &mut wakers, batch);
+            unfinished = if more_buffered {
+                0
+            } else {
+                state.conn.buffered()
+            };
             let received = waiting.len() - queued_before;
             waiting_bytes += waiting
                 .range(queued_before..)

@@ -2,7 +2,9 @@
 //! (`amp_core::session`) reads and writes, for code that drives the engine
 //! itself (a router, say).
 
+use std::future::Future;
 use std::io;
+use std::time::Duration;
 
 use amp_core::session::{ReadHalf, WriteHalf};
 use bytes::BytesMut;
@@ -35,6 +37,10 @@ impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
     // `read_buf` is cancel-safe: dropped before it completes, it read nothing.
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
         self.0.read_buf(buf).await
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        tokio::time::sleep(duration)
     }
 }
 
