@@ -964,6 +964,64 @@ fn h19_one_byte_per_second() {
 }
 
 #[test]
+fn h19b_one_byte_every_300_ms_against_an_unfinished_box_timeout() {
+    run(|| async move {
+        let limit = Duration::from_secs(1);
+        let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
+            .await
+            .unwrap()
+            .options(Options::default().unfinished_box_timeout(limit));
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.run());
+        let mut other = Bystander::start(addr).await;
+        let before = rss_kib();
+        other.begin();
+
+        let bytes = request("Sum", &[("a", b"1"), ("b", b"2")]);
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        let mut sent = 0;
+        let mut closed = None;
+        let mut buf = [0u8; 64];
+        // Never the last byte: the box stays unfinished.
+        for byte in &bytes[..bytes.len() - 1] {
+            if raw.write_all(std::slice::from_ref(byte)).await.is_err() {
+                break;
+            }
+            sent += 1;
+            // The server's end shows as the end of the stream (or a reset).
+            if let Ok(r) = timeout(Duration::from_millis(300), raw.read(&mut buf)).await {
+                assert!(!matches!(r, Ok(n) if n > 0), "an answer to half a box");
+                closed = Some(started.elapsed());
+                break;
+            }
+        }
+        let closed = closed.expect("the trickling peer was never cut off");
+        assert!(
+            closed >= limit,
+            "cut off after {closed:?}, before the timeout"
+        );
+        assert!(closed < limit * 3, "cut off only after {closed:?}");
+        let summary = other.checkpoint().await;
+        row(
+            &format!(
+                "a peer sending one byte every 300 ms, never the last, to a server with \
+                 `unfinished_box_timeout({} s)`",
+                limit.as_secs()
+            ),
+            "cut off between 1 and 2 timeouts after its first byte; no effect on the other connection",
+            &format!(
+                "cut off {:.1} s after its first byte ({sent} of {} bytes sent); {summary}",
+                closed.as_secs_f64(),
+                bytes.len()
+            ),
+            &memory(before),
+        );
+        other.stop().await;
+    });
+}
+
+#[test]
 fn h20_peer_that_never_reads() {
     run(|| async {
         let (limit, waiting) = (64 * 1024, 256 * 1024);
