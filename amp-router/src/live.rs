@@ -25,11 +25,13 @@
 //! ```
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::io;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::Poll;
+use std::time::Duration;
 
 use amp_core::session::{self, Options, Peer, ReadHalf, Responders, WriteHalf};
 use amp_core::{ConnectionError, Decoder, Limits, ProtocolError};
@@ -412,21 +414,69 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
         spawner,
         options,
     });
-    let reading = read_loop(Arc::clone(&mux), reader, limits);
+    let box_timeout = mux.options.box_timeout();
+    let reading = read_loop(Arc::clone(&mux), reader, limits, box_timeout);
     let writing = write_loop(Arc::clone(&mux), writer, outbound_rx);
     (RoutedPeer { mux }, reading, writing)
 }
 
-async fn read_loop<R: ReadHalf>(mux: Arc<Mux>, mut reader: R, limits: Limits) {
+/// Reads boxes and hands each to its route. With `box_timeout`, a box left
+/// unfinished while a whole timeout passes with no box completed ends the
+/// connection, as in the engine (`Options::unfinished_box_timeout`): the
+/// timer is set when a read leaves part of a box, and going off it looks
+/// whether any box was completed since.
+async fn read_loop<R: ReadHalf>(
+    mux: Arc<Mux>,
+    mut reader: R,
+    limits: Limits,
+    box_timeout: Option<Duration>,
+) {
     let mut decoder = Decoder::new(limits);
+    let mut timer = None;
+    let (mut total_read, mut decoded_at_arm) = (0u64, 0u64);
     loop {
         if mux.ended().is_some() {
             return;
         }
-        let n = match reader.read(decoder.buffer_mut()).await {
-            Ok(n) => n,
-            Err(e) => return mux.end(ConnectionError::Transport(e.to_string())),
+        let unfinished = decoder.buffered();
+        match box_timeout {
+            Some(timeout) if unfinished > 0 => {
+                if timer.is_none() {
+                    timer = Some(Box::pin(R::sleep(timeout)));
+                    decoded_at_arm = total_read.saturating_sub(unfinished as u64);
+                }
+            }
+            _ => timer = None,
+        }
+        let read = {
+            let mut read = pin!(reader.read(decoder.buffer_mut()));
+            poll_fn(|cx| {
+                if let Poll::Ready(r) = read.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                if let Some(t) = timer.as_mut()
+                    && t.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(None);
+                }
+                Poll::Pending
+            })
+            .await
         };
+        let n = match read {
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return mux.end(ConnectionError::Transport(e.to_string())),
+            None => {
+                timer = None;
+                let buffered = decoder.buffered();
+                let decoded = total_read.saturating_sub(buffered as u64);
+                if let (true, Some(timeout)) = (decoded == decoded_at_arm, box_timeout) {
+                    return mux.end(ConnectionError::BoxTimeout { timeout, buffered });
+                }
+                continue;
+            }
+        };
+        total_read += n as u64;
         loop {
             match decoder.decode() {
                 Ok(Some(mut b)) => {

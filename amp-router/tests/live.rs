@@ -246,6 +246,38 @@ async fn a_box_for_an_unbound_route_ends_the_connection_with_a_typed_reason() {
     );
 }
 
+/// The routed connection's own reader applies the unfinished-box timeout:
+/// whole boxes and silence are fine, half a box left past the timeout ends
+/// the connection with a reason that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_a_box_left_past_the_timeout_ends_the_routed_connection() {
+    let limit = Duration::from_millis(300);
+    let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+    let options = amp_core::session::Options::default().unfinished_box_timeout(limit);
+    let router = amp_router::tokio::from_stream(ours, options);
+    let route = router.bind(Route::Default, calculator()).unwrap();
+    route.connect_to(None);
+    // A whole box (a call with no answer wanted), then silence: no timeout.
+    let whole = AmpBox::from_pairs([("_command", "Sum"), ("a", "1"), ("b", "2")])
+        .to_bytes()
+        .unwrap();
+    theirs.write_all(&whole).await.unwrap();
+    tokio::time::sleep(limit * 3).await;
+    assert!(!router.is_closed(), "closed while no box was unfinished");
+    // Half a box, then silence.
+    let started = std::time::Instant::now();
+    theirs.write_all(&whole[..7]).await.unwrap();
+    assert_eq!(
+        timeout(T, router.closed()).await.unwrap(),
+        ConnectionError::BoxTimeout {
+            timeout: limit,
+            buffered: 7
+        }
+    );
+    let after = started.elapsed();
+    assert!(after >= limit, "closed after {after:?}, before the timeout");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbinding_a_route_ends_its_calls_and_leaves_the_others() {
     let (client, server) = tcp_pair().await;
