@@ -790,6 +790,81 @@ pub async fn a_box_left_unfinished_past_the_timeout_ends_the_connection<R: Runti
         .unwrap();
 }
 
+/// With an idle timeout, a connection with nothing received or sent and
+/// nothing under way for a whole timeout ends with a reason that says so. A
+/// responder running, a call waiting for its answer, or calls coming more
+/// often than the timeout keep it open, on either side.
+pub async fn an_idle_connection_ends_after_the_idle_timeout_and_a_busy_one_does_not<R: Runtime>(
+    rt: R,
+) {
+    const LIMIT: Duration = Duration::from_millis(300);
+    let idle = || Options::default().idle_timeout(LIMIT);
+    for timed_side in ["server", "client"] {
+        let probes = Probes::default();
+        let (server_options, client_options) = if timed_side == "server" {
+            (idle(), Options::default())
+        } else {
+            (Options::default(), idle())
+        };
+        let (server, client) = rt.pair_with(
+            math(&probes),
+            server_options,
+            Responders::new(),
+            client_options,
+        );
+        // A responder running (the server's side) and a call waiting for
+        // its answer (the client's) for three timeouts: not idle.
+        let waiting = rt.spawn({
+            let client = client.clone();
+            async move { client.call::<Wait>(&Empty {}).await }
+        });
+        within(
+            &rt,
+            "the Wait responder to start",
+            probes.entered.at_least(1),
+        )
+        .await;
+        rt.sleep(LIMIT * 3).await;
+        assert!(
+            !server.is_closed() && !client.is_closed(),
+            "{timed_side}: closed while a call was under way"
+        );
+        probes.gate.open(1);
+        let r = within(&rt, "the Wait call", waiting).await;
+        assert!(matches!(r, Ok(Some(Empty {}))), "{timed_side}: {r:?}");
+        // Calls every 100 ms for a second: not idle.
+        for i in 0..10 {
+            sums(&rt, "Sum", &client, i, 1).await;
+            rt.sleep(Duration::from_millis(100)).await;
+        }
+        assert!(
+            !server.is_closed() && !client.is_closed(),
+            "{timed_side}: closed while calls kept coming"
+        );
+        // Then nothing: the timed side ends the connection.
+        let started = Instant::now();
+        let (timed, other) = if timed_side == "server" {
+            (&server, &client)
+        } else {
+            (&client, &server)
+        };
+        assert_eq!(
+            within(&rt, "the idle timeout", timed.closed()).await,
+            ConnectionError::IdleTimeout { timeout: LIMIT },
+            "{timed_side}"
+        );
+        assert!(
+            started.elapsed() >= LIMIT,
+            "{timed_side}: closed before the timeout"
+        );
+        assert_eq!(
+            within(&rt, "the other side's end", other.closed()).await,
+            ConnectionError::PeerClosed,
+            "{timed_side}"
+        );
+    }
+}
+
 /// A request without `_ask` whose responder fails, in any way (unknown
 /// command, declared error, undeclared failure), closes the connection
 /// without a word, as Twisted does; one that succeeds leaves it open.

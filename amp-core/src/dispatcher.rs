@@ -322,6 +322,12 @@ pub enum ConnectionError {
         /// Bytes of the unfinished box received.
         buffered: usize,
     },
+    /// Nothing was received or sent, with nothing under way, for the idle
+    /// timeout (see `session::Options::idle_timeout`).
+    IdleTimeout {
+        /// The time allowed.
+        timeout: std::time::Duration,
+    },
 }
 
 impl fmt::Display for ConnectionError {
@@ -341,6 +347,9 @@ impl fmt::Display for ConnectionError {
                 f,
                 "the peer left a box unfinished for {timeout:?} ({buffered} bytes of it received)"
             ),
+            ConnectionError::IdleTimeout { timeout } => {
+                write!(f, "the connection was idle for {timeout:?}")
+            }
         }
     }
 }

@@ -76,6 +76,7 @@ pub struct Options {
     max_waiting_bytes: usize,
     read_buffer: usize,
     box_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -87,6 +88,7 @@ impl Default for Options {
             max_waiting_bytes: 8 << 20,
             read_buffer: 64 * 1024,
             box_timeout: None,
+            idle_timeout: None,
         }
     }
 }
@@ -183,6 +185,37 @@ impl Options {
     pub fn unfinished_box_timeout(mut self, timeout: Duration) -> Self {
         self.box_timeout = Some(timeout);
         self
+    }
+
+    /// How long a connection may stay idle: once a whole `timeout` passes
+    /// with nothing received and nothing sent, and nothing under way (no
+    /// call of this side waiting for its answer, no responder running or
+    /// waiting, no part of a box received, nothing left to write), the
+    /// connection is closed with [`ConnectionError::IdleTimeout`]. The timer
+    /// runs all the time and looks when it goes off, so an idle connection
+    /// ends between one and two timeouts after it went quiet. With a
+    /// server's `max_connections`, it keeps peers that connect and then say
+    /// nothing from holding every place. Default: none (as in Twisted).
+    /// Like [`unfinished_box_timeout`](Self::unfinished_box_timeout), it
+    /// uses the transport's [`ReadHalf::sleep`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = amp_core::session::Options::default().idle_timeout(Duration::from_secs(300));
+    /// assert_eq!(o.idle(), Some(Duration::from_secs(300)));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout);
+        self
+    }
+
+    /// How long a connection may stay idle, if that is bounded.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::session::Options::default().idle(), None);
+    /// ```
+    pub fn idle(&self) -> Option<Duration> {
+        self.idle_timeout
     }
 
     /// How long a box may stay unfinished, if that is bounded.
@@ -293,6 +326,8 @@ struct State {
     /// Bytes of the requests in `pending` not answered yet: this side's
     /// calls in flight.
     in_flight: usize,
+    /// Bytes handed to the writer so far (for the idle timeout).
+    sent: u64,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -942,6 +977,7 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
             conn: Connection::new(&options.config),
             pending: HashMap::default(),
             in_flight: 0,
+            sent: 0,
         }),
         write_ready: Signal::default(),
         space: Notify::new(),
@@ -968,7 +1004,9 @@ async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
     loop {
         let (bytes, closed) = {
             let mut state = shared.lock();
-            (state.conn.take_transmit(), state.conn.is_closed())
+            let bytes = state.conn.take_transmit();
+            state.sent += bytes.len() as u64;
+            (bytes, state.conn.is_closed())
         };
         if !bytes.is_empty() {
             // Room again: wake callers waiting for space, and the reader if
@@ -1026,6 +1064,8 @@ enum Step {
     Woken,
     /// The unfinished-box timer went off.
     BoxTimer,
+    /// The idle timer went off.
+    IdleTimer,
 }
 
 async fn read_loop<R: ReadHalf>(
@@ -1065,10 +1105,21 @@ async fn read_loop<R: ReadHalf>(
     let mut total_read = 0u64;
     let mut box_timer = None;
     let mut decoded_at_arm = 0u64;
+    // The idle timeout: the timer, always set, with the bytes read and sent
+    // when it was. When it goes off with neither moved and nothing under
+    // way, the connection was idle for a whole timeout; otherwise it is set
+    // again.
+    let idle_timeout = options.idle();
+    let mut idle_timer = None;
+    let mut moved_at_arm = (0u64, 0u64);
     loop {
-        let (closed, transmit) = {
+        let (closed, transmit, sent) = {
             let state = shared.lock();
-            (state.conn.is_closed(), state.conn.pending_transmit())
+            (
+                state.conn.is_closed(),
+                state.conn.pending_transmit(),
+                state.sent,
+            )
         };
         let draining = shared.draining.load(Ordering::SeqCst);
         if closed || (draining && running.is_empty() && !more_buffered) {
@@ -1161,6 +1212,15 @@ async fn read_loop<R: ReadHalf>(
                 box_timer = None;
             }
         }
+        if let Some(timeout) = idle_timeout
+            && idle_timer.is_none()
+        {
+            // Always running: whether the connection was idle is decided
+            // when it goes off (nothing wakes this loop when the last
+            // answer is written, say).
+            idle_timer = Some(Box::pin(R::sleep(timeout)));
+            moved_at_arm = (total_read, sent);
+        }
         let step = if more_buffered && (can_take || draining) {
             // Decode more of what was read before reading again; pick up a
             // responder that has finished on the way.
@@ -1191,6 +1251,11 @@ async fn read_loop<R: ReadHalf>(
                     && timer.as_mut().poll(cx).is_ready()
                 {
                     return Poll::Ready(Step::BoxTimer);
+                }
+                if let Some(timer) = idle_timer.as_mut()
+                    && timer.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Step::IdleTimer);
                 }
                 Poll::Pending
             })
@@ -1233,6 +1298,22 @@ async fn read_loop<R: ReadHalf>(
                     }
                     // Otherwise a whole box came since the timer was set: a
                     // new one is set if a box is still unfinished.
+                }
+                Step::IdleTimer => {
+                    idle_timer = None;
+                    let idle = moved_at_arm == (total_read, state.sent)
+                        && state.pending.is_empty()
+                        && state.conn.pending_transmit() == 0
+                        && state.conn.buffered() == 0
+                        && waiting.is_empty()
+                        && running.is_empty();
+                    if let (true, Some(timeout)) = (idle, idle_timeout) {
+                        state
+                            .conn
+                            .connection_lost(ConnectionError::IdleTimeout { timeout });
+                    }
+                    // Otherwise something moved, or is under way: the
+                    // timer is set again.
                 }
             }
             // Shutting down: everything received is taken, to be refused.
