@@ -20,7 +20,10 @@ use crate::{AmpBox, de, ser};
 /// send back.
 pub type ResponderFuture = Pin<Box<dyn Future<Output = Result<AmpBox, ResponderError>> + Send>>;
 
-type Handler<Ctx> = Arc<dyn Fn(Ctx, AmpBox) -> ResponderFuture + Send + Sync>;
+/// A responder behind its command's name. It gets the arguments by
+/// reference (a typed responder only reads them; a raw one takes them), so
+/// a request's box is not moved into it.
+type Handler<Ctx> = Arc<dyn Fn(Ctx, &mut AmpBox) -> ResponderFuture + Send + Sync>;
 
 /// Maps command names to responders.
 ///
@@ -125,8 +128,8 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         Fut: Future<Output = Result<C::Response, E>> + Send + 'static,
         E: Into<Failure<C::Error>>,
     {
-        let handler: Handler<Ctx> = Arc::new(move |ctx, arguments: AmpBox| {
-            let args: C::Arguments = match de::from_box(&arguments) {
+        let handler: Handler<Ctx> = Arc::new(move |ctx, arguments: &mut AmpBox| {
+            let args: C::Arguments = match de::from_box(arguments) {
                 Ok(args) => args,
                 Err(e) => {
                     let e = ResponderError::undeclared(format_args!(
@@ -202,8 +205,9 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         F: Fn(Ctx, AmpBox) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<AmpBox, ResponderError>> + Send + 'static,
     {
-        let handler: Handler<Ctx> =
-            Arc::new(move |ctx, args| Box::pin(f(ctx, args)) as ResponderFuture);
+        let handler: Handler<Ctx> = Arc::new(move |ctx, args: &mut AmpBox| {
+            Box::pin(f(ctx, std::mem::take(args))) as ResponderFuture
+        });
         self.handlers
             .insert(Bytes::copy_from_slice(command.as_bytes()), handler);
         self
@@ -239,7 +243,19 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
     ///     .unwrap_err();
     /// assert_eq!(e.code(), "UNHANDLED");
     /// ```
-    pub fn dispatch(&self, ctx: Ctx, command: &[u8], arguments: AmpBox) -> ResponderFuture {
+    pub fn dispatch(&self, ctx: Ctx, command: &[u8], mut arguments: AmpBox) -> ResponderFuture {
+        self.dispatch_in_place(ctx, command, &mut arguments)
+    }
+
+    /// [`dispatch`](Self::dispatch) with the arguments left where they
+    /// are: a raw responder takes them (leaving an empty box), a typed one
+    /// only reads them.
+    pub(crate) fn dispatch_in_place(
+        &self,
+        ctx: Ctx,
+        command: &[u8],
+        arguments: &mut AmpBox,
+    ) -> ResponderFuture {
         match self.handlers.get(command) {
             Some(handler) => handler(ctx, arguments),
             None => Box::pin(std::future::ready(Err(ResponderError::unhandled(command)))),

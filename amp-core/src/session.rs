@@ -1139,12 +1139,13 @@ async fn read_loop<R: ReadHalf>(
                     && transmit < options.max_outbound_bytes
                     && answered.len() < chunk
                 {
-                    let Some(req) = waiting.pop_front() else {
+                    let Some(mut req) = waiting.pop_front() else {
                         break;
                     };
                     waiting_bytes -= req.arguments.held_len();
                     let ctx = Context { peer: peer.clone() };
-                    let mut fut = responders.dispatch(ctx, &req.command, req.arguments);
+                    let mut fut =
+                        responders.dispatch_in_place(ctx, &req.command, &mut req.arguments);
                     // Most responders answer at once: poll each once here and
                     // keep only those that wait among the running ones.
                     // A result goes straight into `answered`, not through
