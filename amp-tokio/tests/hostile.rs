@@ -910,16 +910,23 @@ fn h18_list_of_lying_lengths() {
 // ---------------------------------------------------------------------------
 // Misbehaving in time
 
+/// `amp_tokio::Server` itself, with the suite's responders, running in the
+/// background.
+async fn serve(options: Options) -> SocketAddr {
+    let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
+        .await
+        .unwrap()
+        .options(options);
+    let addr = server.local_addr().unwrap();
+    tokio::spawn(server.run());
+    addr
+}
+
 #[test]
 fn h19_one_byte_per_second() {
     let seconds = env_number("AMP_HOSTILE_SLOW_SECONDS", 4);
     run(|| async move {
-        // amp_tokio::Server itself.
-        let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
-            .await
-            .unwrap();
-        let addr = server.local_addr().unwrap();
-        tokio::spawn(server.run());
+        let addr = serve(Options::default()).await;
         let mut other = Bystander::start(addr).await;
         let before = rss_kib();
         other.begin();
@@ -967,12 +974,7 @@ fn h19_one_byte_per_second() {
 fn h19b_one_byte_every_300_ms_against_an_unfinished_box_timeout() {
     run(|| async move {
         let limit = Duration::from_secs(1);
-        let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
-            .await
-            .unwrap()
-            .options(Options::default().unfinished_box_timeout(limit));
-        let addr = server.local_addr().unwrap();
-        tokio::spawn(server.run());
+        let addr = serve(Options::default().unfinished_box_timeout(limit)).await;
         let mut other = Bystander::start(addr).await;
         let before = rss_kib();
         other.begin();
