@@ -170,12 +170,13 @@ impl Options {
     /// while the peer has sent part of a box, with no box completed, the
     /// connection is closed with [`ConnectionError::BoxTimeout`]. A peer
     /// that trickles a box a byte at a time (or sends half a box and waits)
-    /// then holds its buffer for at most about twice that long. The clock only runs while this side is
-    /// reading and has nothing complete left to decode, so a busy responder
-    /// never makes the peer late. Default: none (as in Twisted); a server
-    /// open to untrusted peers wants one, with a connection cap. The
-    /// transport's [`ReadHalf::sleep`] is the timer (with tokio, the
-    /// runtime needs its time driver: `enable_time` or `enable_all`).
+    /// then holds its buffer for at most about twice that long. The clock
+    /// only runs while this side is reading and has nothing complete left
+    /// to decode, so a busy responder never makes the peer late. Default:
+    /// none (as in Twisted); a server open to untrusted peers wants one,
+    /// with a connection cap. The transport's [`ReadHalf::sleep`] is the
+    /// timer (with tokio, the runtime needs its time driver: `enable_time`
+    /// or `enable_all`).
     ///
     /// ```
     /// use std::time::Duration;
@@ -296,10 +297,11 @@ pub trait ReadHalf: Send + 'static {
     fn read(&mut self, buf: &mut BytesMut) -> impl Future<Output = io::Result<usize>> + Send;
 
     /// Resolves after `duration`: the runtime's timer, used only for
-    /// [`Options::unfinished_box_timeout`]. The default never resolves, so
-    /// on a transport that keeps it the timeout never fires: right for one
-    /// whose boxes arrive whole (a route of `amp-router`), not for a
-    /// socket. The readers of amp-tokio and amp-async-std use their
+    /// [`Options::unfinished_box_timeout`] and [`Options::idle_timeout`].
+    /// The default never resolves, so on a transport that keeps it neither
+    /// timeout fires: right for one whose boxes arrive whole and whose
+    /// connection is watched elsewhere (a route of `amp-router`), not for
+    /// a socket. The readers of amp-tokio and amp-async-std use their
     /// runtime's timer.
     fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static
     where
@@ -1423,6 +1425,12 @@ struct LiveInner {
     left: Notify,
 }
 
+impl LiveInner {
+    fn lock(&self) -> MutexGuard<'_, (u64, HashMap<u64, Peer>)> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl LiveConnections {
     /// Holds `peer` until its connection ends; returns the future that waits
     /// for that end and lets go (spawn it).
@@ -1448,18 +1456,13 @@ impl LiveConnections {
         let inner = Arc::clone(&self.inner);
         async move {
             ended.await;
-            inner
-                .held
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .1
-                .remove(&id);
+            inner.lock().1.remove(&id);
             inner.left.notify(usize::MAX);
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, (u64, HashMap<u64, Peer>)> {
-        self.inner.held.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.lock()
     }
 
     /// Waits until fewer than `max` connections are held (at once if they

@@ -31,7 +31,6 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
-use std::time::Duration;
 
 use amp_core::session::{self, Options, Peer, ReadHalf, Responders, WriteHalf};
 use amp_core::{ConnectionError, Decoder, Limits, ProtocolError};
@@ -414,23 +413,19 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
         spawner,
         options,
     });
-    let box_timeout = mux.options.box_timeout();
-    let reading = read_loop(Arc::clone(&mux), reader, limits, box_timeout);
+    let reading = read_loop(Arc::clone(&mux), reader, limits);
     let writing = write_loop(Arc::clone(&mux), writer, outbound_rx);
     (RoutedPeer { mux }, reading, writing)
 }
 
-/// Reads boxes and hands each to its route. With `box_timeout`, a box left
-/// unfinished while a whole timeout passes with no box completed ends the
-/// connection, as in the engine (`Options::unfinished_box_timeout`): the
-/// timer is set when a read leaves part of a box, and going off it looks
-/// whether any box was completed since.
-async fn read_loop<R: ReadHalf>(
-    mux: Arc<Mux>,
-    mut reader: R,
-    limits: Limits,
-    box_timeout: Option<Duration>,
-) {
+/// Reads boxes and hands each to its route. With an unfinished-box timeout
+/// in the options, a box left unfinished while a whole timeout passes with
+/// no box completed ends the connection, as in the engine
+/// (`Options::unfinished_box_timeout`): the timer is set when a read leaves
+/// part of a box, and going off it looks whether any box was completed
+/// since.
+async fn read_loop<R: ReadHalf>(mux: Arc<Mux>, mut reader: R, limits: Limits) {
+    let box_timeout = mux.options.box_timeout();
     let mut decoder = Decoder::new(limits);
     let mut timer = None;
     let (mut total_read, mut decoded_at_arm) = (0u64, 0u64);
