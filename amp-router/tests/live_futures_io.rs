@@ -4,26 +4,10 @@
 use std::convert::Infallible;
 
 use amp_async_std::Spawn;
+use amp_conformance::commands::{Sum, SumArgs, Total};
 use amp_core::session::Responders;
 use amp_core::{CallError, Command};
-use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Deserialize, Debug)]
-struct SumArgs {
-    a: i64,
-    b: i64,
-}
-#[derive(Serialize, Deserialize, Debug)]
-struct Total {
-    total: i64,
-}
-struct Sum;
-impl Command for Sum {
-    const NAME: &'static str = "Sum";
-    type Arguments = SumArgs;
-    type Response = Total;
-    type Error = Infallible;
-}
 struct Double;
 impl Command for Double {
     const NAME: &'static str = "Double";

@@ -47,6 +47,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use amp_conformance::commands::{Sum, SumArgs, Total};
 use amp_core::session::SHUTTING_DOWN_ERROR_CODE;
 use amp_core::values::{DateTime, Decimal};
 use amp_core::{
@@ -69,23 +70,6 @@ const MAX_LATENCY: Duration = Duration::from_secs(2);
 
 // ---------------------------------------------------------------------------
 // Commands
-
-#[derive(Serialize, Deserialize, Debug)]
-struct SumArgs {
-    a: i64,
-    b: i64,
-}
-#[derive(Serialize, Deserialize, Debug)]
-struct Total {
-    total: i64,
-}
-struct Sum;
-impl Command for Sum {
-    const NAME: &'static str = "Sum";
-    type Arguments = SumArgs;
-    type Response = Total;
-    type Error = Infallible;
-}
 
 /// Unicode echo.
 #[derive(Serialize, Deserialize, Debug)]
