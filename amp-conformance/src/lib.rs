@@ -264,6 +264,7 @@ macro_rules! suite {
             tcp_server_with_per_connection_state_and_graceful_shutdown,
             a_server_at_its_connection_limit_accepts_once_one_ends,
             a_box_left_unfinished_past_the_timeout_ends_the_connection,
+            the_unfinished_box_clock_stops_while_the_server_cannot_read,
             an_idle_connection_ends_after_the_idle_timeout_and_a_busy_one_does_not,
             a_request_without_ask_that_fails_closes_the_connection_silently,
             dropping_the_last_handle_closes_the_connection,

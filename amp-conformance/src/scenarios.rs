@@ -783,6 +783,73 @@ pub async fn a_box_left_unfinished_past_the_timeout_ends_the_connection<R: Runti
         .unwrap();
 }
 
+/// The unfinished-box clock runs only while the server reads: a peer whose
+/// half box waits behind requests the server cannot take yet (every
+/// responder slot busy) is not late, however long that lasts; once the
+/// server reads again, the timeout applies.
+pub async fn the_unfinished_box_clock_stops_while_the_server_cannot_read<R: Runtime>(rt: R) {
+    use std::io::{Read, Write};
+    const LIMIT: Duration = Duration::from_millis(300);
+    let probes = Probes::default();
+    let served = within(
+        &rt,
+        "the server to bind",
+        rt.serve(
+            Arc::new({
+                let probes = probes.clone();
+                move |_| math(&probes)
+            }),
+            Options::default()
+                .max_responders(1)
+                .unfinished_box_timeout(LIMIT),
+        ),
+    )
+    .await
+    .unwrap();
+    let wait = |tag: &str| {
+        let mut b = AmpBox::from_pairs([("_command", "Wait")]);
+        b.insert("_ask", tag.to_owned());
+        b.to_bytes().unwrap()
+    };
+    // One Wait runs, the second waits for the only slot (so the server
+    // stops reading), then half a box.
+    let mut bytes = wait("1").to_vec();
+    bytes.extend_from_slice(&wait("2"));
+    bytes.extend_from_slice(&wait("3")[..6]);
+    let addr = served.addr;
+    let (opened_tx, opened_rx) = std::sync::mpsc::channel::<Instant>();
+    let peer = blocking(move || {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(&bytes).unwrap();
+        s.set_read_timeout(Some(WAIT)).unwrap();
+        let mut received = Vec::new();
+        let end = s.read_to_end(&mut received).map_err(|e| e.to_string());
+        let opened = opened_rx.recv().unwrap();
+        (received, end, opened.elapsed())
+    });
+    within(&rt, "the first Wait to start", probes.entered.at_least(1)).await;
+    // Three timeouts with the half box waiting behind a full slot.
+    rt.sleep(LIMIT * 3).await;
+    opened_tx.send(Instant::now()).unwrap();
+    probes.gate.open(2);
+    let (received, end, since_open) = within(&rt, "the connection to end", peer).await;
+    // Both Waits answered (`_answer` 1 and 2, nothing else), then the end.
+    let answers =
+        amp_core::codec::decode_all(bytes::Bytes::from(received), &amp_core::Limits::default())
+            .unwrap();
+    let tags: Vec<_> = answers.iter().map(|b| b.get_str("_answer")).collect();
+    assert_eq!(tags, [Some("1"), Some("2")]);
+    assert!(end.is_ok(), "{end:?}");
+    assert!(
+        since_open >= LIMIT,
+        "ended {since_open:?} after the server could read again, before the timeout"
+    );
+    served.stop.shutdown(WAIT).await;
+    within(&rt, "the server's run", served.running)
+        .await
+        .unwrap();
+}
+
 /// With an idle timeout, a connection with nothing received or sent and
 /// nothing under way for a whole timeout ends with a reason that says so. A
 /// responder running, a call waiting for its answer, or calls coming more
