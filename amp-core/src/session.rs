@@ -41,7 +41,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::{Pin, pin};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -343,6 +343,13 @@ struct Slot {
 }
 
 impl State {
+    /// Whether a call of this side waits for its answer, or received bytes
+    /// wait to be decoded, or bytes wait to be written (the responders are
+    /// the reader's to count).
+    fn has_work(&self) -> bool {
+        !self.pending.is_empty() || self.conn.pending_transmit() > 0 || self.conn.buffered() > 0
+    }
+
     /// Leaves a call's outcome for its caller; returns who to wake.
     fn settle(&mut self, id: CallId, outcome: CallOutcome) -> Option<Waker> {
         // A caller that went away has no slot: its outcome is dropped, as a
@@ -430,6 +437,9 @@ struct Shared {
     ended: Notify,
     /// A graceful shutdown was asked for.
     draining: AtomicBool,
+    /// Responders running or waiting for a slot, as the reader last saw
+    /// them (for [`Peer::is_busy`]).
+    responders_busy: AtomicUsize,
     options: Options,
     addr: Option<SocketAddr>,
 }
@@ -946,6 +956,21 @@ impl Peer {
     pub fn is_closed(&self) -> bool {
         self.shared().lock().conn.is_closed()
     }
+
+    /// Whether the connection has work under way: a call of this side
+    /// waiting for its answer, a responder running or waiting for a slot,
+    /// received bytes not decoded yet, or bytes not written yet. A
+    /// connection that is not busy and sees no traffic is idle (what
+    /// [`Options::idle_timeout`] looks for).
+    ///
+    /// ```
+    /// # let peer = amp_core::session::tests_support::idle_peer();
+    /// assert!(!peer.is_busy());
+    /// ```
+    pub fn is_busy(&self) -> bool {
+        let shared = self.shared();
+        shared.lock().has_work() || shared.responders_busy.load(Ordering::Relaxed) > 0
+    }
 }
 
 type Answer = (Option<Bytes>, Result<AmpBox, ResponderError>);
@@ -986,6 +1011,7 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
         wake_reader: Signal::default(),
         ended: Notify::new(),
         draining: AtomicBool::new(false),
+        responders_busy: AtomicUsize::new(0),
         options,
         addr,
     });
@@ -1224,6 +1250,9 @@ async fn read_loop<R: ReadHalf>(
             idle_timer = Some(Box::pin(R::sleep(timeout)));
             moved_at_arm = (total_read, sent);
         }
+        shared
+            .responders_busy
+            .store(running.len() + waiting.len(), Ordering::Relaxed);
         let step = if more_buffered && (can_take || draining) {
             // Decode more of what was read before reading again; pick up a
             // responder that has finished on the way.
@@ -1305,9 +1334,7 @@ async fn read_loop<R: ReadHalf>(
                 Step::IdleTimer => {
                     idle_timer = None;
                     let idle = moved_at_arm == (total_read, state.sent)
-                        && state.pending.is_empty()
-                        && state.conn.pending_transmit() == 0
-                        && state.conn.buffered() == 0
+                        && !state.has_work()
                         && waiting.is_empty()
                         && running.is_empty();
                     if let (true, Some(timeout)) = (idle, idle_timeout) {

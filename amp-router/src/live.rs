@@ -53,6 +53,8 @@ struct Mux {
     next_name: AtomicU64,
     spawner: Spawner,
     options: Options,
+    /// Bytes written so far (for the idle timeout).
+    sent: AtomicU64,
 }
 
 struct MuxState {
@@ -412,23 +414,29 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
         next_name: AtomicU64::new(0),
         spawner,
         options,
+        sent: AtomicU64::new(0),
     });
     let reading = read_loop(Arc::clone(&mux), reader, limits);
     let writing = write_loop(Arc::clone(&mux), writer, outbound_rx);
     (RoutedPeer { mux }, reading, writing)
 }
 
-/// Reads boxes and hands each to its route. With an unfinished-box timeout
-/// in the options, a box left unfinished while a whole timeout passes with
-/// no box completed ends the connection, as in the engine
-/// (`Options::unfinished_box_timeout`): the timer is set when a read leaves
-/// part of a box, and going off it looks whether any box was completed
-/// since.
+/// Reads boxes and hands each to its route. The options' timeouts apply to
+/// the connection as they do in the engine:
+/// - unfinished boxes (`Options::unfinished_box_timeout`): the timer is set
+///   when a read leaves part of a box, and going off it looks whether any
+///   box was completed since;
+/// - idleness (`Options::idle_timeout`): the timer always runs, and going
+///   off it looks whether any byte was read or written since and whether
+///   any route has work under way ([`Peer::is_busy`]).
 async fn read_loop<R: ReadHalf>(mux: Arc<Mux>, mut reader: R, limits: Limits) {
     let box_timeout = mux.options.box_timeout();
+    let idle_timeout = mux.options.idle();
     let mut decoder = Decoder::new(limits);
     let mut timer = None;
+    let mut idle_timer = None;
     let (mut total_read, mut decoded_at_arm) = (0u64, 0u64);
+    let mut moved_at_arm = (0u64, 0u64);
     loop {
         if mux.ended().is_some() {
             return;
@@ -443,30 +451,52 @@ async fn read_loop<R: ReadHalf>(mux: Arc<Mux>, mut reader: R, limits: Limits) {
             }
             _ => timer = None,
         }
+        if let Some(timeout) = idle_timeout
+            && idle_timer.is_none()
+        {
+            idle_timer = Some(Box::pin(R::sleep(timeout)));
+            moved_at_arm = (total_read, mux.sent.load(Ordering::Relaxed));
+        }
         let read = {
             let mut read = pin!(reader.read(decoder.buffer_mut()));
             poll_fn(|cx| {
                 if let Poll::Ready(r) = read.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
+                    return Poll::Ready(Woke::Read(r));
                 }
                 if let Some(t) = timer.as_mut()
                     && t.as_mut().poll(cx).is_ready()
                 {
-                    return Poll::Ready(None);
+                    return Poll::Ready(Woke::BoxTimer);
+                }
+                if let Some(t) = idle_timer.as_mut()
+                    && t.as_mut().poll(cx).is_ready()
+                {
+                    return Poll::Ready(Woke::IdleTimer);
                 }
                 Poll::Pending
             })
             .await
         };
         let n = match read {
-            Some(Ok(n)) => n,
-            Some(Err(e)) => return mux.end(ConnectionError::Transport(e.to_string())),
-            None => {
+            Woke::Read(Ok(n)) => n,
+            Woke::Read(Err(e)) => return mux.end(ConnectionError::Transport(e.to_string())),
+            Woke::BoxTimer => {
                 timer = None;
                 let buffered = decoder.buffered();
                 let decoded = total_read.saturating_sub(buffered as u64);
                 if let (true, Some(timeout)) = (decoded == decoded_at_arm, box_timeout) {
                     return mux.end(ConnectionError::BoxTimeout { timeout, buffered });
+                }
+                continue;
+            }
+            Woke::IdleTimer => {
+                idle_timer = None;
+                let moved = moved_at_arm != (total_read, mux.sent.load(Ordering::Relaxed));
+                let busy = || mux.lock().routes.values().any(|(_, peer)| peer.is_busy());
+                if let (false, Some(timeout)) =
+                    (moved || decoder.buffered() > 0 || busy(), idle_timeout)
+                {
+                    return mux.end(ConnectionError::IdleTimeout { timeout });
                 }
                 continue;
             }
@@ -509,6 +539,13 @@ async fn read_loop<R: ReadHalf>(mux: Arc<Mux>, mut reader: R, limits: Limits) {
     }
 }
 
+/// What ended the read loop's wait.
+enum Woke {
+    Read(io::Result<usize>),
+    BoxTimer,
+    IdleTimer,
+}
+
 async fn write_loop<W: WriteHalf>(
     mux: Arc<Mux>,
     mut writer: W,
@@ -520,6 +557,7 @@ async fn write_loop<W: WriteHalf>(
             mux.end(ConnectionError::Transport(e.to_string()));
             break;
         }
+        mux.sent.fetch_add(bytes.len() as u64, Ordering::Relaxed);
     }
     let _ = writer.close().await;
 }

@@ -278,6 +278,65 @@ async fn half_a_box_left_past_the_timeout_ends_the_routed_connection() {
     assert!(after >= limit, "closed after {after:?}, before the timeout");
 }
 
+/// The routed connection applies the idle timeout: a route with a
+/// responder running keeps it open however long, and so do calls that keep
+/// coming; once nothing moves and no route has work under way for a whole
+/// timeout, the connection ends with a reason that says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_routed_connection_ends_after_the_idle_timeout() {
+    let limit = Duration::from_millis(300);
+    let (ours, theirs) = tokio::io::duplex(64 * 1024);
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let options = amp_core::session::Options::default().idle_timeout(limit);
+    let timed = amp_router::tokio::from_stream(ours, options);
+    let responders = calculator().raw_responder("Wait", {
+        let gate = gate.clone();
+        move |_, args| {
+            let gate = gate.clone();
+            async move {
+                gate.notified().await;
+                Ok::<_, amp_core::ResponderError>(args)
+            }
+        }
+    });
+    timed
+        .bind(Route::Default, responders)
+        .unwrap()
+        .connect_to(None);
+    let other = amp_router::tokio::from_stream(theirs, Default::default());
+    let caller = other.bind(Route::Default, Responders::new()).unwrap();
+    caller.connect_to(None);
+    let peer = caller.peer().unwrap();
+
+    // A responder running for three timeouts: not idle.
+    let waiting = tokio::spawn({
+        let peer = peer.clone();
+        async move { peer.call_remote("Wait", AmpBox::new()).await }
+    });
+    tokio::time::sleep(limit * 3).await;
+    assert!(!timed.is_closed(), "closed while a responder ran");
+    gate.notify_one();
+    timeout(T, waiting).await.unwrap().unwrap().unwrap();
+    // Calls every 100 ms for a second: not idle.
+    for i in 0..10 {
+        let r = timeout(T, peer.call::<Sum>(&SumArgs { a: i, b: 1 })).await;
+        assert_eq!(r.unwrap().unwrap().unwrap().total, i + 1);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!timed.is_closed(), "closed while calls kept coming");
+    // Then nothing.
+    let started = std::time::Instant::now();
+    assert_eq!(
+        timeout(T, timed.closed()).await.unwrap(),
+        ConnectionError::IdleTimeout { timeout: limit }
+    );
+    assert!(started.elapsed() >= limit, "closed before the timeout");
+    assert_eq!(
+        timeout(T, other.closed()).await.unwrap(),
+        ConnectionError::PeerClosed
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unbinding_a_route_ends_its_calls_and_leaves_the_others() {
     let (client, server) = tcp_pair().await;
