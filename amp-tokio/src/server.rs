@@ -101,10 +101,11 @@ impl Server {
         self
     }
 
-    /// At most `n` connections served at once (default: no limit). When
-    /// `n` are open the server accepts no more until one ends: connecting
-    /// peers wait in the listener's backlog. With the per-connection bounds
-    /// of [`Options`], this bounds the server's memory in total.
+    /// At most `n` connections served at once (default: no limit; 0 counts
+    /// as 1). When `n` are open the server accepts no more until one ends:
+    /// connecting peers wait in the listener's backlog. With the
+    /// per-connection bounds of [`Options`], this bounds the server's
+    /// memory in total.
     ///
     /// ```no_run
     /// # async fn f() -> std::io::Result<()> {
@@ -114,7 +115,8 @@ impl Server {
     /// # Ok(()) }
     /// ```
     pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n;
+        // At least one: a server that may hold none would never serve.
+        self.max_connections = n.max(1);
         self
     }
 
