@@ -60,6 +60,9 @@ use crate::{
     SendError,
 };
 
+/// The shortest timeout [`Options`] takes.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
 /// Settings of a connection.
 ///
 /// ```
@@ -176,15 +179,18 @@ impl Options {
     /// none (as in Twisted); a server open to untrusted peers wants one,
     /// with a connection cap. The transport's [`ReadHalf::sleep`] is the
     /// timer (with tokio, the runtime needs its time driver: `enable_time`
-    /// or `enable_all`).
+    /// or `enable_all`). At least 1 ms (shorter counts as 1 ms).
     ///
     /// ```
     /// use std::time::Duration;
-    /// let o = amp_core::session::Options::default().unfinished_box_timeout(Duration::from_secs(30));
+    /// use amp_core::session::Options;
+    /// let o = Options::default().unfinished_box_timeout(Duration::from_secs(30));
     /// assert_eq!(o.box_timeout(), Some(Duration::from_secs(30)));
+    /// let o = Options::default().unfinished_box_timeout(Duration::ZERO);
+    /// assert_eq!(o.box_timeout(), Some(Duration::from_millis(1)));
     /// ```
     pub fn unfinished_box_timeout(mut self, timeout: Duration) -> Self {
-        self.box_timeout = Some(timeout);
+        self.box_timeout = Some(timeout.max(MIN_TIMEOUT));
         self
     }
 
@@ -198,15 +204,20 @@ impl Options {
     /// server's `max_connections`, it keeps peers that connect and then say
     /// nothing from holding every place. Default: none (as in Twisted).
     /// Like [`unfinished_box_timeout`](Self::unfinished_box_timeout), it
-    /// uses the transport's [`ReadHalf::sleep`].
+    /// uses the transport's [`ReadHalf::sleep`]. At least 1 ms (shorter
+    /// counts as 1 ms: a timer that is always due would keep a busy
+    /// connection's reader spinning).
     ///
     /// ```
     /// use std::time::Duration;
-    /// let o = amp_core::session::Options::default().idle_timeout(Duration::from_secs(300));
+    /// use amp_core::session::Options;
+    /// let o = Options::default().idle_timeout(Duration::from_secs(300));
     /// assert_eq!(o.idle(), Some(Duration::from_secs(300)));
+    /// let o = Options::default().idle_timeout(Duration::ZERO);
+    /// assert_eq!(o.idle(), Some(Duration::from_millis(1)));
     /// ```
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
-        self.idle_timeout = Some(timeout);
+        self.idle_timeout = Some(timeout.max(MIN_TIMEOUT));
         self
     }
 
