@@ -18,7 +18,7 @@ use crate::commands::{
 };
 use crate::sync::{Counter, Gate};
 use crate::vectors::{self, PROBE_TAG};
-use crate::{Factory, Options, Peer, Responders, Runtime, WAIT, blocking, within};
+use crate::{Factory, Options, Peer, Responders, Runtime, Task, WAIT, blocking, within};
 
 fn sum(a: i64, b: i64) -> SumArgs {
     SumArgs { a, b }
@@ -180,16 +180,7 @@ pub async fn both_sides_call_at_once_and_responders_call_back<R: Runtime>(rt: R)
 pub async fn responders_run_concurrently_and_answer_in_the_order_they_finish<R: Runtime>(rt: R) {
     let probes = Probes::default();
     let (_server, client) = rt.pair(math(&probes), Responders::new());
-    let slow = rt.spawn({
-        let client = client.clone();
-        async move { client.call::<Wait>(&Empty {}).await }
-    });
-    within(
-        &rt,
-        "the Wait responder to start",
-        probes.entered.at_least(1),
-    )
-    .await;
+    let slow = started_wait(&rt, &client, &probes).await;
     sums(&rt, "Sum", &client, 1, 2).await;
     // The gate is still shut: the first call cannot have been answered.
     assert!(!slow.is_finished());
@@ -443,16 +434,7 @@ pub async fn callers_wait_when_the_outbound_buffer_is_full<R: Runtime>(rt: R) {
 pub async fn closed_reports_why_and_close_fails_pending_calls<R: Runtime>(rt: R) {
     let probes = Probes::default();
     let (server, client) = rt.pair(math(&probes), Responders::new());
-    let pending = rt.spawn({
-        let c = client.clone();
-        async move { c.call::<Wait>(&Empty {}).await }
-    });
-    within(
-        &rt,
-        "the Wait responder to start",
-        probes.entered.at_least(1),
-    )
-    .await;
+    let pending = started_wait(&rt, &client, &probes).await;
     client.close();
     assert!(client.is_closed());
     assert_eq!(
@@ -519,6 +501,27 @@ async fn until_refused(addr: std::net::SocketAddr) {
     .await
 }
 
+/// Calls `Wait` on `peer` in the background and waits until the responder
+/// has started (the first `Wait` counted by `probes`): the call is then in
+/// flight, held at the gate.
+async fn started_wait<R: Runtime>(
+    rt: &R,
+    peer: &Peer,
+    probes: &Probes,
+) -> Task<Result<Option<Empty>, CallError<Infallible>>> {
+    let call = rt.spawn({
+        let peer = peer.clone();
+        async move { peer.call::<Wait>(&Empty {}).await }
+    });
+    within(
+        rt,
+        "the Wait responder to start",
+        probes.entered.at_least(1),
+    )
+    .await;
+    call
+}
+
 /// A TCP server builds responders per connection (state of their own, and
 /// state shared by all); its graceful shutdown lets a call in flight finish,
 /// closes every connection, and new connections are refused.
@@ -575,16 +578,7 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
     assert_eq!(shared_total.load(Ordering::SeqCst), 3);
 
     // A call in flight when the shutdown starts still gets its answer.
-    let in_flight = rt.spawn({
-        let one = one.clone();
-        async move { one.call::<Wait>(&Empty {}).await }
-    });
-    within(
-        &rt,
-        "the Wait responder to start",
-        probes.entered.at_least(1),
-    )
-    .await;
+    let in_flight = started_wait(&rt, &one, &probes).await;
     let stopping = rt.spawn({
         let stop = served.stop.clone();
         async move { stop.shutdown(WAIT).await }
@@ -874,16 +868,7 @@ pub async fn an_idle_connection_ends_after_the_idle_timeout_and_a_busy_one_does_
         );
         // A responder running (the server's side) and a call waiting for
         // its answer (the client's) for three timeouts: not idle.
-        let waiting = rt.spawn({
-            let client = client.clone();
-            async move { client.call::<Wait>(&Empty {}).await }
-        });
-        within(
-            &rt,
-            "the Wait responder to start",
-            probes.entered.at_least(1),
-        )
-        .await;
+        let waiting = started_wait(&rt, &client, &probes).await;
         rt.sleep(LIMIT * 3).await;
         assert!(
             !server.is_closed() && !client.is_closed(),
@@ -1046,16 +1031,7 @@ pub async fn dropping_the_last_handle_closes_the_connection<R: Runtime>(rt: R) {
 pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
     let probes = Probes::default();
     let (server, client) = rt.pair(math(&probes), Responders::new());
-    let in_flight = rt.spawn({
-        let c = client.clone();
-        async move { c.call::<Wait>(&Empty {}).await }
-    });
-    within(
-        &rt,
-        "the Wait responder to start",
-        probes.entered.at_least(1),
-    )
-    .await;
+    let in_flight = started_wait(&rt, &client, &probes).await;
     let mut stopping = rt.shutdown(&server, WAIT);
     // Its first step starts the shutdown; it cannot finish before the gate
     // opens.
@@ -1077,16 +1053,7 @@ pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
     // A responder that outlives the grace period: closed anyway.
     let probes = Probes::default();
     let (server, client) = rt.pair(math(&probes), Responders::new());
-    let in_flight = rt.spawn({
-        let c = client.clone();
-        async move { c.call::<Wait>(&Empty {}).await }
-    });
-    within(
-        &rt,
-        "the Wait responder to start",
-        probes.entered.at_least(1),
-    )
-    .await;
+    let in_flight = started_wait(&rt, &client, &probes).await;
     assert_eq!(
         within(
             &rt,
