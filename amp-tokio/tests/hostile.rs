@@ -1008,6 +1008,48 @@ fn h19b_one_byte_every_300_ms_against_an_unfinished_box_timeout() {
 }
 
 #[test]
+fn h19c_a_peer_that_connects_and_says_nothing_against_an_idle_timeout() {
+    run(|| async move {
+        let limit = Duration::from_secs(1);
+        let addr = serve(Options::default().idle_timeout(limit)).await;
+        let mut other = Bystander::start(addr).await;
+        let before = rss_kib();
+        other.begin();
+
+        let mut raw = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        let mut buf = [0u8; 64];
+        let end = timeout(WAIT, raw.read(&mut buf))
+            .await
+            .expect("the silent peer was never let go");
+        assert!(
+            !matches!(end, Ok(n) if n > 0),
+            "bytes sent to a silent peer"
+        );
+        let closed = started.elapsed();
+        assert!(
+            closed >= limit,
+            "let go after {closed:?}, before the timeout"
+        );
+        assert!(closed < limit * 3, "let go only after {closed:?}");
+        let summary = other.checkpoint().await;
+        row(
+            &format!(
+                "a peer that connects and sends nothing, to a server with `idle_timeout({} s)`",
+                limit.as_secs()
+            ),
+            "let go between 1 and 2 timeouts after connecting; no effect on the other connection (busy all along)",
+            &format!(
+                "let go {:.1} s after connecting; {summary}",
+                closed.as_secs_f64()
+            ),
+            &memory(before),
+        );
+        other.stop().await;
+    });
+}
+
+#[test]
 fn h20_peer_that_never_reads() {
     run(|| async {
         let (limit, waiting) = (64 * 1024, 256 * 1024);
