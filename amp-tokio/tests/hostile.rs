@@ -894,23 +894,16 @@ fn h18_list_of_lying_lengths() {
 // ---------------------------------------------------------------------------
 // Misbehaving in time
 
-/// `amp_tokio::Server` itself, with the suite's responders, running in the
-/// background.
-async fn serve(options: Options) -> SocketAddr {
-    let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
-        .await
-        .unwrap()
-        .options(options);
-    let addr = server.local_addr().unwrap();
-    tokio::spawn(server.run());
-    addr
-}
-
 #[test]
 fn h19_one_byte_per_second() {
     let seconds = env_number("AMP_HOSTILE_SLOW_SECONDS", 4);
     run(|| async move {
-        let addr = serve(Options::default()).await;
+        // amp_tokio::Server itself.
+        let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
+            .await
+            .unwrap();
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.run());
         let mut other = Bystander::start(addr).await;
         let before = rss_kib();
         other.begin();
@@ -958,13 +951,14 @@ fn h19_one_byte_per_second() {
 fn h19b_one_byte_every_300_ms_against_an_unfinished_box_timeout() {
     run(|| async move {
         let limit = Duration::from_secs(1);
-        let addr = serve(Options::default().unfinished_box_timeout(limit)).await;
-        let mut other = Bystander::start(addr).await;
+        let h = Harness::start(Options::default().unfinished_box_timeout(limit)).await;
+        let mut other = Bystander::start(h.addr).await;
         let before = rss_kib();
         other.begin();
 
         let bytes = request("Sum", &[("a", b"1"), ("b", b"2")]);
-        let mut raw = TcpStream::connect(addr).await.unwrap();
+        let mut raw = TcpStream::connect(h.addr).await.unwrap();
+        let me = raw.local_addr().unwrap();
         let started = Instant::now();
         let mut sent = 0;
         let mut closed = None;
@@ -988,6 +982,14 @@ fn h19b_one_byte_every_300_ms_against_an_unfinished_box_timeout() {
             "cut off after {closed:?}, before the timeout"
         );
         assert!(closed < limit * 3, "cut off only after {closed:?}");
+        let reason = h.reason(me).await;
+        // The bytes the server had when it gave up: what was sent, less any
+        // byte still on its way then.
+        assert!(
+            matches!(reason, ConnectionError::BoxTimeout { timeout, buffered }
+                if timeout == limit && (1..=sent).contains(&buffered)),
+            "server: {reason:?}"
+        );
         let summary = other.checkpoint().await;
         row(
             &format!(
@@ -995,11 +997,12 @@ fn h19b_one_byte_every_300_ms_against_an_unfinished_box_timeout() {
                  `unfinished_box_timeout({} s)`",
                 limit.as_secs()
             ),
-            "cut off between 1 and 2 timeouts after its first byte; no effect on the other connection",
+            "BoxTimeout, cut off between 1 and 2 timeouts after its first byte; no effect on the other connection",
             &format!(
-                "cut off {:.1} s after its first byte ({sent} of {} bytes sent); {summary}",
+                "cut off {:.1} s after its first byte ({sent} of {} bytes sent); server: {}; {summary}",
                 closed.as_secs_f64(),
-                bytes.len()
+                bytes.len(),
+                short(&reason)
             ),
             &memory(before),
         );
@@ -1011,12 +1014,13 @@ fn h19b_one_byte_every_300_ms_against_an_unfinished_box_timeout() {
 fn h19c_a_peer_that_connects_and_says_nothing_against_an_idle_timeout() {
     run(|| async move {
         let limit = Duration::from_secs(1);
-        let addr = serve(Options::default().idle_timeout(limit)).await;
-        let mut other = Bystander::start(addr).await;
+        let h = Harness::start(Options::default().idle_timeout(limit)).await;
+        let mut other = Bystander::start(h.addr).await;
         let before = rss_kib();
         other.begin();
 
-        let mut raw = TcpStream::connect(addr).await.unwrap();
+        let mut raw = TcpStream::connect(h.addr).await.unwrap();
+        let me = raw.local_addr().unwrap();
         let started = Instant::now();
         let mut buf = [0u8; 64];
         let end = timeout(WAIT, raw.read(&mut buf))
@@ -1032,16 +1036,19 @@ fn h19c_a_peer_that_connects_and_says_nothing_against_an_idle_timeout() {
             "let go after {closed:?}, before the timeout"
         );
         assert!(closed < limit * 3, "let go only after {closed:?}");
+        let reason = h.reason(me).await;
+        assert_eq!(reason, ConnectionError::IdleTimeout { timeout: limit });
         let summary = other.checkpoint().await;
         row(
             &format!(
                 "a peer that connects and sends nothing, to a server with `idle_timeout({} s)`",
                 limit.as_secs()
             ),
-            "let go between 1 and 2 timeouts after connecting; no effect on the other connection (busy all along)",
+            "IdleTimeout, let go between 1 and 2 timeouts after connecting; no effect on the other connection (busy all along)",
             &format!(
-                "let go {:.1} s after connecting; {summary}",
-                closed.as_secs_f64()
+                "let go {:.1} s after connecting; server: {}; {summary}",
+                closed.as_secs_f64(),
+                short(&reason)
             ),
             &memory(before),
         );
