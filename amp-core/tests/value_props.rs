@@ -468,6 +468,13 @@ fn decimal_canonical_forms() {
         "0E+1000000000000000000",
         "1E-1999999999999999998",
         "1E99999999999999999999999",
+        // Exponents at the edge of i64: the adjusted exponent must not
+        // overflow on the way to being refused (found by the fuzzer).
+        "1E9223372036854775807",
+        ".0E09223372036854775807",
+        "12E9223372036854775806",
+        "1E9223372036854775808",
+        "1E-9223372036854775808",
     ] {
         let e = bad.parse::<Decimal>().unwrap_err();
         assert!(

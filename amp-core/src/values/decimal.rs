@@ -241,8 +241,11 @@ fn canonical(text: &[u8]) -> Option<String> {
             coefficient,
             exponent,
         } => {
-            let len = (coefficient.len() + frac.len()).max(1) as i64;
-            if exponent < MIN_ETINY || exponent + len - 1 > MAX_EMAX {
+            // The digit count is bounded by the input's length; the
+            // exponent is the peer's and may be anywhere in i64.
+            let len = i64::try_from((coefficient.len() + frac.len()).max(1)).ok()?;
+            let adjusted = exponent.checked_add(len - 1)?;
+            if exponent < MIN_ETINY || adjusted > MAX_EMAX {
                 return None;
             }
             if frac.is_empty() {
