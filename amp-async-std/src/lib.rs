@@ -3,7 +3,7 @@
 //! This crate is a binding, as `amp-tokio` is: every protocol decision is in
 //! [`amp_core`], and the connection engine (the [`Peer`] handle, pending
 //! calls, backpressure, responders, the read and write loops) is
-//! `amp_core::session`. What is here: any `futures-io` stream as the
+//! `amp_engine`. What is here: any `futures-io` stream as the
 //! transport, TCP through `async-net` and timers through `async-io` (both
 //! work under async-std and smol), and a small [`Spawn`] abstraction that
 //! runs a connection's two tasks on the runtime you use: [`AsyncStd`]
@@ -45,7 +45,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 pub use amp_core;
-pub use amp_core::session::{Context, Options, Peer, Responders, ShutdownHandle};
+pub use amp_engine::{Context, Options, Peer, Responders, ShutdownHandle};
 use async_net::{AsyncToSocketAddrs, TcpStream};
 use futures_io::{AsyncRead, AsyncWrite};
 
@@ -180,8 +180,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = transport::split(stream);
-    let (peer, reading, writing) =
-        amp_core::session::start(reader, writer, addr, responders, options);
+    let (peer, reading, writing) = amp_engine::start(reader, writer, addr, responders, options);
     spawner.spawn(Box::pin(reading));
     spawner.spawn(Box::pin(writing));
     peer

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amp_core::session::{LiveConnections, Options, Responders, ShutdownHandle};
+use amp_engine::{LiveConnections, Options, Responders, ShutdownHandle};
 use async_net::{AsyncToSocketAddrs, TcpListener};
 use futures_util::future::{Either, select};
 

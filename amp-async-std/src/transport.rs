@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use amp_core::session::{ReadHalf, WriteHalf};
+use amp_engine::{ReadHalf, WriteHalf};
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::io::AsyncWriteExt;
@@ -16,7 +16,7 @@ use futures_util::io::AsyncWriteExt;
 const CHUNK: usize = 64 * 1024;
 
 /// The receiving half of a `futures-io` stream, as the engine
-/// (`amp_core::session`) reads it.
+/// (`amp_engine`) reads it.
 pub struct Reader<R> {
     inner: R,
     /// Where reads land before they are appended to the session's buffer:

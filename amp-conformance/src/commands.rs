@@ -3,8 +3,8 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use amp_core::session::{Context, Responders};
 use amp_core::{Command, Failure, command_errors};
+use amp_engine::{Context, Responders};
 use serde::{Deserialize, Serialize};
 
 use crate::sync::{Counter, Gate};

@@ -1,4 +1,4 @@
-//! One behaviour suite for every runtime binding of `amp_core::session`.
+//! One behaviour suite for every runtime binding of `amp_engine`.
 //!
 //! A binding's test implements [`Runtime`] (in-memory streams, TCP server and
 //! client, spawn, sleep, block_on, graceful shutdown) and expands
@@ -37,7 +37,7 @@ use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use amp_core::ConnectionError;
-pub use amp_core::session::{Options, Peer, Responders, ShutdownHandle};
+pub use amp_engine::{Options, Peer, Responders, ShutdownHandle};
 use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::future::{Either, select};

@@ -537,7 +537,7 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
             let shared_total = shared_total.clone();
             let waits = math(&probes);
             // `Sum` counts this connection's calls; the rest is `math`.
-            waits.responder(Sum, move |ctx: amp_core::session::Context, _: SumArgs| {
+            waits.responder(Sum, move |ctx: amp_engine::Context, _: SumArgs| {
                 assert!(ctx.peer_addr().is_some());
                 let n = mine.fetch_add(1, Ordering::SeqCst) as i64 + 1;
                 shared_total.fetch_add(1, Ordering::SeqCst);
@@ -1140,7 +1140,7 @@ pub async fn twisted_conversations_over_tcp<R: Runtime>(rt: R) {
 }
 
 // Answers keep flowing when no responder may start: the read loop of
-// `amp_core::session` goes on reading (and settling this side's calls) while
+// `amp_engine` goes on reading (and settling this side's calls) while
 // the connection is at its responder bound, its outbound bound, or draining;
 // requests read meanwhile wait, within `Options::max_waiting_bytes`. Each
 // scenario below hung before it did.
@@ -1182,7 +1182,7 @@ pub async fn a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer
     let probes = Probes::default();
     let server_responders = Responders::new().responder(Fan, {
         let probes = probes.clone();
-        move |ctx: amp_core::session::Context, a: FanArgs| {
+        move |ctx: amp_engine::Context, a: FanArgs| {
             let probes = probes.clone();
             async move {
                 probes.entered.up();

@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use amp_core::session::Responders;
+use amp_engine::Responders;
 
 // The conversations' commands that are the suite's own.
 use crate::commands::{Boom, Empty, Notify, Text};

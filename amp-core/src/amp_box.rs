@@ -429,8 +429,13 @@ impl AmpBox {
     /// Bytes this box holds on to: its frame (for a received box, all of
     /// the box as it arrived) and the values added by hand. Cheap (no walk
     /// over the pairs), for accounting what waits in memory.
+    ///
+    /// ```
+    /// let b = amp_core::AmpBox::from_pairs([("a", "1")]);
+    /// assert!(b.held_len() >= 1);
+    /// ```
     #[inline]
-    pub(crate) fn held_len(&self) -> usize {
+    pub fn held_len(&self) -> usize {
         self.frame.len() + self.owned.iter().map(Bytes::len).sum::<usize>()
     }
 

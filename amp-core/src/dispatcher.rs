@@ -464,16 +464,28 @@ impl Config {
 
 /// The pairs of a box to write: a box, or the wire form of pairs whose
 /// lengths are already checked (without the terminator), as the serializer
-/// writes them.
-#[derive(Clone, Copy)]
-pub(crate) enum Body<'a> {
+/// writes them. A live engine queues a typed call's arguments in their wire
+/// form ([`ser::to_wire`](crate::ser::to_wire)), a raw call's as a box.
+///
+/// ```
+/// use amp_core::dispatcher::Body;
+/// let args = amp_core::AmpBox::from_pairs([("a", "1")]);
+/// assert_eq!(Body::Box(&args).encoded_len(), args.encoded_len());
+/// let wire = amp_core::ser::to_wire(&std::collections::BTreeMap::from([("a", 1)])).unwrap();
+/// assert_eq!(Body::Wire(&wire).encoded_len(), args.encoded_len());
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub enum Body<'a> {
+    /// The pairs of a box.
     Box(&'a AmpBox),
+    /// Pairs already in wire form, their lengths checked, without the
+    /// terminator.
     Wire(&'a [u8]),
 }
 
 impl Body<'_> {
     /// Bytes these pairs take on the wire, with a terminator.
-    pub(crate) fn encoded_len(self) -> usize {
+    pub fn encoded_len(self) -> usize {
         match self {
             Body::Box(b) => b.encoded_len(),
             Body::Wire(w) => w.len() + 2,
@@ -797,7 +809,14 @@ impl Dispatcher {
     }
 
     /// [`call_remote`](Self::call_remote) with the arguments as a [`Body`].
-    pub(crate) fn call_body(
+    ///
+    /// ```
+    /// use amp_core::{Dispatcher, dispatcher::Body};
+    /// let mut d = Dispatcher::default();
+    /// let wire = amp_core::ser::to_wire(&std::collections::BTreeMap::from([("a", 1)])).unwrap();
+    /// assert!(d.call_body("Sum", Body::Wire(&wire), true).unwrap().is_some());
+    /// ```
+    pub fn call_body(
         &mut self,
         command: &str,
         arguments: Body<'_>,
@@ -955,7 +974,16 @@ impl Dispatcher {
 
     /// [`respond`](Self::respond) with the result borrowed: a result that
     /// waits in a list is answered from where it is, not moved out first.
-    pub(crate) fn respond_ref(
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Dispatcher, Event};
+    /// let mut d = Dispatcher::default();
+    /// d.receive_box(AmpBox::from_pairs([("_ask", "1"), ("_command", "Sum")])).unwrap();
+    /// let Some(Event::Request(req)) = d.poll_event() else { unreachable!() };
+    /// d.respond_ref(req.tag.as_deref(), Ok(&AmpBox::new())).unwrap();
+    /// assert!(!d.take_transmit().is_empty());
+    /// ```
+    pub fn respond_ref(
         &mut self,
         tag: Option<&[u8]>,
         result: Result<&AmpBox, &ResponderError>,
@@ -1461,7 +1489,14 @@ impl Connection {
     }
 
     /// See [`Dispatcher::call_body`].
-    pub(crate) fn call_body(
+    ///
+    /// ```
+    /// use amp_core::{Connection, dispatcher::Body};
+    /// let mut conn = Connection::default();
+    /// let args = amp_core::AmpBox::from_pairs([("a", "1")]);
+    /// assert!(conn.call_body("Sum", Body::Box(&args), true).unwrap().is_some());
+    /// ```
+    pub fn call_body(
         &mut self,
         command: &str,
         arguments: Body<'_>,
@@ -1515,7 +1550,16 @@ impl Connection {
     }
 
     /// See [`Dispatcher::respond_ref`].
-    pub(crate) fn respond_ref(
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Connection, Event};
+    /// let mut conn = Connection::default();
+    /// conn.handle_input(b"\x00\x04_ask\x00\x011\x00\x08_command\x00\x03Sum\x00\x00");
+    /// let Some(Event::Request(req)) = conn.poll_event() else { unreachable!() };
+    /// conn.respond_ref(req.tag.as_deref(), Ok(&AmpBox::new())).unwrap();
+    /// assert!(!conn.take_transmit().is_empty());
+    /// ```
+    pub fn respond_ref(
         &mut self,
         tag: Option<&[u8]>,
         result: Result<&AmpBox, &ResponderError>,

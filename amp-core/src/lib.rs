@@ -8,7 +8,6 @@ pub mod command;
 pub mod dispatcher;
 pub mod error;
 pub mod locator;
-pub mod session;
 
 pub use amp_box::{AmpBox, Iter, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
 pub use codec::{Decoder, Limits};

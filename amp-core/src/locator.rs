@@ -250,7 +250,14 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
     /// [`dispatch`](Self::dispatch) with the arguments left where they
     /// are: a raw responder takes them (leaving an empty box), a typed one
     /// only reads them.
-    pub(crate) fn dispatch_in_place(
+    ///
+    /// ```
+    /// let locator: amp_core::Locator<()> = amp_core::Locator::new();
+    /// let mut args = amp_core::AmpBox::new();
+    /// let answer = locator.dispatch_in_place((), b"Nope", &mut args);
+    /// # drop(answer);
+    /// ```
+    pub fn dispatch_in_place(
         &self,
         ctx: Ctx,
         command: &[u8],

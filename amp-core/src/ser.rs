@@ -46,7 +46,13 @@ pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
 
 /// [`to_box`], but only the pairs' wire form (without the terminator), every
 /// length checked: what a call sends, without a box to build and move.
-pub(crate) fn to_wire<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ValueError> {
+///
+/// ```
+/// #[derive(serde::Serialize)] struct Sum { a: i64 }
+/// let wire = amp_core::ser::to_wire(&Sum { a: 1 }).unwrap();
+/// assert_eq!(&wire[..], b"\x00\x01a\x00\x011");
+/// ```
+pub fn to_wire<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ValueError> {
     value.serialize(TopSerializer::<Bytes>(PhantomData))
 }
 

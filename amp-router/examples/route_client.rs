@@ -9,7 +9,7 @@ mod common;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use amp_core::session::Responders;
+use amp_engine::Responders;
 use amp_router::Route;
 use common::{Count, Name, NewRoute, Nothing};
 

@@ -11,7 +11,7 @@ use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-use amp_core::session::Responders;
+use amp_engine::Responders;
 use amp_router::Route;
 use amp_router::live::RoutedPeer;
 use common::{Count, Name, NewRoute, Nothing, Value};

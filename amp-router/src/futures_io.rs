@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use amp_async_std::AsyncStd;
-//! use amp_core::session::Responders;
+//! use amp_engine::Responders;
 //!
 //! # async_std::task::block_on(async {
 //! let (a, b) = amp_async_std::pipe();
@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use amp_async_std::Spawn;
-use amp_core::session::Options;
+use amp_engine::Options;
 use async_net::{AsyncToSocketAddrs, TcpStream};
 use futures_io::{AsyncRead, AsyncWrite};
 
@@ -48,7 +48,7 @@ where
 ///
 /// ```
 /// # async_std::task::block_on(async {
-/// use amp_core::session::Responders;
+/// use amp_engine::Responders;
 /// let (a, _b) = amp_async_std::pipe();
 /// let router = amp_router::futures_io::from_stream_with(amp_async_std::AsyncStd, a, Default::default(), |router| {
 ///     router.bind(amp_router::Route::Default, Responders::new()).unwrap().connect_to(None);

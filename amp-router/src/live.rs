@@ -2,7 +2,7 @@
 //! [`Peer`] (typed calls, responders, `closed()`), so code written for a
 //! plain connection runs on a route unchanged.
 //!
-//! Each route runs the ordinary connection engine (`amp_core::session`)
+//! Each route runs the ordinary connection engine (`amp_engine`)
 //! over an in-memory transport of its own; one task reads the real
 //! connection and hands each box, its `_route` removed, to the route it
 //! names, and the routes' outgoing boxes get their `_route` on the way to
@@ -10,7 +10,7 @@
 //! spawner (see `amp_router::tokio` and `amp_router::futures_io`).
 //!
 //! ```
-//! use amp_core::session::{ReadHalf, Responders, WriteHalf};
+//! use amp_engine::{ReadHalf, Responders, WriteHalf};
 //! use amp_router::{Route, live};
 //! # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) } }
 //! # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
 
-use amp_core::session::{self, Options, Peer, ReadHalf, Responders, WriteHalf};
 use amp_core::{ConnectionError, Decoder, Limits, ProtocolError};
+use amp_engine::{self as session, Options, Peer, ReadHalf, Responders, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
 use futures_channel::mpsc;
@@ -193,7 +193,7 @@ impl RoutedPeer {
     ///
     /// ```no_run
     /// # fn f(router: amp_router::live::RoutedPeer) {
-    /// let route = router.bind_route(amp_core::session::Responders::new());
+    /// let route = router.bind_route(amp_engine::Responders::new());
     /// # }
     /// ```
     pub fn bind_route(&self, responders: Responders) -> RouteHandle {
@@ -210,7 +210,7 @@ impl RoutedPeer {
     ///
     /// ```no_run
     /// # fn f(router: amp_router::live::RoutedPeer) {
-    /// let default = router.bind(amp_router::Route::Default, amp_core::session::Responders::new()).unwrap();
+    /// let default = router.bind(amp_router::Route::Default, amp_engine::Responders::new()).unwrap();
     /// # }
     /// ```
     pub fn bind(&self, route: Route, responders: Responders) -> Result<RouteHandle, RouteError> {
@@ -384,7 +384,7 @@ impl WriteHalf for RouteWriter {
 /// own tasks. Routes start when bound.
 ///
 /// ```
-/// # use amp_core::session::{ReadHalf, WriteHalf};
+/// # use amp_engine::{ReadHalf, WriteHalf};
 /// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) } }
 /// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
 /// let spawner: amp_router::live::Spawner = std::sync::Arc::new(|task| { std::thread::spawn(move || futures_executor::block_on(task)); });

@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use amp_router::Route;
-//! use amp_core::session::Responders;
+//! use amp_engine::Responders;
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (a, b) = tokio::io::duplex(64 * 1024);
@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::{TcpStream, ToSocketAddrs};
-use amp_core::session::Options;
+use amp_engine::Options;
 
 use crate::live::{self, RoutedPeer, Spawner};
 
@@ -54,7 +54,7 @@ where
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use amp_core::session::Responders;
+/// use amp_engine::Responders;
 /// let (a, _b) = tokio::io::duplex(1024);
 /// let router = amp_router::tokio::from_stream_with(a, Default::default(), |router| {
 ///     router.bind(amp_router::Route::Default, Responders::new()).unwrap().connect_to(None);

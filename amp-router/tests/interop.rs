@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use amp_core::session::Responders;
 use amp_core::{AmpBox, ResponderError};
+use amp_engine::Responders;
 use amp_router::Route;
 use amp_router::live::RoutedPeer;
 use bytes::Bytes;

@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use amp_conformance::commands::{Sum, SumArgs, Total};
-use amp_core::session::Responders;
 use amp_core::{AmpBox, CallError, Command, ConnectionError, ProtocolError};
+use amp_engine::Responders;
 use amp_router::live::RoutedPeer;
 use amp_router::{Route, RouteError};
 use serde::{Deserialize, Serialize};
@@ -253,7 +253,7 @@ async fn a_box_for_an_unbound_route_ends_the_connection_with_a_typed_reason() {
 async fn half_a_box_left_past_the_timeout_ends_the_routed_connection() {
     let limit = Duration::from_millis(300);
     let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
-    let options = amp_core::session::Options::default().unfinished_box_timeout(limit);
+    let options = amp_engine::Options::default().unfinished_box_timeout(limit);
     let router = amp_router::tokio::from_stream(ours, options);
     let route = router.bind(Route::Default, calculator()).unwrap();
     route.connect_to(None);
@@ -287,7 +287,7 @@ async fn a_quiet_routed_connection_ends_after_the_idle_timeout() {
     let limit = Duration::from_millis(300);
     let (ours, theirs) = tokio::io::duplex(64 * 1024);
     let gate = Arc::new(tokio::sync::Notify::new());
-    let options = amp_core::session::Options::default().idle_timeout(limit);
+    let options = amp_engine::Options::default().idle_timeout(limit);
     let timed = amp_router::tokio::from_stream(ours, options);
     let responders = calculator().raw_responder("Wait", {
         let gate = gate.clone();

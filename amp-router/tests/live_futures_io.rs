@@ -5,8 +5,8 @@ use std::convert::Infallible;
 
 use amp_async_std::Spawn;
 use amp_conformance::commands::{Sum, SumArgs, Total};
-use amp_core::session::Responders;
 use amp_core::{CallError, Command};
+use amp_engine::Responders;
 
 struct Double;
 impl Command for Double {

@@ -3,7 +3,7 @@
 //!
 //! This crate is a binding: every protocol decision is in [`amp_core`], and
 //! the connection engine (the [`Peer`] handle, pending calls, backpressure,
-//! responders, the read and write loops) is `amp_core::session`, shared with
+//! responders, the read and write loops) is `amp_engine`, shared with
 //! the futures-io adapter. What is here: tokio's TCP and streams as the
 //! transport, tokio's spawn, tokio's timers for graceful shutdown.
 //!
@@ -40,7 +40,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use amp_core;
-pub use amp_core::session::{Context, Options, Peer, Responders, ShutdownHandle};
+pub use amp_engine::{Context, Options, Peer, Responders, ShutdownHandle};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
@@ -119,8 +119,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = transport::split(stream);
-    let (peer, reading, writing) =
-        amp_core::session::start(reader, writer, addr, responders, options);
+    let (peer, reading, writing) = amp_engine::start(reader, writer, addr, responders, options);
     #[cfg(feature = "tracing")]
     let (reading, writing) = {
         use tracing::Instrument;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use amp_core::session::{LiveConnections, Options, Responders, ShutdownHandle};
+use amp_engine::{LiveConnections, Options, Responders, ShutdownHandle};
 use tokio::net::{TcpListener, ToSocketAddrs};
 
 type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;

@@ -1,12 +1,12 @@
 //! tokio streams as the session's transport: the two halves the engine
-//! (`amp_core::session`) reads and writes, for code that drives the engine
+//! (`amp_engine`) reads and writes, for code that drives the engine
 //! itself (a router, say).
 
 use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use amp_core::session::{ReadHalf, WriteHalf};
+use amp_engine::{ReadHalf, WriteHalf};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 

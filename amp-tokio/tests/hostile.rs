@@ -48,11 +48,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amp_conformance::commands::{Sum, SumArgs, Total};
-use amp_core::session::SHUTTING_DOWN_ERROR_CODE;
 use amp_core::values::{DateTime, Decimal};
 use amp_core::{
     AmpBox, CallError, CodecError, Command, ConnectionError, Decoder, Limits, ProtocolError,
 };
+use amp_engine::SHUTTING_DOWN_ERROR_CODE;
 use amp_tokio::{Options, Peer, Responders, Server};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

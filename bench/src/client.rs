@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::time::{Duration, Instant};
 
-use amp_core::session::Peer;
+use amp_engine::Peer;
 use futures::FutureExt;
 use futures::channel::oneshot;
 use futures::future::{self, Either};

@@ -37,7 +37,7 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use amp_core::session::Responders;
+use amp_engine::Responders;
 use amp_core::{AmpBox, Command};
 use serde::{Deserialize, Serialize};
 

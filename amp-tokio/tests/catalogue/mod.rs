@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use amp_core::session::{Context, Responders};
 use amp_core::values::{DateTime, Decimal, encode_value};
 use amp_core::{Command, Failure, command_errors};
+use amp_engine::{Context, Responders};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};

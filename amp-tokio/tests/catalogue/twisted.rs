@@ -9,8 +9,8 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
-use amp_core::session::Peer;
 use amp_core::values::{decode_value, encode_value};
+use amp_engine::Peer;
 use serde::Deserialize;
 
 use super::*;

@@ -7,8 +7,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use amp_core::session::{Options, ReadHalf, Responders, WriteHalf, start};
 use amp_core::{AmpBox, CallError, Command, SendError};
+use amp_engine::{Options, ReadHalf, Responders, WriteHalf, start};
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +84,7 @@ fn flush(writing: &mut Pin<Box<impl Future<Output = ()>>>) {
 /// A session that reads nothing and records what it writes; its writer,
 /// to be polled by hand.
 fn session() -> (
-    amp_core::session::Peer,
+    amp_engine::Peer,
     Recorder,
     Pin<Box<impl Future<Output = ()>>>,
 ) {

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
 use amp_core::Command;
-use amp_core::session::{Options, ReadHalf, Responders, WriteHalf, start};
+use amp_engine::{Options, ReadHalf, Responders, WriteHalf, start};
 use bytes::BytesMut;
 use serde::{Deserialize, Serialize};
 

@@ -1,0 +1,172 @@
+//! The live AMP engine, runtime-agnostic: what every runtime binding would
+//! otherwise write again around [`amp_core::Connection`], the pure state
+//! machine.
+//!
+//! amp-core decides everything about the protocol and does no IO; this crate
+//! runs it on a live transport: the [`Peer`] handle (calls as futures,
+//! cancellation by drop, `closed()`), the pending-call table, backpressure,
+//! running responders concurrently, the read and write loops, holding and
+//! shutting down a server's connections. It uses only `futures` types and a
+//! small notification primitive, never a runtime: a binding (amp-tokio,
+//! amp-async-std) provides the transport through [`ReadHalf`] and
+//! [`WriteHalf`], spawns the two futures [`start`] returns, and adds
+//! connect/listen for its runtime. This is the split of quinn-proto (the
+//! state machine) and quinn (the engine over a runtime).
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `options` | [`Options`]: a connection's limits and timeouts |
+//! | `transport` | [`ReadHalf`], [`WriteHalf`]: what the engine reads and writes |
+//! | `peer` | [`Peer`], [`Context`], [`Responders`]: the handle, calls as futures |
+//! | `shared` | the state the handle, the reader and the writer share |
+//! | `reader` | the read loop: decoding, running responders, timeouts |
+//! | `writer` | the write loop |
+//! | `live` | [`LiveConnections`]: a server's open connections |
+//! | `shutdown` | [`ShutdownHandle`]: stopping a server from elsewhere |
+//!
+//! ```
+//! use amp_engine::{Peer, ReadHalf, Responders, WriteHalf};
+//! use bytes::BytesMut;
+//! use std::io;
+//!
+//! // A transport that reads nothing (the peer closed at once) and writes
+//! // into a vector.
+//! struct Closed;
+//! impl ReadHalf for Closed {
+//!     async fn read(&mut self, _buf: &mut BytesMut) -> io::Result<usize> { Ok(0) }
+//! }
+//! struct Sink(Vec<u8>);
+//! impl WriteHalf for Sink {
+//!     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> { self.0.extend_from_slice(bytes); Ok(()) }
+//!     async fn close(&mut self) -> io::Result<()> { Ok(()) }
+//! }
+//!
+//! let (peer, reading, writing) =
+//!     amp_engine::start(Closed, Sink(Vec::new()), None, Responders::new(), Default::default());
+//! futures_executor::block_on(async {
+//!     futures_util::future::join(reading, writing).await;
+//!     assert_eq!(peer.closed().await, amp_core::ConnectionError::PeerClosed);
+//! });
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod live;
+mod options;
+mod peer;
+mod reader;
+mod shared;
+mod shutdown;
+mod transport;
+mod writer;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use event_listener::Event as Notify;
+
+use amp_core::{AmpBox, Connection, ResponderError};
+
+pub use amp_core;
+pub use live::LiveConnections;
+pub use options::Options;
+pub use peer::{Context, Peer, Responders};
+pub use reader::SHUTTING_DOWN_ERROR_CODE;
+pub use shutdown::ShutdownHandle;
+pub use transport::{ReadHalf, WriteHalf};
+
+use peer::Handle;
+use reader::read_loop;
+use shared::{Shared, Signal, State};
+use writer::write_loop;
+
+/// A responder's result with the `_ask` tag it answers.
+pub(crate) type Answer = (Option<Bytes>, Result<AmpBox, ResponderError>);
+
+/// Starts a connection over a transport: returns the peer handle and the two
+/// futures that run it (reading and responding, writing), which the caller
+/// spawns on its runtime. Both finish when the connection has ended.
+///
+/// ```
+/// # use amp_engine::{ReadHalf, WriteHalf};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// let (peer, reading, writing) = amp_engine::start(R, W, None, amp_engine::Responders::new(), Default::default());
+/// // e.g. tokio::spawn(reading); tokio::spawn(writing);
+/// # futures_executor::block_on(futures_util::future::join(reading, writing));
+/// # assert!(peer.is_closed());
+/// ```
+pub fn start<R: ReadHalf, W: WriteHalf>(
+    reader: R,
+    writer: W,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+) -> (
+    Peer,
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State {
+            conn: Connection::new(&options.config),
+            pending: HashMap::default(),
+            in_flight: 0,
+            sent: 0,
+        }),
+        write_ready: Signal::default(),
+        space: Notify::new(),
+        wake_reader: Signal::default(),
+        ended: Notify::new(),
+        draining: AtomicBool::new(false),
+        responders_busy: AtomicUsize::new(0),
+        options,
+        addr,
+    });
+    let handle = Arc::new(Handle {
+        shared: Arc::clone(&shared),
+    });
+    let reading = read_loop(
+        Arc::clone(&shared),
+        Arc::downgrade(&handle),
+        reader,
+        responders,
+    );
+    let writing = write_loop(shared, writer);
+    (Peer { handle }, reading, writing)
+}
+
+#[doc(hidden)]
+/// Helpers for this module's examples.
+pub mod tests_support {
+    use super::*;
+    use bytes::BytesMut;
+    use std::io;
+
+    struct Never;
+    impl ReadHalf for Never {
+        async fn read(&mut self, _: &mut BytesMut) -> io::Result<usize> {
+            std::future::pending().await
+        }
+    }
+    impl WriteHalf for Never {
+        async fn write_all(&mut self, _: &[u8]) -> io::Result<()> {
+            Ok(())
+        }
+        async fn close(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// A peer on a transport that never delivers anything, its loops not
+    /// running.
+    pub fn idle_peer() -> Peer {
+        let (peer, _reading, _writing) =
+            start(Never, Never, None, Responders::new(), Options::default());
+        peer
+    }
+}

@@ -1,0 +1,222 @@
+//! A connection's settings: its limits against a flooding peer and its
+//! timeouts.
+
+use std::time::Duration;
+
+use amp_core::Config;
+
+/// The shortest timeout [`Options`] takes.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Settings of a connection.
+///
+/// ```
+/// let options = amp_engine::Options::default()
+///     .max_responders(64)
+///     .max_outbound_bytes(1 << 20);
+/// assert_eq!(options.responders(), 64);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub(crate) config: Config,
+    pub(crate) max_responders: usize,
+    pub(crate) max_outbound_bytes: usize,
+    pub(crate) max_waiting_bytes: usize,
+    pub(crate) read_buffer: usize,
+    pub(crate) box_timeout: Option<Duration>,
+    pub(crate) idle_timeout: Option<Duration>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            config: Config::default(),
+            max_responders: 1024,
+            max_outbound_bytes: 4 << 20,
+            max_waiting_bytes: 8 << 20,
+            read_buffer: 64 * 1024,
+            box_timeout: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+impl Options {
+    /// The core's settings (decoder limits, raw boxes).
+    ///
+    /// ```
+    /// let o = amp_engine::Options::default()
+    ///     .config(amp_core::Config::default().limits(amp_core::Limits::default().max_keys(16)));
+    /// assert_eq!(o.core_config().decoder_limits().keys(), 16);
+    /// ```
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// How many responders may run at once on one connection. When reached,
+    /// further requests wait (see [`max_waiting_bytes`](Self::max_waiting_bytes))
+    /// until one finishes.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().max_responders(8).responders(), 8);
+    /// ```
+    pub fn max_responders(mut self, n: usize) -> Self {
+        self.max_responders = n.max(1);
+        self
+    }
+
+    /// How many bytes this side's calls may hold: bytes waiting to be
+    /// written plus requests waiting for their answer. Past it, callers wait;
+    /// and while the unwritten bytes alone are past it, no new responder
+    /// starts (so a peer that does not read cannot grow this side's memory).
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().max_outbound_bytes(4096).outbound_bytes(), 4096);
+    /// ```
+    pub fn max_outbound_bytes(mut self, n: usize) -> Self {
+        self.max_outbound_bytes = n.max(1);
+        self
+    }
+
+    /// How many bytes of received requests may wait for a responder slot
+    /// (also at most as many requests as [`max_responders`](Self::max_responders)).
+    /// The connection keeps reading, and settling the answers to its own
+    /// calls, while requests wait; once this is full it stops reading until
+    /// responders catch up. The default (8 MiB) holds all the requests a peer
+    /// with the default [`max_outbound_bytes`](Self::max_outbound_bytes) can
+    /// have in flight, so two such peers never both stop reading.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().max_waiting_bytes(1 << 16).waiting_bytes(), 1 << 16);
+    /// ```
+    pub fn max_waiting_bytes(mut self, n: usize) -> Self {
+        self.max_waiting_bytes = n.max(1);
+        self
+    }
+
+    /// Bytes of requests allowed to wait for a responder.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().waiting_bytes(), 8 << 20);
+    /// ```
+    pub fn waiting_bytes(&self) -> usize {
+        self.max_waiting_bytes
+    }
+
+    /// How many bytes one read asks the transport for, at least.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().read_buffer(4096).read_chunk(), 4096);
+    /// ```
+    pub fn read_buffer(mut self, n: usize) -> Self {
+        self.read_buffer = n.max(512);
+        self
+    }
+
+    /// How long a box may stay unfinished: once a whole `timeout` passes,
+    /// while the peer has sent part of a box, with no box completed, the
+    /// connection is closed with [`ConnectionError::BoxTimeout`]. A peer
+    /// that trickles a box a byte at a time (or sends half a box and waits)
+    /// then holds its buffer for at most about twice that long. The clock
+    /// only runs while this side is reading and has nothing complete left
+    /// to decode, so a busy responder never makes the peer late. Default:
+    /// none (as in Twisted); a server open to untrusted peers wants one,
+    /// with a connection cap. The transport's [`ReadHalf::sleep`] is the
+    /// timer (with tokio, the runtime needs its time driver: `enable_time`
+    /// or `enable_all`). At least 1 ms (shorter counts as 1 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use amp_engine::Options;
+    /// let o = Options::default().unfinished_box_timeout(Duration::from_secs(30));
+    /// assert_eq!(o.box_timeout(), Some(Duration::from_secs(30)));
+    /// let o = Options::default().unfinished_box_timeout(Duration::ZERO);
+    /// assert_eq!(o.box_timeout(), Some(Duration::from_millis(1)));
+    /// ```
+    pub fn unfinished_box_timeout(mut self, timeout: Duration) -> Self {
+        self.box_timeout = Some(timeout.max(MIN_TIMEOUT));
+        self
+    }
+
+    /// How long a connection may stay idle: once a whole `timeout` passes
+    /// with nothing received and nothing sent, and nothing under way (no
+    /// call of this side waiting for its answer, no responder running or
+    /// waiting, no part of a box received, nothing left to write), the
+    /// connection is closed with [`ConnectionError::IdleTimeout`]. The timer
+    /// runs all the time and looks when it goes off, so an idle connection
+    /// ends between one and two timeouts after it went quiet. With a
+    /// server's `max_connections`, it keeps peers that connect and then say
+    /// nothing from holding every place. Default: none (as in Twisted).
+    /// Like [`unfinished_box_timeout`](Self::unfinished_box_timeout), it
+    /// uses the transport's [`ReadHalf::sleep`]. At least 1 ms (shorter
+    /// counts as 1 ms: a timer that is always due would keep a busy
+    /// connection's reader spinning).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use amp_engine::Options;
+    /// let o = Options::default().idle_timeout(Duration::from_secs(300));
+    /// assert_eq!(o.idle(), Some(Duration::from_secs(300)));
+    /// let o = Options::default().idle_timeout(Duration::ZERO);
+    /// assert_eq!(o.idle(), Some(Duration::from_millis(1)));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = Some(timeout.max(MIN_TIMEOUT));
+        self
+    }
+
+    /// How long a connection may stay idle, if that is bounded.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().idle(), None);
+    /// ```
+    pub fn idle(&self) -> Option<Duration> {
+        self.idle_timeout
+    }
+
+    /// How long a box may stay unfinished, if that is bounded.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().box_timeout(), None);
+    /// ```
+    pub fn box_timeout(&self) -> Option<Duration> {
+        self.box_timeout
+    }
+
+    /// The core's settings.
+    ///
+    /// ```
+    /// assert!(!amp_engine::Options::default().core_config().delivers_raw_boxes());
+    /// ```
+    pub fn core_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Responders allowed at once.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().responders(), 1024);
+    /// ```
+    pub fn responders(&self) -> usize {
+        self.max_responders
+    }
+
+    /// Outbound bytes allowed to wait.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().outbound_bytes(), 4 << 20);
+    /// ```
+    pub fn outbound_bytes(&self) -> usize {
+        self.max_outbound_bytes
+    }
+
+    /// Bytes asked for per read.
+    ///
+    /// ```
+    /// assert_eq!(amp_engine::Options::default().read_chunk(), 64 * 1024);
+    /// ```
+    pub fn read_chunk(&self) -> usize {
+        self.read_buffer
+    }
+}

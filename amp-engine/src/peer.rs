@@ -1,0 +1,414 @@
+//! The handle to a live connection: calls as futures, closing, waiting for
+//! the end; and what a responder is given.
+
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+
+use bytes::Bytes;
+
+use amp_core::command::decode_outcome;
+use amp_core::dispatcher::Body;
+use amp_core::{
+    AmpBox, CallError, CallFailure, CallId, CallOutcome, Command, ConnectionError, Locator,
+    SendError,
+};
+
+use crate::shared::{Shared, State};
+#[cfg(doc)]
+use crate::{Options, SHUTTING_DOWN_ERROR_CODE};
+
+/// What a responder receives beside its arguments: a handle to the peer that
+/// called (to call it back) and its address.
+#[derive(Clone, Debug)]
+pub struct Context {
+    /// The connection the request came on.
+    pub peer: Peer,
+}
+
+impl Context {
+    /// The peer's address, if the transport has one.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: amp_engine::Context) {
+    /// println!("request from {:?}", ctx.peer_addr());
+    /// # }
+    /// ```
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer.peer_addr()
+    }
+}
+
+/// The responders of a connection run by this module.
+pub type Responders = Locator<Context>;
+
+/// The user's handles; the last one dropped closes the connection.
+pub(crate) struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        self.shared.end(ConnectionError::Closed);
+    }
+}
+
+/// A handle to one AMP connection. Cheap to clone. The connection closes when
+/// [`close`](Self::close) is called, when the peer closes, or when the last
+/// handle is dropped (a server keeps one per connection until it ends).
+///
+/// AMP is symmetric: the same handle calls the peer while the connection's
+/// responders answer the peer's calls.
+#[derive(Clone)]
+pub struct Peer {
+    pub(crate) handle: Arc<Handle>,
+}
+
+impl fmt::Debug for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peer")
+            .field("addr", &self.handle.shared.addr)
+            .field("closed", &self.handle.shared.close_reason())
+            .finish()
+    }
+}
+
+/// Waits for a queued call's outcome; dropped before it, forgets the call.
+struct AnswerWait<'a> {
+    shared: &'a Shared,
+    id: Option<CallId>,
+}
+
+impl Future for AnswerWait<'_> {
+    type Output = CallOutcome;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<CallOutcome> {
+        let Some(id) = self.id else {
+            return Poll::Ready(Err(CallFailure::Connection(ConnectionError::Closed)));
+        };
+        let outcome = std::task::ready!(self.shared.poll_answer(id, cx));
+        self.id = None;
+        Poll::Ready(outcome)
+    }
+}
+
+impl Drop for AnswerWait<'_> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            self.shared.cancel(id);
+        }
+    }
+}
+
+/// A typed call: queued once there is room, then waiting for its answer,
+/// then decoded. Written by hand rather than as an `async` block so that it
+/// stays small (it is moved into whatever holds the caller's futures).
+struct TypedCall<C: Command> {
+    peer: Peer,
+    stage: Stage,
+    command: std::marker::PhantomData<fn() -> C>,
+}
+
+enum Stage {
+    /// Arguments encoded (their pairs' wire form: the future stays small
+    /// and queueing is one copy), not queued yet; a listener once the
+    /// outbound budget was found full.
+    Send(Bytes, Option<event_listener::EventListener>),
+    /// The arguments did not encode.
+    Invalid(amp_core::ValueError),
+    /// Queued; waiting for the answer.
+    Wait(CallId),
+    Done,
+}
+
+impl<C: Command> Future for TypedCall<C> {
+    type Output = Result<Option<C::Response>, CallError<C::Error>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        let shared = &*this.peer.handle.shared;
+        match &mut this.stage {
+            Stage::Send(arguments, listener) => {
+                let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
+                    state.queue_call(
+                        C::NAME,
+                        Body::Wire(arguments),
+                        C::REQUIRES_ANSWER,
+                        Some(waker),
+                    )
+                }));
+                match queued {
+                    Ok(Some(id)) => {
+                        // Its slot has this task's waker: wait without
+                        // looking again.
+                        this.stage = Stage::Wait(id);
+                        Poll::Pending
+                    }
+                    Ok(None) => {
+                        this.stage = Stage::Done;
+                        Poll::Ready(Ok(None))
+                    }
+                    Err(e) => {
+                        this.stage = Stage::Done;
+                        Poll::Ready(decode_outcome::<C>(Err(send_failure(e))).map(Some))
+                    }
+                }
+            }
+            Stage::Wait(id) => {
+                let outcome = std::task::ready!(shared.poll_answer(*id, cx));
+                this.stage = Stage::Done;
+                Poll::Ready(decode_outcome::<C>(outcome).map(Some))
+            }
+            Stage::Invalid(_) | Stage::Done => {
+                match std::mem::replace(&mut this.stage, Stage::Done) {
+                    Stage::Invalid(e) => Poll::Ready(Err(CallError::Value(e))),
+                    _ => panic!("a call's future was polled after it completed"),
+                }
+            }
+        }
+    }
+}
+
+impl<C: Command> Drop for TypedCall<C> {
+    fn drop(&mut self) {
+        if let Stage::Wait(id) = self.stage {
+            self.peer.handle.shared.cancel(id);
+        }
+    }
+}
+
+/// What a call that could not be queued failed with.
+fn send_failure(e: SendError) -> CallFailure {
+    match e {
+        SendError::Closed(reason) => CallFailure::Connection(reason),
+        other => CallFailure::Send(other),
+    }
+}
+
+impl Peer {
+    fn shared(&self) -> &Shared {
+        &self.handle.shared
+    }
+
+    /// The peer's address, if the transport has one.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// assert!(peer.peer_addr().is_none());
+    /// ```
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.shared().addr
+    }
+
+    /// Runs `queue` on the connection once there is room (or the connection
+    /// has ended, which `queue` then reports): the bytes waiting to be
+    /// written plus this side's requests still waiting for their answer stay
+    /// under `max_outbound_bytes`. Bounding the requests in flight, not only
+    /// the unwritten bytes, is what lets two peers that flood each other
+    /// with calls both keep reading: each holds at most the other's budget
+    /// of requests it cannot start yet (see `max_waiting_bytes`).
+    async fn queue<T>(
+        &self,
+        mut queue: impl FnMut(&mut State) -> Result<T, SendError>,
+    ) -> Result<T, SendError> {
+        let mut listener = None;
+        poll_fn(|cx| {
+            self.shared()
+                .poll_queue(&mut listener, cx, |state, _| queue(state))
+        })
+        .await
+    }
+
+    async fn call_box(
+        &self,
+        command: &str,
+        arguments: &AmpBox,
+        requires_answer: bool,
+    ) -> Result<Option<AmpBox>, CallFailure> {
+        let shared = self.shared();
+        let queued = self
+            .queue(|state| state.queue_call(command, Body::Box(arguments), requires_answer, None))
+            .await
+            .map_err(send_failure)?;
+        let Some(id) = queued else {
+            return Ok(None);
+        };
+        AnswerWait {
+            shared,
+            id: Some(id),
+        }
+        .await
+        .map(Some)
+    }
+
+    /// Calls command `C` and waits for its response. A command that wants no
+    /// answer returns as soon as it is queued, with `None`. The arguments are
+    /// encoded when `call` is called, so the returned future borrows nothing
+    /// and can be spawned.
+    ///
+    /// The error says what happened: one of the command's declared errors,
+    /// an undeclared remote error (`UNKNOWN`, `UNHANDLED`, ...), a value that
+    /// does not encode or decode, or the end of the connection.
+    ///
+    /// Dropping the future cancels the call: its answer, if it comes, is
+    /// dropped quietly. A timeout is therefore the runtime's timeout wrapped
+    /// around this future.
+    ///
+    /// ```
+    /// # use amp_core::Command;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
+    /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// let call = peer.call::<Sum>(&SumArgs { a: 1, b: 2 });
+    /// drop(call); // cancelled before it was even sent
+    /// ```
+    pub fn call<C: Command>(
+        &self,
+        arguments: &C::Arguments,
+    ) -> impl Future<Output = Result<Option<C::Response>, CallError<C::Error>>> + Send + 'static + use<C>
+    {
+        let stage = match amp_core::ser::to_wire(arguments) {
+            Ok(wire) => Stage::Send(wire, None),
+            Err(e) => Stage::Invalid(e),
+        };
+        let call = TypedCall::<C> {
+            peer: self.clone(),
+            stage,
+            command: std::marker::PhantomData,
+        };
+        #[cfg(feature = "tracing")]
+        let call = tracing::Instrument::instrument(
+            call,
+            tracing::debug_span!("amp_call", command = C::NAME),
+        );
+        call
+    }
+
+    /// Calls a command by name with a raw argument box and waits for the
+    /// answer's box (Twisted's `callRemoteString`).
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_engine::Peer) {
+    /// let answer = peer
+    ///     .call_remote("Sum", amp_core::AmpBox::from_pairs([("a", "1"), ("b", "2")]))
+    ///     .await;
+    /// # }
+    /// ```
+    pub async fn call_remote(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+    ) -> Result<AmpBox, CallFailure> {
+        self.call_box(command, &arguments, true)
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
+    /// Sends a command by name without asking for an answer.
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_engine::Peer) {
+    /// peer.notify_remote("Notify", amp_core::AmpBox::from_pairs([("text", "hi")])).await.unwrap();
+    /// # }
+    /// ```
+    pub async fn notify_remote(&self, command: &str, arguments: AmpBox) -> Result<(), CallFailure> {
+        self.call_box(command, &arguments, false).await.map(|_| ())
+    }
+
+    /// Sends any box as it is.
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_engine::Peer) {
+    /// peer.send_box(amp_core::AmpBox::from_pairs([("hello", "world")])).await.unwrap();
+    /// # }
+    /// ```
+    pub async fn send_box(&self, b: AmpBox) -> Result<(), SendError> {
+        self.queue(|state| state.conn.send_box(&b)).await
+    }
+
+    /// Closes the connection now: pending calls fail with
+    /// [`ConnectionError::Closed`], running responders' results are dropped,
+    /// bytes already queued are still written.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// peer.close();
+    /// assert!(peer.is_closed());
+    /// ```
+    pub fn close(&self) {
+        self.shared().end(ConnectionError::Closed);
+    }
+
+    /// Starts a graceful close: the connection starts no new responder
+    /// (requests still arriving are answered with a
+    /// [`SHUTTING_DOWN_ERROR_CODE`] error, not fatal), lets the running
+    /// responders finish (their calls back still get their answers), writes
+    /// their answers, then closes ([`ConnectionError::Closed`]). Resolves when it has closed. Wrap it in
+    /// the runtime's timeout and call [`close`](Self::close) after it to
+    /// bound the wait.
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_engine::Peer) {
+    /// let reason = peer.shutdown().await;
+    /// # }
+    /// ```
+    pub fn shutdown(&self) -> impl Future<Output = ConnectionError> + Send + 'static + use<> {
+        let shared = self.shared();
+        shared.draining.store(true, Ordering::SeqCst);
+        shared.wake_reader.notify();
+        self.closed()
+    }
+
+    /// Resolves when the connection has ended, with the reason.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// peer.close();
+    /// let reason = futures_executor::block_on(peer.closed());
+    /// assert_eq!(reason, amp_core::ConnectionError::Closed);
+    /// ```
+    pub fn closed(&self) -> impl Future<Output = ConnectionError> + Send + 'static + use<> {
+        // Holds the connection's state only, not a handle: waiting does not
+        // keep the connection open.
+        let shared = Arc::clone(&self.handle.shared);
+        async move {
+            loop {
+                let listener = shared.ended.listen();
+                if let Some(reason) = shared.close_reason() {
+                    return reason;
+                }
+                listener.await;
+            }
+        }
+    }
+
+    /// Whether the connection has ended.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// assert!(!peer.is_closed());
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared().lock().conn.is_closed()
+    }
+
+    /// Whether the connection has work under way: a call of this side
+    /// waiting for its answer, a responder running or waiting for a slot,
+    /// received bytes not decoded yet, or bytes not written yet. A
+    /// connection that is not busy and sees no traffic is idle (what
+    /// [`Options::idle_timeout`] looks for).
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// assert!(!peer.is_busy());
+    /// ```
+    pub fn is_busy(&self) -> bool {
+        let shared = self.shared();
+        shared.lock().has_work() || shared.responders_busy.load(Ordering::Relaxed) > 0
+    }
+}

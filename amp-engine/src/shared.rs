@@ -1,0 +1,310 @@
+//! The state a connection's handle, reader and writer share: the state
+//! machine, the pending-call table, and the wake-ups between them.
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Poll, Waker};
+
+use event_listener::Event as Notify;
+use futures_util::task::AtomicWaker;
+
+use amp_core::dispatcher::{Body, settles};
+use amp_core::{
+    CallFailure, CallId, CallOutcome, Connection, ConnectionError, Event, Request, SendError,
+};
+
+use crate::Options;
+
+pub(crate) struct State {
+    pub(crate) conn: Connection,
+    /// This side's calls, from the moment they are queued until their
+    /// caller takes the outcome (or gives up).
+    pub(crate) pending: HashMap<CallId, Slot, amp_core::dispatcher::CallIdHash>,
+    /// Bytes of the requests in `pending` not answered yet: this side's
+    /// calls in flight.
+    pub(crate) in_flight: usize,
+    /// Bytes handed to the writer so far (for the idle timeout).
+    pub(crate) sent: u64,
+}
+
+/// One call's place in the pending table: where its outcome is left for the
+/// caller, and who to wake when it is. (No channel per call: the table is
+/// under the connection's lock anyway.)
+pub(crate) struct Slot {
+    pub(crate) waker: Option<Waker>,
+    pub(crate) outcome: Option<CallOutcome>,
+    /// The request's share of `in_flight` until it is answered.
+    pub(crate) size: usize,
+}
+
+impl State {
+    /// Whether a call of this side waits for its answer, or received bytes
+    /// wait to be decoded, or bytes wait to be written (the responders are
+    /// the reader's to count).
+    pub(crate) fn has_work(&self) -> bool {
+        !self.pending.is_empty() || self.conn.pending_transmit() > 0 || self.conn.buffered() > 0
+    }
+
+    /// Leaves a call's outcome for its caller; returns who to wake.
+    pub(crate) fn settle(&mut self, id: CallId, outcome: CallOutcome) -> Option<Waker> {
+        // A caller that went away has no slot: its outcome is dropped, as a
+        // cancelled call's answer is dropped.
+        let slot = self.pending.get_mut(&id)?;
+        if slot.outcome.is_some() {
+            return None;
+        }
+        slot.outcome = Some(outcome);
+        self.in_flight -= std::mem::take(&mut slot.size);
+        slot.waker.take()
+    }
+
+    /// Whether a call or a box may be queued now: the bytes waiting to be
+    /// written plus this side's requests still waiting for their answer are
+    /// under the budget (or the connection has ended, which queueing then
+    /// reports).
+    pub(crate) fn has_room(&self, max_outbound: usize) -> bool {
+        self.conn.is_closed() || self.conn.pending_transmit() + self.in_flight < max_outbound
+    }
+
+    /// Queues a call and gives it a slot in the pending table, with the
+    /// caller's waker if it is known already.
+    pub(crate) fn queue_call(
+        &mut self,
+        command: &str,
+        arguments: Body<'_>,
+        requires_answer: bool,
+        waker: Option<&Waker>,
+    ) -> Result<Option<CallId>, SendError> {
+        let queued = self.conn.call_body(command, arguments, requires_answer);
+        if let Ok(Some(id)) = queued {
+            let size = arguments.encoded_len() + command.len() + 32;
+            self.pending.insert(
+                id,
+                Slot {
+                    waker: waker.cloned(),
+                    outcome: None,
+                    size,
+                },
+            );
+            self.in_flight += size;
+        }
+        queued
+    }
+}
+
+/// A wake-up for one waiting task, kept until it is taken (so a signal sent
+/// while the task is busy is not lost) and costing no allocation per wait.
+#[derive(Default)]
+pub(crate) struct Signal {
+    pub(crate) set: AtomicBool,
+    pub(crate) waker: AtomicWaker,
+}
+
+impl Signal {
+    pub(crate) fn notify(&self) {
+        self.set.store(true, Ordering::Release);
+        self.waker.wake();
+    }
+
+    pub(crate) fn poll_take(&self, cx: &mut std::task::Context<'_>) -> Poll<()> {
+        if self.set.swap(false, Ordering::AcqRel) {
+            return Poll::Ready(());
+        }
+        self.waker.register(cx.waker());
+        if self.set.swap(false, Ordering::AcqRel) {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: Mutex<State>,
+    /// Bytes are queued, or the connection ended (the writer waits on it).
+    pub(crate) write_ready: Signal,
+    /// Outbound space freed, or the connection ended (callers wait on it).
+    pub(crate) space: Notify,
+    /// The reader has something to look at (space freed, a shutdown, a
+    /// close).
+    pub(crate) wake_reader: Signal,
+    /// The connection ended.
+    pub(crate) ended: Notify,
+    /// A graceful shutdown was asked for.
+    pub(crate) draining: AtomicBool,
+    /// Responders running or waiting for a slot, as the reader last saw
+    /// them (for [`Peer::is_busy`]).
+    pub(crate) responders_busy: AtomicUsize,
+    pub(crate) options: Options,
+    pub(crate) addr: Option<SocketAddr>,
+}
+
+impl Shared {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing panics while holding the lock but a bug in this module;
+        // the state is still usable to fail calls then.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<ConnectionError> {
+        self.lock().conn.close_reason().cloned()
+    }
+
+    /// Hands out the core's events: settles calls (their callers' wakers go
+    /// into `wakers`, to be woken once the lock is released), collects
+    /// requests, wakes everyone when the connection ends. Stops after
+    /// `max_requests` requests (the core decodes a box only when asked for
+    /// the next event, so the rest stay undecoded in its buffer); returns
+    /// whether it stopped there.
+    pub(crate) fn drain(
+        &self,
+        state: &mut State,
+        requests: &mut VecDeque<Request>,
+        wakers: &mut Vec<Waker>,
+        max_requests: usize,
+    ) -> bool {
+        let mut settled = false;
+        let mut taken = 0;
+        let mut stopped = false;
+        while let Some(event) = state.conn.poll_event() {
+            match event {
+                Event::Request(req) => {
+                    requests.push_back(req);
+                    taken += 1;
+                    if taken == max_requests {
+                        stopped = true;
+                        break;
+                    }
+                }
+                Event::Closed(_reason) => {
+                    #[cfg(feature = "tracing")]
+                    tracing::debug!(reason = %_reason, "connection ended");
+                    self.write_ready.notify();
+                    self.space.notify(usize::MAX);
+                    self.wake_reader.notify();
+                    self.ended.notify(usize::MAX);
+                }
+                Event::Box(_) => {
+                    // No raw box receiver in this engine: dropped.
+                }
+                Event::Answer { call, response } => {
+                    // The common case, settled without going through a
+                    // (call, outcome) pair first.
+                    settled = true;
+                    wakers.extend(state.settle(call, Ok(response)));
+                }
+                other => {
+                    if let Some((id, outcome)) = settles(other) {
+                        settled = true;
+                        wakers.extend(state.settle(id, outcome));
+                    }
+                }
+            }
+        }
+        if settled {
+            // Room in the in-flight budget: one waiting caller, who passes
+            // it on (see `poll_queue`).
+            self.space.notify(1);
+        }
+        stopped
+    }
+
+    /// Closes with `reason` (if still open) and hands out what follows.
+    pub(crate) fn end(&self, reason: ConnectionError) {
+        let mut wakers = Vec::new();
+        {
+            let mut state = self.lock();
+            state.conn.connection_lost(reason);
+            self.drain(&mut state, &mut VecDeque::new(), &mut wakers, usize::MAX);
+        }
+        wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// The outcome of call `id`, once there is one.
+    pub(crate) fn poll_answer(
+        &self,
+        id: CallId,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<CallOutcome> {
+        let mut state = self.lock();
+        let Some(slot) = state.pending.get_mut(&id) else {
+            // Not reached: only the caller takes its slot away. Report the
+            // end rather than wait forever.
+            drop(state);
+            return Poll::Ready(Err(CallFailure::Connection(
+                self.close_reason().unwrap_or(ConnectionError::Closed),
+            )));
+        };
+        if slot.outcome.is_some() {
+            let outcome = state.pending.remove(&id).and_then(|slot| slot.outcome);
+            return Poll::Ready(
+                outcome.unwrap_or(Err(CallFailure::Connection(ConnectionError::Closed))),
+            );
+        }
+        match &mut slot.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            w => *w = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// Runs `queue` (given the connection's state and the polling task's
+    /// waker) once there is outbound room or the connection has ended (see
+    /// [`State::has_room`]), then wakes the writer. `listener` carries the
+    /// wait from one poll to the next: it is made (an allocation) only once
+    /// the buffer was found full, and the room is looked at again before
+    /// waiting on it, so no wake-up is missed.
+    ///
+    /// Freed room wakes one waiting caller at a time: each one that finds
+    /// room left after queueing passes the wake-up on to the next, so a
+    /// full buffer with many callers waiting does not wake them all to
+    /// find it full again.
+    pub(crate) fn poll_queue<T>(
+        &self,
+        listener: &mut Option<event_listener::EventListener>,
+        cx: &mut std::task::Context<'_>,
+        mut queue: impl FnMut(&mut State, &Waker) -> T,
+    ) -> Poll<T> {
+        let mut woken = false;
+        loop {
+            {
+                let mut state = self.lock();
+                if state.has_room(self.options.max_outbound_bytes) {
+                    let result = queue(&mut state, cx.waker());
+                    let pass_on = woken && state.has_room(self.options.max_outbound_bytes);
+                    drop(state);
+                    self.write_ready.notify();
+                    if pass_on {
+                        self.space.notify(1);
+                    }
+                    return Poll::Ready(result);
+                }
+            }
+            match listener {
+                None => *listener = Some(self.space.listen()),
+                Some(l) => {
+                    std::task::ready!(Pin::new(l).poll(cx));
+                    *listener = None;
+                    woken = true;
+                }
+            }
+        }
+    }
+
+    /// Forgets a call whose caller gave up: a late answer is dropped.
+    pub(crate) fn cancel(&self, id: CallId) {
+        let mut state = self.lock();
+        if let Some(slot) = state.pending.remove(&id)
+            && slot.outcome.is_none()
+        {
+            state.in_flight -= slot.size;
+            state.conn.forget(id);
+            drop(state);
+            self.space.notify(1);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The write loop: takes what the state machine queued and writes it.
+
+use std::future::poll_fn;
+use std::sync::Arc;
+
+use amp_core::ConnectionError;
+
+use crate::WriteHalf;
+use crate::shared::Shared;
+
+pub(crate) async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
+    loop {
+        let (bytes, closed) = {
+            let mut state = shared.lock();
+            let bytes = state.conn.take_transmit();
+            state.sent += bytes.len() as u64;
+            (bytes, state.conn.is_closed())
+        };
+        if !bytes.is_empty() {
+            // Room again: wake callers waiting for space, and the reader if
+            // a full outbound buffer may have kept it from starting
+            // responders (waking it otherwise costs a read that finds
+            // nothing on runtimes that do not remember an empty socket).
+            shared.space.notify(1);
+            if bytes.len() >= shared.options.max_outbound_bytes {
+                shared.wake_reader.notify();
+            }
+            if let Err(e) = writer.write_all(&bytes).await {
+                shared.end(ConnectionError::Transport(e.to_string()));
+                return;
+            }
+            continue;
+        }
+        if closed {
+            let _ = writer.close().await;
+            return;
+        }
+        // A signal sent since the bytes were taken is kept: not lost.
+        poll_fn(|cx| shared.write_ready.poll_take(cx)).await;
+    }
+}
