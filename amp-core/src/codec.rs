@@ -433,6 +433,9 @@ impl Decoder {
                     limit: self.limits.max_keys,
                 });
             }
+            // No sum below can overflow: `pos` is within the box (at most
+            // `buf.len()`), `key_len` is at most 255 and `value_len` at
+            // most 65535, so each adds less than 70000 to it.
             let key_start = pos + 2;
             let len_at = key_start + key_len;
             if buf.len() < len_at + 2 {
@@ -451,6 +454,8 @@ impl Decoder {
             if have < end {
                 return Ok(None);
             }
+            // All four fit a `u32`: `check_size(end + 2)` passed, and
+            // `Limits` keeps the box limit at most `u32::MAX - 1`.
             self.fields.push(Pair::in_frame(
                 key_start as u32,
                 key_len as u32,
@@ -501,6 +506,8 @@ impl Decoder {
             .seen
             .get_or_insert_with(|| (RandomState::new(), HashMap::new()));
         if table.len() < self.fields.len() {
+            // `i` fits a `u32`: every pair takes at least 5 bytes of a box
+            // of at most `u32::MAX - 1`.
             for (i, f) in self.fields.iter().enumerate().skip(table.len()) {
                 table.insert(state.hash_one(f.key_in(buf)), i as u32);
             }

@@ -640,6 +640,7 @@ impl<'de> BoxAccess<'_, 'de> {
         if count >= max_keys {
             return Err(Self::malformed(CodecError::TooManyKeys { limit: max_keys }));
         }
+        // `key_len` is one byte: the sum cannot overflow.
         if rest.len() < key_len + 2 {
             return Err(truncated());
         }

@@ -420,6 +420,8 @@ fn parse(text: &[u8]) -> Result<DateTime, DateTimeError> {
             return Err(DateTimeError::Digit { at });
         }
     }
+    // Each field is at most 6 ASCII digits (checked above), below 10^6:
+    // it fits a `u32` and the fold cannot overflow.
     let num = |r: std::ops::Range<usize>| {
         w[r].iter()
             .fold(0u32, |acc, &d| acc * 10 + u32::from(d - b'0'))
@@ -439,6 +441,7 @@ fn parse(text: &[u8]) -> Result<DateTime, DateTimeError> {
     if !(1..=12).contains(&month) {
         return Err(DateTimeError::Month { month });
     }
+    // Exact: the year has 4 digits, the month is 1 to 12.
     let (year, month) = (year as u16, month as u8);
     if day == 0 || day > u32::from(days_in_month(year, month)) {
         return Err(DateTimeError::Day { year, month, day });
@@ -458,6 +461,8 @@ fn parse(text: &[u8]) -> Result<DateTime, DateTimeError> {
             minutes: off_minutes,
         });
     }
+    // At most 23 × 60 + 59 = 1439 (checked above): fits an `i16`, and the
+    // casts below are of fields checked against their ranges.
     let magnitude = (off_hours * 60 + off_minutes) as i16;
     Ok(DateTime {
         year,

@@ -183,6 +183,9 @@ fn write_finite(out: &mut String, negative: bool, coefficient: &[u8], exponent: 
     };
     // Digits are ASCII.
     let digits = std::str::from_utf8(coefficient).unwrap_or("0");
+    // No overflow: a Decimal read from text has `exponent >= MIN_ETINY` and
+    // `exponent + len - 1 <= MAX_EMAX` (checked by `canonical`), one from
+    // `rust_decimal` an exponent of -28 to 0 and at most 29 digits.
     let len = digits.len() as i64;
     let left_digits = exponent + len;
     let dot_place = if exponent <= 0 && left_digits > -6 {
@@ -478,7 +481,8 @@ mod with_rust_decimal {
             let max_scale = rust_decimal::Decimal::MAX_SCALE;
             let mut scale = 0u32;
             if mantissa == 0 {
-                // Zero at any exponent: keep what scale fits.
+                // Zero at any exponent: keep what scale fits. The exponent
+                // is at least MIN_ETINY, so negating it cannot overflow.
                 scale = u32::try_from(-exponent.min(0)).map_or(max_scale, |s| s.min(max_scale));
             } else if exponent > 0 {
                 // At most 39 digits fit in an i128.

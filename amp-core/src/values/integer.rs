@@ -99,6 +99,8 @@ pub(crate) fn parse(text: &[u8]) -> Result<Parsed, ValueError> {
         return Err(invalid(text));
     }
     let magnitude = if digits.len() <= 19 {
+        // 19 digits stay below 10^19 < u64::MAX: `v * 10 + d` cannot
+        // overflow.
         let mut v = 0u64;
         for &d in digits {
             let d = d.wrapping_sub(b'0');
@@ -134,6 +136,8 @@ fn parse_short(text: &[u8]) -> Option<i64> {
     if digits.is_empty() || digits.len() > 18 {
         return None;
     }
+    // 18 digits stay below 10^18 < i64::MAX: neither `v * 10 + d` nor
+    // `-v` can overflow.
     let mut v = 0i64;
     for &d in digits {
         let d = d.wrapping_sub(b'0');
