@@ -1,10 +1,12 @@
-//! Errors of the codec layer.
+//! The crate's errors, together: the codec's ([`CodecError`]) and the
+//! connection's ([`ProtocolError`], [`ConnectionError`], [`SendError`]).
 
 use std::fmt;
 
 use bytes::Bytes;
 
 use crate::amp_box::Readable;
+use crate::command::CallError;
 
 /// What was wrong with a box being encoded or decoded.
 ///
@@ -106,3 +108,209 @@ impl fmt::Display for CodecError {
 }
 
 impl std::error::Error for CodecError {}
+
+/// A box the peer sent that AMP does not allow. The connection that sent it
+/// is closed.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The bytes do not form valid boxes, or break a limit.
+    Codec(CodecError),
+    /// An answer or error for a tag that was never outstanding.
+    UnknownTag {
+        /// `_answer` or `_error`.
+        key: &'static str,
+        /// The tag received.
+        tag: Bytes,
+    },
+    /// A box with none of `_answer`, `_error` or `_command`.
+    NotAmp {
+        /// The box's keys.
+        keys: Vec<Bytes>,
+    },
+    /// A box with more than one of `_answer`, `_error` and `_command`.
+    Ambiguous {
+        /// Which of them it holds.
+        keys: Vec<&'static str>,
+    },
+    /// A request reusing an `_ask` tag whose answer is still owed.
+    DuplicateAsk {
+        /// The tag.
+        tag: Bytes,
+    },
+    /// A box for a route (`_route`) that is not bound on this side (see
+    /// `amp-router`).
+    UnknownRoute {
+        /// The route name received.
+        name: Bytes,
+    },
+    /// An `_error` box without `_error_code` or `_error_description`.
+    MalformedError {
+        /// The missing key.
+        missing: &'static str,
+    },
+}
+
+impl fmt::Display for ProtocolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ProtocolError::Codec(e) => e.fmt(f),
+            ProtocolError::UnknownTag { key, tag } => write!(
+                f,
+                "{key} for tag {} that was never asked (or already answered)",
+                Readable(tag)
+            ),
+            ProtocolError::NotAmp { keys } => {
+                write!(f, "box with none of _answer, _error, _command (keys: ")?;
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{}", Readable(k))?;
+                }
+                f.write_str(")")
+            }
+            ProtocolError::Ambiguous { keys } => {
+                write!(f, "box holds more than one of {}", keys.join(", "))
+            }
+            ProtocolError::DuplicateAsk { tag } => write!(
+                f,
+                "request reuses _ask tag {} whose answer is still owed",
+                Readable(tag)
+            ),
+            ProtocolError::UnknownRoute { name } => {
+                write!(f, "box for route {} that is not bound", Readable(name))
+            }
+            ProtocolError::MalformedError { missing } => {
+                write!(f, "_error box without {missing}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ProtocolError {}
+
+impl From<CodecError> for ProtocolError {
+    fn from(e: CodecError) -> Self {
+        ProtocolError::Codec(e)
+    }
+}
+
+/// Why a connection ended. Every call outstanding then fails with it.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum ConnectionError {
+    /// The peer broke the protocol.
+    Protocol(ProtocolError),
+    /// The peer closed the connection between boxes.
+    PeerClosed,
+    /// A responder on this side failed with an error that closes the
+    /// connection (a fatal declared error, or `UNKNOWN` for an undeclared
+    /// failure); its error box, if the request had a tag, was sent first.
+    FatalError {
+        /// The error code.
+        code: String,
+        /// The error description.
+        description: String,
+    },
+    /// Closed by this side.
+    Closed,
+    /// The connection switched to another protocol.
+    ProtocolSwitched,
+    /// The transport failed (reported by the adapter).
+    Transport(String),
+    /// The route this conversation ran on was unbound (see `amp-router`);
+    /// the connection itself may go on.
+    RouteUnbound,
+    /// The peer began a box and did not finish it in time (see
+    /// `session::Options::unfinished_box_timeout`).
+    BoxTimeout {
+        /// The time allowed.
+        timeout: std::time::Duration,
+        /// Bytes of the unfinished box received.
+        buffered: usize,
+    },
+    /// Nothing was received or sent, with nothing under way, for the idle
+    /// timeout (see `session::Options::idle_timeout`).
+    IdleTimeout {
+        /// The time allowed.
+        timeout: std::time::Duration,
+    },
+}
+
+impl fmt::Display for ConnectionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectionError::Protocol(e) => write!(f, "protocol error: {e}"),
+            ConnectionError::PeerClosed => f.write_str("connection closed by the peer"),
+            ConnectionError::FatalError { code, description } => write!(
+                f,
+                "connection closed after fatal error {code}: {description}"
+            ),
+            ConnectionError::Closed => f.write_str("connection closed locally"),
+            ConnectionError::ProtocolSwitched => f.write_str("connection switched protocol"),
+            ConnectionError::Transport(e) => write!(f, "transport error: {e}"),
+            ConnectionError::RouteUnbound => f.write_str("route unbound"),
+            ConnectionError::BoxTimeout { timeout, buffered } => write!(
+                f,
+                "the peer left a box unfinished for {timeout:?} ({buffered} bytes of it received)"
+            ),
+            ConnectionError::IdleTimeout { timeout } => {
+                write!(f, "the connection was idle for {timeout:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConnectionError {}
+
+/// A local action the dispatcher refused.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// The connection has ended; nothing more can be queued.
+    Closed(ConnectionError),
+    /// The box cannot be encoded (a key or value too long, an empty key).
+    Codec(CodecError),
+    /// The arguments or response hold a key the protocol reserves
+    /// (`_ask`, `_answer`, `_command`, `_error`, ...).
+    ReservedKey(Bytes),
+    /// An answer for a tag the peer is not waiting on.
+    NotAsked(Bytes),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Closed(e) => write!(f, "cannot send: {e}"),
+            SendError::Codec(e) => write!(f, "cannot encode: {e}"),
+            SendError::ReservedKey(k) => {
+                write!(f, "key {} is reserved by the protocol", Readable(k))
+            }
+            SendError::NotAsked(t) => {
+                write!(
+                    f,
+                    "no request with _ask tag {} awaits an answer",
+                    Readable(t)
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl From<CodecError> for SendError {
+    fn from(e: CodecError) -> Self {
+        SendError::Codec(e)
+    }
+}
+
+impl<E> From<SendError> for CallError<E> {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Closed(c) => CallError::Connection(c),
+            other => CallError::Send(other),
+        }
+    }
+}
