@@ -5,8 +5,11 @@
 pub mod amp_box;
 pub mod codec;
 pub mod command;
+pub mod config;
+pub mod connection;
 pub mod dispatcher;
 pub mod error;
+pub mod event;
 pub mod locator;
 
 pub use amp_box::{AmpBox, Iter, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
@@ -15,15 +18,16 @@ pub use command::{
     CallError, CallFailure, CallOutcome, Command, CommandError, Failure, RemoteError,
     ResponderError,
 };
-pub use dispatcher::{
-    CallId, Config, Connection, ConnectionError, Dispatcher, Event, ProtocolError, Request,
-    SendError,
-};
-pub use error::CodecError;
+pub use config::Config;
+pub use connection::Connection;
+pub use dispatcher::Dispatcher;
+pub use error::{CodecError, ConnectionError, ProtocolError, SendError};
+pub use event::{CallId, Event, Request};
 pub use locator::{Locator, ResponderFuture};
 pub mod de;
 pub mod ser;
 pub mod values;
+pub mod wire;
 
 pub use values::ValueError;
 
