@@ -1,5 +1,173 @@
 //! [`Connection`]: one AMP connection, sans IO. A [`Decoder`] in front of a
 //! [`Dispatcher`]: bytes go in, events and bytes come out.
+//!
+//! # Driving a connection
+//!
+//! A `Connection` does no IO, spawns nothing, blocks on nothing and reads no
+//! clock. Whoever owns the socket drives it, round after round, in this
+//! order:
+//!
+//! 1. **Bytes in.** Hand each chunk read from the socket to
+//!    [`handle_input`](Connection::handle_input), or read straight into
+//!    [`read_buffer`](Connection::read_buffer) to save a copy. Nothing is
+//!    decoded yet.
+//! 2. **Events out.** Call [`poll_event`](Connection::poll_event) until it
+//!    returns `None`. Boxes are decoded lazily, one per event, so a
+//!    protocol switch ([`switch_protocol`](Connection::switch_protocol),
+//!    called right after the event that asks for it) takes the bytes that
+//!    follow that box as they came. Handle each event as it comes:
+//!    - [`Event::Request`]: the peer calls a command. If it has a tag,
+//!      settle it with [`answer`](Connection::answer),
+//!      [`fail`](Connection::fail) or [`respond`](Connection::respond), now
+//!      or in a later round, in any order. One without a tag wants nothing
+//!      back; hand its result to `respond` anyway: a failure closes the
+//!      connection, as Twisted closes it.
+//!    - [`Event::Answer`], [`Event::ErrorAnswer`], [`Event::CallFailed`]:
+//!      one of this side's calls is settled
+//!      ([`settles`](crate::event::settles) turns the event into the call's
+//!      outcome).
+//!    - [`Event::Box`]: a box that is neither request nor answer, delivered
+//!      only when [`Config::raw_boxes`] is on.
+//!    - [`Event::Closed`]: the connection has ended; it is the last event.
+//! 3. **Bytes out.** Calls ([`call`](Connection::call),
+//!    [`call_remote`](Connection::call_remote)), answers, errors and
+//!    [`send_box`](Connection::send_box) only queue bytes: nothing reaches
+//!    the peer until [`take_transmit`](Connection::take_transmit) hands them
+//!    over and they are written. Take them after each round of events, and
+//!    after a call or answer made between rounds
+//!    ([`pending_transmit`](Connection::pending_transmit) says whether any
+//!    are queued).
+//! 4. **The end.** When a read finds the end of the stream, call
+//!    [`handle_eof`](Connection::handle_eof) and go on polling: the boxes
+//!    already buffered come first, then the connection ends with
+//!    [`ConnectionError::PeerClosed`], or with a
+//!    [`CodecError::Truncated`](crate::CodecError::Truncated) protocol error
+//!    if the stream stopped inside a box. When the socket fails, call
+//!    [`connection_lost`](Connection::connection_lost) with the reason. To
+//!    end it from this side, call [`close`](Connection::close).
+//!
+//! The connection also ends by itself: when the peer breaks the protocol
+//! ([`ConnectionError::Protocol`]; no error box is sent for it), and when a
+//! responder fails fatally ([`ConnectionError::FatalError`], once its error
+//! box is queued).
+//!
+//! # After the end
+//!
+//! However it ends, [`poll_event`](Connection::poll_event) then yields an
+//! [`Event::CallFailed`] for each call still outstanding, in the order they
+//! were made, then [`Event::Closed`] with the reason, then `None` for good.
+//! From the moment it ends:
+//!
+//! - [`is_closed`](Connection::is_closed) is true and
+//!   [`close_reason`](Connection::close_reason) gives the reason; closing
+//!   again keeps the first one;
+//! - [`handle_input`](Connection::handle_input) ignores its bytes, and no
+//!   buffered box is decoded any more;
+//! - [`call_remote`](Connection::call_remote),
+//!   [`answer`](Connection::answer), [`fail`](Connection::fail),
+//!   [`respond`](Connection::respond) and
+//!   [`send_box`](Connection::send_box) queue nothing and return
+//!   [`SendError::Closed`] with the reason; [`call`](Connection::call)
+//!   returns [`CallError::Connection`];
+//! - [`forget`](Connection::forget) returns false: no call is outstanding;
+//! - bytes queued before the end (a fatal error box, say) are still there:
+//!   [`take_transmit`](Connection::take_transmit) returns them, then
+//!   nothing. Write them, then close the socket.
+//!
+//! What `Connection` does not forward is on its
+//! [`dispatcher`](Connection::dispatcher).
+//!
+//! # A complete driving loop
+//!
+//! A blocking one, over anything that reads and writes; an async adapter
+//! does the same with its own reads and writes.
+//!
+//! ```
+//! use std::io::{self, Read, Write};
+//!
+//! use amp_core::{AmpBox, CallFailure, CallId, Connection, ConnectionError, Event, ResponderError};
+//! use amp_core::event::settles;
+//!
+//! /// Serves `conn` over `stream` until it ends: why it ended, and the
+//! /// outcome of each of this side's calls.
+//! fn drive(
+//!     conn: &mut Connection,
+//!     stream: &mut (impl Read + Write),
+//! ) -> (ConnectionError, Vec<(CallId, Result<AmpBox, CallFailure>)>) {
+//!     let mut settled = Vec::new();
+//!     let mut buf = [0u8; 16 * 1024];
+//!     loop {
+//!         // Every event the bytes so far make.
+//!         while let Some(event) = conn.poll_event() {
+//!             match event {
+//!                 Event::Request(req) => {
+//!                     let result = match req.command_str() {
+//!                         Some("Ping") => Ok(AmpBox::from_pairs([("pong", "yes")])),
+//!                         _ => Err(ResponderError::unhandled(&req.command)),
+//!                     };
+//!                     // Refused only once the connection has ended, and
+//!                     // then `Event::Closed` is on its way.
+//!                     let _ = conn.respond(req.tag.as_deref(), result);
+//!                 }
+//!                 Event::Closed(reason) => {
+//!                     // What was queued before the end still goes out.
+//!                     let _ = stream.write_all(&conn.take_transmit());
+//!                     return (reason, settled);
+//!                 }
+//!                 // Answers, error answers and failures of our calls.
+//!                 other => settled.extend(settles(other)),
+//!             }
+//!         }
+//!         // What the events (and any calls made before) queued.
+//!         if let Err(e) = stream.write_all(&conn.take_transmit()) {
+//!             conn.connection_lost(ConnectionError::Transport(e.to_string()));
+//!             continue;
+//!         }
+//!         // More bytes, or the end.
+//!         match stream.read(&mut buf) {
+//!             Ok(0) => conn.handle_eof(),
+//!             Ok(n) => conn.handle_input(&buf[..n]),
+//!             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+//!             Err(e) => conn.connection_lost(ConnectionError::Transport(e.to_string())),
+//!         }
+//!     }
+//! }
+//!
+//! /// A socket's stand-in: what the peer sent, and what it was sent.
+//! struct Stream {
+//!     from_peer: io::Cursor<Vec<u8>>,
+//!     to_peer: Vec<u8>,
+//! }
+//! impl Read for Stream {
+//!     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+//!         self.from_peer.read(buf)
+//!     }
+//! }
+//! impl Write for Stream {
+//!     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+//!         self.to_peer.write(buf)
+//!     }
+//!     fn flush(&mut self) -> io::Result<()> {
+//!         Ok(())
+//!     }
+//! }
+//!
+//! // The peer asks for Ping, then hangs up without answering our Hello.
+//! let ping = b"\x00\x04_ask\x00\x011\x00\x08_command\x00\x04Ping\x00\x00";
+//! let mut stream = Stream { from_peer: io::Cursor::new(ping.to_vec()), to_peer: Vec::new() };
+//! let mut conn = Connection::default();
+//! let hello = conn.call_remote("Hello", &AmpBox::new(), true).unwrap().unwrap();
+//! let (reason, settled) = drive(&mut conn, &mut stream);
+//!
+//! assert_eq!(reason, ConnectionError::PeerClosed);
+//! assert_eq!(settled, [(hello, Err(CallFailure::Connection(ConnectionError::PeerClosed)))]);
+//! assert_eq!(
+//!     stream.to_peer,
+//!     b"\x00\x04_ask\x00\x011\x00\x08_command\x00\x05Hello\x00\x00\
+//!       \x00\x07_answer\x00\x011\x00\x04pong\x00\x03yes\x00\x00"
+//! );
+//! assert!(conn.is_closed() && conn.poll_event().is_none());
+//! ```
 
 use bytes::{Bytes, BytesMut};
 
@@ -18,7 +186,9 @@ use crate::wire::Body;
 /// with [`poll_event`](Self::poll_event) (boxes are decoded lazily, one per
 /// event, so a protocol switch can stop right after the box that asked for
 /// it), queue calls and answers, and send what
-/// [`take_transmit`](Self::take_transmit) returns.
+/// [`take_transmit`](Self::take_transmit) returns. The
+/// [module documentation](crate::connection) gives the order in full, and
+/// what each method does once the connection has ended.
 ///
 /// ```
 /// use amp_core::{AmpBox, Connection, Event};
