@@ -223,7 +223,7 @@ pub enum ConnectionError {
     /// the connection itself may go on.
     RouteUnbound,
     /// The peer began a box and did not finish it in time (see
-    /// `session::Options::unfinished_box_timeout`).
+    /// `amp_engine::Options::unfinished_box_timeout`).
     BoxTimeout {
         /// The time allowed.
         timeout: std::time::Duration,
@@ -231,7 +231,7 @@ pub enum ConnectionError {
         buffered: usize,
     },
     /// Nothing was received or sent, with nothing under way, for the idle
-    /// timeout (see `session::Options::idle_timeout`).
+    /// timeout (see `amp_engine::Options::idle_timeout`).
     IdleTimeout {
         /// The time allowed.
         timeout: std::time::Duration,
