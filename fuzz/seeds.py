@@ -4,7 +4,8 @@
     python3 fuzz/seeds.py [path/to/twisted-amp.json]
 
 Reads the vectors Twisted produced (boxes, argument values, recorded
-conversations; by default /work/shared/vectors/twisted-amp.json) and writes
+conversations; by default interop/vectors/twisted-amp.json, in this
+repository, written by interop/record_vectors.py) and writes
 one file per seed into fuzz/corpus/<target>/, in each target's input format
 (see fuzz/src/checks.rs). Files it wrote before (named seed-*) are replaced;
 anything else there is left alone. Standard library only; deterministic.
@@ -16,7 +17,7 @@ import struct
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT_VECTORS = "/work/shared/vectors/twisted-amp.json"
+DEFAULT_VECTORS = os.path.join(HERE, os.pardir, "interop", "vectors", "twisted-amp.json")
 
 # fuzz/src/checks.rs: VALUE_TYPES, by Twisted argument type.
 VALUE_SELECTORS = {

@@ -26,6 +26,9 @@ fi
 export AMP_INTEROP_PYTHON
 "$AMP_INTEROP_PYTHON" -c 'import twisted; print("Twisted", twisted.__version__)'
 
+step "wire vectors: Twisted records today what interop/vectors/twisted-amp.json holds"
+bash scripts/check-vectors.sh
+
 step "tests: unit, property, integration, interop and doc tests (all features)"
 cargo test --workspace --all-features
 

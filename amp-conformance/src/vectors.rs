@@ -1,10 +1,12 @@
 //! The conversations recorded between a real Twisted client and a real
-//! Twisted server (`shared/vectors/twisted-amp.json`), the commands they
-//! use, and a plain blocking socket to replay them against a server.
+//! Twisted server (`interop/vectors/twisted-amp.json`, written by
+//! `interop/record_vectors.py`; the format is in `interop/vectors/README.md`),
+//! the commands they use, and a plain blocking socket to replay them against
+//! a server.
 //!
-//! The file is found at `$AMP_VECTORS` if set, else at
-//! `<workspace>/../shared/vectors/twisted-amp.json`. A missing file fails
-//! the scenario: the vectors are what proves the bindings behave as Twisted.
+//! The file is found at `$AMP_VECTORS` if set, else in the tree at
+//! `<workspace>/interop/vectors/twisted-amp.json`. A missing file fails the
+//! scenario: the vectors are what proves the bindings behave as Twisted.
 
 use std::convert::Infallible;
 use std::io::{self, Read, Write};
@@ -26,6 +28,8 @@ pub struct Vectors {
     pub generator: String,
     /// The recorded conversations.
     pub conversations: Vec<Conversation>,
+    /// Conversations over epsilon.amprouter routes.
+    pub routed_conversations: Vec<RoutedConversation>,
 }
 
 /// One recorded conversation.
@@ -41,13 +45,43 @@ pub struct Conversation {
     pub server_closed_connection: bool,
 }
 
+/// A conversation between a Twisted client and a Twisted server that each
+/// have an `epsilon.amprouter` `Router`: the guide's `NewRoute` on the
+/// default route, then calls on the routes it set up.
+#[derive(Debug, Deserialize)]
+pub struct RoutedConversation {
+    /// What it shows.
+    pub note: String,
+    /// What Twisted's client wrote.
+    pub client_to_server_hex: String,
+    /// What Twisted's server wrote back.
+    pub server_to_client_hex: String,
+    /// The names of the client's routes that were set up, in order.
+    pub client_routes: Vec<String>,
+    /// Every call of the client, in the order they were made, with what it
+    /// produced.
+    pub client_results: Vec<RoutedResult>,
+}
+
+/// One call of a routed conversation's client.
+#[derive(Debug, Deserialize)]
+pub struct RoutedResult {
+    /// The client's route it was made on (its name on the client's side);
+    /// `None` for the default route.
+    pub route: Option<String>,
+    /// The command called.
+    pub command: String,
+    /// `["ok", {key: value}]`, the answer's values as text.
+    pub result: serde_json::Value,
+}
+
 /// Where the vectors are read from.
 pub fn path() -> PathBuf {
     match std::env::var_os("AMP_VECTORS") {
         Some(p) => PathBuf::from(p),
         None => PathBuf::from(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/vectors/twisted-amp.json"
+            "/../interop/vectors/twisted-amp.json"
         )),
     }
 }

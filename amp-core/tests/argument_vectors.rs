@@ -5,6 +5,7 @@
 mod support;
 
 use std::fmt::Debug;
+use std::path::PathBuf;
 
 use amp_core::values::{DateTime, Decimal, decode_value, encode_value};
 use serde::{Deserialize, Serialize};
@@ -426,6 +427,42 @@ fn every_argument_vector_round_trips() {
                     .collect();
                 check(&wire, &expected);
             }
+            "Path" => {
+                // Twisted decodes a Path into a FilePath, always absolute and
+                // normalized (it resolves the value it was given against its
+                // working directory), and writes it back as its UTF-8 text.
+                let inner = v
+                    .decoded_repr
+                    .strip_prefix("FilePath(")
+                    .and_then(|r| r.strip_suffix(')'))
+                    .expect("Path repr");
+                let expected = PathBuf::from(string(&Parser::parse(inner)));
+                assert!(expected.is_absolute(), "{expected:?}");
+                check(&wire, &expected);
+                assert_eq!(
+                    decode_value::<PathBuf>(&wire).unwrap().to_str(),
+                    Some(std::str::from_utf8(&wire).unwrap())
+                );
+                // What Twisted was given, made absolute against its working
+                // directory (/ while recording) and normalized, is what it
+                // wrote.
+                let given = if v.value.starts_with('/') {
+                    PathBuf::from(&v.value)
+                } else {
+                    PathBuf::from("/").join(&v.value)
+                };
+                let normalized: PathBuf = given.components().fold(PathBuf::new(), |mut p, c| {
+                    match c {
+                        std::path::Component::ParentDir => {
+                            p.pop();
+                        }
+                        std::path::Component::CurDir => {}
+                        other => p.push(other),
+                    }
+                    p
+                });
+                assert_eq!(normalized, expected, "{}", v.value);
+            }
             other => panic!("argument vector of unhandled type {other:?}"),
         }
         if v.ty.starts_with("ListOf") || v.ty.starts_with("AmpList") {
@@ -439,7 +476,9 @@ fn every_argument_vector_round_trips() {
         handled += 1;
     }
     assert_eq!(handled, vectors.arguments.len());
-    assert_eq!(handled, 68, "the vector file changed: review this test");
+    assert_eq!(handled, 73, "the vector file changed: review this test");
+    let paths = vectors.arguments.iter().filter(|v| v.ty == "Path").count();
+    assert_eq!(paths, 5, "Path vectors");
 }
 
 /// The same vectors through whole boxes: a struct with one field per type.
@@ -456,6 +495,7 @@ fn vectors_through_boxes() {
         price: Decimal,
         ratio: f64,
         flag: bool,
+        file: PathBuf,
         missing: Option<i32>,
     }
     let vectors = support::vectors();
@@ -474,6 +514,7 @@ fn vectors_through_boxes() {
         "[{'name': 'x', 'items': [{'n': 1}, {'n': 2}]}, {'name': 'y', 'items': []}]",
     );
     let when = wire_of("DateTime", "9999-12-31T23:59:59.999999+05:30");
+    let file = wire_of("Path", "/srv/données/日本語 ☃.txt");
     let b = amp_core::AmpBox::from_pairs([
         ("_command", b"Thing".to_vec()),
         ("_ask", b"17".to_vec()),
@@ -484,9 +525,11 @@ fn vectors_through_boxes() {
         ("price", b"1.5E+2".to_vec()),
         ("ratio", b"1e-07".to_vec()),
         ("flag", b"True".to_vec()),
+        ("file", file),
     ]);
     let args: Args = amp_core::de::from_box(&b).unwrap();
     assert_eq!(args.text, "日本語");
+    assert_eq!(args.file, PathBuf::from("/srv/données/日本語 ☃.txt"));
     assert_eq!(args.items.len(), 2);
     assert_eq!(args.missing, None);
     let mut again = amp_core::ser::to_box(&args).unwrap();

@@ -315,3 +315,415 @@ fn client_side_writes_what_twisted_wrote_and_reads_its_answers() {
     }
     assert_eq!(replayed, 6);
 }
+
+/// Every box in `wire`, each written with its keys sorted, as Twisted writes
+/// them: the bytes of boxes a Rust peer wrote, comparable byte for byte with
+/// what Twisted wrote.
+fn twisted_order(wire: &[u8]) -> Vec<u8> {
+    boxes(wire)
+        .iter()
+        .flat_map(|b| b.sorted().to_bytes().unwrap().to_vec())
+        .collect()
+}
+
+/// The box at the start of `wire`, whatever follows it.
+fn first_box(wire: &[u8]) -> AmpBox {
+    let mut decoder = amp_core::Decoder::new(Limits::default());
+    decoder.feed(wire).unwrap();
+    decoder.decode().unwrap().expect("a whole box")
+}
+
+// -- ProtocolSwitchCommand ----------------------------------------------------
+
+#[derive(Serialize, Deserialize, Debug)]
+struct Greeting {
+    greeting: String,
+}
+command_errors! {
+    enum SwitchError { NoEcho => "NO_ECHO" }
+}
+/// Twisted's `ProtocolSwitchCommand` subclass of the vectors: on the wire a
+/// command like any other; both sides switch after its answer.
+struct SwitchToEcho;
+impl Command for SwitchToEcho {
+    const NAME: &'static str = "SwitchToEcho";
+    type Arguments = Greeting;
+    type Response = NoArgs;
+    type Error = SwitchError;
+}
+
+/// The server of the switch vectors, as the Twisted one behaved: it switches
+/// when asked politely, and refuses with `NO_ECHO` (its description Python's
+/// `f"{greeting!r} is not please"`) otherwise.
+fn switch_locator() -> Locator<()> {
+    server_locator().responder(SwitchToEcho, |_, g: Greeting| async move {
+        if g.greeting == "please" {
+            Ok(NoArgs {})
+        } else {
+            Err(SwitchError::NoEcho(format!(
+                "'{}' is not please",
+                g.greeting
+            )))
+        }
+    })
+}
+
+/// Runs the server side of a switch conversation over `input` in chunks of
+/// `split`: what it wrote in AMP, and the bytes it handed to the next
+/// protocol (`None` if it never switched).
+fn serve_switch(input: &[u8], split: usize) -> (Vec<u8>, Option<Vec<u8>>) {
+    let locator = switch_locator();
+    let mut server = Connection::default();
+    let mut written = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    for chunk in input.chunks(split.max(1)) {
+        if let Some(after) = &mut after {
+            after.extend_from_slice(chunk);
+            continue;
+        }
+        server.handle_input(chunk);
+        while let Some(event) = server.poll_event() {
+            let Event::Request(req) = event else {
+                panic!("unexpected {event:?}")
+            };
+            let switching = req.command_str() == Some("SwitchToEcho");
+            let result = locator
+                .dispatch((), &req.command, req.arguments)
+                .now_or_never()
+                .expect("responders are ready at once");
+            let ok = result.is_ok();
+            server.respond(req.tag.as_deref(), result).unwrap();
+            if switching && ok {
+                // Twisted's server switches as soon as its answer is written.
+                written.extend_from_slice(&server.take_transmit());
+                after = Some(server.switch_protocol().to_vec());
+                assert_eq!(
+                    server.close_reason(),
+                    Some(&ConnectionError::ProtocolSwitched)
+                );
+                break;
+            }
+        }
+        if after.is_none() {
+            written.extend_from_slice(&server.take_transmit());
+        }
+    }
+    (written, after)
+}
+
+#[test]
+fn protocol_switch_server_answers_then_hands_over_the_bytes_after_the_request() {
+    let v = support::vectors();
+    assert_eq!(v.protocol_switch.len(), 2);
+    for sw in &v.protocol_switch {
+        let c2s = support::unhex(&sw.client_to_server_hex);
+        let s2c = support::unhex(&sw.server_to_client_hex);
+        for split in [c2s.len(), 1, 2, 5, 16] {
+            let (written, after) = serve_switch(&c2s, split);
+            if sw.switched {
+                let c2s_at = sw.client_to_server_switch_offset.unwrap();
+                let s2c_at = sw.server_to_client_switch_offset.unwrap();
+                assert_eq!(
+                    twisted_order(&written),
+                    &s2c[..s2c_at],
+                    "{}: the answer (split {split})",
+                    sw.note
+                );
+                let after = after.expect("the server switched");
+                assert_eq!(after, &c2s[c2s_at..], "{} (split {split})", sw.note);
+                assert_eq!(
+                    after,
+                    support::unhex(&sw.server_received_after_switch_hex),
+                    "{}: what Twisted's new protocol received (split {split})",
+                    sw.note
+                );
+            } else {
+                assert!(after.is_none(), "{}: switched (split {split})", sw.note);
+                assert_eq!(
+                    twisted_order(&written),
+                    s2c,
+                    "{}: server boxes (split {split})",
+                    sw.note
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn protocol_switch_client_calls_then_hands_over_the_bytes_after_the_answer() {
+    use serde_json::json;
+    let v = support::vectors();
+    for sw in &v.protocol_switch {
+        let c2s = support::unhex(&sw.client_to_server_hex);
+        let s2c = support::unhex(&sw.server_to_client_hex);
+        let greeting: Greeting = amp_core::de::from_box(&{
+            let mut a = first_box(&c2s);
+            a.remove("_ask");
+            a.remove("_command");
+            a
+        })
+        .unwrap();
+        for split in [s2c.len(), 1, 3, 14] {
+            let mut client = Connection::default();
+            let switch = client.call::<SwitchToEcho>(&greeting).unwrap().unwrap();
+            let mut wrote = client.take_transmit().to_vec();
+            let mut sum = None;
+            let mut after: Option<Vec<u8>> = None;
+            let mut results = Vec::new();
+            for chunk in s2c.chunks(split) {
+                if let Some(after) = &mut after {
+                    after.extend_from_slice(chunk);
+                    continue;
+                }
+                client.handle_input(chunk);
+                while let Some(event) = client.poll_event() {
+                    let (id, outcome) = settles(event).expect("an answer");
+                    if id == switch {
+                        let r = decode_outcome::<SwitchToEcho>(outcome);
+                        results.push(match r {
+                            Ok(NoArgs {}) => json!(["ok", {}]),
+                            // Twisted raises the class mapped to the code.
+                            Err(CallError::Declared(SwitchError::NoEcho(_))) => {
+                                json!(["error", "ValueError", ""])
+                            }
+                            Err(other) => panic!("{other:?}"),
+                        });
+                        if sw.switched {
+                            // Twisted's client switches on the answer.
+                            after = Some(client.switch_protocol().to_vec());
+                            break;
+                        }
+                        // Refused: the connection stays AMP, the client
+                        // carries on as Twisted's did.
+                        sum = Some(
+                            client
+                                .call::<Sum>(&SumArgs { a: 1, b: 2 })
+                                .unwrap()
+                                .unwrap(),
+                        );
+                        wrote.extend_from_slice(&client.take_transmit());
+                    } else {
+                        assert_eq!(Some(id), sum);
+                        let total = decode_outcome::<Sum>(outcome).unwrap().total;
+                        results.push(json!(["ok", {"total": total.to_string()}]));
+                    }
+                }
+            }
+            assert_eq!(results, sw.client_results, "{} (split {split})", sw.note);
+            if sw.switched {
+                let c2s_at = sw.client_to_server_switch_offset.unwrap();
+                let s2c_at = sw.server_to_client_switch_offset.unwrap();
+                assert_eq!(twisted_order(&wrote), &c2s[..c2s_at], "{}", sw.note);
+                let after = after.expect("the client switched");
+                assert_eq!(after, &s2c[s2c_at..], "{} (split {split})", sw.note);
+                assert_eq!(
+                    after,
+                    support::unhex(&sw.client_received_after_switch_hex),
+                    "{}: what Twisted's new protocol received (split {split})",
+                    sw.note
+                );
+                assert!(client.is_closed());
+            } else {
+                assert_eq!(twisted_order(&wrote), c2s, "{}", sw.note);
+                assert!(!client.is_closed(), "{}", sw.note);
+            }
+        }
+    }
+}
+
+// -- StartTLS ----------------------------------------------------------------------
+
+#[test]
+fn starttls_request_and_answer_are_plain_boxes_then_the_switch() {
+    let v = support::vectors();
+    assert_eq!(v.starttls.len(), 1);
+    let tls = &v.starttls[0];
+    let c2s = support::unhex(&tls.client_to_server_hex);
+    let s2c = support::unhex(&tls.server_to_client_hex);
+    // What a TLS client writes first (a handshake record header), standing
+    // in for the handshake, which is not recorded.
+    let hello: &[u8] = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+
+    // Twisted's request: the command and its tag, nothing else (the
+    // certificates are local arguments and never on the wire).
+    let request = boxes(&c2s);
+    assert_eq!(request.len(), 1);
+    assert_eq!(
+        request[0],
+        AmpBox::from_pairs([("_ask", "1"), ("_command", "StartTLS")])
+    );
+
+    // Our server: the request, an empty answer written exactly as Twisted's,
+    // then every byte after the request belongs to TLS.
+    let mut server = Connection::default();
+    server.handle_input(&[&c2s[..], hello].concat());
+    let Some(Event::Request(req)) = server.poll_event() else {
+        panic!("no request")
+    };
+    assert_eq!(req.command_str(), Some("StartTLS"));
+    assert!(req.arguments.is_empty(), "{:?}", req.arguments);
+    server
+        .answer(req.tag.as_ref().unwrap(), &AmpBox::new())
+        .unwrap();
+    assert_eq!(twisted_order(&server.take_transmit()), s2c);
+    assert_eq!(&server.switch_protocol()[..], hello);
+
+    // Our client: the same request bytes; Twisted's answer settles the call
+    // (Twisted's client saw an empty response), and what follows it is TLS.
+    let mut client = Connection::default();
+    let call = client
+        .call_remote("StartTLS", &AmpBox::new(), true)
+        .unwrap()
+        .unwrap();
+    assert_eq!(twisted_order(&client.take_transmit()), c2s);
+    client.handle_input(&[&s2c[..], b"\x16\x03\x03"].concat());
+    assert_eq!(
+        client.poll_event(),
+        Some(Event::Answer {
+            call,
+            response: AmpBox::new()
+        })
+    );
+    assert_eq!(tls.client_results[0], serde_json::json!(["ok", {}]));
+    assert_eq!(&client.switch_protocol()[..], b"\x16\x03\x03");
+}
+
+// -- Descriptor -------------------------------------------------------------------
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct FdArgs {
+    fd: amp_core::values::Descriptor,
+}
+#[derive(Serialize, Deserialize, Debug)]
+struct Text {
+    text: String,
+}
+struct ReadDescriptor;
+impl Command for ReadDescriptor {
+    const NAME: &'static str = "ReadDescriptor";
+    type Arguments = FdArgs;
+    type Response = Text;
+    type Error = Infallible;
+}
+
+/// Declared `source` first, as in Twisted's command: `source` gets the
+/// smaller ordinal, and `log` still comes first on the wire.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct RelayArgs {
+    source: amp_core::values::Descriptor,
+    log: amp_core::values::Descriptor,
+}
+#[derive(Serialize, Deserialize, Debug)]
+struct Relayed {
+    relayed: u64,
+}
+struct Relay;
+impl Command for Relay {
+    const NAME: &'static str = "Relay";
+    type Arguments = RelayArgs;
+    type Response = Relayed;
+    type Error = Infallible;
+}
+
+/// What the recorder put in the descriptors it passed (a pipe each).
+const FIRST_FILE: &str = "descripteur n° 0";
+const RELAYED_FILE: &str = "relayed through the server";
+
+#[test]
+fn descriptor_arguments_are_their_ordinals_in_the_box() {
+    use amp_core::values::Descriptor;
+    use serde_json::json;
+    let v = support::vectors();
+    assert_eq!(v.descriptors.len(), 1);
+    let conv = &v.descriptors[0];
+    let c2s = support::unhex(&conv.client_to_server_hex);
+    let s2c = support::unhex(&conv.server_to_client_hex);
+    let ordinal = |call: usize, name: &str| {
+        let c = &conv.calls[call];
+        Descriptor(
+            *c.ordinals
+                .get(name)
+                .unwrap_or_else(|| panic!("no ordinal for {} {name}", c.command)),
+        )
+    };
+    assert_eq!(conv.calls[0].command, "ReadDescriptor");
+    assert_eq!(conv.calls[1].command, "Relay");
+
+    // Our server reads the ordinals Twisted's client sent, and answers as
+    // Twisted's server did (from the descriptors' contents).
+    let mut server = Connection::default();
+    server.handle_input(&c2s);
+    let Some(Event::Request(first)) = server.poll_event() else {
+        panic!()
+    };
+    let args: FdArgs = amp_core::de::from_box(&first.arguments).unwrap();
+    assert_eq!(
+        args,
+        FdArgs {
+            fd: ordinal(0, "fd")
+        }
+    );
+    server
+        .answer(
+            first.tag.as_ref().unwrap(),
+            &amp_core::ser::to_box(&Text {
+                text: FIRST_FILE.into(),
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    let Some(Event::Request(relay)) = server.poll_event() else {
+        panic!()
+    };
+    let args: RelayArgs = amp_core::de::from_box(&relay.arguments).unwrap();
+    assert_eq!(
+        args,
+        RelayArgs {
+            source: ordinal(1, "source"),
+            log: ordinal(1, "log"),
+        }
+    );
+    server
+        .answer(
+            relay.tag.as_ref().unwrap(),
+            &amp_core::ser::to_box(&Relayed {
+                relayed: RELAYED_FILE.len() as u64,
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(twisted_order(&server.take_transmit()), s2c);
+
+    // Our client, given the same ordinals, writes Twisted's boxes and reads
+    // Twisted's answers.
+    let mut client = Connection::default();
+    let a = client
+        .call::<ReadDescriptor>(&FdArgs {
+            fd: ordinal(0, "fd"),
+        })
+        .unwrap()
+        .unwrap();
+    let b = client
+        .call::<Relay>(&RelayArgs {
+            source: ordinal(1, "source"),
+            log: ordinal(1, "log"),
+        })
+        .unwrap()
+        .unwrap();
+    assert_eq!(twisted_order(&client.take_transmit()), c2s);
+    client.handle_input(&s2c);
+    let mut results = Vec::new();
+    while let Some(event) = client.poll_event() {
+        let (id, outcome) = settles(event).expect("an answer");
+        if id == a {
+            let text = decode_outcome::<ReadDescriptor>(outcome).unwrap().text;
+            results.push(json!(["ok", {"text": text}]));
+        } else {
+            assert_eq!(id, b);
+            let n = decode_outcome::<Relay>(outcome).unwrap().relayed;
+            results.push(json!(["ok", {"relayed": n.to_string()}]));
+        }
+    }
+    assert_eq!(results, conv.client_results);
+}

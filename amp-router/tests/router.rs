@@ -30,7 +30,8 @@ fn connected(n: usize) -> (Router, Router, Vec<Route>, Vec<Route>) {
 
 #[test]
 fn the_epsilon_routed_request_vector_reaches_its_route_without_the_route_key() {
-    // From ../shared/vectors (recorded from epsilon.amprouter on Twisted).
+    // The `routed request` box of interop/vectors/twisted-amp.json (written
+    // by epsilon.amprouter on Twisted).
     let wire = hex::decode(
         "00045f61736b00013100085f636f6d6d616e640005436f756e7400065f726f7574650001300000",
     )
@@ -398,4 +399,186 @@ fn two_unrelated_protocols_share_one_connection() {
         matches!(&got_b[..], [e] if e.route == rb[1] && matches!(&e.event, Event::Answer { call, response } if *call == back && response.get_str("value") == Some("from a")))
     );
     assert_eq!(store.len(), 1);
+}
+
+// -- Routed conversations recorded from epsilon.amprouter on Twisted ----------------
+
+/// Every box in `wire`, each written with its keys sorted as Twisted writes
+/// them: bytes comparable byte for byte with what Twisted wrote.
+fn twisted_order(wire: &[u8]) -> Vec<u8> {
+    codec::decode_all(Bytes::copy_from_slice(wire), &Default::default())
+        .unwrap()
+        .iter()
+        .flat_map(|b| b.sorted().to_bytes().unwrap().to_vec())
+        .collect()
+}
+
+fn route_name(r: &Route) -> Option<String> {
+    r.name().map(|n| String::from_utf8(n.to_vec()).unwrap())
+}
+
+/// `["ok", {key: value}]` for an answer, as the vectors write results.
+fn ok(response: &AmpBox) -> serde_json::Value {
+    let map: serde_json::Map<String, serde_json::Value> = response
+        .iter()
+        .map(|(k, v)| {
+            (
+                String::from_utf8(k.to_vec()).unwrap(),
+                String::from_utf8(v.to_vec()).unwrap().into(),
+            )
+        })
+        .collect();
+    serde_json::json!(["ok", map])
+}
+
+/// The server of epsilon's guide, over our router: `NewRoute(name)` on the
+/// default route binds a route connected to the caller's route `name` and
+/// answers its name; `Count` counts per route from 1. Feeds `input` in
+/// chunks of `split`; returns what it wrote.
+fn guide_server(input: &[u8], split: usize) -> Vec<u8> {
+    let mut server = Router::default();
+    server.bind(Route::Default).unwrap();
+    server.connect_to(&Route::Default, None).unwrap();
+    let mut counts = std::collections::HashMap::new();
+    let mut written = Vec::new();
+    for chunk in input.chunks(split.max(1)) {
+        server.handle_input(chunk);
+        while let Some(RoutedEvent { route, event }) = server.poll_event() {
+            let Event::Request(req) = event else {
+                panic!("unexpected {event:?} on {route}")
+            };
+            let tag = req.tag.as_ref().expect("every call wants an answer");
+            match (req.command_str(), &route) {
+                (Some("NewRoute"), Route::Default) => {
+                    let caller = Bytes::copy_from_slice(req.arguments.get("name").expect("name"));
+                    let new = server.bind_route();
+                    server.connect_to(&new, Some(caller)).unwrap();
+                    let name = new.name().unwrap().clone();
+                    server
+                        .answer(&route, tag, &AmpBox::from_pairs([("name", name)]))
+                        .unwrap();
+                }
+                (Some("Count"), Route::Named(_)) => {
+                    let n = counts.entry(route.clone()).or_insert(0);
+                    *n += 1;
+                    server
+                        .answer(&route, tag, &AmpBox::from_pairs([("value", n.to_string())]))
+                        .unwrap();
+                }
+                other => panic!("unexpected request {other:?}"),
+            }
+        }
+        written.extend_from_slice(&server.take_transmit());
+    }
+    assert!(!server.is_closed(), "{:?}", server.close_reason());
+    written
+}
+
+#[test]
+fn the_routed_conversations_server_side_writes_what_epsilons_server_wrote() {
+    let v = amp_conformance::vectors::load();
+    assert!(!v.routed_conversations.is_empty());
+    for conv in &v.routed_conversations {
+        let c2s = hex::decode(&conv.client_to_server_hex).unwrap();
+        let s2c = hex::decode(&conv.server_to_client_hex).unwrap();
+        for split in [c2s.len(), 1, 7, 40] {
+            let written = guide_server(&c2s, split);
+            assert_eq!(
+                twisted_order(&written),
+                s2c,
+                "{} (split {split})",
+                conv.note
+            );
+        }
+    }
+}
+
+#[test]
+fn the_routed_conversations_client_side_writes_what_epsilons_client_wrote() {
+    let v = amp_conformance::vectors::load();
+    for conv in &v.routed_conversations {
+        let c2s = hex::decode(&conv.client_to_server_hex).unwrap();
+        let s2c = hex::decode(&conv.server_to_client_hex).unwrap();
+        for split in [s2c.len(), 1, 5, 33] {
+            let mut client = Router::default();
+            client.bind(Route::Default).unwrap();
+            client.connect_to(&Route::Default, None).unwrap();
+            // Bound but never connected, as in the recording: the client's
+            // route names then differ from the server's.
+            let unused = client.bind_route();
+            let routes: Vec<Route> = conv
+                .client_routes
+                .iter()
+                .map(|_| client.bind_route())
+                .collect();
+            assert!(!client.is_connected(&unused));
+            assert_eq!(
+                routes.iter().map(route_name).collect::<Vec<_>>(),
+                conv.client_routes
+                    .iter()
+                    .cloned()
+                    .map(Some)
+                    .collect::<Vec<_>>(),
+                "{}",
+                conv.note
+            );
+            // The guide's connect(): NewRoute(name) on the default route for
+            // each route, all at once.
+            let mut calls: Vec<(Route, CallId, &str)> = Vec::new();
+            for r in &routes {
+                let id = client
+                    .call_remote(
+                        &Route::Default,
+                        "NewRoute",
+                        &AmpBox::from_pairs([("name", r.name().unwrap().clone())]),
+                        true,
+                    )
+                    .unwrap()
+                    .unwrap();
+                calls.push((Route::Default, id, "NewRoute"));
+            }
+            let mut written = client.take_transmit().to_vec();
+            let mut new_routes = routes.iter();
+            let mut results = Vec::new();
+            for chunk in s2c.chunks(split) {
+                client.handle_input(chunk);
+                while let Some(RoutedEvent { route, event }) = client.poll_event() {
+                    let Event::Answer { call, response } = event else {
+                        panic!("unexpected {event:?} on {route}")
+                    };
+                    let at = calls
+                        .iter()
+                        .position(|(r, id, _)| *r == route && *id == call)
+                        .unwrap_or_else(|| panic!("no call {call:?} on {route}"));
+                    let (_, _, command) = calls.remove(at);
+                    results.push((route.clone(), command, ok(&response)));
+                    if command == "NewRoute" {
+                        // Connect the route to the name answered; then, as
+                        // the guide's receiver does, call Count twice on it.
+                        let r = new_routes.next().unwrap().clone();
+                        let remote = Bytes::copy_from_slice(response.get("name").unwrap());
+                        client.connect_to(&r, Some(remote)).unwrap();
+                        for _ in 0..2 {
+                            let id = client.call_remote(&r, "Count", &AmpBox::new(), true);
+                            calls.push((r.clone(), id.unwrap().unwrap(), "Count"));
+                        }
+                        written.extend_from_slice(&client.take_transmit());
+                    }
+                }
+            }
+            assert!(calls.is_empty(), "unanswered: {calls:?}");
+            assert_eq!(
+                twisted_order(&written),
+                c2s,
+                "{} (split {split})",
+                conv.note
+            );
+            assert_eq!(results.len(), conv.client_results.len());
+            for ((route, command, result), want) in results.iter().zip(&conv.client_results) {
+                assert_eq!(route_name(route), want.route, "{}", conv.note);
+                assert_eq!(*command, want.command, "{}", conv.note);
+                assert_eq!(*result, want.result, "{}", conv.note);
+            }
+        }
+    }
 }
