@@ -11,7 +11,7 @@ mod common;
 
 use std::io::Write;
 
-use amp_async_std::{AsyncStd, Responders, Server};
+use amp_async_std::{AsyncStd, Responders};
 use common::{Divide, DivideArgs, DivideError, Quotient, Sum, SumArgs, Total, py_float};
 
 fn math() -> Responders {
@@ -39,9 +39,9 @@ fn math() -> Responders {
 
 fn main() -> std::io::Result<()> {
     async_std::task::block_on(async {
-        let server = Server::bind(common::address(), |_| math()).await?;
+        let server = amp_async_std::bind(AsyncStd, common::address(), |_| math()).await?;
         println!("LISTENING {}", server.local_addr()?.port());
         std::io::stdout().flush()?;
-        server.run(AsyncStd).await
+        server.run().await
     })
 }

@@ -2,13 +2,12 @@
 //!
 //! This crate is a binding, as `amp-tokio` is: every protocol decision is in
 //! [`amp_core`], and the connection engine (the [`Peer`] handle, pending
-//! calls, backpressure, responders, the read and write loops) is
-//! `amp_engine`. What is here: any `futures-io` stream as the
-//! transport, TCP through `async-net` and timers through `async-io` (both
-//! work under async-std and smol), and a small [`Spawn`] abstraction that
-//! runs a connection's two tasks on the runtime you use: [`AsyncStd`]
-//! (feature `async-std`, on by default) or [`Smol`] (feature `smol`), or any
-//! function that spawns.
+//! calls, backpressure, responders, the read and write loops, the server's
+//! accept loop) is [`amp_engine`]. What is here: any `futures-io` stream as
+//! the transport, TCP through `async-net` and timers through `async-io`
+//! (both work under async-std and smol), and the engine's [`Runtime`] for
+//! the executor you use: [`AsyncStd`] (feature `async-std`, on by default),
+//! [`Smol`] (feature `smol`), or any function that spawns ([`Spawner`]).
 //!
 //! ```
 //! use amp_core::Command;
@@ -41,62 +40,83 @@ pub mod transport;
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::time::Duration;
 
 pub use amp_core;
-pub use amp_engine::{Context, Options, Peer, Responders, ShutdownHandle};
+pub use amp_engine::{Context, Options, Peer, Responders, Runtime, ShutdownHandle, Task};
 use async_net::{AsyncToSocketAddrs, TcpStream};
 use futures_io::{AsyncRead, AsyncWrite};
 
-pub use server::Server;
+pub use server::{Server, TcpListener, bind};
 pub use transport::{Pipe, pipe};
 
-/// A task a connection needs run: its reading or its writing half.
-pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-/// Runs a connection's tasks on some executor.
-///
-/// Implemented by [`AsyncStd`], [`Smol`] and any `Fn(Task)`:
+/// Any function that spawns a task, as the engine's runtime: tasks go to
+/// the function, timers are `async-io`'s (which run under async-std, smol
+/// and any executor).
 ///
 /// ```
-/// let on_my_pool = |task: amp_async_std::Task| { async_std::task::spawn(task); };
+/// let on_my_pool = amp_async_std::Spawner(|task: amp_async_std::Task| { async_std::task::spawn(task); });
 /// let (a, _b) = amp_async_std::pipe();
 /// let peer = amp_async_std::from_stream(on_my_pool, a, amp_async_std::Responders::new());
 /// # drop(peer);
 /// ```
-pub trait Spawn: Clone + Send + Sync + 'static {
-    /// Runs `task` to completion in the background.
-    fn spawn(&self, task: Task);
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Spawner<F>(pub F);
+
+/// `async-io`'s timer, for every runtime of this crate.
+async fn sleep(duration: Duration) {
+    async_io::Timer::after(duration).await;
 }
 
-impl<F: Fn(Task) + Clone + Send + Sync + 'static> Spawn for F {
+impl<F: Fn(Task) + Clone + Send + Sync + 'static> Runtime for Spawner<F> {
     fn spawn(&self, task: Task) {
-        self(task)
+        (self.0)(task)
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        sleep(duration)
     }
 }
 
-/// Spawns on async-std.
+/// async-std as the engine's runtime.
+///
+/// ```
+/// use amp_engine::Runtime;
+/// async_std::task::block_on(amp_async_std::AsyncStd.sleep(std::time::Duration::from_millis(1)));
+/// ```
 #[cfg(feature = "async-std")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AsyncStd;
 
 #[cfg(feature = "async-std")]
-impl Spawn for AsyncStd {
+impl Runtime for AsyncStd {
     fn spawn(&self, task: Task) {
         async_std::task::spawn(task);
     }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        sleep(duration)
+    }
 }
 
-/// Spawns on smol's global executor.
+/// smol's global executor as the engine's runtime.
+///
+/// ```
+/// use amp_engine::Runtime;
+/// smol::block_on(amp_async_std::Smol.sleep(std::time::Duration::from_millis(1)));
+/// ```
 #[cfg(feature = "smol")]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Smol;
 
 #[cfg(feature = "smol")]
-impl Spawn for Smol {
+impl Runtime for Smol {
     fn spawn(&self, task: Task) {
         smol::spawn(task).detach();
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        sleep(duration)
     }
 }
 
@@ -109,11 +129,11 @@ impl Spawn for Smol {
 /// # Ok(()) }
 /// ```
 pub async fn connect(
-    spawner: impl Spawn,
+    runtime: impl Runtime,
     addr: impl AsyncToSocketAddrs,
     responders: Responders,
 ) -> std::io::Result<Peer> {
-    connect_with(spawner, addr, responders, Options::default()).await
+    connect_with(runtime, addr, responders, Options::default()).await
 }
 
 /// [`connect`] with settings.
@@ -130,7 +150,7 @@ pub async fn connect(
 /// # Ok(()) }
 /// ```
 pub async fn connect_with(
-    spawner: impl Spawn,
+    runtime: impl Runtime,
     addr: impl AsyncToSocketAddrs,
     responders: Responders,
     options: Options,
@@ -138,7 +158,7 @@ pub async fn connect_with(
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     let addr = stream.peer_addr().ok();
-    Ok(from_stream_with(spawner, stream, addr, responders, options))
+    Ok(from_stream_with(runtime, stream, addr, responders, options))
 }
 
 /// Runs AMP over any `futures-io` stream with `responders` answering the
@@ -153,11 +173,11 @@ pub async fn connect_with(
 /// assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
 /// # drop(right); });
 /// ```
-pub fn from_stream<S>(spawner: impl Spawn, stream: S, responders: Responders) -> Peer
+pub fn from_stream<S>(runtime: impl Runtime, stream: S, responders: Responders) -> Peer
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    from_stream_with(spawner, stream, None, responders, Options::default())
+    from_stream_with(runtime, stream, None, responders, Options::default())
 }
 
 /// [`from_stream`] with settings and the peer's address, if known.
@@ -170,7 +190,7 @@ where
 /// # });
 /// ```
 pub fn from_stream_with<S>(
-    spawner: impl Spawn,
+    runtime: impl Runtime,
     stream: S,
     addr: Option<SocketAddr>,
     responders: Responders,
@@ -180,10 +200,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = transport::split(stream);
-    let (peer, reading, writing) = amp_engine::start(reader, writer, addr, responders, options);
-    spawner.spawn(Box::pin(reading));
-    spawner.spawn(Box::pin(writing));
-    peer
+    amp_engine::spawn(&runtime, reader, writer, addr, responders, options)
 }
 
 /// Closes `peer` gracefully: starts no new responder (requests still arriving
@@ -200,13 +217,5 @@ where
 /// # });
 /// ```
 pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError {
-    use futures_util::future::{Either, select};
-    let timer = async_io::Timer::after(grace);
-    match select(Box::pin(peer.shutdown()), timer).await {
-        Either::Left((reason, _)) => reason,
-        Either::Right(_) => {
-            peer.close();
-            peer.closed().await
-        }
-    }
+    amp_engine::shutdown(peer, sleep(grace)).await
 }

@@ -11,14 +11,13 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use amp_async_std::Pipe;
 use amp_async_std::amp_core::ConnectionError;
-use amp_async_std::{Pipe, Server, Spawn};
 use amp_conformance::{BoxFuture, Factory, Options, Peer, Responders, Runtime, Served};
 
 /// An executor the binding's tasks are spawned on, and how to block on it.
-trait Executor: Spawn + Copy {
+trait Executor: amp_async_std::Runtime + Copy {
     fn block_on<F: Future>(future: F) -> F::Output;
-    fn sleep(duration: Duration) -> BoxFuture<()>;
 }
 
 /// The futures-io binding on executor `E`.
@@ -37,7 +36,7 @@ impl<E: Executor> Runtime for FuturesIo<E> {
     }
 
     fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        E::sleep(duration)
+        Box::pin(amp_async_std::Runtime::sleep(&self.0, duration))
     }
 
     // The pipe's capacity is fixed (256 KiB a direction): at least what is
@@ -58,14 +57,14 @@ impl<E: Executor> Runtime for FuturesIo<E> {
     ) -> BoxFuture<io::Result<Served>> {
         let rt = *self;
         Box::pin(async move {
-            let server = Server::bind("127.0.0.1:0", move |addr| factory(addr))
+            let server = amp_async_std::bind(rt.0, "127.0.0.1:0", move |addr| factory(addr))
                 .await?
                 .options(options)
                 .max_connections(max_connections);
             Ok(Served {
                 addr: server.local_addr()?,
                 stop: server.shutdown_handle(),
-                running: Box::pin(rt.spawn(server.run(rt.0))),
+                running: Box::pin(rt.spawn(server.run())),
             })
         })
     }
@@ -96,10 +95,6 @@ mod on_async_std {
         fn block_on<F: Future>(future: F) -> F::Output {
             async_std::task::block_on(future)
         }
-
-        fn sleep(duration: Duration) -> BoxFuture<()> {
-            Box::pin(async_std::task::sleep(duration))
-        }
     }
 
     amp_conformance::suite!(FuturesIo(AsyncStd));
@@ -113,12 +108,6 @@ mod on_smol {
     impl Executor for Smol {
         fn block_on<F: Future>(future: F) -> F::Output {
             smol::block_on(future)
-        }
-
-        fn sleep(duration: Duration) -> BoxFuture<()> {
-            Box::pin(async move {
-                smol::Timer::after(duration).await;
-            })
         }
     }
 

@@ -17,7 +17,7 @@ use std::future::Future;
 use std::process::Command;
 use std::time::Duration;
 
-use amp_async_std::{Peer, Server, Spawn};
+use amp_async_std::{Peer, Runtime};
 use amp_core::{AmpBox, CallError, CallFailure, ConnectionError};
 use catalogue::twisted::*;
 use catalogue::*;
@@ -33,7 +33,7 @@ async fn within<F: Future>(limit: Duration, what: &str, future: F) -> F::Output 
     }
 }
 
-async fn connect(spawner: impl Spawn, server: &PyServer) -> Peer {
+async fn connect(spawner: impl Runtime, server: &PyServer) -> Peer {
     within(
         STEP,
         "connecting",
@@ -43,7 +43,7 @@ async fn connect(spawner: impl Spawn, server: &PyServer) -> Peer {
     .unwrap_or_else(|e| panic!("connecting to {}: {e}", server.addr()))
 }
 
-async fn echo_cases(spawner: impl Spawn) {
+async fn echo_cases(spawner: impl Runtime) {
     let server = PyServer::start("server.py");
     let peer = connect(spawner, &server).await;
     let (problems, handled, total) = within(
@@ -61,7 +61,7 @@ async fn echo_cases(spawner: impl Spawn) {
     assert_eq!(handled, total);
 }
 
-async fn arithmetic_and_errors(spawner: impl Spawn) {
+async fn arithmetic_and_errors(spawner: impl Runtime) {
     let server = PyServer::start("server.py");
     let peer = connect(spawner.clone(), &server).await;
     let total = within(STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 13, b: 81 }))
@@ -142,18 +142,17 @@ async fn arithmetic_and_errors(spawner: impl Spawn) {
     );
 }
 
-async fn twisted_client_against_rust_server(spawner: impl Spawn) {
+async fn twisted_client_against_rust_server(spawner: impl Runtime) {
     let python = python().to_path_buf();
     let client = repo_root().join("interop/client.py");
-    let server = Server::bind("127.0.0.1:0", |_| responders()).await.unwrap();
+    let server = amp_async_std::bind(spawner.clone(), "127.0.0.1:0", |_| responders())
+        .await
+        .unwrap();
     let addr = server.local_addr().unwrap();
     let stop = server.shutdown_handle();
     let (done_tx, done_rx) = futures_channel::oneshot::channel();
-    spawner.spawn(Box::pin({
-        let spawner = spawner.clone();
-        async move {
-            let _ = done_tx.send(server.run(spawner).await);
-        }
+    spawner.spawn(Box::pin(async move {
+        let _ = done_tx.send(server.run().await);
     }));
     let mut list = Command::new(&python);
     list.arg(&client).arg("--list").current_dir(repo_root());

@@ -23,6 +23,8 @@
 //! | `writer` | the write loop |
 //! | `live` | [`LiveConnections`]: a server's open connections |
 //! | `shutdown` | [`ShutdownHandle`]: stopping a server from elsewhere |
+//! | `runtime` | [`Runtime`]: what a binding gives (spawn, sleep) |
+//! | `server` | [`Server`] over any [`Listener`]: the one accept loop |
 //!
 //! ```
 //! use amp_engine::{Peer, ReadHalf, Responders, WriteHalf};
@@ -55,6 +57,8 @@ mod live;
 mod options;
 mod peer;
 mod reader;
+mod runtime;
+mod server;
 mod shared;
 mod shutdown;
 mod transport;
@@ -69,13 +73,15 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use event_listener::Event as Notify;
 
-use amp_core::{AmpBox, Connection, ResponderError};
+use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
 
 pub use amp_core;
 pub use live::LiveConnections;
 pub use options::Options;
 pub use peer::{Context, Peer, Responders};
 pub use reader::SHUTTING_DOWN_ERROR_CODE;
+pub use runtime::{Runtime, Task};
+pub use server::{Accepted, Listener, Server};
 pub use shutdown::ShutdownHandle;
 pub use transport::{ReadHalf, WriteHalf};
 
@@ -138,6 +144,75 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     );
     let writing = write_loop(shared, writer);
     (Peer { handle }, reading, writing)
+}
+
+/// Starts a connection over a transport and runs its two tasks on
+/// `runtime`: what every binding's `from_stream` is. With the `tracing`
+/// feature both tasks run in an `amp_connection` span naming the peer's
+/// address.
+///
+/// ```
+/// # use amp_engine::{ReadHalf, Runtime, Task, WriteHalf};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// #[derive(Clone)]
+/// struct Threads;
+/// impl Runtime for Threads {
+///     fn spawn(&self, task: Task) { std::thread::spawn(move || futures_executor::block_on(task)); }
+///     fn sleep(&self, _: std::time::Duration) -> impl Future<Output = ()> + Send + 'static { std::future::pending() }
+/// }
+/// let peer = amp_engine::spawn(&Threads, R, W, None, amp_engine::Responders::new(), Default::default());
+/// // The transport reads nothing: the peer has closed.
+/// assert_eq!(futures_executor::block_on(peer.closed()), amp_core::ConnectionError::PeerClosed);
+/// ```
+pub fn spawn<Rt: Runtime, R: ReadHalf, W: WriteHalf>(
+    runtime: &Rt,
+    reader: R,
+    writer: W,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+) -> Peer {
+    let (peer, reading, writing) = start(reader, writer, addr, responders, options);
+    #[cfg(feature = "tracing")]
+    let (reading, writing) = {
+        use tracing::Instrument;
+        let span = tracing::debug_span!("amp_connection", peer = ?addr);
+        (reading.instrument(span.clone()), writing.instrument(span))
+    };
+    runtime.spawn(Box::pin(reading));
+    runtime.spawn(Box::pin(writing));
+    peer
+}
+
+/// Closes `peer` gracefully: starts no new responder (requests still
+/// arriving get a non-fatal [`SHUTTING_DOWN_ERROR_CODE`] error), lets the
+/// running ones finish until `deadline` (a runtime's sleep) resolves, writes
+/// their answers, closes. Returns why the connection ended.
+///
+/// ```
+/// # let peer = amp_engine::tests_support::idle_peer();
+/// // Its loops never run, so the deadline comes first: closed at once.
+/// let reason = futures_executor::block_on(amp_engine::shutdown(&peer, std::future::ready(())));
+/// assert_eq!(reason, amp_core::ConnectionError::Closed);
+/// ```
+pub async fn shutdown(peer: &Peer, deadline: impl Future<Output = ()>) -> ConnectionError {
+    let mut done = std::pin::pin!(peer.shutdown());
+    let mut deadline = std::pin::pin!(deadline);
+    let in_time = std::future::poll_fn(|cx| {
+        if let std::task::Poll::Ready(reason) = done.as_mut().poll(cx) {
+            return std::task::Poll::Ready(Some(reason));
+        }
+        deadline.as_mut().poll(cx).map(|()| None)
+    })
+    .await;
+    match in_time {
+        Some(reason) => reason,
+        None => {
+            peer.close();
+            peer.closed().await
+        }
+    }
 }
 
 #[doc(hidden)]

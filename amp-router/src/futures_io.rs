@@ -19,15 +19,14 @@
 
 use std::sync::Arc;
 
-use amp_async_std::Spawn;
-use amp_engine::Options;
+use amp_engine::{Options, Runtime};
 use async_net::{AsyncToSocketAddrs, TcpStream};
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::live::{self, RoutedPeer, Spawner};
 
 /// Runs routes over any `futures-io` stream, the connection's and the
-/// routes' tasks spawned with `spawner`.
+/// routes' tasks run on `runtime`.
 ///
 /// ```
 /// # async_std::task::block_on(async {
@@ -36,11 +35,11 @@ use crate::live::{self, RoutedPeer, Spawner};
 /// assert!(!router.is_closed());
 /// # });
 /// ```
-pub fn from_stream<S>(spawner: impl Spawn, stream: S, options: Options) -> RoutedPeer
+pub fn from_stream<S>(runtime: impl Runtime, stream: S, options: Options) -> RoutedPeer
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    from_stream_with(spawner, stream, options, |_| {})
+    from_stream_with(runtime, stream, options, |_| {})
 }
 
 /// [`from_stream`], with `bind` run before the first byte is read, so the
@@ -56,7 +55,7 @@ where
 /// # drop(router); });
 /// ```
 pub fn from_stream_with<S>(
-    spawner: impl Spawn,
+    runtime: impl Runtime,
     stream: S,
     options: Options,
     bind: impl FnOnce(&RoutedPeer),
@@ -65,12 +64,12 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = amp_async_std::transport::split(stream);
-    let for_routes = spawner.clone();
+    let for_routes = runtime.clone();
     let routes: Spawner = Arc::new(move |task| for_routes.spawn(task));
     let (router, reading, writing) = live::start(reader, writer, routes, options);
     bind(&router);
-    spawner.spawn(Box::pin(reading));
-    spawner.spawn(Box::pin(writing));
+    runtime.spawn(Box::pin(reading));
+    runtime.spawn(Box::pin(writing));
     router
 }
 
@@ -82,11 +81,11 @@ where
 /// # Ok(()) }
 /// ```
 pub async fn connect(
-    spawner: impl Spawn,
+    runtime: impl Runtime,
     addr: impl AsyncToSocketAddrs,
     options: Options,
 ) -> std::io::Result<RoutedPeer> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    Ok(from_stream(spawner, stream, options))
+    Ok(from_stream(runtime, stream, options))
 }

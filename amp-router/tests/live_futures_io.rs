@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 
-use amp_async_std::Spawn;
+use amp_async_std::Runtime;
 use amp_conformance::commands::{Sum, SumArgs, Total};
 use amp_core::{CallError, Command};
 use amp_engine::Responders;
@@ -17,7 +17,7 @@ impl Command for Double {
 }
 
 /// Two routes, two command sets, calls in flight on both, over loopback TCP.
-async fn two_protocols(spawner: impl Spawn) {
+async fn two_protocols(spawner: impl Runtime) {
     let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (client, accepted) = futures_util::future::join(
@@ -73,5 +73,5 @@ fn two_protocols_on_async_std() {
 #[test]
 fn two_protocols_on_smol() {
     let spawn = |task: amp_async_std::Task| smol::spawn(task).detach();
-    smol::block_on(two_protocols(spawn));
+    smol::block_on(two_protocols(amp_async_std::Spawner(spawn)));
 }

@@ -8,7 +8,7 @@ mod common;
 
 use std::io::Write;
 
-use amp_tokio::{Responders, Server};
+use amp_tokio::Responders;
 use common::{Divide, DivideArgs, DivideError, Quotient, Sum, SumArgs, Total, py_float};
 
 fn math() -> Responders {
@@ -36,7 +36,7 @@ fn math() -> Responders {
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let server = Server::bind(common::address(), |_| math()).await?;
+    let server = amp_tokio::bind(common::address(), |_| math()).await?;
     println!("LISTENING {}", server.local_addr()?.port());
     std::io::stdout().flush()?;
     server.run().await

@@ -3,9 +3,10 @@
 //!
 //! This crate is a binding: every protocol decision is in [`amp_core`], and
 //! the connection engine (the [`Peer`] handle, pending calls, backpressure,
-//! responders, the read and write loops) is `amp_engine`, shared with
-//! the futures-io adapter. What is here: tokio's TCP and streams as the
-//! transport, tokio's spawn, tokio's timers for graceful shutdown.
+//! responders, the read and write loops, the server's accept loop) is
+//! [`amp_engine`], shared with the futures-io binding. What is here: the
+//! [`Tokio`] runtime (spawn, sleep), tokio's TCP listener and streams as the
+//! transport.
 //!
 //! ```
 //! use amp_core::Command;
@@ -44,7 +45,7 @@ pub use amp_engine::{Context, Options, Peer, Responders, ShutdownHandle};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
-pub use server::Server;
+pub use server::{Server, TcpListener, Tokio, bind};
 
 /// Connects to `addr` over TCP and serves `responders` on the connection.
 ///
@@ -119,16 +120,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = transport::split(stream);
-    let (peer, reading, writing) = amp_engine::start(reader, writer, addr, responders, options);
-    #[cfg(feature = "tracing")]
-    let (reading, writing) = {
-        use tracing::Instrument;
-        let span = tracing::debug_span!("amp_connection", peer = ?addr);
-        (reading.instrument(span.clone()), writing.instrument(span))
-    };
-    tokio::spawn(reading);
-    tokio::spawn(writing);
-    peer
+    amp_engine::spawn(&Tokio, reader, writer, addr, responders, options)
 }
 
 /// Closes `peer` gracefully: starts no new responder (requests still arriving
@@ -145,13 +137,7 @@ where
 /// # }
 /// ```
 pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError {
-    match tokio::time::timeout(grace, peer.shutdown()).await {
-        Ok(reason) => reason,
-        Err(_) => {
-            peer.close();
-            peer.closed().await
-        }
-    }
+    amp_engine::shutdown(peer, tokio::time::sleep(grace)).await
 }
 
 /// The guide's tokio chapter, compiled and run as doctests.

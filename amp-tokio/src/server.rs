@@ -1,36 +1,103 @@
-//! Serving AMP on a TCP listener.
+//! tokio as the engine's runtime, and serving AMP on a tokio TCP listener.
+//! The accept loop, the connection cap and the graceful shutdown are
+//! [`amp_engine::Server`]'s; what is here is tokio's part of them.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use amp_engine::{LiveConnections, Options, Responders, ShutdownHandle};
-use tokio::net::{TcpListener, ToSocketAddrs};
+use amp_engine::{Accepted, Listener, Responders, Runtime, Task};
+use tokio::net::ToSocketAddrs;
 
-type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
+use crate::transport::{self, Reader, Writer};
 
-/// An AMP server: accepts TCP connections and serves each with the
-/// responders its factory builds for it.
+/// The tokio runtime the engine runs on: tasks with `tokio::spawn`, timers
+/// with `tokio::time::sleep`. Must be used inside a tokio runtime.
 ///
-/// The factory runs once per connection, so each connection can have state
-/// of its own (like a Twisted protocol instance), while state the factory
-/// captures is shared by all.
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use amp_engine::Runtime;
+/// amp_tokio::Tokio.sleep(std::time::Duration::from_millis(1)).await;
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tokio;
+
+impl Runtime for Tokio {
+    fn spawn(&self, task: Task) {
+        tokio::spawn(task);
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        tokio::time::sleep(duration)
+    }
+}
+
+/// A tokio TCP listener, as a server accepts from it: each connection with
+/// `TCP_NODELAY` set (AMP's boxes are small and answered at once).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let listener: amp_tokio::TcpListener = tokio::net::TcpListener::bind("127.0.0.1:0").await?.into();
+/// let server = amp_tokio::Server::new(amp_tokio::Tokio, listener, |_| amp_tokio::Responders::new());
+/// assert!(server.local_addr()?.port() > 0);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TcpListener(pub tokio::net::TcpListener);
+
+impl From<tokio::net::TcpListener> for TcpListener {
+    fn from(listener: tokio::net::TcpListener) -> Self {
+        TcpListener(listener)
+    }
+}
+
+type TcpReader = Reader<tokio::io::ReadHalf<tokio::net::TcpStream>>;
+type TcpWriter = Writer<tokio::io::WriteHalf<tokio::net::TcpStream>>;
+
+impl Listener for TcpListener {
+    type Reader = TcpReader;
+    type Writer = TcpWriter;
+
+    async fn accept(&self) -> io::Result<Accepted<TcpReader, TcpWriter>> {
+        let (stream, addr) = self.0.accept().await?;
+        let _ = stream.set_nodelay(true);
+        let (reader, writer) = transport::split(stream);
+        Ok(Accepted {
+            reader,
+            writer,
+            addr: Some(addr),
+        })
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.0.local_addr()
+    }
+}
+
+/// An AMP server on tokio: accepts TCP connections and serves each with the
+/// responders its factory builds for it. See [`amp_engine::Server`] for its
+/// settings ([`options`](amp_engine::Server::options),
+/// [`max_connections`](amp_engine::Server::max_connections),
+/// [`on_connection`](amp_engine::Server::on_connection)) and
+/// [`run`](amp_engine::Server::run).
 ///
 /// ```
 /// # use amp_core::Command;
 /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
 /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
 /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
-/// use amp_tokio::{Responders, Server};
+/// use amp_tokio::Responders;
 ///
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
-/// let server = Server::bind("127.0.0.1:0", |_addr| {
+/// let server = amp_tokio::bind("127.0.0.1:0", |_addr| {
 ///     Responders::new().responder(Sum, |_, a: SumArgs| async move {
 ///         Ok::<_, std::convert::Infallible>(Total { total: a.a + a.b })
 ///     })
 /// })
-/// .await?;
+/// .await?
+/// .max_connections(10_000);
 /// let addr = server.local_addr()?;
 /// let stop = server.shutdown_handle();
 /// let running = tokio::spawn(server.run());
@@ -42,146 +109,21 @@ type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
 /// running.await.unwrap()?;
 /// # Ok(()) }
 /// ```
-pub struct Server {
-    listener: TcpListener,
-    factory: Factory,
-    options: Options,
-    stop: ShutdownHandle,
-    max_connections: usize,
-}
+pub type Server = amp_engine::Server<Tokio, TcpListener>;
 
-impl Server {
-    /// Listens on `addr`; `factory` builds each connection's responders.
-    ///
-    /// ```no_run
-    /// # async fn f() -> std::io::Result<()> {
-    /// let server = amp_tokio::Server::bind("127.0.0.1:1234", |_| amp_tokio::Responders::new()).await?;
-    /// server.run().await
-    /// # }
-    /// ```
-    pub async fn bind<F>(addr: impl ToSocketAddrs, factory: F) -> io::Result<Server>
-    where
-        F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
-    {
-        Ok(Self::from_listener(TcpListener::bind(addr).await?, factory))
-    }
-
-    /// Serves on a listener already bound.
-    ///
-    /// ```no_run
-    /// # async fn f() -> std::io::Result<()> {
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    /// let server = amp_tokio::Server::from_listener(listener, |_| amp_tokio::Responders::new());
-    /// # Ok(()) }
-    /// ```
-    pub fn from_listener<F>(listener: TcpListener, factory: F) -> Server
-    where
-        F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
-    {
-        Server {
-            listener,
-            factory: Arc::new(factory),
-            options: Options::default(),
-            stop: ShutdownHandle::default(),
-            max_connections: usize::MAX,
-        }
-    }
-
-    /// Settings for every connection.
-    ///
-    /// ```no_run
-    /// # async fn f() -> std::io::Result<()> {
-    /// let server = amp_tokio::Server::bind("127.0.0.1:0", |_| amp_tokio::Responders::new())
-    ///     .await?
-    ///     .options(amp_tokio::Options::default().max_responders(32));
-    /// # Ok(()) }
-    /// ```
-    pub fn options(mut self, options: Options) -> Self {
-        self.options = options;
-        self
-    }
-
-    /// At most `n` connections served at once (default: no limit; 0 counts
-    /// as 1). When `n` are open the server accepts no more until one ends:
-    /// connecting peers wait in the listener's backlog. With the
-    /// per-connection bounds of [`Options`], this bounds the server's
-    /// memory in total.
-    ///
-    /// ```no_run
-    /// # async fn f() -> std::io::Result<()> {
-    /// let server = amp_tokio::Server::bind("127.0.0.1:0", |_| amp_tokio::Responders::new())
-    ///     .await?
-    ///     .max_connections(10_000);
-    /// # Ok(()) }
-    /// ```
-    pub fn max_connections(mut self, n: usize) -> Self {
-        // At least one: a server that may hold none would never serve.
-        self.max_connections = n.max(1);
-        self
-    }
-
-    /// The address the server listens on.
-    ///
-    /// ```no_run
-    /// # async fn f(server: amp_tokio::Server) -> std::io::Result<()> {
-    /// println!("listening on {}", server.local_addr()?);
-    /// # Ok(()) }
-    /// ```
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.listener.local_addr()
-    }
-
-    /// A handle that stops this server gracefully.
-    ///
-    /// ```no_run
-    /// # async fn f(server: amp_tokio::Server) {
-    /// let stop = server.shutdown_handle();
-    /// # }
-    /// ```
-    pub fn shutdown_handle(&self) -> ShutdownHandle {
-        self.stop.clone()
-    }
-
-    /// Accepts and serves connections until shut down (at most
-    /// [`max_connections`](Self::max_connections) at once). An error accepting
-    /// one connection (too many open files, say) is not fatal: the server
-    /// waits a moment and goes on.
-    ///
-    /// ```no_run
-    /// # async fn f(server: amp_tokio::Server) -> std::io::Result<()> {
-    /// server.run().await
-    /// # }
-    /// ```
-    pub async fn run(self) -> io::Result<()> {
-        let live = LiveConnections::default();
-        let asked = self.stop.asked();
-        tokio::pin!(asked);
-        let grace = loop {
-            tokio::select! {
-                grace = &mut asked => break grace,
-                () = live.room(self.max_connections) => {}
-            }
-            tokio::select! {
-                grace = &mut asked => break grace,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, addr)) => {
-                        let _ = stream.set_nodelay(true);
-                        let responders = (self.factory)(Some(addr));
-                        let peer = crate::from_stream_with(stream, Some(addr), responders, self.options.clone());
-                        // The server's handle keeps the connection open
-                        // until it ends.
-                        tokio::spawn(live.hold(peer));
-                    }
-                    Err(_) => {
-                        // Out of descriptors, say: not fatal, wait a moment.
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                },
-            }
-        };
-        drop(self.listener);
-        live.shutdown_all(tokio::time::sleep(grace)).await;
-        self.stop.finished();
-        Ok(())
-    }
+/// Listens on `addr`; `factory` builds each connection's responders. The
+/// server runs on tokio once [`run`](amp_engine::Server::run).
+///
+/// ```no_run
+/// # async fn f() -> std::io::Result<()> {
+/// let server = amp_tokio::bind("127.0.0.1:1234", |_| amp_tokio::Responders::new()).await?;
+/// server.run().await
+/// # }
+/// ```
+pub async fn bind<F>(addr: impl ToSocketAddrs, factory: F) -> io::Result<Server>
+where
+    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+{
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    Ok(Server::new(Tokio, TcpListener(listener), factory))
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use amp_conformance::{BoxFuture, Factory, Options, Peer, Responders, Runtime, Served};
 use amp_core::ConnectionError;
-use amp_tokio::Server;
 
 /// Tokio, with one runtime per test.
 #[derive(Clone, Copy)]
@@ -59,7 +58,7 @@ impl Runtime for Tokio {
     ) -> BoxFuture<io::Result<Served>> {
         let rt = *self;
         Box::pin(async move {
-            let server = Server::bind("127.0.0.1:0", move |addr| factory(addr))
+            let server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(addr))
                 .await?
                 .options(options)
                 .max_connections(max_connections);

@@ -18,11 +18,9 @@
 //! responder left running (drop guards count them) and nothing panicked (a
 //! panic hook counts).
 //!
-//! The server side is what `amp_tokio::Server` does per connection
-//! (`from_stream_with` on each accepted socket), on a listener of the test's
-//! own, so the test holds each server-side `Peer` and can await `closed()`;
-//! the many-connections, trickling and graceful-shutdown tests run on
-//! `amp_tokio::Server` itself.
+//! The server side is the shipped `amp_tokio::Server`: its
+//! `on_connection` hook hands the test each server-side `Peer`, so the test
+//! can await `closed()` and learn why the server ended each connection.
 //!
 //! Every test prints one line, `ROW | case | expected | observed | memory`,
 //! from which `docs/reliability.md` takes its table:
@@ -53,7 +51,7 @@ use amp_core::{
     AmpBox, CallError, CodecError, Command, ConnectionError, Decoder, Limits, ProtocolError,
 };
 use amp_engine::SHUTTING_DOWN_ERROR_CODE;
-use amp_tokio::{Options, Peer, Responders, Server};
+use amp_tokio::{Options, Peer, Responders};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -203,8 +201,6 @@ struct Harness {
 
 impl Harness {
     async fn start(options: Options) -> Harness {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let ended = Arc::new(Mutex::new(HashMap::new()));
         let ended_changed = Arc::new(Notify::new());
         let open = Arc::new(Mutex::new(HashMap::new()));
@@ -215,35 +211,27 @@ impl Harness {
             Arc::clone(&ended_changed),
             Arc::clone(&stats),
         );
-        tokio::spawn(async move {
-            loop {
-                let (stream, peer_addr) = match listener.accept().await {
-                    Ok(accepted) => accepted,
-                    Err(_) => {
-                        sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                };
-                // As amp_tokio::Server does for each connection.
-                let _ = stream.set_nodelay(true);
-                let peer = amp_tokio::from_stream_with(
-                    stream,
-                    Some(peer_addr),
-                    responders(Arc::clone(&s)),
-                    options.clone(),
-                );
+        // The shipped server, with a hook that keeps each server-side peer
+        // and records why it ended.
+        let server = amp_tokio::bind("127.0.0.1:0", move |_| responders(Arc::clone(&s)))
+            .await
+            .unwrap()
+            .options(options)
+            .on_connection(move |peer| {
+                let peer_addr = peer.peer_addr().expect("a TCP peer has an address");
                 o.lock().unwrap().insert(peer_addr, peer.clone());
-                let (e, o, n) = (Arc::clone(&e), Arc::clone(&o), Arc::clone(&n));
+                let (e, o, n, peer) =
+                    (Arc::clone(&e), Arc::clone(&o), Arc::clone(&n), peer.clone());
                 tokio::spawn(async move {
-                    // Holding `peer` keeps the connection up until it ends.
                     let reason = peer.closed().await;
                     drop(peer);
                     o.lock().unwrap().remove(&peer_addr);
                     e.lock().unwrap().insert(peer_addr, reason);
                     n.notify_waiters();
                 });
-            }
-        });
+            });
+        let addr = server.local_addr().unwrap();
+        tokio::spawn(server.run());
         Harness {
             addr,
             ended,
@@ -899,7 +887,7 @@ fn h19_one_byte_per_second() {
     let seconds = env_number("AMP_HOSTILE_SLOW_SECONDS", 4);
     run(|| async move {
         // amp_tokio::Server itself.
-        let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
+        let server = amp_tokio::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
             .await
             .unwrap();
         let addr = server.local_addr().unwrap();
@@ -1213,7 +1201,7 @@ fn h22_many_concurrent_connections() {
         2 * connections + 256
     );
     run(|| async move {
-        let server = Server::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
+        let server = amp_tokio::bind("127.0.0.1:0", |_| responders(Arc::new(Stats::default())))
             .await
             .unwrap();
         let addr = server.local_addr().unwrap();
@@ -1573,7 +1561,7 @@ fn h26_graceful_shutdown_under_load() {
     run(|| async {
         let stats = Arc::new(Stats::default());
         let s = Arc::clone(&stats);
-        let server = Server::bind("127.0.0.1:0", move |_| responders(Arc::clone(&s)))
+        let server = amp_tokio::bind("127.0.0.1:0", move |_| responders(Arc::clone(&s)))
             .await
             .unwrap();
         let addr = server.local_addr().unwrap();

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use amp_core::{AmpBox, CallError, CallFailure, ConnectionError};
-use amp_tokio::{Peer, Server};
+use amp_tokio::Peer;
 use bytes::Bytes;
 use catalogue::twisted::*;
 use catalogue::*;
@@ -306,7 +306,7 @@ async fn silent_close(addr: &str, command: &str) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread")]
 async fn failing_requests_without_ask_close_silently_on_both_servers() {
     let twisted = PyServer::start("server.py");
-    let rust = Server::bind("127.0.0.1:0", |_| catalogue::responders())
+    let rust = amp_tokio::bind("127.0.0.1:0", |_| catalogue::responders())
         .await
         .unwrap();
     let rust_addr = rust.local_addr().unwrap().to_string();
@@ -437,7 +437,7 @@ async fn twisted_client_scenarios_against_rust_server() {
         .count();
     assert!(scenarios > 0, "client.py --list printed no scenario");
 
-    let server = Server::bind("127.0.0.1:0", |_| catalogue::responders())
+    let server = amp_tokio::bind("127.0.0.1:0", |_| catalogue::responders())
         .await
         .unwrap();
     let addr = server.local_addr().unwrap();

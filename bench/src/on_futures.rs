@@ -24,7 +24,8 @@ use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
-use amp_async_std::{AsyncStd, Responders, Server, Smol, Spawn, Task};
+use amp_async_std::Runtime as AmpRuntime;
+use amp_async_std::{AsyncStd, Responders, Smol, Task};
 use futures::future;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Executor;
@@ -68,15 +69,15 @@ fn listening(port: u16) -> io::Result<()> {
     io::stdout().flush()
 }
 
-async fn serve(imp: Impl, addr: &str, spawner: impl Spawn) -> io::Result<()> {
+async fn serve(imp: Impl, addr: &str, spawner: impl AmpRuntime) -> io::Result<()> {
     if imp == Impl::RawSmol {
         let listener = TcpListener::bind(addr).await?;
         listening(listener.local_addr()?.port())?;
         return raw_serve(listener, spawner).await;
     }
-    let server = Server::bind(addr, |_| sum_responders()).await?;
+    let server = amp_async_std::bind(spawner, addr, |_| sum_responders()).await?;
     listening(server.local_addr()?.port())?;
-    server.run(spawner).await
+    server.run().await
 }
 
 // ---------------------------------------------------------------- async-std
@@ -119,9 +120,15 @@ fn own_executor(threads: usize) -> &'static Executor<'static> {
 #[derive(Clone, Copy)]
 struct OnExecutor(&'static Executor<'static>);
 
-impl Spawn for OnExecutor {
+impl AmpRuntime for OnExecutor {
     fn spawn(&self, task: Task) {
         self.0.spawn(task).detach();
+    }
+
+    fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send + 'static {
+        async move {
+            smol::Timer::after(duration).await;
+        }
     }
 }
 
@@ -187,7 +194,7 @@ pub fn smol_client(spec: ClientSpec, threads: usize, executor: SmolExecutor) -> 
 /// The amp-tokio client's loop, with amp-async-std's `connect` (each
 /// connection's tasks spawned with `spawner`) and the workers spawned on
 /// `rt`; or the raw ping-pong's.
-async fn client(rt: impl Runtime, spawner: impl Spawn, spec: ClientSpec) -> io::Result<String> {
+async fn client(rt: impl Runtime, spawner: impl AmpRuntime, spec: ClientSpec) -> io::Result<String> {
     if spec.imp == Impl::RawSmol {
         let conns = client::connect_all(spec.conns, || async {
             let stream = TcpStream::connect(spec.addr.as_str()).await?;
@@ -223,7 +230,7 @@ async fn client(rt: impl Runtime, spawner: impl Spawn, spec: ClientSpec) -> io::
 // ---------------------------------------------------------------- raw ping-pong
 
 /// The tokio raw server's loop over async-io's TCP.
-async fn raw_serve(listener: TcpListener, spawner: impl Spawn) -> io::Result<()> {
+async fn raw_serve(listener: TcpListener, spawner: impl AmpRuntime) -> io::Result<()> {
     let (req, ans) = raw_messages();
     let answers: Arc<Vec<u8>> = Arc::new(ans.repeat(RAW_READ / req.len() + 2));
     let ans_len = ans.len();

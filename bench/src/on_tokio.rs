@@ -44,7 +44,7 @@ async fn server(imp: Impl, addr: &str) -> io::Result<()> {
     io::stdout().flush()?;
     match imp {
         Impl::Amp => {
-            Server::from_listener(listener, |_| sum_responders())
+            Server::new(amp_tokio::Tokio, listener.into(), |_| sum_responders())
                 .run()
                 .await
         }
