@@ -281,8 +281,10 @@ pub enum ResponderError {
         command: bytes::Bytes,
     },
     /// A failure the command does not declare: `UNKNOWN` / `Unknown Error`
-    /// is sent and the connection closes, as in Twisted. The reason is for
-    /// the local log only; it never goes on the wire.
+    /// is sent and the connection closes, as in Twisted. The reason never
+    /// goes on the wire: a [`Locator`](crate::Locator)'s responder logs it
+    /// locally (an `error` event naming the command, with the `tracing`
+    /// feature), as Twisted logs the responder's traceback.
     Undeclared {
         /// What went wrong, for the local log.
         reason: String,

@@ -485,8 +485,15 @@ impl Dispatcher {
                 match sent {
                     // An answer that cannot be encoded is an undeclared
                     // failure, as an exception while serializing is in
-                    // Twisted; the reason goes with the close.
+                    // Twisted: the peer is told UNKNOWN and the reason is
+                    // logged here (with the `tracing` feature).
                     Err(e @ (SendError::Codec(_) | SendError::ReservedKey(_))) => {
+                        #[cfg(feature = "tracing")]
+                        tracing::error!(
+                            tag = %String::from_utf8_lossy(tag),
+                            error = %e,
+                            "an answer could not be encoded: the peer is told UNKNOWN and the connection closes"
+                        );
                         self.fail(tag, &ResponderError::undeclared(e))
                     }
                     other => other,

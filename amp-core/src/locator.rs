@@ -136,12 +136,14 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
                         "bad arguments for {}: {e}",
                         C::NAME
                     ));
-                    return Box::pin(std::future::ready(Err(e))) as ResponderFuture;
+                    let result = Err(e);
+                    log_failure(C::NAME.as_bytes(), &result);
+                    return Box::pin(std::future::ready(result)) as ResponderFuture;
                 }
             };
             let fut = f(ctx, args);
             Box::pin(async move {
-                match fut.await {
+                let result = match fut.await {
                     Ok(response) => ser::to_box(&response).map_err(|e| {
                         ResponderError::undeclared(format_args!(
                             "response of {} cannot be encoded: {e}",
@@ -149,7 +151,9 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
                         ))
                     }),
                     Err(e) => Err(ResponderError::from(e.into())),
-                }
+                };
+                log_failure(C::NAME.as_bytes(), &result);
+                result
             })
         });
         self.handlers
@@ -205,11 +209,25 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         F: Fn(Ctx, AmpBox) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<AmpBox, ResponderError>> + Send + 'static,
     {
+        let name = Bytes::copy_from_slice(command.as_bytes());
+        #[cfg(feature = "tracing")]
+        let handler: Handler<Ctx> = {
+            let name = name.clone();
+            Arc::new(move |ctx, args: &mut AmpBox| {
+                let fut = f(ctx, std::mem::take(args));
+                let name = name.clone();
+                Box::pin(async move {
+                    let result = fut.await;
+                    log_failure(&name, &result);
+                    result
+                }) as ResponderFuture
+            })
+        };
+        #[cfg(not(feature = "tracing"))]
         let handler: Handler<Ctx> = Arc::new(move |ctx, args: &mut AmpBox| {
             Box::pin(f(ctx, std::mem::take(args))) as ResponderFuture
         });
-        self.handlers
-            .insert(Bytes::copy_from_slice(command.as_bytes()), handler);
+        self.handlers.insert(name, handler);
         self
     }
 
@@ -267,5 +285,20 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
             Some(handler) => handler(ctx, arguments),
             None => Box::pin(std::future::ready(Err(ResponderError::unhandled(command)))),
         }
+    }
+}
+
+/// Logs why a responder failed when the peer is told only `UNKNOWN` (an
+/// undeclared failure), as Twisted logs the responder's traceback: an
+/// `error` event naming the command, with the `tracing` feature; nothing
+/// without it. The reason never goes on the wire.
+fn log_failure(_command: &[u8], _result: &Result<AmpBox, ResponderError>) {
+    #[cfg(feature = "tracing")]
+    if let Err(ResponderError::Undeclared { reason }) = _result {
+        tracing::error!(
+            command = %String::from_utf8_lossy(_command),
+            reason = %reason,
+            "responder failed: the peer is told UNKNOWN and the connection closes"
+        );
     }
 }
