@@ -878,7 +878,11 @@ pub async fn an_idle_connection_ends_after_the_idle_timeout_and_a_busy_one_does_
         let r = within(&rt, "the Wait call", waiting).await;
         assert!(matches!(r, Ok(Some(Empty {}))), "{timed_side}: {r:?}");
         // Calls every 100 ms for a second: not idle.
+        let mut last_traffic = Instant::now();
         for i in 0..10 {
+            // Both sides' last traffic (the request, the answer) comes after
+            // this instant.
+            last_traffic = Instant::now();
             sums(&rt, "Sum", &client, i, 1).await;
             rt.sleep(Duration::from_millis(100)).await;
         }
@@ -886,8 +890,11 @@ pub async fn an_idle_connection_ends_after_the_idle_timeout_and_a_busy_one_does_
             !server.is_closed() && !client.is_closed(),
             "{timed_side}: closed while calls kept coming"
         );
-        // Then nothing: the timed side ends the connection.
-        let started = Instant::now();
+        // Then nothing: the timed side ends the connection, a whole timeout
+        // after its last traffic at the earliest. (Not measured from here:
+        // the connection has been idle since the last answer, 100 ms ago,
+        // and the rule may rightly fire less than a timeout from now.)
+        let started = last_traffic;
         let (timed, other) = if timed_side == "server" {
             (&server, &client)
         } else {
