@@ -25,6 +25,10 @@ pub type ResponderFuture = Pin<Box<dyn Future<Output = Result<AmpBox, ResponderE
 /// a request's box is not moved into it.
 type Handler<Ctx> = Arc<dyn Fn(Ctx, &mut AmpBox) -> ResponderFuture + Send + Sync>;
 
+/// Where boxes that are neither requests nor answers go (Twisted's
+/// `IBoxReceiver.ampBoxReceived`).
+type BoxReceiver<Ctx> = Arc<dyn Fn(Ctx, AmpBox) + Send + Sync>;
+
 /// Maps command names to responders.
 ///
 /// ```
@@ -45,12 +49,14 @@ type Handler<Ctx> = Arc<dyn Fn(Ctx, &mut AmpBox) -> ResponderFuture + Send + Syn
 /// ```
 pub struct Locator<Ctx> {
     handlers: HashMap<Bytes, Handler<Ctx>, foldhash::fast::RandomState>,
+    boxes: Option<BoxReceiver<Ctx>>,
 }
 
 impl<Ctx> Clone for Locator<Ctx> {
     fn clone(&self) -> Self {
         Locator {
             handlers: self.handlers.clone(),
+            boxes: self.boxes.clone(),
         }
     }
 }
@@ -59,6 +65,7 @@ impl<Ctx> Default for Locator<Ctx> {
     fn default() -> Self {
         Locator {
             handlers: HashMap::default(),
+            boxes: None,
         }
     }
 }
@@ -71,7 +78,10 @@ impl<Ctx> fmt::Debug for Locator<Ctx> {
             .map(|k| String::from_utf8_lossy(k).into_owned())
             .collect();
         names.sort();
-        f.debug_struct("Locator").field("commands", &names).finish()
+        f.debug_struct("Locator")
+            .field("commands", &names)
+            .field("receives_boxes", &self.boxes.is_some())
+            .finish()
     }
 }
 
@@ -229,6 +239,53 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         });
         self.handlers.insert(name, handler);
         self
+    }
+
+    /// Sets where boxes that are neither requests nor answers go, with the
+    /// context of the connection they came on: Twisted's `IBoxReceiver` on
+    /// a connection that also answers commands. A live engine delivers such
+    /// boxes here (and turns [`Config::raw_boxes`](crate::Config::raw_boxes)
+    /// on for the connection) instead of closing the connection with
+    /// [`ProtocolError::NotAmp`](crate::ProtocolError::NotAmp).
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use amp_core::{AmpBox, Locator};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let keep = Arc::clone(&seen);
+    /// let l = Locator::<()>::new().box_receiver(move |_ctx, b: AmpBox| keep.lock().unwrap().push(b));
+    /// assert!(l.receives_boxes());
+    /// assert!(l.receive_box((), AmpBox::from_pairs([("hello", "world")])));
+    /// assert_eq!(seen.lock().unwrap()[0].get_str("hello"), Some("world"));
+    /// ```
+    pub fn box_receiver(mut self, receiver: impl Fn(Ctx, AmpBox) + Send + Sync + 'static) -> Self {
+        self.boxes = Some(Arc::new(receiver));
+        self
+    }
+
+    /// Whether a [`box_receiver`](Self::box_receiver) is set.
+    ///
+    /// ```
+    /// assert!(!amp_core::Locator::<()>::new().receives_boxes());
+    /// ```
+    pub fn receives_boxes(&self) -> bool {
+        self.boxes.is_some()
+    }
+
+    /// Hands `b` to the [`box_receiver`](Self::box_receiver); returns
+    /// whether there was one (without one the box is dropped).
+    ///
+    /// ```
+    /// assert!(!amp_core::Locator::<()>::new().receive_box((), amp_core::AmpBox::new()));
+    /// ```
+    pub fn receive_box(&self, ctx: Ctx, b: AmpBox) -> bool {
+        match &self.boxes {
+            Some(receiver) => {
+                receiver(ctx, b);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Whether a responder is registered for `command`.

@@ -64,7 +64,7 @@ mod shutdown;
 mod transport;
 mod writer;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
@@ -117,12 +117,20 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
 ) {
+    // Boxes that are neither requests nor answers go to the responders'
+    // box receiver if there is one; without one they end the connection.
+    let conn = if responders.receives_boxes() {
+        Connection::new(&options.config.clone().raw_boxes(true))
+    } else {
+        Connection::new(&options.config)
+    };
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            conn: Connection::new(&options.config),
+            conn,
             pending: HashMap::default(),
             in_flight: 0,
             sent: 0,
+            boxes: VecDeque::new(),
         }),
         write_ready: Signal::default(),
         space: Notify::new(),

@@ -255,6 +255,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
             .await
         };
         let queued_before = waiting.len();
+        let mut boxes = VecDeque::new();
         let received = {
             let mut state = shared.lock();
             match step {
@@ -327,10 +328,33 @@ pub(crate) async fn read_loop<R: ReadHalf>(
                 }
                 waiting_bytes = 0;
             }
+            if !state.boxes.is_empty() {
+                std::mem::swap(&mut boxes, &mut state.boxes);
+            }
             received
         };
         // The callers whose answers came, now that the lock is free.
         wakers.drain(..).for_each(Waker::wake);
+        // Boxes that are neither requests nor answers, to the box receiver.
+        if !boxes.is_empty()
+            && let Some(handle) = handle.upgrade()
+        {
+            let peer = Peer { handle };
+            for b in boxes {
+                let ctx = Context { peer: peer.clone() };
+                let received =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| responders.receive_box(ctx, b)));
+                if received.is_err() {
+                    // As an exception in Twisted's ampBoxReceived drops the
+                    // connection: this one ends, the others go on.
+                    shared.end(ConnectionError::FatalError {
+                        code: amp_core::command::UNKNOWN_ERROR_CODE.to_owned(),
+                        description: "the box receiver panicked".to_owned(),
+                    });
+                    break;
+                }
+            }
+        }
         since_yield += 1 + received;
         shared.write_ready.notify();
         // Nothing here waits while input keeps coming: give the writer (and

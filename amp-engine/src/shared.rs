@@ -14,7 +14,8 @@ use futures_util::task::AtomicWaker;
 
 use amp_core::dispatcher::{Body, settles};
 use amp_core::{
-    CallFailure, CallId, CallOutcome, Connection, ConnectionError, Event, Request, SendError,
+    AmpBox, CallFailure, CallId, CallOutcome, Connection, ConnectionError, Event, Request,
+    SendError,
 };
 
 use crate::Options;
@@ -29,6 +30,9 @@ pub(crate) struct State {
     pub(crate) in_flight: usize,
     /// Bytes handed to the writer so far (for the idle timeout).
     pub(crate) sent: u64,
+    /// Received boxes that are neither requests nor answers, for the
+    /// responders' box receiver (at most what one read brought).
+    pub(crate) boxes: VecDeque<AmpBox>,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -188,8 +192,10 @@ impl Shared {
                     self.wake_reader.notify();
                     self.ended.notify(usize::MAX);
                 }
-                Event::Box(_) => {
-                    // No raw box receiver in this engine: dropped.
+                Event::Box(b) => {
+                    // For the responders' box receiver, which the reader
+                    // runs once the lock is released.
+                    state.boxes.push_back(b);
                 }
                 Event::Answer { call, response } => {
                     // The common case, settled without going through a
