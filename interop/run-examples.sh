@@ -24,21 +24,41 @@ DOCUMENTED_DONE="Done with math: [(True, 94), (True, inf)]"
 
 work="$(mktemp -d)"
 server_pid=""
+client_pid=""
+
+# stop PID: stops a child of this script (SIGTERM, and SIGCONT for a stopped
+# one; SIGKILL should it still run 5 s later) and reaps it.
+stop() {
+    local state
+    kill "$1" 2>/dev/null
+    kill -CONT "$1" 2>/dev/null
+    for _ in $(seq 50); do
+        state="$(ps -o stat= -p "$1" 2>/dev/null)"
+        [[ -z "$state" || "$state" == Z* ]] && break
+        sleep 0.1
+    done
+    [[ -z "$state" || "$state" == Z* ]] || kill -KILL "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+}
 
 stop_server() {
     if [[ -n "$server_pid" ]]; then
-        kill "$server_pid" 2>/dev/null
-        wait "$server_pid" 2>/dev/null
+        stop "$server_pid"
         server_pid=""
     fi
 }
 
 cleanup() {
+    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
+    if [[ -n "$client_pid" ]]; then
+        stop "$client_pid"
+    fi
     stop_server
     rm -rf "$work"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 PY="$(bash scripts/python-env.sh | tail -1)"
 if [[ -z "$PY" || ! -x "$PY" ]]; then
@@ -111,9 +131,17 @@ run_pairing() {
         return
     fi
 
+    # The client runs in the background and is waited for: a trap runs only
+    # once a foreground command has ended, and `timeout` puts the client in a
+    # process group of its own, out of reach of Ctrl-C, so Ctrl-C or SIGTERM
+    # would wait for it; `wait` gives way to them at once, and the clean-up
+    # stops the client (`timeout` passes the SIGTERM on).
     client_command "$client"
-    timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "127.0.0.1:$port" >"$out" 2>"$err"
+    timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "127.0.0.1:$port" >"$out" 2>"$err" &
+    client_pid=$!
+    wait "$client_pid"
     local status=$?
+    client_pid=""
     local want="${reference_done:-$DOCUMENTED_DONE}" whose="$reference_whose"
     done_line="$(grep -m1 '^Done with math:' "$out")"
     if ((status != 0)); then

@@ -15,7 +15,8 @@
 # the callgrind profile to FILE for callgrind_annotate. The count
 # includes the process's start-up (about 1-3 % of the total at the default
 # 4 s). Needs valgrind (callgrind_annotate comes with it). Every process is
-# bounded in time; the server is killed on exit.
+# bounded in time; the server and the client are stopped on exit, Ctrl-C or
+# SIGTERM.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -33,7 +34,7 @@ while [[ $# -gt 0 ]]; do
         --seconds) seconds="$2"; shift 2 ;;
         --top) top="$2"; shift 2 ;;
         --keep) keep="$2"; shift 2 ;;
-        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -44,11 +45,34 @@ cargo build --release --quiet --manifest-path "$repo/bench/Cargo.toml"
 bin="$repo/bench/target/release/amp-bench"
 work="$(mktemp -d)"
 spid=
+cpid=
+# Stops children of this script: SIGTERM (and SIGCONT, for a stopped one),
+# SIGKILL to whatever still runs 5 s later; then reaps them.
+stop_children() {
+    local left="" pid
+    [[ $# -gt 0 ]] || return 0
+    kill -TERM "$@" 2>/dev/null
+    kill -CONT "$@" 2>/dev/null
+    for _ in $(seq 50); do
+        left="$(ps -o pid= -o stat= -p "$(IFS=,; echo "$*")" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')"
+        [[ -z "$left" ]] && break
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086 # a list of process ids
+    [[ -z "$left" ]] || kill -KILL $left 2>/dev/null
+    for pid in "$@"; do wait "$pid" 2>/dev/null; done
+}
 cleanup() {
-    [[ -n "$spid" ]] && kill "$spid" 2>/dev/null || true
+    local status=$?
+    set +e
+    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
+    stop_children ${cpid:+"$cpid"} ${spid:+"$spid"}
     rm -rf "$work"
+    exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 profile="$work/callgrind.out"
 grind=(valgrind --quiet --tool=callgrind --callgrind-out-file="$profile")
@@ -67,12 +91,21 @@ port="$(awk '/^LISTENING/{print $2}' "$work/server.out")"
 client=("$bin" client --impl "$imp" --addr "127.0.0.1:$port" --conns 1
     --inflight "$inflight" --seconds "$seconds" --warmup 0)
 if [[ $side == client ]]; then client=("${grind[@]}" "${client[@]}"); fi
-timeout $((seconds * 10 + 60)) "${client[@]}" >"$work/client.out"
+# In the background, waited for: a trap runs only once a foreground command
+# has ended, and `timeout` puts the client in a process group of its own, out
+# of reach of Ctrl-C; `wait` gives way to Ctrl-C or SIGTERM at once, and the
+# clean-up stops the client (`timeout` passes the SIGTERM on).
+timeout $((seconds * 10 + 60)) "${client[@]}" >"$work/client.out" &
+cpid=$!
+wait "$cpid"
+cpid=
 calls="$(grep -o 'calls=[0-9]*' "$work/client.out" | cut -d= -f2)"
-# The server under callgrind writes its profile when it exits (SIGINT lets
-# valgrind finish it).
+# The server under callgrind writes its profile when it exits (valgrind
+# finishes it on SIGTERM; not on SIGINT, which a command started with & ignores
+# when the shell has no job control, so that the server would run on until
+# --max-seconds).
 if [[ $side == server ]]; then
-    kill -INT "$spid"
+    kill -TERM "$spid"
     wait "$spid" 2>/dev/null || true
     spid=
 fi

@@ -34,7 +34,8 @@
 # scripts/python-env.sh, prints a Markdown report and writes it to FILE
 # (default bench/target/bench-rpc.md), with the raw result lines beside it
 # (FILE with .txt). Every process is bounded in time; servers are killed on
-# exit. Defaults take three to four minutes on 2 cores (five at worst).
+# exit, clients too on Ctrl-C or SIGTERM. Defaults take three to four
+# minutes on 2 cores (five at worst).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -57,7 +58,7 @@ while [[ $# -gt 0 ]]; do
         --budget) budget="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --no-twisted) twisted=0; shift ;;
-        -h|--help) sed -n '2,37p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "bench-rpc: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -90,16 +91,34 @@ results="${out%.md}.txt"
 : >"$results"
 work="$(mktemp -d)"
 server_pids=()
+client_pid=""
+# Stops children of this script: SIGTERM (and SIGCONT, for a stopped one),
+# SIGKILL to whatever still runs 5 s later; then reaps them.
+stop_children() {
+    local left="" pid
+    [[ $# -gt 0 ]] || return 0
+    kill -TERM "$@" 2>/dev/null
+    kill -CONT "$@" 2>/dev/null
+    for _ in $(seq 50); do
+        left="$(ps -o pid= -o stat= -p "$(IFS=,; echo "$*")" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')"
+        [[ -z "$left" ]] && break
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086 # a list of process ids
+    [[ -z "$left" ]] || kill -KILL $left 2>/dev/null
+    for pid in "$@"; do wait "$pid" 2>/dev/null; done
+}
 cleanup() {
-    for pid in "${server_pids[@]}"; do
-        kill "$pid" 2>/dev/null || true
-    done
-    for pid in "${server_pids[@]}"; do
-        wait "$pid" 2>/dev/null || true
-    done
+    local status=$?
+    set +e
+    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
+    stop_children ${client_pid:+"$client_pid"} ${server_pids[@]+"${server_pids[@]}"}
     rm -rf "$work"
+    exit "$status"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 # Servers stop by themselves after this long, should this script die.
 server_max=$(( 900 ))
@@ -205,7 +224,18 @@ for round in $(seq "$rounds"); do
             for attempt in 1 2 3; do
                 if (( attempt > 1 )) && ! within_budget; then break; fi
                 if within_budget; then wait_quiet; fi
-                if ! line="$(timeout "$client_max" "${cmd[@]}" 2>"$work/client.err" | grep '^RESULT ')"; then
+                # In the background, waited for: a trap runs only once a
+                # foreground command has ended, and `timeout` puts the client
+                # in a process group of its own, out of reach of Ctrl-C; so
+                # Ctrl-C or SIGTERM would wait for the client, while `wait`
+                # gives way to them at once and the clean-up stops the client
+                # (`timeout` passes the SIGTERM on).
+                timeout "$client_max" "${cmd[@]}" >"$work/client.out" 2>"$work/client.err" &
+                client_pid=$!
+                client_ok=1
+                wait "$client_pid" || client_ok=0
+                client_pid=""
+                if ! ((client_ok)) || ! line="$(grep '^RESULT ' "$work/client.out")"; then
                     log "round $round $wname $pname: FAILED"
                     sed 's/^/    /' "$work/client.err" >&2
                     continue
