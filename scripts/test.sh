@@ -44,5 +44,8 @@ bash interop/run-routes.sh
 step "demo runs"
 cargo run -q -p amp-core --example sum >/dev/null
 
+step "the README's demo runs and stops every process it starts (to the end, on Ctrl-C, on SIGTERM)"
+bash scripts/test-demo.sh
+
 echo
 echo "all checks passed"

@@ -70,8 +70,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
+use futures_channel::oneshot;
 
 use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
 
@@ -117,6 +118,94 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
 ) {
+    start_with(reader, writer, addr, responders, options, None)
+}
+
+/// The parts of a connection taken apart ([`Peer::detach`]): its
+/// transport's two halves, and the bytes read past the last box, none of
+/// them decoded, for the protocol that takes the transport over.
+#[derive(Debug)]
+pub struct Parts<R, W> {
+    /// The receiving half.
+    pub reader: R,
+    /// The sending half, with everything the connection queued written.
+    pub writer: W,
+    /// Bytes received after the last AMP box.
+    pub leftover: BytesMut,
+}
+
+/// [`start`] for a connection that can be taken apart: the fourth value
+/// resolves, once [`Peer::detach`] has drained the connection and both
+/// loops have finished, to its [`Parts`]; or to why the connection ended
+/// first, some other way.
+///
+/// ```
+/// # use amp_engine::{ReadHalf, WriteHalf};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { std::future::pending().await } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// let (peer, reading, writing, parts) =
+///     amp_engine::start_detachable(R, W, None, amp_engine::Responders::new(), Default::default());
+/// peer.detach();
+/// let parts = futures_executor::block_on(async {
+///     futures_util::future::join(reading, writing).await;
+///     parts.await
+/// });
+/// assert!(parts.unwrap().leftover.is_empty());
+/// ```
+#[allow(clippy::type_complexity)]
+pub fn start_detachable<R: ReadHalf, W: WriteHalf>(
+    reader: R,
+    writer: W,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+) -> (
+    Peer,
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = Result<Parts<R, W>, ConnectionError>> + Send + 'static,
+) {
+    let (read_tx, read_rx) = oneshot::channel();
+    let (write_tx, write_rx) = oneshot::channel();
+    let (peer, reading, writing) = start_with(
+        reader,
+        writer,
+        addr,
+        responders,
+        options,
+        Some((read_tx, write_tx)),
+    );
+    let ended = peer.closed();
+    let parts = async move {
+        match (read_rx.await, write_rx.await) {
+            (Ok((reader, leftover)), Ok(writer)) => Ok(Parts {
+                reader,
+                writer,
+                leftover,
+            }),
+            // A loop finished without handing its half back: the
+            // connection ended another way.
+            _ => Err(ended.await),
+        }
+    };
+    (peer, reading, writing, parts)
+}
+
+/// Where a detached connection's loops hand their halves back.
+type Handback<R, W> = (oneshot::Sender<(R, BytesMut)>, oneshot::Sender<W>);
+
+fn start_with<R: ReadHalf, W: WriteHalf>(
+    reader: R,
+    writer: W,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+    handback: Option<Handback<R, W>>,
+) -> (
+    Peer,
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
     // Boxes that are neither requests nor answers go to the responders'
     // box receiver if there is one; without one they end the connection.
     let conn = if responders.receives_boxes() {
@@ -131,6 +220,7 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
             in_flight: 0,
             sent: 0,
             boxes: VecDeque::new(),
+            detaching: false,
         }),
         write_ready: Signal::default(),
         space: Notify::new(),
@@ -144,13 +234,18 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     let handle = Arc::new(Handle {
         shared: Arc::clone(&shared),
     });
+    let (read_back, write_back) = match handback {
+        Some((r, w)) => (Some(r), Some(w)),
+        None => (None, None),
+    };
     let reading = read_loop(
         Arc::clone(&shared),
         Arc::downgrade(&handle),
         reader,
         responders,
+        read_back,
     );
-    let writing = write_loop(shared, writer);
+    let writing = write_loop(shared, writer, write_back);
     (Peer { handle }, reading, writing)
 }
 

@@ -328,7 +328,41 @@ impl Peer {
     /// # }
     /// ```
     pub async fn send_box(&self, b: AmpBox) -> Result<(), SendError> {
-        self.queue(|state| state.conn.send_box(&b)).await
+        self.queue(|state| {
+            if state.detaching {
+                return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
+            }
+            state.conn.send_box(&b)
+        })
+        .await
+    }
+
+    /// Starts taking the connection apart, to hand its transport to another
+    /// protocol (a protocol switch, TLS, a stream handover). From now on no
+    /// call or box is queued (they fail with
+    /// [`ConnectionError::ProtocolSwitched`]), no new responder starts
+    /// (requests already read and not started are refused as in a graceful
+    /// [`shutdown`](Self::shutdown)), and the transport is read only while
+    /// this side still waits for answers. Once this side's calls have their
+    /// answers and the running responders have answered and everything is
+    /// written, the connection ends with
+    /// [`ConnectionError::ProtocolSwitched`], and the [`Detached`] future of
+    /// a connection started with [`start_detachable`](crate::start_detachable)
+    /// yields its transport and the bytes read past the last box, not one
+    /// of which was decoded. On a connection started otherwise it only
+    /// ends it.
+    ///
+    /// [`Detached`]: crate::Detached
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// peer.detach();
+    /// let call = futures_executor::block_on(peer.call_remote("Sum", amp_core::AmpBox::new()));
+    /// assert!(call.is_err(), "nothing is queued once coming apart");
+    /// ```
+    pub fn detach(&self) {
+        self.shared().lock().detaching = true;
+        self.shared().wake_reader.notify();
     }
 
     /// Closes the connection now: pending calls fail with

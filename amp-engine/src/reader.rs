@@ -12,6 +12,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Poll, Waker};
 
 use bytes::{Bytes, BytesMut};
+use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
@@ -62,6 +63,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
     handle: Weak<Handle>,
     mut reader: R,
     responders: Responders,
+    handback: Option<oneshot::Sender<(R, BytesMut)>>,
 ) {
     let options = shared.options.clone();
     let mut running: FuturesUnordered<Pin<Box<dyn Future<Output = Answer> + Send>>> =
@@ -102,17 +104,39 @@ pub(crate) async fn read_loop<R: ReadHalf>(
     let mut idle_timer = None;
     let mut moved_at_arm = (0u64, 0u64);
     loop {
-        let (closed, transmit, sent) = {
+        let (closed, transmit, sent, detaching, awaited) = {
             let state = shared.lock();
             (
                 state.conn.is_closed(),
                 state.conn.pending_transmit(),
                 state.sent,
+                state.detaching,
+                state.conn.dispatcher().outstanding_calls(),
             )
         };
-        let draining = shared.draining.load(Ordering::SeqCst);
-        if closed || (draining && running.is_empty() && !more_buffered) {
+        // Coming apart is a graceful shutdown that hands the transport back
+        // instead of closing it.
+        let draining = detaching || shared.draining.load(Ordering::SeqCst);
+        if closed || (!detaching && draining && running.is_empty() && !more_buffered) {
             break;
+        }
+        if detaching && running.is_empty() && awaited == 0 {
+            // Everything this side waited for has come, every responder has
+            // answered: what is buffered past the last box is the next
+            // protocol's. The writer sends what is queued, then hands its
+            // half back too.
+            let leftover = {
+                let mut state = shared.lock();
+                let mut leftover = state.conn.switch_protocol();
+                leftover.extend_from_slice(&buf);
+                leftover
+            };
+            shared.write_ready.notify();
+            if let Some(handback) = handback {
+                let _ = handback.send((reader, leftover));
+            }
+            shared.end(ConnectionError::ProtocolSwitched);
+            return;
         }
         // Start what may start: a free slot, room to send its answer.
         if !waiting.is_empty() && !draining {
@@ -188,7 +212,8 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         }
         let can_take =
             waiting.len() < options.max_responders && waiting_bytes < options.max_waiting_bytes;
-        let can_read = !eof && can_take;
+        // Coming apart, reading goes on only for answers still awaited.
+        let can_read = !eof && can_take && (!detaching || awaited > 0);
         if buf.capacity() - buf.len() < options.read_buffer / 4 {
             buf.reserve(options.read_buffer);
         }

@@ -33,6 +33,10 @@ pub(crate) struct State {
     /// Received boxes that are neither requests nor answers, for the
     /// responders' box receiver (at most what one read brought).
     pub(crate) boxes: VecDeque<AmpBox>,
+    /// [`Peer::detach`](crate::Peer::detach) was called: no new call or
+    /// box is queued, and the connection comes apart once its traffic is
+    /// drained.
+    pub(crate) detaching: bool,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -83,6 +87,9 @@ impl State {
         requires_answer: bool,
         waker: Option<&Waker>,
     ) -> Result<Option<CallId>, SendError> {
+        if self.detaching {
+            return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
+        }
         let queued = self.conn.call_body(command, arguments, requires_answer);
         if let Ok(Some(id)) = queued {
             let size = arguments.encoded_len() + command.len() + 32;
@@ -174,7 +181,17 @@ impl Shared {
         let mut settled = false;
         let mut taken = 0;
         let mut stopped = false;
-        while let Some(event) = state.conn.poll_event() {
+        loop {
+            // Coming apart: not one box is decoded past the last answer
+            // this side waits for; what follows is the next protocol's.
+            // (Not `stopped`: those bytes are left for the next protocol,
+            // not waiting to be decoded.)
+            if state.detaching && state.conn.dispatcher().outstanding_calls() == 0 {
+                break;
+            }
+            let Some(event) = state.conn.poll_event() else {
+                break;
+            };
             match event {
                 Event::Request(req) => {
                     requests.push_back(req);

@@ -4,11 +4,16 @@ use std::future::poll_fn;
 use std::sync::Arc;
 
 use amp_core::ConnectionError;
+use futures_channel::oneshot;
 
 use crate::WriteHalf;
 use crate::shared::Shared;
 
-pub(crate) async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W) {
+pub(crate) async fn write_loop<W: WriteHalf>(
+    shared: Arc<Shared>,
+    mut writer: W,
+    handback: Option<oneshot::Sender<W>>,
+) {
     loop {
         let (bytes, closed) = {
             let mut state = shared.lock();
@@ -32,6 +37,14 @@ pub(crate) async fn write_loop<W: WriteHalf>(shared: Arc<Shared>, mut writer: W)
             continue;
         }
         if closed {
+            // Taken apart: everything queued is written, and the half goes
+            // back unclosed to whoever takes the transport over.
+            if let Some(handback) = handback
+                && shared.close_reason() == Some(ConnectionError::ProtocolSwitched)
+            {
+                let _ = handback.send(writer);
+                return;
+            }
             let _ = writer.close().await;
             return;
         }
