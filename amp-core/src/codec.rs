@@ -286,6 +286,8 @@ pub struct Decoder {
     /// Hash of each key seen so far, once the box has many keys.
     seen: Option<(RandomState, HashMap<u64, u32>)>,
     failed: Option<CodecError>,
+    /// Bytes taken out of the buffer so far (see [`consumed`](Self::consumed)).
+    consumed: u64,
 }
 
 impl Default for Decoder {
@@ -309,6 +311,7 @@ impl Decoder {
             fields: SmallVec::new(),
             seen: None,
             failed: None,
+            consumed: 0,
         }
     }
 
@@ -361,6 +364,22 @@ impl Decoder {
     /// ```
     pub fn buffered(&self) -> usize {
         self.buf.len()
+    }
+
+    /// Bytes taken out of the buffer so far: every decoded box's, and what
+    /// [`take_remaining`](Self::take_remaining) handed back. With
+    /// [`buffered`](Self::buffered), every byte received; it grows by a
+    /// whole box each time one is decoded (the connection's timeouts tell
+    /// a finished box from an unfinished one by it).
+    ///
+    /// ```
+    /// let mut d = amp_core::Decoder::default();
+    /// d.feed(b"\x00\x01k\x00\x01v\x00\x00\x00\x01").unwrap();
+    /// assert!(d.decode().unwrap().is_some());
+    /// assert_eq!((d.consumed(), d.buffered()), (8, 2));
+    /// ```
+    pub fn consumed(&self) -> u64 {
+        self.consumed
     }
 
     /// Whether a box has been started and not finished.
@@ -528,6 +547,7 @@ impl Decoder {
     #[inline]
     fn finish_box(&mut self, len: usize) -> AmpBox {
         let frame = self.buf.split_to(len).freeze();
+        self.consumed += len as u64;
         // The pairs stay ranges of the frame: no reference count per pair.
         let b = AmpBox::from_frame(frame, std::mem::take(&mut self.fields));
         self.pos = 0;
@@ -569,6 +589,7 @@ impl Decoder {
         self.pos = 0;
         self.fields.clear();
         self.seen = None;
+        self.consumed += self.buf.len() as u64;
         std::mem::take(&mut self.buf)
     }
 }

@@ -1,6 +1,9 @@
 //! [`Config`]: the settings of a dispatcher and its connection.
 
+use std::time::Duration;
+
 use crate::codec::Limits;
+use crate::timeout::{MIN_TIMEOUT, Timeouts};
 
 /// Settings of a dispatcher and its connection.
 ///
@@ -12,6 +15,7 @@ use crate::codec::Limits;
 pub struct Config {
     pub(crate) limits: Limits,
     pub(crate) raw_boxes: bool,
+    pub(crate) timeouts: Timeouts,
 }
 
 impl Config {
@@ -36,6 +40,60 @@ impl Config {
     pub fn raw_boxes(mut self, on: bool) -> Self {
         self.raw_boxes = on;
         self
+    }
+
+    /// How long a box may stay unfinished: once a whole `timeout` passes
+    /// with part of a box received, every whole box before it decoded, no
+    /// box completed and reading not paused, the connection ends with
+    /// [`ConnectionError::BoxTimeout`](crate::ConnectionError::BoxTimeout).
+    /// The driver passes the time in
+    /// ([`Connection::poll_timeout`](crate::Connection::poll_timeout),
+    /// [`Connection::handle_timeout`](crate::Connection::handle_timeout));
+    /// the [`timeout`](crate::timeout) module gives the rule in full.
+    /// Default: none (as in Twisted); a server open to untrusted peers
+    /// wants one. At least 1 ms (shorter counts as 1 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = amp_core::Config::default().unfinished_box_timeout(Duration::from_secs(30));
+    /// assert_eq!(c.timeouts().unfinished_box, Some(Duration::from_secs(30)));
+    /// let c = amp_core::Config::default().unfinished_box_timeout(Duration::ZERO);
+    /// assert_eq!(c.timeouts().unfinished_box, Some(Duration::from_millis(1)));
+    /// ```
+    pub fn unfinished_box_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.unfinished_box = Some(timeout.max(MIN_TIMEOUT));
+        self
+    }
+
+    /// How long a connection may stay idle: once a whole `timeout` passes
+    /// with nothing received and nothing taken for sending, and nothing
+    /// under way (no call of this side waiting for its answer, no answer
+    /// owed to the peer, no received byte left to decode, nothing left to
+    /// send), the connection ends with
+    /// [`ConnectionError::IdleTimeout`](crate::ConnectionError::IdleTimeout).
+    /// The [`timeout`](crate::timeout) module gives the rule in full.
+    /// Default: none (as in Twisted). At least 1 ms (shorter counts as 1 ms:
+    /// a timer that is always due would keep a driver spinning).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let c = amp_core::Config::default().idle_timeout(Duration::from_secs(300));
+    /// assert_eq!(c.timeouts().idle, Some(Duration::from_secs(300)));
+    /// let c = amp_core::Config::default().idle_timeout(Duration::from_micros(10));
+    /// assert_eq!(c.timeouts().idle, Some(Duration::from_millis(1)));
+    /// ```
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.timeouts.idle = Some(timeout.max(MIN_TIMEOUT));
+        self
+    }
+
+    /// The timeouts set (none by default).
+    ///
+    /// ```
+    /// assert!(amp_core::Config::default().timeouts().is_off());
+    /// ```
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
     }
 
     /// The decoder's limits.

@@ -37,7 +37,24 @@
 //!    after a call or answer made between rounds
 //!    ([`pending_transmit`](Connection::pending_transmit) says whether any
 //!    are queued).
-//! 4. **The end.** When a read finds the end of the stream, call
+//! 4. **Waiting, and time.** Before waiting for the socket, call
+//!    [`poll_timeout`](Connection::poll_timeout) with the current time. It
+//!    returns the next deadline of the timeouts set in the [`Config`]
+//!    ([`unfinished_box_timeout`](Config::unfinished_box_timeout),
+//!    [`idle_timeout`](Config::idle_timeout)), or `None` when none runs.
+//!    Wait for the socket until that deadline at most; if it passes first,
+//!    call [`handle_timeout`](Connection::handle_timeout) with the time
+//!    then and go back to step 2 (the connection may have ended). The
+//!    connection reads no clock and bytes come without a time, so
+//!    `poll_timeout` is also where it notes when what happened since the
+//!    last call happened: call it every time before waiting, not only after
+//!    a deadline. A driver that stops reading the socket for a while
+//!    (backpressure: every responder slot busy) says so with
+//!    [`pause_reading(true)`](Connection::pause_reading), then
+//!    `pause_reading(false)` when it reads again: the unfinished-box clock
+//!    does not run meanwhile. With no timeout set, `poll_timeout` returns
+//!    `None` at no cost and the deadline can be left out.
+//! 5. **The end.** When a read finds the end of the stream, call
 //!    [`handle_eof`](Connection::handle_eof) and go on polling: the boxes
 //!    already buffered come first, then the connection ends with
 //!    [`ConnectionError::PeerClosed`], or with a
@@ -47,9 +64,11 @@
 //!    end it from this side, call [`close`](Connection::close).
 //!
 //! The connection also ends by itself: when the peer breaks the protocol
-//! ([`ConnectionError::Protocol`]; no error box is sent for it), and when a
+//! ([`ConnectionError::Protocol`]; no error box is sent for it), when a
 //! responder fails fatally ([`ConnectionError::FatalError`], once its error
-//! box is queued).
+//! box is queued), and when `handle_timeout` finds a timeout passed
+//! ([`ConnectionError::BoxTimeout`], [`ConnectionError::IdleTimeout`]; the
+//! rules are in [`timeout`](crate::timeout)).
 //!
 //! # After the end
 //!
@@ -70,6 +89,8 @@
 //!   [`SendError::Closed`] with the reason; [`call`](Connection::call)
 //!   returns [`CallError::Connection`];
 //! - [`forget`](Connection::forget) returns false: no call is outstanding;
+//! - [`poll_timeout`](Connection::poll_timeout) returns `None` and
+//!   [`handle_timeout`](Connection::handle_timeout) does nothing;
 //! - bytes queued before the end (a fatal error box, say) are still there:
 //!   [`take_transmit`](Connection::take_transmit) returns them, then
 //!   nothing. Write them, then close the socket.
@@ -79,20 +100,41 @@
 //!
 //! # A complete driving loop
 //!
-//! A blocking one, over anything that reads and writes; an async adapter
-//! does the same with its own reads and writes.
+//! A blocking one, over a socket whose reads can give up at a deadline (as
+//! `std::net::TcpStream`'s can, with `set_read_timeout`); an async adapter
+//! does the same with its own reads, writes and timers.
 //!
 //! ```
 //! use std::io::{self, Read, Write};
+//! use std::time::{Duration, Instant};
 //!
-//! use amp_core::{AmpBox, CallFailure, CallId, Connection, ConnectionError, Event, ResponderError};
+//! use amp_core::{AmpBox, CallFailure, CallId, Config, Connection, ConnectionError, Event, ResponderError};
 //! use amp_core::event::settles;
 //!
-//! /// Serves `conn` over `stream` until it ends: why it ended, and the
+//! /// A socket whose reads give up at a deadline.
+//! trait Socket: Read + Write {
+//!     /// Reads, or fails with `TimedOut` once `deadline` has passed.
+//!     fn read_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize>;
+//! }
+//!
+//! impl Socket for std::net::TcpStream {
+//!     fn read_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+//!         let wait = deadline.map(|d| {
+//!             d.saturating_duration_since(Instant::now()).max(Duration::from_micros(1))
+//!         });
+//!         self.set_read_timeout(wait)?;
+//!         self.read(buf).map_err(|e| match e.kind() {
+//!             io::ErrorKind::WouldBlock => io::ErrorKind::TimedOut.into(),
+//!             _ => e,
+//!         })
+//!     }
+//! }
+//!
+//! /// Serves `conn` over `socket` until it ends: why it ended, and the
 //! /// outcome of each of this side's calls.
 //! fn drive(
 //!     conn: &mut Connection,
-//!     stream: &mut (impl Read + Write),
+//!     socket: &mut impl Socket,
 //! ) -> (ConnectionError, Vec<(CallId, Result<AmpBox, CallFailure>)>) {
 //!     let mut settled = Vec::new();
 //!     let mut buf = [0u8; 16 * 1024];
@@ -111,7 +153,7 @@
 //!                 }
 //!                 Event::Closed(reason) => {
 //!                     // What was queued before the end still goes out.
-//!                     let _ = stream.write_all(&conn.take_transmit());
+//!                     let _ = socket.write_all(&conn.take_transmit());
 //!                     return (reason, settled);
 //!                 }
 //!                 // Answers, error answers and failures of our calls.
@@ -119,23 +161,27 @@
 //!             }
 //!         }
 //!         // What the events (and any calls made before) queued.
-//!         if let Err(e) = stream.write_all(&conn.take_transmit()) {
+//!         if let Err(e) = socket.write_all(&conn.take_transmit()) {
 //!             conn.connection_lost(ConnectionError::Transport(e.to_string()));
 //!             continue;
 //!         }
-//!         // More bytes, or the end.
-//!         match stream.read(&mut buf) {
+//!         // More bytes, the end, or a deadline.
+//!         let deadline = conn.poll_timeout(Instant::now());
+//!         match socket.read_by(&mut buf, deadline) {
 //!             Ok(0) => conn.handle_eof(),
 //!             Ok(n) => conn.handle_input(&buf[..n]),
 //!             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+//!             Err(e) if e.kind() == io::ErrorKind::TimedOut => conn.handle_timeout(Instant::now()),
 //!             Err(e) => conn.connection_lost(ConnectionError::Transport(e.to_string())),
 //!         }
 //!     }
 //! }
 //!
-//! /// A socket's stand-in: what the peer sent, and what it was sent.
+//! /// A socket's stand-in: what the peer sent (then it hangs up, or goes
+//! /// quiet), and what it was sent.
 //! struct Stream {
 //!     from_peer: io::Cursor<Vec<u8>>,
+//!     hangs_up: bool,
 //!     to_peer: Vec<u8>,
 //! }
 //! impl Read for Stream {
@@ -151,10 +197,26 @@
 //!         Ok(())
 //!     }
 //! }
+//! impl Socket for Stream {
+//!     fn read_by(&mut self, buf: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+//!         let n = self.read(buf)?;
+//!         if n > 0 || self.hangs_up {
+//!             return Ok(n);
+//!         }
+//!         // A quiet peer: nothing comes before the deadline.
+//!         let deadline = deadline.expect("waiting for a peer that says nothing, forever");
+//!         std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+//!         Err(io::ErrorKind::TimedOut.into())
+//!     }
+//! }
 //!
 //! // The peer asks for Ping, then hangs up without answering our Hello.
 //! let ping = b"\x00\x04_ask\x00\x011\x00\x08_command\x00\x04Ping\x00\x00";
-//! let mut stream = Stream { from_peer: io::Cursor::new(ping.to_vec()), to_peer: Vec::new() };
+//! let mut stream = Stream {
+//!     from_peer: io::Cursor::new(ping.to_vec()),
+//!     hangs_up: true,
+//!     to_peer: Vec::new(),
+//! };
 //! let mut conn = Connection::default();
 //! let hello = conn.call_remote("Hello", &AmpBox::new(), true).unwrap().unwrap();
 //! let (reason, settled) = drive(&mut conn, &mut stream);
@@ -167,7 +229,24 @@
 //!       \x00\x07_answer\x00\x011\x00\x04pong\x00\x03yes\x00\x00"
 //! );
 //! assert!(conn.is_closed() && conn.poll_event().is_none());
+//!
+//! // With an idle timeout, a peer that asks for Ping and then says nothing
+//! // more is let go a whole timeout after the answer was taken.
+//! let timeout = Duration::from_millis(20);
+//! let mut stream = Stream {
+//!     from_peer: io::Cursor::new(ping.to_vec()),
+//!     hangs_up: false,
+//!     to_peer: Vec::new(),
+//! };
+//! let mut conn = Connection::new(&Config::default().idle_timeout(timeout));
+//! let started = Instant::now();
+//! let (reason, settled) = drive(&mut conn, &mut stream);
+//! assert_eq!(reason, ConnectionError::IdleTimeout { timeout });
+//! assert!(started.elapsed() >= timeout && settled.is_empty());
+//! assert_eq!(stream.to_peer, b"\x00\x07_answer\x00\x011\x00\x04pong\x00\x03yes\x00\x00");
 //! ```
+
+use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 
@@ -178,6 +257,7 @@ use crate::config::Config;
 use crate::dispatcher::Dispatcher;
 use crate::error::{ConnectionError, ProtocolError, SendError};
 use crate::event::{CallId, Event};
+use crate::timeout::{Snapshot, Timers};
 use crate::wire::Body;
 
 /// One AMP connection, sans IO: a [`Decoder`] in front of a [`Dispatcher`].
@@ -214,6 +294,12 @@ pub struct Connection {
     decoder: Decoder,
     dispatcher: Dispatcher,
     eof: bool,
+    /// The timeouts' state.
+    timers: Timers,
+    /// Bytes received (decoded and buffered) when a poll for events last
+    /// found no whole box: while no byte has come since, the buffer holds
+    /// part of a box and nothing else.
+    drained_at: u64,
 }
 
 impl Default for Connection {
@@ -234,6 +320,8 @@ impl Connection {
             decoder: Decoder::new(config.limits),
             dispatcher: Dispatcher::new(config),
             eof: false,
+            timers: Timers::new(config.timeouts),
+            drained_at: 0,
         }
     }
 
@@ -336,6 +424,7 @@ impl Connection {
                 },
                 Ok(None) => {
                     if !self.eof {
+                        self.drained_at = self.decoder.consumed() + self.decoder.buffered() as u64;
                         return None;
                     }
                     let reason = match self.decoder.finish() {
@@ -348,6 +437,100 @@ impl Connection {
                     .dispatcher
                     .close(ConnectionError::Protocol(ProtocolError::Codec(e))),
             }
+        }
+    }
+
+    /// The next deadline of the timeouts set in [`Config`]
+    /// ([`unfinished_box_timeout`](Config::unfinished_box_timeout),
+    /// [`idle_timeout`](Config::idle_timeout)), or `None` when no timer
+    /// runs (neither is set, or the connection has ended). It looks at the
+    /// connection as it is at `now` and arms what needs arming then (the
+    /// connection reads no clock, and bytes arrive without a time), so call
+    /// it each time before waiting, after the round's events are polled and
+    /// its bytes taken; wait for more bytes until the deadline at most, then
+    /// call [`handle_timeout`](Self::handle_timeout). The rules are in
+    /// [`timeout`](crate::timeout).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use amp_core::{Config, Connection};
+    /// let mut c = Connection::new(&Config::default().idle_timeout(Duration::from_secs(60)));
+    /// let now = Instant::now();
+    /// assert_eq!(c.poll_timeout(now), Some(now + Duration::from_secs(60)));
+    /// assert_eq!(Connection::default().poll_timeout(now), None);
+    /// ```
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        if self.timers.timeouts().is_off() || self.is_closed() {
+            return None;
+        }
+        let snapshot = self.snapshot();
+        self.timers.poll_timeout(now, &snapshot)
+    }
+
+    /// A deadline [`poll_timeout`](Self::poll_timeout) returned has passed:
+    /// if a rule says so at `now`, the connection ends with
+    /// [`ConnectionError::BoxTimeout`] or [`ConnectionError::IdleTimeout`],
+    /// and [`poll_event`](Self::poll_event) then yields the failed calls and
+    /// [`Event::Closed`] as for any end. It decides from `now`, so calling
+    /// it early (nothing happens) or late is harmless.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use amp_core::{Config, Connection, ConnectionError, Event};
+    /// let timeout = Duration::from_secs(60);
+    /// let mut c = Connection::new(&Config::default().idle_timeout(timeout));
+    /// let t0 = Instant::now();
+    /// let deadline = c.poll_timeout(t0).unwrap();
+    /// c.handle_timeout(deadline - Duration::from_nanos(1));
+    /// assert!(!c.is_closed());
+    /// c.handle_timeout(deadline);
+    /// assert_eq!(c.poll_event(), Some(Event::Closed(ConnectionError::IdleTimeout { timeout })));
+    /// ```
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.timeouts().is_off() || self.is_closed() {
+            return;
+        }
+        let snapshot = self.snapshot();
+        if let Some(reason) = self.timers.handle_timeout(now, &snapshot) {
+            self.dispatcher.close(reason);
+        }
+    }
+
+    /// The driver has stopped reading (`true`: backpressure, say, with every
+    /// responder slot busy) or reads again (`false`). While reading is
+    /// paused, the unfinished-box clock stops: a half box waiting behind
+    /// bytes this side will not read yet is not late; once reading resumes,
+    /// the clock starts again from zero.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use amp_core::{Config, Connection};
+    /// let mut c = Connection::new(&Config::default().unfinished_box_timeout(Duration::from_secs(1)));
+    /// c.handle_input(b"\x00\x01k");
+    /// assert!(c.poll_event().is_none());
+    /// c.pause_reading(true);
+    /// assert_eq!(c.poll_timeout(Instant::now()), None);
+    /// c.pause_reading(false);
+    /// assert!(c.poll_timeout(Instant::now()).is_some());
+    /// ```
+    pub fn pause_reading(&mut self, paused: bool) {
+        self.timers.pause_reading(paused);
+    }
+
+    /// What the timeouts look at, now.
+    fn snapshot(&self) -> Snapshot {
+        let decoded = self.decoder.consumed();
+        let buffered = self.decoder.buffered();
+        let d = &self.dispatcher;
+        Snapshot {
+            decoded,
+            buffered,
+            drained: decoded + buffered as u64 == self.drained_at,
+            transmitted: d.transmitted(),
+            busy: buffered > 0
+                || d.pending_transmit() > 0
+                || d.outstanding_calls() > 0
+                || d.owed_answers() > 0,
         }
     }
 

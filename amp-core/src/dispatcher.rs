@@ -87,6 +87,8 @@ pub struct Dispatcher {
     owed: OwedTags,
     events: VecDeque<Event>,
     out: BytesMut,
+    /// Bytes taken out of `out` so far (see [`transmitted`](Self::transmitted)).
+    transmitted: u64,
     route: Option<Bytes>,
     /// Whether this dispatcher carries one route of a routed connection
     /// (then `_route` is the router's, even when `route` is `None`).
@@ -116,6 +118,7 @@ impl Dispatcher {
             owed: OwedTags::default(),
             events: VecDeque::new(),
             out: BytesMut::new(),
+            transmitted: 0,
             route: None,
             routed: false,
             raw_boxes: config.raw_boxes,
@@ -714,6 +717,7 @@ impl Dispatcher {
     /// assert!(amp_core::Dispatcher::default().take_transmit().is_empty());
     /// ```
     pub fn take_transmit(&mut self) -> Bytes {
+        self.transmitted += self.out.len() as u64;
         self.out.split().freeze()
     }
 
@@ -724,6 +728,21 @@ impl Dispatcher {
     /// ```
     pub fn pending_transmit(&self) -> usize {
         self.out.len()
+    }
+
+    /// Bytes taken for sending so far, by [`take_transmit`](Self::take_transmit)
+    /// and [`transmit_into`](Self::transmit_into) (the idle timeout counts
+    /// them as traffic).
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// d.send_box(&amp_core::AmpBox::new()).unwrap();
+    /// assert_eq!(d.transmitted(), 0);
+    /// d.take_transmit();
+    /// assert_eq!(d.transmitted(), 2);
+    /// ```
+    pub fn transmitted(&self) -> u64 {
+        self.transmitted
     }
 
     /// Moves the queued bytes onto the end of `dst` (for a caller that
@@ -737,6 +756,7 @@ impl Dispatcher {
     /// assert_eq!(&dst[..], b"\x00\x00");
     /// ```
     pub fn transmit_into(&mut self, dst: &mut BytesMut) {
+        self.transmitted += self.out.len() as u64;
         if dst.is_empty() {
             *dst = self.out.split();
         } else {

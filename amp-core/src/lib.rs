@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod event;
 pub mod locator;
+pub mod timeout;
 
 pub use amp_box::{AmpBox, Iter, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
 pub use codec::{Decoder, Limits};
@@ -24,6 +25,7 @@ pub use dispatcher::Dispatcher;
 pub use error::{CodecError, ConnectionError, ProtocolError, SendError};
 pub use event::{CallId, Event, Request};
 pub use locator::{Locator, ResponderFuture};
+pub use timeout::Timeouts;
 pub mod de;
 pub mod ser;
 pub mod values;
