@@ -13,6 +13,15 @@
 //! `amp_core::Connection`: bytes in, events tagged with their route out,
 //! bytes to send out. It never blocks, spawns or reads a clock.
 //!
+//! The timeouts of the [`Config`] (`unfinished_box_timeout`,
+//! `idle_timeout`) apply to the whole connection, by amp-core's rules
+//! (`amp_core::timeout`), driven as on a `Connection`: call
+//! [`poll_timeout`](Router::poll_timeout) with the current time before
+//! waiting, [`handle_timeout`](Router::handle_timeout) once its deadline
+//! has passed, and [`pause_reading`](Router::pause_reading) while not
+//! reading. The connection is busy (never idle) while any route is: a call
+//! waiting for its answer, an answer owed to the peer.
+//!
 //! ```
 //! use amp_core::{AmpBox, Event};
 //! use amp_router::{Route, RoutedEvent, Router};
@@ -46,8 +55,10 @@ pub mod tokio;
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
+use std::time::Instant;
 
 use amp_core::command::CallError;
+use amp_core::timeout::{Snapshot, Timers};
 use amp_core::{
     AmpBox, CallId, Command, Config, ConnectionError, Decoder, Dispatcher, Event, ProtocolError,
     ResponderError, SendError,
@@ -175,6 +186,13 @@ pub struct Router {
     out: BytesMut,
     closed: Option<ConnectionError>,
     eof: bool,
+    /// The timeouts' state.
+    timers: Timers,
+    /// Bytes received (decoded and buffered) when a poll for events last
+    /// found no whole box.
+    drained_at: u64,
+    /// Bytes taken for sending so far.
+    transmitted: u64,
 }
 
 impl Default for Router {
@@ -210,6 +228,9 @@ impl Router {
             out: BytesMut::new(),
             closed: None,
             eof: false,
+            timers: Timers::new(config.timeouts()),
+            drained_at: 0,
+            transmitted: 0,
         }
     }
 
@@ -625,6 +646,7 @@ impl Router {
                 }
                 Ok(None) => {
                     if !self.eof {
+                        self.drained_at = self.decoder.consumed() + self.decoder.buffered() as u64;
                         return None;
                     }
                     let reason = match self.decoder.finish() {
@@ -638,6 +660,89 @@ impl Router {
         }
     }
 
+    /// The next deadline of the timeouts set in the [`Config`], or `None`
+    /// when no timer runs (neither is set, or the connection has ended). As
+    /// `amp_core::Connection::poll_timeout`: it looks at the connection as
+    /// it is at `now` and arms what needs arming then, so call it each time
+    /// before waiting; then wait for bytes until the deadline at most, and
+    /// call [`handle_timeout`](Self::handle_timeout) if it passes first.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let config = amp_core::Config::default().idle_timeout(Duration::from_secs(60));
+    /// let mut r = amp_router::Router::new(&config);
+    /// let now = Instant::now();
+    /// assert_eq!(r.poll_timeout(now), Some(now + Duration::from_secs(60)));
+    /// assert_eq!(amp_router::Router::default().poll_timeout(now), None);
+    /// ```
+    pub fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        if self.timers.timeouts().is_off() || self.closed.is_some() {
+            return None;
+        }
+        let snapshot = self.snapshot();
+        self.timers.poll_timeout(now, &snapshot)
+    }
+
+    /// A deadline [`poll_timeout`](Self::poll_timeout) returned has passed:
+    /// if a rule says so at `now`, the connection ends with
+    /// [`ConnectionError::BoxTimeout`] or [`ConnectionError::IdleTimeout`];
+    /// every route's calls fail with it and [`Event::Closed`] follows, as
+    /// for any end. Calling it early (nothing happens) or late is harmless.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use amp_core::{Config, ConnectionError};
+    /// let timeout = Duration::from_secs(60);
+    /// let mut r = amp_router::Router::new(&Config::default().idle_timeout(timeout));
+    /// let deadline = r.poll_timeout(Instant::now()).unwrap();
+    /// r.handle_timeout(deadline);
+    /// assert_eq!(r.close_reason(), Some(&ConnectionError::IdleTimeout { timeout }));
+    /// ```
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.timers.timeouts().is_off() || self.closed.is_some() {
+            return;
+        }
+        let snapshot = self.snapshot();
+        if let Some(reason) = self.timers.handle_timeout(now, &snapshot) {
+            self.close_with(reason);
+        }
+    }
+
+    /// The driver has stopped reading (`true`) or reads again (`false`):
+    /// while paused, the unfinished-box clock does not run (see
+    /// `amp_core::Connection::pause_reading`).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let config = amp_core::Config::default().unfinished_box_timeout(Duration::from_secs(1));
+    /// let mut r = amp_router::Router::new(&config);
+    /// r.handle_input(b"\x00\x01k");
+    /// assert!(r.poll_event().is_none());
+    /// r.pause_reading(true);
+    /// assert_eq!(r.poll_timeout(Instant::now()), None);
+    /// ```
+    pub fn pause_reading(&mut self, paused: bool) {
+        self.timers.pause_reading(paused);
+    }
+
+    /// What the timeouts look at, now: busy while any route is.
+    fn snapshot(&self) -> Snapshot {
+        let decoded = self.decoder.consumed();
+        let buffered = self.decoder.buffered();
+        let busy = buffered > 0
+            || !self.out.is_empty()
+            || self.routes.values().any(|state| {
+                state.dispatcher.outstanding_calls() > 0 || state.dispatcher.owed_answers() > 0
+            });
+        Snapshot {
+            decoded,
+            buffered,
+            drained: decoded + buffered as u64 == self.drained_at,
+            transmitted: self.transmitted,
+            busy,
+        }
+    }
+
     /// Takes every byte queued for sending, from every route, in the order
     /// it was queued.
     ///
@@ -645,6 +750,7 @@ impl Router {
     /// assert!(amp_router::Router::default().take_transmit().is_empty());
     /// ```
     pub fn take_transmit(&mut self) -> Bytes {
+        self.transmitted += self.out.len() as u64;
         self.out.split().freeze()
     }
 
