@@ -208,17 +208,16 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
 ) {
     // Boxes that are neither requests nor answers go to the responders'
     // box receiver if there is one; without one they end the connection.
-    let conn = if responders.receives_boxes() {
-        Connection::new(&options.config.clone().raw_boxes(true))
-    } else {
-        Connection::new(&options.config)
-    };
+    let mut config = options.connection_config();
+    if responders.receives_boxes() {
+        config = config.raw_boxes(true);
+    }
+    let conn = Connection::new(&config);
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
             conn,
             pending: HashMap::default(),
             in_flight: 0,
-            sent: 0,
             boxes: VecDeque::new(),
             detaching: false,
         }),

@@ -42,6 +42,26 @@ impl Default for Options {
 }
 
 impl Options {
+    /// The state machine's settings for a connection with these options:
+    /// [`config`](Self::config) with the two timeouts, which the state
+    /// machine decides ([`amp_core::Connection::poll_timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let o = amp_engine::Options::default().idle_timeout(Duration::from_secs(9));
+    /// assert_eq!(o.connection_config().timeouts().idle, Some(Duration::from_secs(9)));
+    /// ```
+    pub fn connection_config(&self) -> Config {
+        let mut config = self.config.clone();
+        if let Some(t) = self.box_timeout {
+            config = config.unfinished_box_timeout(t);
+        }
+        if let Some(t) = self.idle_timeout {
+            config = config.idle_timeout(t);
+        }
+        config
+    }
+
     /// The core's settings (decoder limits, raw boxes).
     ///
     /// ```
@@ -116,15 +136,15 @@ impl Options {
 
     /// How long a box may stay unfinished: once a whole `timeout` passes,
     /// while the peer has sent part of a box, with no box completed, the
-    /// connection is closed with [`ConnectionError::BoxTimeout`]. A peer
-    /// that trickles a box a byte at a time (or sends half a box and waits)
-    /// then holds its buffer for at most about twice that long. The clock
+    /// connection is closed with [`ConnectionError::BoxTimeout`]. The clock
     /// only runs while this side is reading and has nothing complete left
-    /// to decode, so a busy responder never makes the peer late. Default:
-    /// none (as in Twisted); a server open to untrusted peers wants one,
-    /// with a connection cap. The transport's [`ReadHalf::sleep`] is the
-    /// timer (with tokio, the runtime needs its time driver: `enable_time`
-    /// or `enable_all`). At least 1 ms (shorter counts as 1 ms).
+    /// to decode, so a busy responder never makes the peer late. The rule
+    /// is the state machine's ([`amp_core::timeout`]); the engine only sets
+    /// a timer, the transport's [`ReadHalf::sleep`], for the deadline it
+    /// gives (with tokio, the runtime needs its time driver: `enable_time`
+    /// or `enable_all`). Default: none (as in Twisted); a server open to
+    /// untrusted peers wants one, with a connection cap. At least 1 ms
+    /// (shorter counts as 1 ms).
     ///
     /// ```
     /// use std::time::Duration;
@@ -143,9 +163,9 @@ impl Options {
     /// with nothing received and nothing sent, and nothing under way (no
     /// call of this side waiting for its answer, no responder running or
     /// waiting, no part of a box received, nothing left to write), the
-    /// connection is closed with [`ConnectionError::IdleTimeout`]. The timer
-    /// runs all the time and looks when it goes off, so an idle connection
-    /// ends between one and two timeouts after it went quiet. With a
+    /// connection is closed with [`ConnectionError::IdleTimeout`], about one
+    /// timeout after it went quiet (the rule is the state machine's:
+    /// [`amp_core::timeout`]). With a
     /// server's `max_connections`, it keeps peers that connect and then say
     /// nothing from holding every place. Default: none (as in Twisted).
     /// Like [`unfinished_box_timeout`](Self::unfinished_box_timeout), it

@@ -28,8 +28,6 @@ pub(crate) struct State {
     /// Bytes of the requests in `pending` not answered yet: this side's
     /// calls in flight.
     pub(crate) in_flight: usize,
-    /// Bytes handed to the writer so far (for the idle timeout).
-    pub(crate) sent: u64,
     /// Received boxes that are neither requests nor answers, for the
     /// responders' box receiver (at most what one read brought).
     pub(crate) boxes: VecDeque<AmpBox>,

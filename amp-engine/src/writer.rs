@@ -18,7 +18,6 @@ pub(crate) async fn write_loop<W: WriteHalf>(
         let (bytes, closed) = {
             let mut state = shared.lock();
             let bytes = state.conn.take_transmit();
-            state.sent += bytes.len() as u64;
             (bytes, state.conn.is_closed())
         };
         if !bytes.is_empty() {
