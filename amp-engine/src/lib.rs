@@ -53,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod deadline;
 mod live;
 mod options;
 mod peer;
@@ -77,6 +78,7 @@ use futures_channel::oneshot;
 use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
 
 pub use amp_core;
+pub use deadline::Deadline;
 pub use live::LiveConnections;
 pub use options::Options;
 pub use peer::{Context, Peer, Responders};

@@ -23,7 +23,7 @@ use amp_core::{AmpBox, Connection, ConnectionError, Request, ResponderError};
 
 use crate::peer::Handle;
 use crate::shared::Shared;
-use crate::{Answer, Context, Options, Peer, ReadHalf, Responders};
+use crate::{Answer, Context, Deadline, Options, Peer, ReadHalf, Responders};
 
 /// Steps (and requests) of the read loop between two yields.
 const YIELD_EVERY: usize = 32;
@@ -71,9 +71,6 @@ struct Look {
     awaited: usize,
 }
 
-/// A timer future of the transport's.
-type Timer = Pin<Box<dyn Future<Output = ()> + Send>>;
-
 /// The read loop's state: what it holds between two turns.
 struct Reader<R> {
     shared: Arc<Shared>,
@@ -109,8 +106,8 @@ struct Reader<R> {
     timed: bool,
     /// Whether the state machine was last told that reading is paused.
     paused: bool,
-    /// The deadline the state machine gave last, and the timer set for it.
-    timer: Option<(Instant, Timer)>,
+    /// The timer for the deadline the state machine gave last.
+    deadline: Deadline,
 }
 
 /// What starting responders led to.
@@ -223,14 +220,7 @@ impl<R: ReadHalf> Reader<R> {
             }
             state.conn.poll_timeout(Instant::now())
         };
-        match (deadline, &self.timer) {
-            (Some(d), Some((set, _))) if *set == d => {}
-            (Some(d), _) => {
-                let wait = d.saturating_duration_since(Instant::now());
-                self.timer = Some((d, Box::pin(R::sleep(wait))));
-            }
-            (None, _) => self.timer = None,
-        }
+        self.deadline.set::<R>(deadline);
     }
 
     /// Waits for whichever comes first: a responder finishing, a read, a
@@ -250,7 +240,7 @@ impl<R: ReadHalf> Reader<R> {
             transport,
             running,
             buf,
-            timer,
+            deadline,
             ..
         } = self;
         let mut read = pin!(async {
@@ -270,9 +260,7 @@ impl<R: ReadHalf> Reader<R> {
             if shared.wake_reader.poll_take(cx).is_ready() {
                 return Poll::Ready(Step::Woken);
             }
-            if let Some((_, t)) = timer.as_mut()
-                && t.as_mut().poll(cx).is_ready()
-            {
+            if deadline.poll(cx).is_ready() {
                 return Poll::Ready(Step::Deadline);
             }
             Poll::Pending
@@ -308,10 +296,7 @@ impl<R: ReadHalf> Reader<R> {
                 .conn
                 .connection_lost(ConnectionError::Transport(e.to_string())),
             Step::Woken => {}
-            Step::Deadline => {
-                self.timer = None;
-                state.conn.handle_timeout(Instant::now());
-            }
+            Step::Deadline => state.conn.handle_timeout(Instant::now()),
         }
         // Shutting down: everything received is taken, to be refused.
         let batch = if draining { usize::MAX } else { YIELD_EVERY };
@@ -405,7 +390,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         fresh_read: false,
         timed,
         paused: false,
-        timer: None,
+        deadline: Deadline::default(),
     };
     loop {
         let look = r.look();

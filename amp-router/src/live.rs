@@ -31,9 +31,11 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::Poll;
+use std::time::Instant;
 
+use amp_core::timeout::{Snapshot, Timers};
 use amp_core::{ConnectionError, Decoder, Limits, ProtocolError};
-use amp_engine::{self as session, Options, Peer, ReadHalf, Responders, WriteHalf};
+use amp_engine::{self as session, Deadline, Options, Peer, ReadHalf, Responders, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
 use futures_channel::mpsc;
@@ -422,86 +424,52 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
 }
 
 /// Reads boxes and hands each to its route. The options' timeouts apply to
-/// the connection as they do in the engine:
-/// - unfinished boxes (`Options::unfinished_box_timeout`): the timer is set
-///   when a read leaves part of a box, and going off it looks whether any
-///   box was completed since;
-/// - idleness (`Options::idle_timeout`): the timer always runs, and going
-///   off it looks whether any byte was read or written since and whether
-///   any route has work under way ([`Peer::is_busy`]).
+/// the connection by the state machine's rules ([`amp_core::timeout`]), as
+/// they do on a plain connection; a route with work under way
+/// ([`Peer::is_busy`]) keeps the connection from being idle.
 async fn read_loop<R: ReadHalf>(mux: Arc<Mux>, mut reader: R, limits: Limits) {
-    let box_timeout = mux.options.box_timeout();
-    let idle_timeout = mux.options.idle();
     let mut decoder = Decoder::new(limits);
-    let mut timer = None;
-    let mut idle_timer = None;
-    let (mut total_read, mut decoded_at_arm) = (0u64, 0u64);
-    let mut moved_at_arm = (0u64, 0u64);
+    let mut timers = Timers::new(mux.options.connection_config().timeouts());
+    let timed = !timers.timeouts().is_off();
+    let mut deadline = Deadline::default();
+    // What the timeouts look at: the connection's bytes, and whether any
+    // route has work under way. The reader decodes everything it reads
+    // before it waits again, so what is buffered is part of one box.
+    let snapshot = |decoder: &Decoder| Snapshot {
+        decoded: decoder.consumed(),
+        buffered: decoder.buffered(),
+        drained: true,
+        transmitted: mux.sent.load(Ordering::Relaxed),
+        busy: decoder.buffered() > 0 || mux.lock().routes.values().any(|(_, peer)| peer.is_busy()),
+    };
     loop {
         if mux.ended().is_some() {
             return;
         }
-        let unfinished = decoder.buffered();
-        match box_timeout {
-            Some(timeout) if unfinished > 0 => {
-                if timer.is_none() {
-                    timer = Some(Box::pin(R::sleep(timeout)));
-                    decoded_at_arm = total_read.saturating_sub(unfinished as u64);
-                }
-            }
-            _ => timer = None,
-        }
-        if let Some(timeout) = idle_timeout
-            && idle_timer.is_none()
-        {
-            idle_timer = Some(Box::pin(R::sleep(timeout)));
-            moved_at_arm = (total_read, mux.sent.load(Ordering::Relaxed));
+        if timed {
+            deadline.set::<R>(timers.poll_timeout(Instant::now(), &snapshot(&decoder)));
         }
         let read = {
             let mut read = pin!(reader.read(decoder.buffer_mut()));
             poll_fn(|cx| {
                 if let Poll::Ready(r) = read.as_mut().poll(cx) {
-                    return Poll::Ready(Woke::Read(r));
+                    return Poll::Ready(Some(r));
                 }
-                if let Some(t) = timer.as_mut()
-                    && t.as_mut().poll(cx).is_ready()
-                {
-                    return Poll::Ready(Woke::BoxTimer);
-                }
-                if let Some(t) = idle_timer.as_mut()
-                    && t.as_mut().poll(cx).is_ready()
-                {
-                    return Poll::Ready(Woke::IdleTimer);
-                }
-                Poll::Pending
+                deadline.poll(cx).map(|()| None)
             })
             .await
         };
         let n = match read {
-            Woke::Read(Ok(n)) => n,
-            Woke::Read(Err(e)) => return mux.end(ConnectionError::Transport(e.to_string())),
-            Woke::BoxTimer => {
-                timer = None;
-                let buffered = decoder.buffered();
-                let decoded = total_read.saturating_sub(buffered as u64);
-                if let (true, Some(timeout)) = (decoded == decoded_at_arm, box_timeout) {
-                    return mux.end(ConnectionError::BoxTimeout { timeout, buffered });
-                }
-                continue;
-            }
-            Woke::IdleTimer => {
-                idle_timer = None;
-                let moved = moved_at_arm != (total_read, mux.sent.load(Ordering::Relaxed));
-                let busy = || mux.lock().routes.values().any(|(_, peer)| peer.is_busy());
-                if let (false, Some(timeout)) =
-                    (moved || decoder.buffered() > 0 || busy(), idle_timeout)
-                {
-                    return mux.end(ConnectionError::IdleTimeout { timeout });
+            Some(Ok(n)) => n,
+            Some(Err(e)) => return mux.end(ConnectionError::Transport(e.to_string())),
+            None => {
+                // The deadline passed: the rules decide.
+                if let Some(reason) = timers.handle_timeout(Instant::now(), &snapshot(&decoder)) {
+                    return mux.end(reason);
                 }
                 continue;
             }
         };
-        total_read += n as u64;
         loop {
             match decoder.decode() {
                 Ok(Some(mut b)) => {
@@ -537,13 +505,6 @@ async fn read_loop<R: ReadHalf>(mux: Arc<Mux>, mut reader: R, limits: Limits) {
             return mux.end(reason);
         }
     }
-}
-
-/// What ended the read loop's wait.
-enum Woke {
-    Read(io::Result<usize>),
-    BoxTimer,
-    IdleTimer,
 }
 
 async fn write_loop<W: WriteHalf>(
