@@ -1,31 +1,49 @@
-//! The commands the scenarios call, and the responders that answer them.
+//! Every command the suites call, defined once: the interoperability
+//! catalogue's arithmetic and errors (`interop/COMMANDS.md`, the ones
+//! Twisted's peers in `interop/` answer too), the conformance scenarios'
+//! own (`Wait`, `Fan`, `Echo`), and the hostile suite's (`Slow`, `Check`,
+//! `Quit`); and the responders the scenarios serve them with.
+//!
+//! The rest of the catalogue (the echo commands of every argument type,
+//! `Storm`, `Die`, ...) and its responders, which behave as the Twisted
+//! peers do, are in [`crate::catalogue`].
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use amp_core::values::{DateTime, Decimal};
 use amp_core::{Command, Failure, command_errors};
 use amp_engine::{Context, Responders};
 use serde::{Deserialize, Serialize};
 
 use crate::sync::{Counter, Gate};
 
-/// `Sum`'s arguments.
-#[derive(Serialize, Deserialize, Debug, Clone)]
+/// A request or response without keys.
+#[derive(Serialize, Deserialize, Debug, Default, Clone, PartialEq)]
+pub struct Empty {}
+
+// -- Arithmetic ---------------------------------------------------------------
+
+/// `Sum`'s arguments. Integers are `i128`, as Twisted's `Integer` is a
+/// Python int: the catalogue's largest values are around 10**30
+/// (`echo_cases.json`, the `sum` and `storm` scenarios, the recorded
+/// conversations).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct SumArgs {
     /// First term.
-    pub a: i64,
+    pub a: i128,
     /// Second term.
-    pub b: i64,
+    pub b: i128,
 }
 
-/// `Sum`'s answer (and `Fan`'s).
-#[derive(Serialize, Deserialize, Debug)]
+/// `Sum`'s answer (and `Fan`'s and `Storm`'s).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Total {
     /// The sum.
-    pub total: i64,
+    pub total: i128,
 }
 
-/// Adds two integers.
+/// `Sum(a: Integer, b: Integer) -> total: Integer`.
 pub struct Sum;
 impl Command for Sum {
     const NAME: &'static str = "Sum";
@@ -35,16 +53,17 @@ impl Command for Sum {
 }
 
 /// `Divide`'s arguments.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct DivideArgs {
     /// Dividend.
-    pub numerator: i64,
-    /// Divisor: 0 is `ZERO_DIVISION`, -1 the fatal `BROKEN`.
-    pub denominator: i64,
+    pub numerator: i128,
+    /// Divisor: 0 is `ZERO_DIVISION`; for [`math`]'s responder, -1 is the
+    /// fatal `BROKEN`.
+    pub denominator: i128,
 }
 
 /// `Divide`'s answer.
-#[derive(Serialize, Deserialize, Debug)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Quotient {
     /// The quotient.
     pub result: f64,
@@ -53,14 +72,16 @@ pub struct Quotient {
 command_errors! {
     /// `Divide`'s declared errors.
     pub enum DivideError {
-        /// Division by zero.
+        /// Division by zero (Python's `ZeroDivisionError`).
         ZeroDivision => "ZERO_DIVISION",
-        /// Declared fatal: the connection closes after it.
+        /// Declared fatal: the connection closes after it. Only [`math`]'s
+        /// responder sends it; Twisted's never does.
         Broken => "BROKEN" (fatal),
     }
 }
 
-/// Divides, with a declared error and a declared fatal one.
+/// `Divide(numerator: Integer, denominator: Integer) -> result: Float`,
+/// declaring `ZERO_DIVISION` (and the fatal `BROKEN`).
 pub struct Divide;
 impl Command for Divide {
     const NAME: &'static str = "Divide";
@@ -69,37 +90,27 @@ impl Command for Divide {
     type Error = DivideError;
 }
 
-/// No arguments, no answer keys.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct Empty {}
+// -- Errors -------------------------------------------------------------------
 
-/// Answers once the scenario opens its gate.
-pub struct Wait;
-impl Command for Wait {
-    const NAME: &'static str = "Wait";
+command_errors! {
+    /// `Fatal`'s declared errors.
+    pub enum FatalError {
+        /// Python's `KeyError('x')`, declared fatal.
+        Key => "FATAL_KEY" (fatal),
+    }
+}
+
+/// `Fatal`: always fails with the fatal `FATAL_KEY`.
+pub struct Fatal;
+impl Command for Fatal {
+    const NAME: &'static str = "Fatal";
     type Arguments = Empty;
     type Response = Empty;
-    type Error = Infallible;
+    type Error = FatalError;
 }
 
-/// `Fan`'s arguments.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct FanArgs {
-    /// How many calls back.
-    pub n: i64,
-}
-
-/// Calls `Sum` back on the caller `n` times at once and returns the sum of
-/// the answers.
-pub struct Fan;
-impl Command for Fan {
-    const NAME: &'static str = "Fan";
-    type Arguments = FanArgs;
-    type Response = Total;
-    type Error = Infallible;
-}
-
-/// Fails in an undeclared way (or panics, in the scenario that says so).
+/// `Boom`: always fails in an undeclared way (`UNKNOWN`, fatal); or panics,
+/// in the scenario that says so.
 pub struct Boom;
 impl Command for Boom {
     const NAME: &'static str = "Boom";
@@ -108,14 +119,17 @@ impl Command for Boom {
     type Error = Infallible;
 }
 
-/// `Notify`'s arguments.
-#[derive(Serialize, Deserialize, Debug)]
+// -- Text ---------------------------------------------------------------------
+
+/// `Notify`'s, `NotifyFail`'s and `Echo`'s arguments.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct Text {
     /// Anything.
     pub text: String,
 }
 
-/// A command that wants no answer.
+/// `Notify(text: Unicode)`, requiresAnswer False: a command that wants no
+/// answer.
 pub struct Notify;
 impl Command for Notify {
     const NAME: &'static str = "Notify";
@@ -125,7 +139,7 @@ impl Command for Notify {
     type Error = Infallible;
 }
 
-/// Answers with its arguments.
+/// `Echo(text: Unicode) -> text: Unicode`: answers with its arguments.
 pub struct Echo;
 impl Command for Echo {
     const NAME: &'static str = "Echo";
@@ -133,6 +147,99 @@ impl Command for Echo {
     type Response = Text;
     type Error = Infallible;
 }
+
+// -- Waiting ------------------------------------------------------------------
+
+/// `Hang`: never answers.
+pub struct Hang;
+impl Command for Hang {
+    const NAME: &'static str = "Hang";
+    type Arguments = Empty;
+    type Response = Empty;
+    type Error = Infallible;
+}
+
+/// `Wait`: answers once the scenario opens its gate.
+pub struct Wait;
+impl Command for Wait {
+    const NAME: &'static str = "Wait";
+    type Arguments = Empty;
+    type Response = Empty;
+    type Error = Infallible;
+}
+
+/// `Slow`'s and `Quit`'s arguments.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct SlowArgs {
+    /// Milliseconds.
+    pub ms: u64,
+}
+
+/// `Slow(ms: Integer)`: answers after `ms` milliseconds.
+pub struct Slow;
+impl Command for Slow {
+    const NAME: &'static str = "Slow";
+    type Arguments = SlowArgs;
+    type Response = Empty;
+    type Error = Infallible;
+}
+
+/// `Quit(ms: Integer)`: closes its own connection (after `ms`
+/// milliseconds), then returns its result, which has nowhere to go.
+pub struct Quit;
+impl Command for Quit {
+    const NAME: &'static str = "Quit";
+    type Arguments = SlowArgs;
+    type Response = Empty;
+    type Error = Infallible;
+}
+
+// -- Calling back -------------------------------------------------------------
+
+/// `Fan`'s arguments.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct FanArgs {
+    /// How many calls back.
+    pub n: i64,
+}
+
+/// `Fan(n: Integer) -> total: Integer`: calls `Sum` back on the caller `n`
+/// times at once and returns the sum of the answers.
+pub struct Fan;
+impl Command for Fan {
+    const NAME: &'static str = "Fan";
+    type Arguments = FanArgs;
+    type Response = Total;
+    type Error = Infallible;
+}
+
+// -- Argument types -----------------------------------------------------------
+
+/// `Check`'s arguments: one optional argument of each type the hostile
+/// argument cases break.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct CheckArgs {
+    /// A Boolean.
+    pub flag: Option<bool>,
+    /// A DateTime.
+    pub when: Option<DateTime>,
+    /// A Decimal.
+    pub amount: Option<Decimal>,
+    /// A ListOf(Integer).
+    pub counts: Option<Vec<i64>>,
+}
+
+/// `Check(flag, when, amount, counts, all optional)`: answers nothing but
+/// that its arguments decoded.
+pub struct Check;
+impl Command for Check {
+    const NAME: &'static str = "Check";
+    type Arguments = CheckArgs;
+    type Response = Empty;
+    type Error = Infallible;
+}
+
+// -- Responders ---------------------------------------------------------------
 
 /// What a scenario sees of the responders of [`math`].
 #[derive(Clone, Default)]
@@ -147,15 +254,22 @@ pub struct Probes {
     pub notified: Arc<Counter>,
 }
 
-/// Responders for `Sum` only.
-pub fn sum_responders() -> Responders {
-    Responders::new().responder(Sum, |_, a: SumArgs| async move {
-        Ok::<_, Infallible>(Total { total: a.a + a.b })
-    })
+/// `a + b`, or an undeclared failure where the sum leaves `i128` (Python's
+/// ints have no size limit; past `i128` we cannot follow).
+pub fn add(args: &SumArgs) -> Result<Total, Failure<Infallible>> {
+    match args.a.checked_add(args.b) {
+        Some(total) => Ok(Total { total }),
+        None => Err(Failure::undeclared("Sum overflows i128")),
+    }
 }
 
-/// Responders for every command of this module but `Boom`'s panicking
-/// variant.
+/// Responders for `Sum` only.
+pub fn sum_responders() -> Responders {
+    Responders::new().responder(Sum, |_, a: SumArgs| async move { add(&a) })
+}
+
+/// Responders for `Sum`, `Divide` (`BROKEN` for -1), `Wait`, `Fan`, `Boom`
+/// (an undeclared failure) and `Notify`.
 pub fn math(probes: &Probes) -> Responders {
     let waits = probes.clone();
     let notified = Arc::clone(&probes.notified);
@@ -181,7 +295,7 @@ pub fn math(probes: &Probes) -> Responders {
         .responder(Fan, |ctx: Context, a: FanArgs| async move {
             let calls = (0..a.n).map(|i| {
                 let peer = ctx.peer.clone();
-                async move { peer.call::<Sum>(&SumArgs { a: i, b: 1 }).await }
+                async move { peer.call::<Sum>(&SumArgs { a: i.into(), b: 1 }).await }
             });
             let mut total = 0;
             for r in futures_util::future::join_all(calls).await {

@@ -1,15 +1,25 @@
-//! One behaviour suite for every runtime binding of `amp_engine`.
+//! The behaviour suites every runtime binding of `amp_engine` runs.
 //!
-//! A binding's test implements [`Runtime`] (in-memory streams, TCP server and
-//! client, spawn, sleep, block_on, graceful shutdown) and expands
-//! [`suite!`], which writes one `#[test]` per scenario in [`scenarios`]:
+//! A binding's tests implement [`Runtime`] (in-memory streams, TCP server and
+//! client, spawn, sleep, block_on, graceful shutdown) once, and expand a
+//! suite's macro with it, which writes one `#[test]` per scenario:
 //!
-//! ```ignore
+//! | macro | scenarios | what they check |
+//! |---|---|---|
+//! | [`suite!`] | [`scenarios`] | the engine's behaviour: calls, errors, cancellation, backpressure, servers, timeouts, shutdown, Twisted's recorded conversations |
+//! | [`interop_suite!`] | [`interop`] | live interoperability with Twisted's peers of `interop/` (Python processes) |
+//! | [`hostile_suite!`] | [`hostile`] | hostile peers and faults against a server on loopback TCP, printing the `ROW` lines of `docs/reliability.md` |
+//!
+//! ```text
 //! #[derive(Clone)]
 //! struct Tokio;
 //! impl amp_conformance::Runtime for Tokio { /* ... */ }
 //! amp_conformance::suite!(Tokio);
 //! ```
+//!
+//! The commands they call are defined once, in [`commands`] (and the rest of
+//! the interoperability catalogue of `interop/COMMANDS.md` in
+//! [`catalogue`]): the bindings' tests use these, not commands of their own.
 //!
 //! Every scenario is a `pub async fn` generic over the runtime, so the same
 //! code checks every binding. Each test runs its scenario on a thread of its
@@ -21,7 +31,10 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod catalogue;
 pub mod commands;
+pub mod hostile;
+pub mod interop;
 pub mod scenarios;
 pub mod sync;
 pub mod vectors;
@@ -48,6 +61,32 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// What a server runs once per connection to build its responders; the
 /// connection's address is given.
 pub type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
+
+/// What a server runs on each connection as it starts, with its [`Peer`]
+/// (the server's `on_connection` hook).
+pub type Hook = Arc<dyn Fn(&Peer) + Send + Sync>;
+
+/// How a server started by [`Runtime::serve_with`] is set up.
+#[derive(Clone)]
+pub struct ServerSetup {
+    /// Settings for every connection.
+    pub options: Options,
+    /// At most this many connections served at once (the server's
+    /// `max_connections`).
+    pub max_connections: usize,
+    /// The server's `on_connection` hook, if any.
+    pub on_connection: Option<Hook>,
+}
+
+impl Default for ServerSetup {
+    fn default() -> Self {
+        ServerSetup {
+            options: Options::default(),
+            max_connections: usize::MAX,
+            on_connection: None,
+        }
+    }
+}
 
 /// A TCP server started by [`Runtime::serve`].
 pub struct Served {
@@ -85,7 +124,13 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// Binds the binding's TCP `Server` on 127.0.0.1:0 with `factory` and
     /// `options` and runs it in the background.
     fn serve(&self, factory: Factory, options: Options) -> BoxFuture<io::Result<Served>> {
-        self.serve_at_most(factory, options, usize::MAX)
+        self.serve_with(
+            factory,
+            ServerSetup {
+                options,
+                ..ServerSetup::default()
+            },
+        )
     }
 
     /// [`serve`](Self::serve), serving at most `max_connections` at once
@@ -95,7 +140,21 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         factory: Factory,
         options: Options,
         max_connections: usize,
-    ) -> BoxFuture<io::Result<Served>>;
+    ) -> BoxFuture<io::Result<Served>> {
+        self.serve_with(
+            factory,
+            ServerSetup {
+                options,
+                max_connections,
+                on_connection: None,
+            },
+        )
+    }
+
+    /// Binds the binding's TCP `Server` on 127.0.0.1:0 with `factory`, set
+    /// up as `setup` says (options, connection cap, `on_connection` hook),
+    /// and runs it in the background.
+    fn serve_with(&self, factory: Factory, setup: ServerSetup) -> BoxFuture<io::Result<Served>>;
 
     /// Connects over TCP (the binding's `connect_with`).
     fn connect(
@@ -104,6 +163,31 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         responders: Responders,
         options: Options,
     ) -> BoxFuture<io::Result<Peer>>;
+
+    /// Connects a plain TCP socket of the binding's runtime to `addr` and
+    /// runs AMP over it (the binding's `from_stream_with`); gives the
+    /// socket's own address too, which is the peer address the server sees.
+    fn connect_tcp(
+        &self,
+        addr: SocketAddr,
+        responders: Responders,
+        options: Options,
+    ) -> BoxFuture<io::Result<(Peer, SocketAddr)>>;
+
+    /// How many tasks are alive on the runtime the calling task runs on
+    /// (spawned and not finished), where the runtime counts them (tokio's
+    /// `num_alive_tasks`); `None` where it does not. The hostile suite's
+    /// leak cases compare it before and after.
+    fn live_tasks(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether the engine was built with its `tracing` feature (the
+    /// binding's `tracing` feature turns it on), so that it logs what the
+    /// hostile suite counts.
+    fn engine_logs(&self) -> bool {
+        false
+    }
 
     /// The binding's graceful `shutdown(&peer, grace)`.
     fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError>;
@@ -183,9 +267,33 @@ pub const DEADLINE: Duration = Duration::from_secs(120);
 /// Awaits `future`, failing the scenario (naming `what`) if it takes longer
 /// than [`WAIT`].
 pub async fn within<R: Runtime, F: Future>(rt: &R, what: &str, future: F) -> F::Output {
-    match select(pin!(future), rt.sleep(WAIT)).await {
-        Either::Left((output, _)) => output,
-        Either::Right(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
+    within_for(rt, WAIT, what, future).await
+}
+
+/// Awaits `future`, failing the scenario (naming `what`) if it takes longer
+/// than `limit`.
+pub async fn within_for<R: Runtime, F: Future>(
+    rt: &R,
+    limit: Duration,
+    what: &str,
+    future: F,
+) -> F::Output {
+    match timeout(rt, limit, future).await {
+        Some(output) => output,
+        None => panic!("timed out after {limit:?} waiting for {what}"),
+    }
+}
+
+/// Awaits `future` for at most `limit`: `None` if it took longer (the
+/// future is dropped then).
+pub async fn timeout<R: Runtime, F: Future>(
+    rt: &R,
+    limit: Duration,
+    future: F,
+) -> Option<F::Output> {
+    match select(pin!(future), rt.sleep(limit)).await {
+        Either::Left((output, _)) => Some(output),
+        Either::Right(_) => None,
     }
 }
 
@@ -219,6 +327,17 @@ where
     S: FnOnce(R) -> Fut + Send + 'static,
     Fut: Future<Output = ()>,
 {
+    run_within(name, DEADLINE, make, scenario)
+}
+
+/// [`run`] with a deadline of its own instead of [`DEADLINE`].
+pub fn run_within<R, M, S, Fut>(name: &str, deadline: Duration, make: M, scenario: S)
+where
+    R: Runtime,
+    M: FnOnce() -> R + Send + 'static,
+    S: FnOnce(R) -> Fut + Send + 'static,
+    Fut: Future<Output = ()>,
+{
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::Builder::new()
         .name(name.to_owned())
@@ -230,10 +349,10 @@ where
             let _ = tx.send(outcome);
         })
         .expect("cannot start the scenario's thread");
-    match rx.recv_timeout(DEADLINE) {
+    match rx.recv_timeout(deadline) {
         Ok(Ok(())) => {}
         Ok(Err(panic)) => resume_unwind(panic),
-        Err(_) => panic!("scenario {name} did not finish within {DEADLINE:?}"),
+        Err(_) => panic!("scenario {name} did not finish within {deadline:?}"),
     }
 }
 
@@ -241,7 +360,7 @@ where
 /// the runtime `$make` evaluates to (an expression of a type implementing
 /// [`Runtime`], evaluated once per test on the test's own thread).
 ///
-/// ```ignore
+/// ```text
 /// amp_conformance::suite!(MyRuntime::default());
 /// ```
 #[macro_export]

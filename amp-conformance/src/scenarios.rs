@@ -21,13 +21,16 @@ use crate::vectors::{self, PROBE_TAG};
 use crate::{Factory, Options, Peer, Responders, Runtime, Task, WAIT, blocking, within};
 
 fn sum(a: i64, b: i64) -> SumArgs {
-    SumArgs { a, b }
+    SumArgs {
+        a: a.into(),
+        b: b.into(),
+    }
 }
 
 /// Calls `Sum(a, b)` on `client` (within the bound) and checks the total.
 async fn sums<R: Runtime>(rt: &R, what: &str, client: &Peer, a: i64, b: i64) {
     let total = within(rt, what, client.call::<Sum>(&sum(a, b))).await;
-    assert_eq!(total.unwrap().unwrap().total, a + b, "{what}");
+    assert_eq!(total.unwrap().unwrap().total, i128::from(a + b), "{what}");
 }
 
 /// Typed calls get typed answers; a declared error arrives as that error and
@@ -164,14 +167,14 @@ pub async fn both_sides_call_at_once_and_responders_call_back<R: Runtime>(rt: R)
     let fan = client.call::<Fan>(&FanArgs { n: 200 });
     let (a, b, fan) = within(&rt, "calls both ways", join3(from_client, from_server, fan)).await;
     for (i, r) in a.into_iter().enumerate() {
-        assert_eq!(r.unwrap().unwrap().total, 2 * i as i64);
+        assert_eq!(r.unwrap().unwrap().total, 2 * i as i128);
     }
     for (i, r) in b.into_iter().enumerate() {
-        assert_eq!(r.unwrap().unwrap().total, i as i64 + 1);
+        assert_eq!(r.unwrap().unwrap().total, i as i128 + 1);
     }
     assert_eq!(
         fan.unwrap().unwrap().total,
-        (0..200).map(|i| i + 1).sum::<i64>()
+        (0..200).map(|i| i + 1).sum::<i128>()
     );
 }
 
@@ -539,7 +542,7 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
             // `Sum` counts this connection's calls; the rest is `math`.
             waits.responder(Sum, move |ctx: amp_engine::Context, _: SumArgs| {
                 assert!(ctx.peer_addr().is_some());
-                let n = mine.fetch_add(1, Ordering::SeqCst) as i64 + 1;
+                let n = mine.fetch_add(1, Ordering::SeqCst) as i128 + 1;
                 shared_total.fetch_add(1, Ordering::SeqCst);
                 async move { Ok::<_, Infallible>(Total { total: n }) }
             })
@@ -654,7 +657,7 @@ pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(
         assert!(!waiting.is_finished(), "served beyond the limit");
         ending.close();
         let r = within(&rt, "the waiting connection's call", waiting).await;
-        assert_eq!(r.unwrap().unwrap().total, n + 1);
+        assert_eq!(r.unwrap().unwrap().total, i128::from(n + 1));
         kept.push(next);
     }
     served.stop.shutdown(WAIT).await;

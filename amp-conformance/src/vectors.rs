@@ -16,10 +16,13 @@ use std::time::{Duration, Instant};
 
 use amp_engine::Responders;
 
-// The conversations' commands that are the suite's own.
-use crate::commands::{Boom, Empty, Notify, Text};
-use amp_core::{AmpBox, Command, Decoder, Failure, Limits, codec, command_errors};
-use serde::{Deserialize, Serialize};
+// The conversations' commands.
+use crate::commands::{
+    Boom, Divide, DivideArgs, DivideError, Empty, Fatal, FatalError, Notify, Quotient, Sum,
+    SumArgs, Text, Total,
+};
+use amp_core::{AmpBox, Decoder, Failure, Limits, codec};
+use serde::Deserialize;
 
 /// The part of the vectors file the suite reads.
 #[derive(Debug, Deserialize)]
@@ -107,81 +110,6 @@ pub fn unhex(s: &str) -> Vec<u8> {
 pub fn boxes(wire: &[u8]) -> Vec<AmpBox> {
     codec::decode_all(bytes::Bytes::copy_from_slice(wire), &Limits::default())
         .unwrap_or_else(|e| panic!("bytes written do not decode as boxes: {e}"))
-}
-
-/// `Sum` of the conversations: Twisted's `Integer`, beyond 64 bits.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct SumArgs {
-    /// First term.
-    pub a: i128,
-    /// Second term.
-    pub b: i128,
-}
-
-/// `Sum`'s answer.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct Total {
-    /// The sum.
-    pub total: i128,
-}
-
-/// The conversations' `Sum`.
-pub struct Sum;
-impl Command for Sum {
-    const NAME: &'static str = "Sum";
-    type Arguments = SumArgs;
-    type Response = Total;
-    type Error = Infallible;
-}
-
-/// `Divide`'s arguments.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct DivideArgs {
-    /// Dividend.
-    pub numerator: i64,
-    /// Divisor.
-    pub denominator: i64,
-}
-
-/// `Divide`'s answer.
-#[derive(Serialize, Deserialize, Debug)]
-pub struct Quotient {
-    /// The quotient.
-    pub result: f64,
-}
-
-command_errors! {
-    /// The conversations' `Divide` errors.
-    pub enum DivideError {
-        /// Division by zero.
-        ZeroDivision => "ZERO_DIVISION",
-    }
-}
-
-/// The conversations' `Divide`.
-pub struct Divide;
-impl Command for Divide {
-    const NAME: &'static str = "Divide";
-    type Arguments = DivideArgs;
-    type Response = Quotient;
-    type Error = DivideError;
-}
-
-command_errors! {
-    /// `Fatal`'s error.
-    pub enum FatalError {
-        /// Python's `KeyError`, declared fatal.
-        Key => "FATAL_KEY" (fatal),
-    }
-}
-
-/// Fails with a declared fatal error.
-pub struct Fatal;
-impl Command for Fatal {
-    const NAME: &'static str = "Fatal";
-    type Arguments = Empty;
-    type Response = Empty;
-    type Error = FatalError;
 }
 
 /// The server of the recorded conversations, as the Twisted one behaved.

@@ -106,7 +106,7 @@ async fn two_unrelated_protocols_on_two_routes_of_one_tcp_connection() {
         .await
         .unwrap();
     for (i, s) in sums.into_iter().enumerate() {
-        assert_eq!(s.unwrap().unwrap().total, 2 * i as i64);
+        assert_eq!(s.unwrap().unwrap().total, 2 * i as i128);
     }
     assert!(stores.into_iter().all(|r| r.is_ok()));
     let found = kv
