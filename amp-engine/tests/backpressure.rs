@@ -8,28 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll, Wake, Waker};
 
+use amp_conformance::commands::{Notify, Text};
 use amp_core::Command;
 use amp_engine::{Options, ReadHalf, Responders, WriteHalf, start};
 use bytes::BytesMut;
-use serde::{Deserialize, Serialize};
-
-#[derive(Serialize, Deserialize)]
-struct Text {
-    text: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Empty {}
-
-/// A command that wants no answer: queueing it is all a caller waits for.
-struct Note;
-impl Command for Note {
-    const NAME: &'static str = "Note";
-    const REQUIRES_ANSWER: bool = false;
-    type Arguments = Text;
-    type Response = Empty;
-    type Error = std::convert::Infallible;
-}
 
 struct Silent;
 impl ReadHalf for Silent {
@@ -71,7 +53,7 @@ fn wake_one_at_a_time(fit: usize, calls: usize) {
     let call_size = {
         let mut d = amp_core::Dispatcher::default();
         let args = amp_core::ser::to_box(&Text { text: text.clone() }).unwrap();
-        d.call_remote("Note", &args, false).unwrap();
+        d.call_remote(Notify::NAME, &args, false).unwrap();
         d.take_transmit().len()
     };
     let options = Options::default().max_outbound_bytes(fit * call_size);
@@ -81,14 +63,14 @@ fn wake_one_at_a_time(fit: usize, calls: usize) {
 
     // Fill the buffer without any caller waiting.
     for _ in 0..fit {
-        let mut first = Box::pin(peer.call::<Note>(&Text { text: text.clone() }));
+        let mut first = Box::pin(peer.call::<Notify>(&Text { text: text.clone() }));
         assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(None))));
     }
 
     let counts: Vec<Arc<Count>> = (0..calls).map(|_| Arc::default()).collect();
     let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(Arc::clone(c))).collect();
     let mut waiting: Vec<_> = (0..calls)
-        .map(|_| Some(Box::pin(peer.call::<Note>(&Text { text: text.clone() }))))
+        .map(|_| Some(Box::pin(peer.call::<Notify>(&Text { text: text.clone() }))))
         .collect();
     for (call, waker) in waiting.iter_mut().zip(&wakers) {
         assert!(
@@ -172,13 +154,13 @@ fn a_woken_caller_that_gives_up_passes_the_room_on() {
     );
     let mut writing = Box::pin(writing);
     let noop = Waker::noop();
-    let mut first = Box::pin(peer.call::<Note>(&args()));
+    let mut first = Box::pin(peer.call::<Notify>(&args()));
     assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(None))));
 
     let counts: [Arc<Count>; 2] = Default::default();
     let wakers = counts.clone().map(Waker::from);
-    let mut a = Box::pin(peer.call::<Note>(&args()));
-    let mut b = Box::pin(peer.call::<Note>(&args()));
+    let mut a = Box::pin(peer.call::<Notify>(&args()));
+    let mut b = Box::pin(peer.call::<Notify>(&args()));
     assert!(poll(&mut a, &wakers[0]).is_pending());
     assert!(poll(&mut b, &wakers[1]).is_pending());
 
