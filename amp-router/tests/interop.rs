@@ -17,12 +17,15 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use amp_conformance::interop::python::{
+    PROCESS_LIMIT, PyServer, Run, describe, python_importing, repo_root, run_to_end,
+};
 
 use amp_core::{AmpBox, ResponderError};
 use amp_engine::Responders;
@@ -36,114 +39,14 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// The time a whole test may take.
 const TEST_LIMIT: Duration = Duration::from_secs(60);
-/// The time a Python process may take to start listening or to finish.
-const PROCESS_LIMIT: Duration = Duration::from_secs(30);
 
 // -- Python processes ----------------------------------------------------------------
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("amp-router lives in the workspace")
-        .to_path_buf()
-}
-
-/// The python with Twisted and epsilon: `AMP_INTEROP_PYTHON`, or the last
-/// line that `scripts/python-env.sh` prints. Panics (fails the test) when
-/// neither works.
+/// The python with Twisted and epsilon (amp-conformance finds it:
+/// `AMP_INTEROP_PYTHON`, or `scripts/python-env.sh`). Panics (fails the
+/// test) when it has no epsilon.
 fn python() -> &'static Path {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    match PYTHON.get_or_init(find_python) {
-        Ok(path) => path,
-        Err(why) => panic!("no Python with Twisted and epsilon for the route tests: {why}"),
-    }
-}
-
-fn find_python() -> Result<PathBuf, String> {
-    let path = match std::env::var_os("AMP_INTEROP_PYTHON").filter(|p| !p.is_empty()) {
-        Some(path) => PathBuf::from(path),
-        None => {
-            let script = repo_root().join("scripts/python-env.sh");
-            let mut command = Command::new("bash");
-            command.arg(&script).current_dir(repo_root());
-            // Building the environment installs from PyPI: allow it minutes.
-            let run = run_to_end(command, Duration::from_secs(600))
-                .map_err(|e| format!("running bash {}: {e}", script.display()))?;
-            if !run.status.is_some_and(|s| s.success()) {
-                return Err(format!(
-                    "bash {} failed ({}); set AMP_INTEROP_PYTHON to a python with \
-                     interop/requirements.txt installed",
-                    script.display(),
-                    describe(run.status)
-                ));
-            }
-            PathBuf::from(run.stdout.lines().last().unwrap_or("").trim())
-        }
-    };
-    if path.as_os_str().is_empty() || !path.exists() {
-        return Err(format!("python {} does not exist", path.display()));
-    }
-    // The route peers need epsilon as well as Twisted.
-    let mut command = Command::new(&path);
-    command.args(["-c", "import epsilon.amprouter, twisted.protocols.amp"]);
-    let run = run_to_end(command, PROCESS_LIMIT)
-        .map_err(|e| format!("running {}: {e}", path.display()))?;
-    if !run.status.is_some_and(|s| s.success()) {
-        return Err(format!(
-            "{} cannot import epsilon.amprouter ({}); install interop/requirements.txt",
-            path.display(),
-            describe(run.status)
-        ));
-    }
-    Ok(path)
-}
-
-/// What a finished (or timed out) process printed.
-struct Run {
-    /// `None` when the process was killed at the deadline.
-    status: Option<ExitStatus>,
-    stdout: String,
-    stderr: String,
-}
-
-fn describe(status: Option<ExitStatus>) -> String {
-    status.map_or_else(|| "killed at its deadline".into(), |s| s.to_string())
-}
-
-/// Runs `command` to its end, collecting both outputs, killing it at
-/// `deadline`.
-fn run_to_end(mut command: Command, deadline: Duration) -> std::io::Result<Run> {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let collect = |mut from: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = Vec::new();
-            let _ = from.read_to_end(&mut text);
-            String::from_utf8_lossy(&text).into_owned()
-        })
-    };
-    let stdout = collect(Box::new(child.stdout.take().expect("piped")));
-    let stderr = collect(Box::new(child.stderr.take().expect("piped")));
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if started.elapsed() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ok(Run {
-        status,
-        stdout: stdout.join().unwrap_or_default(),
-        stderr: stderr.join().unwrap_or_default(),
-    })
+    python_importing("epsilon.amprouter")
 }
 
 /// `interop/route_client.py` against `addr`, run to its end off the runtime.
@@ -179,66 +82,12 @@ fn check_client_run(run: &Run) {
     );
 }
 
-/// `interop/route_server.py` on a port of 127.0.0.1; killed when dropped.
-/// Its standard input is a pipe kept open, so it also exits when this
-/// process dies.
-struct PyRouteServer {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    port: u16,
-}
-
-impl PyRouteServer {
-    fn start() -> PyRouteServer {
-        let path = repo_root().join("interop/route_server.py");
-        let mut child = Command::new(python())
-            .arg(&path)
-            .arg("127.0.0.1:0")
-            .current_dir(repo_root())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", path.display()));
-        let stdin = child.stdin.take();
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut stdout = BufReader::new(stdout);
-            let mut line = String::new();
-            let _ = tx.send(stdout.read_line(&mut line).map(|_| line));
-            // Keep draining: it prints a line per new route.
-            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
-        });
-        let mut server = PyRouteServer {
-            child,
-            stdin,
-            port: 0,
-        };
-        let line = match rx.recv_timeout(PROCESS_LIMIT) {
-            Ok(Ok(line)) => line,
-            Ok(Err(e)) => panic!("reading route_server.py's standard output: {e}"),
-            Err(_) => panic!("route_server.py printed no LISTENING line within {PROCESS_LIMIT:?}"),
-        };
-        server.port = line
-            .trim()
-            .strip_prefix("LISTENING ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("route_server.py printed {line:?}, not `LISTENING <port>`"));
-        server
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for PyRouteServer {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// `interop/route_server.py` on a port of 127.0.0.1 (killed when dropped),
+/// started off the runtime.
+async fn route_server() -> PyServer {
+    tokio::task::spawn_blocking(|| PyServer::start_with(python(), "route_server.py"))
+        .await
+        .expect("the route server's start")
 }
 
 /// Awaits `future`, failing the test if it takes longer than `limit`.
@@ -584,13 +433,13 @@ fn check_recording(recording: &Recording, routes: usize, counts: usize) -> HashM
 /// once, each from 1, independently.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_client_against_epsilon_server() {
-    let server = PyRouteServer::start();
+    let server = route_server().await;
     const ROUTES: usize = 8;
     const COUNTS: usize = 25;
     let results = within(
         TEST_LIMIT,
         "the Rust client",
-        rust_client(&server.addr(), ROUTES, COUNTS),
+        rust_client(&server.addr().to_string(), ROUTES, COUNTS),
     )
     .await;
     check_rust_client(&results, ROUTES, COUNTS);
@@ -598,7 +447,7 @@ async fn rust_client_against_epsilon_server() {
     let again = within(
         TEST_LIMIT,
         "the Rust client again",
-        rust_client(&server.addr(), 3, 4),
+        rust_client(&server.addr().to_string(), 3, 4),
     )
     .await;
     check_rust_client(&again, 3, 4);
@@ -677,8 +526,8 @@ async fn wire_epsilon_client_to_rust_server() {
 /// accepts and answers with `_route` naming the Rust route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wire_rust_client_to_epsilon_server() {
-    let server = PyRouteServer::start();
-    let (proxy_port, recording) = proxy(server.addr()).await;
+    let server = route_server().await;
+    let (proxy_port, recording) = proxy(server.addr().to_string()).await;
     const ROUTES: usize = 4;
     const COUNTS: usize = 5;
     let results = within(
@@ -738,9 +587,9 @@ async fn closes_after(addr: &str, last: &AmpBox) -> bool {
 /// Checks that epsilon's server, then the Rust server, closes the
 /// connection after `last`.
 async fn both_close_after(last: AmpBox) {
-    let python = PyRouteServer::start();
+    let python = route_server().await;
     assert!(
-        closes_after(&python.addr(), &last).await,
+        closes_after(&python.addr().to_string(), &last).await,
         "epsilon's server kept the connection open after {last:?}"
     );
     let (port, _) = rust_server(Arc::new(counter)).await;
