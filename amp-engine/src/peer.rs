@@ -337,6 +337,20 @@ impl Peer {
         .await
     }
 
+    /// Writes `_route: route` into every box this connection sends from now
+    /// on (`None`: no `_route`, the peer's default route), as the box is
+    /// encoded; `_route` is reserved from then on, whatever the value. For
+    /// routers (epsilon's amprouter): a route is a connection of its own
+    /// whose boxes name the peer's route.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// peer.set_route(Some("7".into()));
+    /// ```
+    pub fn set_route(&self, route: Option<Bytes>) {
+        self.shared().lock().conn.dispatcher_mut().set_route(route);
+    }
+
     /// Starts taking the connection apart, to hand its transport to another
     /// protocol (a protocol switch, TLS, a stream handover). From now on no
     /// call or box is queued (they fail with

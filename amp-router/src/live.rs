@@ -142,6 +142,8 @@ impl RouteHandle {
     /// # }
     /// ```
     pub fn connect_to(&self, remote: Option<Bytes>) {
+        // The route's engine writes `_route` as it encodes each box.
+        self.peer.set_route(remote.clone());
         *self.remote.lock().unwrap_or_else(|e| e.into_inner()) = Some(remote);
     }
 
@@ -334,7 +336,8 @@ impl ReadHalf for RouteReader {
     }
 }
 
-/// A route's sending side: its boxes get `_route` and go to the writer.
+/// A route's sending side: its boxes, `_route` already written by its
+/// engine, go to the connection's writer as they are.
 struct RouteWriter {
     outbound: mpsc::Sender<Bytes>,
     remote: Arc<Mutex<Option<Option<Bytes>>>>,
@@ -342,33 +345,15 @@ struct RouteWriter {
 
 impl WriteHalf for RouteWriter {
     async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        let remote = self
+        let connected = self
             .remote
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let Some(remote) = remote else {
+            .is_some();
+        if !connected {
             return Err(io::Error::other("the route is not connected"));
-        };
-        let out = match remote {
-            None => Bytes::copy_from_slice(bytes),
-            Some(name) => {
-                // The engine writes whole boxes; each gets the route key.
-                let unlimited = Limits::default()
-                    .max_keys(usize::MAX)
-                    .max_box_bytes(usize::MAX)
-                    .max_buffered_bytes(usize::MAX);
-                let boxes = amp_core::codec::decode_all(Bytes::copy_from_slice(bytes), &unlimited)
-                    .map_err(|e| io::Error::other(e.to_string()))?;
-                let mut out = BytesMut::with_capacity(bytes.len() + boxes.len() * 12);
-                for mut b in boxes {
-                    b.insert(ROUTE, name.clone());
-                    b.encode(&mut out)
-                        .map_err(|e| io::Error::other(e.to_string()))?;
-                }
-                out.freeze()
-            }
-        };
+        }
+        let out = Bytes::copy_from_slice(bytes);
         self.outbound
             .send(out)
             .await
