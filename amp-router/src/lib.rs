@@ -525,6 +525,17 @@ impl Router {
         self.decoder.buffer_mut()
     }
 
+    /// Received bytes not yet decoded.
+    ///
+    /// ```
+    /// let mut r = amp_router::Router::default();
+    /// r.handle_input(b"\x00\x01");
+    /// assert_eq!(r.buffered(), 2);
+    /// ```
+    pub fn buffered(&self) -> usize {
+        self.decoder.buffered()
+    }
+
     /// The peer closed its side (see `amp_core::Connection::handle_eof`).
     ///
     /// ```

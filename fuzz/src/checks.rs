@@ -18,12 +18,13 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use amp_core::codec::decode_one;
 use amp_core::values::{DateTime, Decimal, ValueError, ValueErrorKind, decode_value, encode_value};
 use amp_core::{
     AmpBox, CallId, CodecError, Config, Connection, ConnectionError, Decoder, Event, Limits,
-    ResponderError, SendError, de, ser,
+    ResponderError, SendError, Timeouts, de, ser,
 };
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
@@ -436,10 +437,13 @@ struct Model {
     sent: Decoder,
     /// Counter for fresh tags in received requests.
     fresh: u64,
+    /// The timeouts: time, and what the connection looked like at each
+    /// `poll_timeout`/`handle_timeout`.
+    clock: Clock,
 }
 
 impl Model {
-    fn new() -> Self {
+    fn new(timeouts: Timeouts) -> Self {
         let unlimited = Limits::default()
             .max_keys(usize::MAX)
             .max_box_bytes(usize::MAX)
@@ -453,6 +457,7 @@ impl Model {
             closed_transmit: None,
             sent: Decoder::new(unlimited),
             fresh: 0,
+            clock: Clock::new(timeouts),
         }
     }
 
@@ -519,14 +524,117 @@ impl Model {
     fn poll(&mut self, conn: &mut Connection, raw_boxes: bool, n: usize) {
         for _ in 0..n {
             let Some(event) = conn.poll_event() else {
+                if !conn.is_closed() {
+                    // No whole box left: what is buffered is part of one.
+                    self.clock.drained_at = self.clock.fed;
+                }
                 return;
             };
             self.event(conn, raw_boxes, event);
         }
     }
 
+    /// Hands received bytes to the connection (counted while it is open:
+    /// later ones are ignored).
+    fn feed(&mut self, conn: &mut Connection, data: &[u8]) {
+        if !conn.is_closed() {
+            self.clock.fed += data.len() as u64;
+        }
+        conn.handle_input(data);
+    }
+
+    /// Records what the connection looks like now, as the model counts it,
+    /// for the timeouts' rules.
+    fn sample(&mut self, conn: &Connection) {
+        let busy = !self.outstanding.is_empty()
+            || !self.owed.is_empty()
+            || conn.buffered() > 0
+            || conn.pending_transmit() > 0;
+        self.clock.sample(conn.buffered(), busy);
+    }
+
+    /// One time action: ask for the deadline, let time pass, hand the
+    /// connection an instant at or after the deadline (or just before it),
+    /// stop or start reading. Checks every deadline against the model's,
+    /// and that a timeout closes the connection exactly when, and as, the
+    /// model says (never the idle one while it is busy).
+    fn time(&mut self, conn: &mut Connection, input: &mut Input) {
+        let clock = &mut self.clock;
+        let handle = match input.u8() % 8 {
+            0 => false,
+            1 => {
+                if let Some(d) = clock.last_deadline {
+                    clock.now = clock.now.max(d);
+                }
+                true
+            }
+            2 => {
+                if let Some(d) = clock.last_deadline {
+                    clock.now = clock.now.max(d - Duration::from_nanos(1));
+                }
+                true
+            }
+            3 => {
+                clock.now += Duration::from_micros(u64::from(input.u16()));
+                true
+            }
+            4 => {
+                clock.now += Duration::from_micros(u64::from(input.u16()));
+                return;
+            }
+            5 => {
+                let paused = input.bool();
+                clock.pause(paused);
+                conn.pause_reading(paused);
+                return;
+            }
+            6 => {
+                clock.now += Duration::from_micros(u64::from(input.u16()));
+                false
+            }
+            _ => true,
+        };
+        let now = self.clock.now;
+        if conn.is_closed() {
+            let reason = conn.close_reason().cloned();
+            assert_eq!(conn.poll_timeout(now), None, "a deadline after the end");
+            conn.handle_timeout(now);
+            assert_eq!(
+                conn.close_reason(),
+                reason.as_ref(),
+                "a timeout after the end"
+            );
+            return;
+        }
+        self.sample(conn);
+        let clock = &mut self.clock;
+        if handle {
+            let expected = clock.fired();
+            conn.handle_timeout(now);
+            assert_eq!(
+                conn.close_reason(),
+                expected.as_ref(),
+                "handle_timeout at {:?}",
+                now - clock.t0
+            );
+            if matches!(expected, Some(ConnectionError::IdleTimeout { .. })) {
+                assert!(!clock.last_busy(), "idle while busy");
+            }
+        } else {
+            let deadline = conn.poll_timeout(now);
+            assert_eq!(
+                deadline,
+                clock.deadline(),
+                "poll_timeout at {:?}",
+                now - clock.t0
+            );
+            clock.last_deadline = deadline;
+        }
+    }
+
     fn take_transmit(&mut self, conn: &mut Connection) {
         let out = conn.take_transmit();
+        self.clock.transmitted += out.len() as u64;
         self.sent.feed(&out).expect("our output does not decode");
         while let Some(b) = self.sent.decode().expect("our output does not decode") {
             drop(b);
@@ -552,6 +660,184 @@ impl Model {
                 "outstanding calls"
             );
             assert_eq!(d.owed_answers(), self.owed.len(), "owed answers");
+        }
+    }
+}
+
+/// What a connection looked like at one `poll_timeout`/`handle_timeout`, as
+/// a model counts it.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    at: Instant,
+    /// Bytes decoded into whole boxes.
+    decoded: u64,
+    /// Bytes received and not decoded.
+    buffered: u64,
+    /// Nothing whole is left to decode: the last poll found no box, and no
+    /// byte came since.
+    drained: bool,
+    /// Work under way (calls waiting, answers owed, bytes to decode or to
+    /// send).
+    busy: bool,
+    /// Activity: busy, the first sample, or bytes received or taken for
+    /// sending since the sample before.
+    active: bool,
+    paused: bool,
+    /// Pauses so far (a pause stops the unfinished-box clock, even one that
+    /// ended before the next sample).
+    pauses: usize,
+}
+
+/// The timeouts' rules, stated over the history of samples rather than as
+/// state kept between calls, with the time and counts the model keeps.
+struct Clock {
+    timeouts: Timeouts,
+    t0: Instant,
+    now: Instant,
+    /// Bytes handed to the connection while it was open.
+    fed: u64,
+    /// `fed` when a poll last found nothing with the connection open.
+    drained_at: u64,
+    /// Bytes taken for sending.
+    transmitted: u64,
+    paused: bool,
+    pauses: usize,
+    /// The samples that still matter (older ones are dropped, see
+    /// [`Clock::sample`]), with the counters of the last one.
+    samples: Vec<Sample>,
+    last_counts: Option<(u64, u64)>,
+    /// The deadline `poll_timeout` last returned.
+    last_deadline: Option<Instant>,
+}
+
+impl Clock {
+    fn new(timeouts: Timeouts) -> Self {
+        let t0 = Instant::now();
+        Clock {
+            timeouts,
+            t0,
+            now: t0,
+            fed: 0,
+            drained_at: 0,
+            transmitted: 0,
+            paused: false,
+            pauses: 0,
+            samples: Vec::new(),
+            last_counts: None,
+            last_deadline: None,
+        }
+    }
+
+    fn pause(&mut self, paused: bool) {
+        if paused {
+            self.pauses += 1;
+        }
+        self.paused = paused;
+    }
+
+    /// Records a sample at the current time, then drops the samples no rule
+    /// looks at any more.
+    fn sample(&mut self, buffered: usize, busy: bool) {
+        let buffered = buffered as u64;
+        assert!(buffered <= self.fed, "more bytes buffered than received");
+        let decoded = self.fed - buffered;
+        if let Some(last) = self.samples.last() {
+            assert!(decoded >= last.decoded, "decoded bytes went back");
+        }
+        let counts = (self.fed, self.transmitted);
+        self.samples.push(Sample {
+            at: self.now,
+            decoded,
+            buffered,
+            drained: self.fed == self.drained_at,
+            busy,
+            active: busy || self.last_counts != Some(counts),
+            paused: self.paused,
+            pauses: self.pauses,
+        });
+        self.last_counts = Some(counts);
+        let keep = self.box_run().1.min(self.last_active());
+        self.samples.drain(..keep);
+    }
+
+    /// When the clock of the unfinished box the last sample shows started
+    /// (if a box is unfinished, known to be, and reading is not paused),
+    /// and the index of the earliest sample that decides it.
+    fn box_run(&self) -> (Option<Instant>, usize) {
+        let n = self.samples.len();
+        let Some(last) = self.samples.last() else {
+            return (None, 0);
+        };
+        if last.buffered == 0 || last.paused {
+            return (None, n - 1);
+        }
+        // A run of samples with part of a box held, reading, the same
+        // pause count, every drained one showing the same bytes decoded:
+        // the clock started at the earliest drained one.
+        let mut start = last.drained.then_some(last.at);
+        let mut first = n - 1;
+        for (i, s) in self.samples.iter().enumerate().rev().skip(1) {
+            first = i;
+            if s.buffered == 0 || s.paused || s.pauses != last.pauses {
+                break;
+            }
+            if s.drained {
+                if s.decoded != last.decoded {
+                    break;
+                }
+                start = Some(s.at);
+            }
+        }
+        // Whole boxes may wait undecoded: not late (yet).
+        if !last.drained {
+            start = None;
+        }
+        (start, first)
+    }
+
+    /// The index of the last sample with activity.
+    fn last_active(&self) -> usize {
+        self.samples.iter().rposition(|s| s.active).unwrap_or(0)
+    }
+
+    fn box_deadline(&self) -> Option<Instant> {
+        let limit = self.timeouts.unfinished_box?;
+        self.box_run().0?.checked_add(limit)
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        let limit = self.timeouts.idle?;
+        self.samples.get(self.last_active())?.at.checked_add(limit)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match (self.box_deadline(), self.idle_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn last_busy(&self) -> bool {
+        self.samples.last().is_some_and(|s| s.busy)
+    }
+
+    /// What ends the connection at the last sample, if anything.
+    fn fired(&self) -> Option<ConnectionError> {
+        let last = self.samples.last()?;
+        if let (Some(timeout), Some(deadline)) = (self.timeouts.unfinished_box, self.box_deadline())
+        {
+            if deadline <= last.at {
+                return Some(ConnectionError::BoxTimeout {
+                    timeout,
+                    buffered: last.buffered as usize,
+                });
+            }
+        }
+        match (self.timeouts.idle, self.idle_deadline()) {
+            (Some(timeout), Some(deadline)) if !last.busy && deadline <= last.at => {
+                Some(ConnectionError::IdleTimeout { timeout })
+            }
+            _ => None,
         }
     }
 }
@@ -724,11 +1010,29 @@ fn refused(conn: &Connection, e: &SendError, before: usize) {
     }
 }
 
+/// A timeout from one byte of input: 0 to 12.75 ms, in steps of 50 µs
+/// (under 1 ms, the configuration makes it 1 ms).
+fn timeout(b: u8) -> Duration {
+    Duration::from_micros(u64::from(b) * 50)
+}
+
+/// The configuration holds the timeouts asked for, none under 1 ms.
+fn check_timeouts(config: &Config, unfinished_box: bool, idle: bool) {
+    let t = config.timeouts();
+    assert_eq!(t.unfinished_box.is_some(), unfinished_box, "{t:?}");
+    assert_eq!(t.idle.is_some(), idle, "{t:?}");
+    for d in [t.unfinished_box, t.idle].into_iter().flatten() {
+        assert!(d >= Duration::from_millis(1), "a timeout under 1 ms: {d:?}");
+    }
+}
+
 /// A [`Connection`] driven by a sequence of actions read from the input.
 ///
 /// Input: one byte of settings (bit 0: raw boxes; bit 1: small limits from
-/// the next three bytes, as in [`decoder`]), then actions until the input
-/// ends, each an opcode byte (mod 16) and its operands:
+/// the next three bytes, as in [`decoder`]; bit 2: an unfinished-box
+/// timeout, bit 3: an idle timeout, each from the next byte, in steps of
+/// 50 µs), then actions until the input ends, each an opcode byte (mod 16)
+/// and its operands:
 ///
 /// | opcode | action |
 /// |---|---|
@@ -746,7 +1050,22 @@ fn refused(conn: &Connection, e: &SendError, before: usize) {
 /// | 11 | end of stream |
 /// | 12 | transport lost |
 /// | 13 | switch protocol |
-/// | 14, 15 | take every event |
+/// | 14 | take every event |
+/// | 15 | time: a byte (mod 8) picks what, then its operands (below) |
+///
+/// Time is one more action: the check keeps the time (it starts at the
+/// instant the check starts) and hands it to the connection.
+///
+/// | time | action |
+/// |---|---|
+/// | 0 | ask for the deadline (`poll_timeout`) |
+/// | 1 | go to the deadline last returned, then `handle_timeout` |
+/// | 2 | go to a nanosecond before it, then `handle_timeout` |
+/// | 3 | let a number of microseconds pass (two bytes), then `handle_timeout` |
+/// | 4 | let a number of microseconds pass (two bytes) |
+/// | 5 | stop reading, or read again (one bit) |
+/// | 6 | let a number of microseconds pass (two bytes), then ask for the deadline |
+/// | 7 | `handle_timeout` now |
 ///
 /// Then it takes every event, ends the stream, and takes every event again.
 ///
@@ -757,6 +1076,12 @@ fn refused(conn: &Connection, e: &SendError, before: usize) {
 /// action queues nothing; no byte is queued after the end; the dispatcher's
 /// counts of calls and owed answers match the events; everything sent
 /// decodes as whole boxes; the end of the stream always ends the connection.
+/// And the timeouts: the configuration holds what was asked (at least
+/// 1 ms); every deadline is the one a model of the rules gives (over what
+/// the check fed, polled and took, and the instants it passed); a timeout
+/// ends the connection exactly when, and with the reason, the model says,
+/// never the idle one while the model says busy; after the end there is
+/// no deadline and no timeout.
 pub fn dispatcher(data: &[u8]) {
     let mut input = Input::new(data);
     let settings = input.u8();
@@ -768,20 +1093,30 @@ pub fn dispatcher(data: &[u8]) {
             .max_box_bytes(4 * input.u8() as usize)
             .max_buffered_bytes(4 * input.u8() as usize);
     }
-    let config = Config::default().limits(limits).raw_boxes(raw_boxes);
+    let mut config = Config::default().limits(limits).raw_boxes(raw_boxes);
+    if settings & 4 == 4 {
+        config = config.unfinished_box_timeout(timeout(input.u8()));
+    }
+    if settings & 8 == 8 {
+        config = config.idle_timeout(timeout(input.u8()));
+    }
+    check_timeouts(&config, settings & 4 == 4, settings & 8 == 8);
     let mut conn = Connection::new(&config);
-    let mut model = Model::new();
+    let mut model = Model::new(config.timeouts());
 
     while !input.is_empty() {
         let before = conn.pending_transmit();
         match input.u8() % 16 {
-            0 => conn.handle_input(input.bytes()),
+            0 => {
+                let data = input.bytes();
+                model.feed(&mut conn, data);
+            }
             1 => {
                 let b = peer_box(&mut input, &mut model);
                 let wire = b.to_bytes().expect("a generated box does not encode");
                 let cut = input.u16() as usize % (wire.len() + 1);
-                conn.handle_input(&wire[..cut]);
-                conn.handle_input(&wire[cut..]);
+                model.feed(&mut conn, &wire[..cut]);
+                model.feed(&mut conn, &wire[cut..]);
             }
             2 => {
                 let name = command_name(&mut input);
@@ -892,7 +1227,8 @@ pub fn dispatcher(data: &[u8]) {
                 conn.switch_protocol();
                 assert!(conn.is_closed(), "open after a protocol switch");
             }
-            _ => model.poll(&mut conn, raw_boxes, usize::MAX),
+            14 => model.poll(&mut conn, raw_boxes, usize::MAX),
+            _ => model.time(&mut conn, &mut input),
         }
         model.check(&conn);
     }

@@ -11,9 +11,12 @@
 //! broke.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 use amp_core::codec::decode_all;
-use amp_core::{AmpBox, CallId, Config, ConnectionError, Event, Limits, ResponderError, SendError};
+use amp_core::{
+    AmpBox, CallId, Config, ConnectionError, Event, Limits, ResponderError, SendError, Timeouts,
+};
 use amp_router::{ROUTE, Route, RouteError, RoutedEvent, Router};
 use bytes::Bytes;
 
@@ -87,10 +90,13 @@ struct Model {
     segments: Vec<Segment>,
     /// Counter for fresh tags in received requests.
     fresh: u64,
+    /// The timeouts: time, and what the router looked like at each
+    /// `poll_timeout`/`handle_timeout`.
+    clock: Clock,
 }
 
 impl Model {
-    fn new(raw_boxes: bool) -> Self {
+    fn new(raw_boxes: bool, timeouts: Timeouts) -> Self {
         Model {
             raw_boxes,
             routes: BTreeMap::new(),
@@ -99,6 +105,7 @@ impl Model {
             closed_transmit: None,
             segments: Vec::new(),
             fresh: 0,
+            clock: Clock::new(timeouts),
         }
     }
 
@@ -278,9 +285,113 @@ impl Model {
     fn poll(&mut self, router: &mut Router, n: usize) {
         for _ in 0..n {
             let Some(ev) = router.poll_event() else {
+                if !router.is_closed() {
+                    // No whole box left: what is buffered is part of one.
+                    self.clock.drained_at = self.clock.fed;
+                }
                 return;
             };
             self.event(router, ev);
+        }
+    }
+
+    /// Hands received bytes to the router (counted while it is open: later
+    /// ones are ignored).
+    fn feed(&mut self, router: &mut Router, data: &[u8]) {
+        if !router.is_closed() {
+            self.clock.fed += data.len() as u64;
+        }
+        router.handle_input(data);
+    }
+
+    /// Records what the router looks like now, as the model counts it, for
+    /// the timeouts' rules: busy while any route waits for an answer or owes
+    /// one, or bytes wait to be decoded or sent.
+    fn sample(&mut self, router: &Router) {
+        let buffered = router.buffered();
+        let busy = buffered > 0
+            || router.pending_transmit() > 0
+            || self
+                .routes
+                .values()
+                .any(|r| !r.outstanding.is_empty() || !r.owed.is_empty());
+        self.clock.sample(buffered, busy);
+    }
+
+    /// One time action (see [`router`]): checks every deadline against the
+    /// model's, and that a timeout closes the router exactly when, and as,
+    /// the model says (never the idle one while it is busy).
+    fn time(&mut self, router: &mut Router, input: &mut Input) {
+        let clock = &mut self.clock;
+        let handle = match input.u8() % 8 {
+            0 => false,
+            1 => {
+                if let Some(d) = clock.last_deadline {
+                    clock.now = clock.now.max(d);
+                }
+                true
+            }
+            2 => {
+                if let Some(d) = clock.last_deadline {
+                    clock.now = clock.now.max(d - Duration::from_nanos(1));
+                }
+                true
+            }
+            3 => {
+                clock.now += Duration::from_micros(u64::from(input.u16()));
+                true
+            }
+            4 => {
+                clock.now += Duration::from_micros(u64::from(input.u16()));
+                return;
+            }
+            5 => {
+                let paused = input.bool();
+                clock.pause(paused);
+                router.pause_reading(paused);
+                return;
+            }
+            6 => {
+                clock.now += Duration::from_micros(u64::from(input.u16()));
+                false
+            }
+            _ => true,
+        };
+        let now = self.clock.now;
+        if router.is_closed() {
+            let reason = router.close_reason().cloned();
+            assert_eq!(router.poll_timeout(now), None, "a deadline after the end");
+            router.handle_timeout(now);
+            assert_eq!(
+                router.close_reason(),
+                reason.as_ref(),
+                "a timeout after the end"
+            );
+            return;
+        }
+        self.sample(router);
+        let clock = &mut self.clock;
+        if handle {
+            let expected = clock.fired();
+            router.handle_timeout(now);
+            assert_eq!(
+                router.close_reason(),
+                expected.as_ref(),
+                "handle_timeout at {:?}",
+                now - clock.t0
+            );
+            if matches!(expected, Some(ConnectionError::IdleTimeout { .. })) {
+                assert!(!clock.last_busy(), "idle while busy");
+            }
+        } else {
+            let deadline = router.poll_timeout(now);
+            assert_eq!(
+                deadline,
+                clock.deadline(),
+                "poll_timeout at {:?}",
+                now - clock.t0
+            );
+            clock.last_deadline = deadline;
         }
     }
 
@@ -289,6 +400,7 @@ impl Model {
     /// route that sent it.
     fn take_transmit(&mut self, router: &mut Router) {
         let out = router.take_transmit();
+        self.clock.transmitted += out.len() as u64;
         let total: usize = self.segments.iter().map(|s| s.len).sum();
         assert_eq!(out.len(), total, "bytes queued by no action on a route");
         let unlimited = Limits::default()
@@ -354,6 +466,184 @@ impl Model {
             self.closed_transmit = Some(now);
         } else {
             assert!(!self.closed_seen, "open after Closed");
+        }
+    }
+}
+
+/// What the router looked like at one `poll_timeout`/`handle_timeout`, as
+/// a model counts it.
+#[derive(Clone, Copy, Debug)]
+struct Sample {
+    at: Instant,
+    /// Bytes decoded into whole boxes.
+    decoded: u64,
+    /// Bytes received and not decoded.
+    buffered: u64,
+    /// Nothing whole is left to decode: the last poll found no box, and no
+    /// byte came since.
+    drained: bool,
+    /// Work under way (calls waiting, answers owed, bytes to decode or to
+    /// send).
+    busy: bool,
+    /// Activity: busy, the first sample, or bytes received or taken for
+    /// sending since the sample before.
+    active: bool,
+    paused: bool,
+    /// Pauses so far (a pause stops the unfinished-box clock, even one that
+    /// ended before the next sample).
+    pauses: usize,
+}
+
+/// The timeouts' rules, stated over the history of samples rather than as
+/// state kept between calls, with the time and counts the model keeps.
+struct Clock {
+    timeouts: Timeouts,
+    t0: Instant,
+    now: Instant,
+    /// Bytes handed to the connection while it was open.
+    fed: u64,
+    /// `fed` when a poll last found nothing with the connection open.
+    drained_at: u64,
+    /// Bytes taken for sending.
+    transmitted: u64,
+    paused: bool,
+    pauses: usize,
+    /// The samples that still matter (older ones are dropped, see
+    /// [`Clock::sample`]), with the counters of the last one.
+    samples: Vec<Sample>,
+    last_counts: Option<(u64, u64)>,
+    /// The deadline `poll_timeout` last returned.
+    last_deadline: Option<Instant>,
+}
+
+impl Clock {
+    fn new(timeouts: Timeouts) -> Self {
+        let t0 = Instant::now();
+        Clock {
+            timeouts,
+            t0,
+            now: t0,
+            fed: 0,
+            drained_at: 0,
+            transmitted: 0,
+            paused: false,
+            pauses: 0,
+            samples: Vec::new(),
+            last_counts: None,
+            last_deadline: None,
+        }
+    }
+
+    fn pause(&mut self, paused: bool) {
+        if paused {
+            self.pauses += 1;
+        }
+        self.paused = paused;
+    }
+
+    /// Records a sample at the current time, then drops the samples no rule
+    /// looks at any more.
+    fn sample(&mut self, buffered: usize, busy: bool) {
+        let buffered = buffered as u64;
+        assert!(buffered <= self.fed, "more bytes buffered than received");
+        let decoded = self.fed - buffered;
+        if let Some(last) = self.samples.last() {
+            assert!(decoded >= last.decoded, "decoded bytes went back");
+        }
+        let counts = (self.fed, self.transmitted);
+        self.samples.push(Sample {
+            at: self.now,
+            decoded,
+            buffered,
+            drained: self.fed == self.drained_at,
+            busy,
+            active: busy || self.last_counts != Some(counts),
+            paused: self.paused,
+            pauses: self.pauses,
+        });
+        self.last_counts = Some(counts);
+        let keep = self.box_run().1.min(self.last_active());
+        self.samples.drain(..keep);
+    }
+
+    /// When the clock of the unfinished box the last sample shows started
+    /// (if a box is unfinished, known to be, and reading is not paused),
+    /// and the index of the earliest sample that decides it.
+    fn box_run(&self) -> (Option<Instant>, usize) {
+        let n = self.samples.len();
+        let Some(last) = self.samples.last() else {
+            return (None, 0);
+        };
+        if last.buffered == 0 || last.paused {
+            return (None, n - 1);
+        }
+        // A run of samples with part of a box held, reading, the same
+        // pause count, every drained one showing the same bytes decoded:
+        // the clock started at the earliest drained one.
+        let mut start = last.drained.then_some(last.at);
+        let mut first = n - 1;
+        for (i, s) in self.samples.iter().enumerate().rev().skip(1) {
+            first = i;
+            if s.buffered == 0 || s.paused || s.pauses != last.pauses {
+                break;
+            }
+            if s.drained {
+                if s.decoded != last.decoded {
+                    break;
+                }
+                start = Some(s.at);
+            }
+        }
+        // Whole boxes may wait undecoded: not late (yet).
+        if !last.drained {
+            start = None;
+        }
+        (start, first)
+    }
+
+    /// The index of the last sample with activity.
+    fn last_active(&self) -> usize {
+        self.samples.iter().rposition(|s| s.active).unwrap_or(0)
+    }
+
+    fn box_deadline(&self) -> Option<Instant> {
+        let limit = self.timeouts.unfinished_box?;
+        self.box_run().0?.checked_add(limit)
+    }
+
+    fn idle_deadline(&self) -> Option<Instant> {
+        let limit = self.timeouts.idle?;
+        self.samples.get(self.last_active())?.at.checked_add(limit)
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match (self.box_deadline(), self.idle_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    fn last_busy(&self) -> bool {
+        self.samples.last().is_some_and(|s| s.busy)
+    }
+
+    /// What ends the connection at the last sample, if anything.
+    fn fired(&self) -> Option<ConnectionError> {
+        let last = self.samples.last()?;
+        if let (Some(timeout), Some(deadline)) = (self.timeouts.unfinished_box, self.box_deadline())
+        {
+            if deadline <= last.at {
+                return Some(ConnectionError::BoxTimeout {
+                    timeout,
+                    buffered: last.buffered as usize,
+                });
+            }
+        }
+        match (self.timeouts.idle, self.idle_deadline()) {
+            (Some(timeout), Some(deadline)) if !last.busy && deadline <= last.at => {
+                Some(ConnectionError::IdleTimeout { timeout })
+            }
+            _ => None,
         }
     }
 }
@@ -598,10 +888,17 @@ fn sent<T: std::fmt::Debug>(
     }
 }
 
+/// A timeout from one byte of input: 0 to 12.75 ms, in steps of 50 µs.
+fn timeout(b: u8) -> Duration {
+    Duration::from_micros(u64::from(b) * 50)
+}
+
 /// The settings byte's bits, then the routes the router starts with.
 ///
 /// Settings: bit 0: raw boxes; bit 1: small limits from the next three
-/// bytes (as the `decoder` target reads them); bit 2: no default route.
+/// bytes (as the `decoder` target reads them); bit 2: no default route;
+/// bit 3: an unfinished-box timeout, bit 4: an idle timeout, each from the
+/// next byte, in steps of 50 µs (under 1 ms counts as 1 ms).
 /// Routes: the default route connected to the peer's default route; "0"
 /// connected to "0"; "1" connected to "7"; "2" not connected.
 fn setup(input: &mut Input) -> (Router, Model) {
@@ -614,9 +911,21 @@ fn setup(input: &mut Input) -> (Router, Model) {
             .max_box_bytes(4 * input.u8() as usize)
             .max_buffered_bytes(4 * input.u8() as usize);
     }
-    let config = Config::default().limits(limits).raw_boxes(raw_boxes);
+    let mut config = Config::default().limits(limits).raw_boxes(raw_boxes);
+    if settings & 8 == 8 {
+        config = config.unfinished_box_timeout(timeout(input.u8()));
+    }
+    if settings & 16 == 16 {
+        config = config.idle_timeout(timeout(input.u8()));
+    }
+    let t = config.timeouts();
+    assert_eq!(t.unfinished_box.is_some(), settings & 8 == 8, "{t:?}");
+    assert_eq!(t.idle.is_some(), settings & 16 == 16, "{t:?}");
+    for d in [t.unfinished_box, t.idle].into_iter().flatten() {
+        assert!(d >= Duration::from_millis(1), "a timeout under 1 ms: {d:?}");
+    }
     let mut router = Router::new(&config);
-    let mut model = Model::new(raw_boxes);
+    let mut model = Model::new(raw_boxes, t);
     let mut add = |router: &mut Router, route: Route, remote: Option<Option<&'static [u8]>>| {
         if let Some(remote) = remote {
             router
@@ -646,7 +955,7 @@ fn setup(input: &mut Input) -> (Router, Model) {
 /// input.
 ///
 /// Input: a settings byte and the starting routes (see [`setup`]), then
-/// actions until the input ends, each an opcode byte (mod 16) and its
+/// actions until the input ends, each an opcode byte (mod 17) and its
 /// operands:
 ///
 /// | opcode | action |
@@ -667,6 +976,21 @@ fn setup(input: &mut Input) -> (Router, Model) {
 /// | 13 | end of stream |
 /// | 14 | transport lost |
 /// | 15 | take every event |
+/// | 16 | time: a byte (mod 8) picks what, then its operands (below) |
+///
+/// Time is one more action: the check keeps the time (it starts at the
+/// instant the check starts) and hands it to the router.
+///
+/// | time | action |
+/// |---|---|
+/// | 0 | ask for the deadline (`poll_timeout`) |
+/// | 1 | go to the deadline last returned, then `handle_timeout` |
+/// | 2 | go to a nanosecond before it, then `handle_timeout` |
+/// | 3 | let a number of microseconds pass (two bytes), then `handle_timeout` |
+/// | 4 | let a number of microseconds pass (two bytes) |
+/// | 5 | stop reading, or read again (one bit) |
+/// | 6 | let a number of microseconds pass (two bytes), then ask for the deadline |
+/// | 7 | `handle_timeout` now |
 ///
 /// Then it takes every event, ends the stream, and takes every event again.
 ///
@@ -683,7 +1007,13 @@ fn setup(input: &mut Input) -> (Router, Model) {
 /// are queued only by an action sending on a connected route, never after
 /// the end, and decode as whole boxes whose `_route` is the route's remote
 /// name (absent for the peer's default route); the end of the stream always
-/// ends the connection.
+/// ends the connection. And the timeouts: the configuration holds what was
+/// asked (at least 1 ms); every deadline is the one a model of the rules
+/// gives (over what the check fed, polled and took, the routes' calls and
+/// owed answers, and the instants it passed); a timeout ends the router
+/// exactly when, and with the reason, the model says, never the idle one
+/// while the model says busy; after the end there is no deadline and no
+/// timeout.
 pub fn router(data: &[u8]) {
     let mut input = Input::new(data);
     let (mut router, mut model) = setup(&mut input);
@@ -693,17 +1023,18 @@ pub fn router(data: &[u8]) {
     while !input.is_empty() {
         let before = router.pending_transmit();
         let mut touched = None;
-        match input.u8() % 16 {
+        match input.u8() % 17 {
             0 => {
-                router.handle_input(input.bytes());
+                let data = input.bytes();
+                model.feed(&mut router, data);
                 model.queued(&router, before, "receiving bytes", None);
             }
             1 => {
                 let b = peer_box(&mut input, &mut model);
                 let wire = b.to_bytes().expect("a generated box does not encode");
                 let cut = input.u16() as usize % (wire.len() + 1);
-                router.handle_input(&wire[..cut]);
-                router.handle_input(&wire[cut..]);
+                model.feed(&mut router, &wire[..cut]);
+                model.feed(&mut router, &wire[cut..]);
                 model.queued(&router, before, "receiving a box", None);
             }
             2 => {
@@ -930,9 +1261,13 @@ pub fn router(data: &[u8]) {
                 assert!(router.is_closed(), "open after the transport was lost");
                 model.queued(&router, before, "transport lost", None);
             }
-            _ => {
+            15 => {
                 model.poll(&mut router, usize::MAX);
                 model.queued(&router, before, "taking events", None);
+            }
+            _ => {
+                model.time(&mut router, &mut input);
+                model.queued(&router, before, "time", None);
             }
         }
         if let Some(route) = &touched {
