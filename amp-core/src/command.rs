@@ -81,7 +81,7 @@ pub trait Command: Send + Sync + 'static {
 
 /// The errors a command declares, each with its code on the wire.
 ///
-/// [`command_errors!`] writes an implementation for an enum; implement it by
+/// [`command_errors!`](crate::command_errors!) writes an implementation for an enum; implement it by
 /// hand for richer error types.
 ///
 /// ```

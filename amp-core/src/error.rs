@@ -223,7 +223,8 @@ pub enum ConnectionError {
     /// the connection itself may go on.
     RouteUnbound,
     /// The peer began a box and did not finish it in time (see
-    /// `amp_engine::Options::unfinished_box_timeout`).
+    /// [`Config::unfinished_box_timeout`](crate::Config::unfinished_box_timeout);
+    /// on a live connection `amp_engine::Options::unfinished_box_timeout`).
     BoxTimeout {
         /// The time allowed.
         timeout: std::time::Duration,
@@ -231,7 +232,8 @@ pub enum ConnectionError {
         buffered: usize,
     },
     /// Nothing was received or sent, with nothing under way, for the idle
-    /// timeout (see `amp_engine::Options::idle_timeout`).
+    /// timeout (see [`Config::idle_timeout`](crate::Config::idle_timeout); on a
+    /// live connection `amp_engine::Options::idle_timeout`).
     IdleTimeout {
         /// The time allowed.
         timeout: std::time::Duration,
