@@ -151,13 +151,20 @@ impl AmpBox {
         Self::default()
     }
 
-    /// An empty box with room for `n` pairs.
+    /// An empty box with room for `n` pairs (at most 256 reserved up front;
+    /// the box grows past that as pairs are added).
     ///
     /// ```
     /// let b = amp_core::AmpBox::with_capacity(8);
     /// assert_eq!(b.len(), 0);
     /// ```
     pub fn with_capacity(n: usize) -> Self {
+        // Room for at most this many pairs up front: `n` may be a size hint
+        // (what an iterator or a `Serialize` impl claims), and trusting a
+        // huge one would overflow `2 * n` or reserve gigabytes. A box given
+        // more pairs than this still grows to hold them.
+        const MAX_RESERVED_PAIRS: usize = 256;
+        let n = n.min(MAX_RESERVED_PAIRS);
         AmpBox {
             frame: Bytes::new(),
             pairs: SmallVec::with_capacity(n),

@@ -49,6 +49,14 @@ pub(super) struct BoxBuilder<O> {
 /// Size of the chunks boxes are serialized into.
 const CHUNK: usize = 4096;
 
+/// Most pairs a size hint reserves room for. A hint is only what the
+/// `Serialize` impl claims (a hand-written one may say `usize::MAX`), so
+/// trusting it could overflow or reserve gigabytes for a box of two pairs;
+/// a box with more pairs than this still serializes, growing as it goes.
+/// At 24 bytes a pair it is more than a chunk, so a hint this large takes
+/// a fresh chunk as any larger hint would.
+const MAX_HINTED_PAIRS: usize = 256;
+
 thread_local! {
     /// The rest of the chunk the last box serialized on this thread was
     /// written into: the next box goes on from there.
@@ -62,6 +70,7 @@ impl<O: Finish> BoxBuilder<O> {
         // count, no allocation), instead of a buffer of its own plus the
         // reference-counted header `Bytes` adds to a buffer with room left.
         // Keeping a box alive keeps its chunk.
+        let len = len.min(MAX_HINTED_PAIRS);
         let mut buf = SCRATCH.take();
         if buf.capacity() < (len * 24).max(256) {
             buf = BytesMut::with_capacity(CHUNK);
