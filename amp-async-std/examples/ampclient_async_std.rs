@@ -25,8 +25,7 @@ async fn sum(addr: &str) -> Result<i64, String> {
     let total = peer
         .call::<Sum>(&SumArgs { a: 13, b: 81 })
         .await
-        .map_err(|e| format!("Sum: {e}"))?
-        .ok_or("Sum: no answer")?;
+        .map_err(|e| format!("Sum: {e}"))?;
     Ok(total.total)
 }
 
@@ -41,8 +40,7 @@ async fn divide(addr: &str) -> Result<f64, String> {
         })
         .await
     {
-        Ok(Some(q)) => Ok(q.result),
-        Ok(None) => Err("Divide: no answer".into()),
+        Ok(q) => Ok(q.result),
         Err(CallError::Declared(DivideError::ZeroDivision(_))) => {
             println!("Divided by zero: returning INF");
             Ok(f64::INFINITY)

@@ -307,9 +307,7 @@ pub fn responders_counting_sums(sums: Arc<AtomicUsize>) -> Responders {
                 (0..args.count.max(0)).map(|i| ctx.peer.call::<Sum>(&SumArgs { a: i, b: 1 }));
             let mut total: i128 = 0;
             for answer in futures_util::future::join_all(calls).await {
-                let answer = answer
-                    .map_err(Failure::<Infallible>::undeclared)?
-                    .ok_or_else(|| Failure::undeclared("Sum went unanswered"))?;
+                let answer = answer.map_err(Failure::<Infallible>::undeclared)?;
                 total = total
                     .checked_add(answer.total)
                     .ok_or_else(|| Failure::undeclared("Storm total overflows i128"))?;

@@ -30,7 +30,7 @@ fn sum(a: i64, b: i64) -> SumArgs {
 /// Calls `Sum(a, b)` on `client` (within the bound) and checks the total.
 async fn sums<R: Runtime>(rt: &R, what: &str, client: &Peer, a: i64, b: i64) {
     let total = within(rt, what, client.call::<Sum>(&sum(a, b))).await;
-    assert_eq!(total.unwrap().unwrap().total, i128::from(a + b), "{what}");
+    assert_eq!(total.unwrap().total, i128::from(a + b), "{what}");
 }
 
 /// Typed calls get typed answers; a declared error arrives as that error and
@@ -47,7 +47,7 @@ pub async fn typed_calls_answers_and_declared_errors<R: Runtime>(rt: R) {
         }),
     )
     .await;
-    assert_eq!(q.unwrap().unwrap().result, 2.5);
+    assert_eq!(q.unwrap().result, 2.5);
     let e = within(
         &rt,
         "Divide by zero",
@@ -141,12 +141,12 @@ pub async fn commands_without_answer_return_once_queued<R: Runtime>(rt: R) {
         let r = within(
             &rt,
             "Notify",
-            client.call::<Notify>(&Text {
+            client.notify::<Notify>(&Text {
                 text: i.to_string(),
             }),
         )
         .await;
-        assert!(matches!(r, Ok(None)), "{r:?}");
+        assert!(matches!(r, Ok(())), "{r:?}");
     }
     within(
         &rt,
@@ -167,15 +167,12 @@ pub async fn both_sides_call_at_once_and_responders_call_back<R: Runtime>(rt: R)
     let fan = client.call::<Fan>(&FanArgs { n: 200 });
     let (a, b, fan) = within(&rt, "calls both ways", join3(from_client, from_server, fan)).await;
     for (i, r) in a.into_iter().enumerate() {
-        assert_eq!(r.unwrap().unwrap().total, 2 * i as i128);
+        assert_eq!(r.unwrap().total, 2 * i as i128);
     }
     for (i, r) in b.into_iter().enumerate() {
-        assert_eq!(r.unwrap().unwrap().total, i as i128 + 1);
+        assert_eq!(r.unwrap().total, i as i128 + 1);
     }
-    assert_eq!(
-        fan.unwrap().unwrap().total,
-        (0..200).map(|i| i + 1).sum::<i128>()
-    );
+    assert_eq!(fan.unwrap().total, (0..200).map(|i| i + 1).sum::<i128>());
 }
 
 /// A responder that waits does not hold up the next call: that one is
@@ -190,7 +187,7 @@ pub async fn responders_run_concurrently_and_answer_in_the_order_they_finish<R: 
     assert_eq!(probes.passed.get(), 0);
     probes.gate.open(1);
     let r = within(&rt, "the Wait call", slow).await;
-    assert!(matches!(r, Ok(Some(Empty {}))), "{r:?}");
+    assert!(matches!(r, Ok(Empty {})), "{r:?}");
 }
 
 /// Dropping a call's future cancels it; its answer, when it comes, is
@@ -381,7 +378,7 @@ pub async fn responders_in_flight_are_bounded<R: Runtime>(rt: R) {
     );
     gate.open(CALLS);
     for r in within(&rt, "every call", calls).await {
-        assert!(matches!(r, Ok(Some(Empty {}))), "{r:?}");
+        assert!(matches!(r, Ok(Empty {})), "{r:?}");
     }
     assert_eq!(entered.get(), CALLS);
     assert_eq!(peak.load(Ordering::SeqCst), BOUND);
@@ -403,10 +400,10 @@ pub async fn callers_wait_when_the_outbound_buffer_is_full<R: Runtime>(rt: R) {
     let waiting = loop {
         // Polled here, not spawned: queueing needs no other task to run, so
         // only a full buffer keeps a call waiting.
-        let send = Box::pin(client.call::<Notify>(&Text { text: text.clone() }));
+        let send = Box::pin(client.notify::<Notify>(&Text { text: text.clone() }));
         match select(send, rt.sleep(Duration::from_millis(200))).await {
             Either::Left((r, _)) => {
-                assert!(matches!(r, Ok(None)), "{r:?}");
+                assert!(matches!(r, Ok(())), "{r:?}");
                 queued += 1;
                 assert!(
                     queued < LIMIT,
@@ -423,7 +420,7 @@ pub async fn callers_wait_when_the_outbound_buffer_is_full<R: Runtime>(rt: R) {
     let probes = Probes::default();
     let _server = rt.peer_on(unread, math(&probes), Options::default());
     let r = within(&rt, "the waiting caller", waiting).await;
-    assert!(matches!(r, Ok(None)), "{r:?}");
+    assert!(matches!(r, Ok(())), "{r:?}");
     within(
         &rt,
         "every Notify to arrive",
@@ -511,7 +508,7 @@ async fn started_wait<R: Runtime>(
     rt: &R,
     peer: &Peer,
     probes: &Probes,
-) -> Task<Result<Option<Empty>, CallError<Infallible>>> {
+) -> Task<Result<Empty, CallError<Infallible>>> {
     let call = rt.spawn({
         let peer = peer.clone();
         async move { peer.call::<Wait>(&Empty {}).await }
@@ -576,7 +573,7 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
     let args = sum(0, 0);
     for (peer, expected) in [(&one, 1), (&one, 2), (&two, 1)] {
         let r = within(&rt, "Sum", peer.call::<Sum>(&args)).await;
-        assert_eq!(r.unwrap().unwrap().total, expected);
+        assert_eq!(r.unwrap().total, expected);
     }
     assert_eq!(shared_total.load(Ordering::SeqCst), 3);
 
@@ -591,7 +588,7 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
     assert!(!in_flight.is_finished());
     probes.gate.open(1);
     let r = within(&rt, "the call in flight", in_flight).await;
-    assert!(matches!(r, Ok(Some(Empty {}))), "{r:?}");
+    assert!(matches!(r, Ok(Empty {})), "{r:?}");
     within(&rt, "the shutdown", stopping).await;
     within(&rt, "the server's run", served.running)
         .await
@@ -642,7 +639,7 @@ pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(
     let two = connect().await.unwrap();
     for peer in [&one, &two] {
         let r = within(&rt, "Sum", peer.call::<Sum>(&sum(1, 2))).await;
-        assert_eq!(r.unwrap().unwrap().total, 3);
+        assert_eq!(r.unwrap().total, 3);
     }
     // Twice: one more connection is made (the listener's backlog takes it)
     // but not served while two are open, and served once one of them ends.
@@ -657,7 +654,7 @@ pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(
         assert!(!waiting.is_finished(), "served beyond the limit");
         ending.close();
         let r = within(&rt, "the waiting connection's call", waiting).await;
-        assert_eq!(r.unwrap().unwrap().total, i128::from(n + 1));
+        assert_eq!(r.unwrap().total, i128::from(n + 1));
         kept.push(next);
     }
     served.stop.shutdown(WAIT).await;
@@ -879,7 +876,7 @@ pub async fn an_idle_connection_ends_after_the_idle_timeout_and_a_busy_one_does_
         );
         probes.gate.open(1);
         let r = within(&rt, "the Wait call", waiting).await;
-        assert!(matches!(r, Ok(Some(Empty {}))), "{timed_side}: {r:?}");
+        assert!(matches!(r, Ok(Empty {})), "{timed_side}: {r:?}");
         // Calls every 100 ms for a second: not idle.
         let mut last_traffic = Instant::now();
         for i in 0..10 {
@@ -1050,7 +1047,7 @@ pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
     assert!(!in_flight.is_finished());
     probes.gate.open(1);
     let r = within(&rt, "the call in flight", in_flight).await;
-    assert!(matches!(r, Ok(Some(Empty {}))), "{r:?}");
+    assert!(matches!(r, Ok(Empty {})), "{r:?}");
     assert_eq!(
         within(&rt, "the shutdown", stopping).await,
         ConnectionError::Closed
@@ -1166,7 +1163,7 @@ pub async fn a_responder_calling_back_at_the_responder_bound_gets_its_answer<R: 
         Options::default(),
     );
     let r = within(&rt, "Fan", client.call::<Fan>(&FanArgs { n: 1 })).await;
-    assert_eq!(r.unwrap().unwrap().total, 1);
+    assert_eq!(r.unwrap().total, 1);
 }
 
 /// A caller with more requests than its outbound bound, to a peer whose
@@ -1180,7 +1177,7 @@ pub async fn large_answers_through_small_buffers_do_not_deadlock<R: Runtime>(rt:
     let text = "x".repeat(8 * 1024);
     let calls = join_all((0..1000).map(|_| client.call::<Echo>(&Text { text: text.clone() })));
     for r in within(&rt, "1000 echoes of 8 KiB", calls).await {
-        assert_eq!(r.unwrap().unwrap().text.len(), text.len());
+        assert_eq!(r.unwrap().text.len(), text.len());
     }
 }
 
@@ -1202,9 +1199,7 @@ pub async fn a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer
                     .call::<Sum>(&sum(a.n, 1))
                     .await
                     .map_err(Failure::undeclared)?;
-                let total = answer
-                    .ok_or_else(|| Failure::undeclared("no answer"))?
-                    .total;
+                let total = answer.total;
                 Ok::<_, Failure<Infallible>>(Total { total })
             }
         }
@@ -1225,7 +1220,7 @@ pub async fn a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer
     let stopping = rt.spawn(stopping);
     probes.gate.open(1);
     let r = within(&rt, "the call in flight", in_flight).await;
-    assert_eq!(r.unwrap().unwrap().total, 2);
+    assert_eq!(r.unwrap().total, 2);
     assert_eq!(
         within(&rt, "the shutdown", stopping).await,
         ConnectionError::Closed

@@ -126,7 +126,7 @@ enum Stage {
 }
 
 impl<C: Command> Future for TypedCall<C> {
-    type Output = Result<Option<C::Response>, CallError<C::Error>>;
+    type Output = Result<C::Response, CallError<C::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
@@ -134,12 +134,7 @@ impl<C: Command> Future for TypedCall<C> {
         match &mut this.stage {
             Stage::Send(arguments, listener) => {
                 let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
-                    state.queue_call(
-                        C::NAME,
-                        Body::Wire(arguments),
-                        C::REQUIRES_ANSWER,
-                        Some(waker),
-                    )
+                    state.queue_call(C::NAME, Body::Wire(arguments), true, Some(waker))
                 }));
                 match queued {
                     Ok(Some(id)) => {
@@ -148,20 +143,22 @@ impl<C: Command> Future for TypedCall<C> {
                         this.stage = Stage::Wait(id);
                         Poll::Pending
                     }
+                    // Not reached: a call that asks for an answer is given a
+                    // tag. Reported as the end rather than waited on.
                     Ok(None) => {
                         this.stage = Stage::Done;
-                        Poll::Ready(Ok(None))
+                        Poll::Ready(Err(CallError::Connection(ConnectionError::Closed)))
                     }
                     Err(e) => {
                         this.stage = Stage::Done;
-                        Poll::Ready(decode_outcome::<C>(Err(send_failure(e))).map(Some))
+                        Poll::Ready(decode_outcome::<C>(Err(send_failure(e))))
                     }
                 }
             }
             Stage::Wait(id) => {
                 let outcome = std::task::ready!(shared.poll_answer(*id, cx));
                 this.stage = Stage::Done;
-                Poll::Ready(decode_outcome::<C>(outcome).map(Some))
+                Poll::Ready(decode_outcome::<C>(outcome))
             }
             Stage::Invalid(_) | Stage::Done => {
                 match std::mem::replace(&mut this.stage, Stage::Done) {
@@ -245,10 +242,11 @@ impl Peer {
         .map(Some)
     }
 
-    /// Calls command `C` and waits for its response. A command that wants no
-    /// answer returns as soon as it is queued, with `None`. The arguments are
+    /// Calls command `C` and waits for its response. The arguments are
     /// encoded when `call` is called, so the returned future borrows nothing
-    /// and can be spawned.
+    /// and can be spawned. A command that wants no answer
+    /// (`REQUIRES_ANSWER = false`) is sent with [`notify`](Self::notify):
+    /// calling it here does not compile.
     ///
     /// The error says what happened: one of the command's declared errors,
     /// an undeclared remote error (`UNKNOWN`, `UNHANDLED`, ...), a value that
@@ -270,8 +268,14 @@ impl Peer {
     pub fn call<C: Command>(
         &self,
         arguments: &C::Arguments,
-    ) -> impl Future<Output = Result<Option<C::Response>, CallError<C::Error>>> + Send + 'static + use<C>
+    ) -> impl Future<Output = Result<C::Response, CallError<C::Error>>> + Send + 'static + use<C>
     {
+        const {
+            assert!(
+                C::REQUIRES_ANSWER,
+                "this command wants no answer: send it with Peer::notify"
+            )
+        };
         let stage = match amp_core::ser::to_wire(arguments) {
             Ok(wire) => Stage::Send(wire, None),
             Err(e) => Stage::Invalid(e),
@@ -287,6 +291,40 @@ impl Peer {
             tracing::debug_span!("amp_call", command = C::NAME),
         );
         call
+    }
+
+    /// Sends command `C` without asking for an answer (no `_ask`: Twisted's
+    /// `callRemote` of a command with `requiresAnswer=False`); resolves once
+    /// it is queued. Any command may be sent so; one that declares
+    /// `REQUIRES_ANSWER = false` can only be.
+    ///
+    /// ```
+    /// # use amp_core::Command;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Text { text: String }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Empty {}
+    /// # struct Log; impl Command for Log { const NAME: &'static str = "Log"; const REQUIRES_ANSWER: bool = false; type Arguments = Text; type Response = Empty; type Error = std::convert::Infallible; }
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// # peer.close();
+    /// let sent = futures_executor::block_on(peer.notify::<Log>(&Text { text: "hi".into() }));
+    /// assert!(sent.is_err(), "the connection is closed");
+    /// ```
+    pub fn notify<C: Command>(
+        &self,
+        arguments: &C::Arguments,
+    ) -> impl Future<Output = Result<(), CallError<C::Error>>> + Send + 'static + use<C> {
+        let wire = amp_core::ser::to_wire(arguments);
+        let peer = self.clone();
+        async move {
+            let wire = wire.map_err(CallError::Value)?;
+            peer.queue(|state| state.queue_call(C::NAME, Body::Wire(&wire), false, None))
+                .await
+                .map(|_| ())
+                .map_err(|e| match send_failure(e) {
+                    CallFailure::Connection(reason) => CallError::Connection(reason),
+                    CallFailure::Send(e) => CallError::Send(e),
+                    CallFailure::Remote(e) => CallError::Remote(e),
+                })
+        }
     }
 
     /// Calls a command by name with a raw argument box and waits for the

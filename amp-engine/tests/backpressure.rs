@@ -63,14 +63,18 @@ fn wake_one_at_a_time(fit: usize, calls: usize) {
 
     // Fill the buffer without any caller waiting.
     for _ in 0..fit {
-        let mut first = Box::pin(peer.call::<Notify>(&Text { text: text.clone() }));
-        assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(None))));
+        let mut first = Box::pin(peer.notify::<Notify>(&Text { text: text.clone() }));
+        assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(()))));
     }
 
     let counts: Vec<Arc<Count>> = (0..calls).map(|_| Arc::default()).collect();
     let wakers: Vec<Waker> = counts.iter().map(|c| Waker::from(Arc::clone(c))).collect();
     let mut waiting: Vec<_> = (0..calls)
-        .map(|_| Some(Box::pin(peer.call::<Notify>(&Text { text: text.clone() }))))
+        .map(|_| {
+            Some(Box::pin(
+                peer.notify::<Notify>(&Text { text: text.clone() }),
+            ))
+        })
         .collect();
     for (call, waker) in waiting.iter_mut().zip(&wakers) {
         assert!(
@@ -100,7 +104,7 @@ fn wake_one_at_a_time(fit: usize, calls: usize) {
                     counts[i].0.store(0, Ordering::SeqCst);
                     match poll(f, &wakers[i]) {
                         Poll::Ready(r) => {
-                            assert!(matches!(r, Ok(None)));
+                            assert!(matches!(r, Ok(())));
                             *call = None;
                             went += 1;
                             progressed = true;
@@ -154,13 +158,13 @@ fn a_woken_caller_that_gives_up_passes_the_room_on() {
     );
     let mut writing = Box::pin(writing);
     let noop = Waker::noop();
-    let mut first = Box::pin(peer.call::<Notify>(&args()));
-    assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(None))));
+    let mut first = Box::pin(peer.notify::<Notify>(&args()));
+    assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(()))));
 
     let counts: [Arc<Count>; 2] = Default::default();
     let wakers = counts.clone().map(Waker::from);
-    let mut a = Box::pin(peer.call::<Notify>(&args()));
-    let mut b = Box::pin(peer.call::<Notify>(&args()));
+    let mut a = Box::pin(peer.notify::<Notify>(&args()));
+    let mut b = Box::pin(peer.notify::<Notify>(&args()));
     assert!(poll(&mut a, &wakers[0]).is_pending());
     assert!(poll(&mut b, &wakers[1]).is_pending());
 
@@ -173,5 +177,5 @@ fn a_woken_caller_that_gives_up_passes_the_room_on() {
     );
     drop(a);
     assert_eq!(woken(1), 1, "the wake-up was not passed on");
-    assert!(matches!(poll(&mut b, &wakers[1]), Poll::Ready(Ok(None))));
+    assert!(matches!(poll(&mut b, &wakers[1]), Poll::Ready(Ok(()))));
 }

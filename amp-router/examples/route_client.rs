@@ -32,8 +32,7 @@ async fn run(addr: &str) -> Result<Vec<(String, Vec<i64>)>, String> {
         let theirs = control
             .call::<NewRoute>(&Name { name: mine.clone() })
             .await
-            .map_err(|e| format!("NewRoute: {e}"))?
-            .ok_or("NewRoute: no answer")?;
+            .map_err(|e| format!("NewRoute: {e}"))?;
         route.connect_to(Some(theirs.name.into()));
         let peer = route.peer().map_err(|e| e.to_string())?;
         // All counts of a route in flight at once.
@@ -41,11 +40,7 @@ async fn run(addr: &str) -> Result<Vec<(String, Vec<i64>)>, String> {
             futures_util::future::join_all((0..COUNTS).map(|_| peer.call::<Count>(&Nothing {})))
                 .await
                 .into_iter()
-                .map(|r| {
-                    r.map_err(|e| format!("Count: {e}"))?
-                        .map(|v| v.value)
-                        .ok_or_else(|| "Count: no answer".to_owned())
-                })
+                .map(|r| r.map(|v| v.value).map_err(|e| format!("Count: {e}")))
                 .collect::<Result<Vec<i64>, String>>()?;
         results.push((mine, counts));
     }

@@ -52,8 +52,8 @@ async fn two_protocols(spawner: impl Runtime) {
     );
     let (sums, doubles) = futures_util::future::join(sums, doubles).await;
     for (i, (s, d)) in sums.into_iter().zip(doubles).enumerate() {
-        assert_eq!(s.unwrap().unwrap().total, i as i128 + 1);
-        assert_eq!(d.unwrap().unwrap().total, 2 * i as i128);
+        assert_eq!(s.unwrap().total, i as i128 + 1);
+        assert_eq!(d.unwrap().total, 2 * i as i128);
     }
     let e = sp
         .call::<Double>(&SumArgs { a: 1, b: 1 })

@@ -49,7 +49,7 @@ impl<R: Runtime> Bystander<R> {
                 i += 1;
                 let started = Instant::now();
                 match timeout(&r, WAIT, peer.call::<Sum>(&SumArgs { a: i, b: 1 })).await {
-                    Some(Ok(Some(t))) if t.total == i + 1 => {
+                    Some(Ok(t)) if t.total == i + 1 => {
                         let us = started.elapsed().as_micros() as u64;
                         m.fetch_max(us, Ordering::SeqCst);
                         c.fetch_add(1, Ordering::SeqCst);

@@ -284,7 +284,7 @@ pub async fn h25_large_calls_both_ways<R: Runtime>(rt: R) {
                     let call = side.call::<Echo>(&Text {
                         text: text.to_string(),
                     });
-                    let back = call.await.expect("an Echo call failed").unwrap();
+                    let back = call.await.expect("an Echo call failed");
                     assert_eq!(back.text.len(), text.len());
                     answered.fetch_add(1, Ordering::SeqCst);
                 }

@@ -143,8 +143,11 @@ pub async fn h19c_a_peer_that_connects_and_says_nothing_against_an_idle_timeout<
     let before = rss_kib();
     other.begin();
 
-    let (mut raw, me) = connect_raw(h.addr).await;
+    // The server's clock cannot start before the connection exists: taken
+    // before connecting, this is a lower bound on its start whatever the
+    // order in which the two ends' tasks run.
     let started = Instant::now();
+    let (mut raw, me) = connect_raw(h.addr).await;
     let mut buf = [0u8; 64];
     let end = timeout(&rt, WAIT, raw.read(&mut buf))
         .await

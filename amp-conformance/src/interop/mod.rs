@@ -109,7 +109,6 @@ pub async fn echo_long_takes_the_longest_key_and_value<R: Runtime>(rt: R) {
     assert_eq!(boxed.get(LONG_KEY), Some(&b"under the longest key"[..]));
     let answer = within_for(&rt, STEP, "EchoLong", peer.call::<EchoLong>(&long))
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(answer.keyed, long.keyed);
     assert_eq!(answer.big.len(), 65535);
@@ -140,8 +139,7 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
     ] {
         let total = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a, b }))
             .await
-            .unwrap_or_else(|e| panic!("Sum({a}, {b}): {e}"))
-            .unwrap();
+            .unwrap_or_else(|e| panic!("Sum({a}, {b}): {e}"));
         assert_eq!(total.total, a + b, "Sum({a}, {b})");
     }
     for (numerator, denominator, result) in [
@@ -160,7 +158,6 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
             }),
         )
         .await
-        .unwrap()
         .unwrap();
         assert_eq!(q.result, result, "Divide({numerator}, {denominator})");
     }
@@ -186,7 +183,6 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
     // Not fatal: the connection goes on.
     let total = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 1, b: 2 }))
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(total.total, 3);
     assert!(!peer.is_closed());
@@ -245,7 +241,6 @@ pub async fn unknown_command_is_unhandled_and_not_fatal<R: Runtime>(rt: R) {
     }
     let total = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 40, b: 2 }))
         .await
-        .unwrap()
         .unwrap();
     assert_eq!(total.total, 42);
     assert!(!peer.is_closed(), "the connection closed after UNHANDLED");
@@ -264,10 +259,10 @@ pub async fn notify_without_answer_then_get_notified<R: Runtime>(rt: R) {
             &rt,
             STEP,
             "Notify",
-            peer.call::<Notify>(&Text { text: text.into() }),
+            peer.notify::<Notify>(&Text { text: text.into() }),
         )
         .await;
-        assert!(matches!(sent, Ok(None)), "Notify({text:?}): {sent:?}");
+        assert!(matches!(sent, Ok(())), "Notify({text:?}): {sent:?}");
     }
     let got = within_for(
         &rt,
@@ -276,7 +271,6 @@ pub async fn notify_without_answer_then_get_notified<R: Runtime>(rt: R) {
         peer.call::<GetNotified>(&Empty {}),
     )
     .await
-    .unwrap()
     .unwrap();
     assert_eq!(got.texts, texts);
     // Another connection has its own, empty log.
@@ -288,7 +282,6 @@ pub async fn notify_without_answer_then_get_notified<R: Runtime>(rt: R) {
         other.call::<GetNotified>(&Empty {}),
     )
     .await
-    .unwrap()
     .unwrap();
     assert!(got.texts.is_empty(), "a fresh connection's log: {got:?}");
 }
@@ -302,12 +295,12 @@ pub async fn notify_fail_makes_twisted_close_without_a_word<R: Runtime>(rt: R) {
         &rt,
         STEP,
         "NotifyFail",
-        peer.call::<NotifyFail>(&Text {
+        peer.notify::<NotifyFail>(&Text {
             text: "fail".into(),
         }),
     )
     .await;
-    assert!(matches!(sent, Ok(None)), "NotifyFail: {sent:?}");
+    assert!(matches!(sent, Ok(())), "NotifyFail: {sent:?}");
     assert_eq!(
         within_for(&rt, CLOSE_WITHIN, "closing after NotifyFail", peer.closed()).await,
         ConnectionError::PeerClosed
@@ -409,13 +402,10 @@ pub async fn two_hundred_sums_in_flight_during_a_storm<R: Runtime>(rt: R) {
     )
     .await;
     for (i, answer) in sums.into_iter().enumerate() {
-        let total = answer
-            .unwrap_or_else(|e| panic!("Sum #{i}: {e}"))
-            .unwrap()
-            .total;
+        let total = answer.unwrap_or_else(|e| panic!("Sum #{i}: {e}")).total;
         assert_eq!(total, big + 2 * i as i128, "Sum #{i}");
     }
-    let storm = storm.expect("Storm(200)").unwrap();
+    let storm = storm.expect("Storm(200)");
     assert_eq!(storm.total, 20100);
     assert_eq!(
         answered.load(Ordering::SeqCst),
@@ -425,7 +415,7 @@ pub async fn two_hundred_sums_in_flight_during_a_storm<R: Runtime>(rt: R) {
     assert!(!peer.is_closed());
 }
 
-type Pending = Pin<Box<dyn Future<Output = Result<Option<Empty>, CallError<Infallible>>> + Send>>;
+type Pending = Pin<Box<dyn Future<Output = Result<Empty, CallError<Infallible>>> + Send>>;
 
 /// Twisted's `Die` aborts the connection: the five `Hang` calls before it,
 /// and `Die` itself, fail with a connection error.
