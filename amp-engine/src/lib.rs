@@ -208,6 +208,7 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
     impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
 ) {
+    let options = options.normalized();
     // Boxes that are neither requests nor answers go to the responders'
     // box receiver if there is one; without one they end the connection.
     let mut config = options.connection_config();

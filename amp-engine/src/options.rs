@@ -8,23 +8,37 @@ use amp_core::Config;
 /// The shortest timeout [`Options`] takes.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
-/// Settings of a connection.
+/// Settings of a connection. Each setting is set by the method and read
+/// from the field of the same name; the methods apply each setting's
+/// minimum, and the engine applies them again to values written into the
+/// fields.
 ///
 /// ```
 /// let options = amp_engine::Options::default()
 ///     .max_responders(64)
 ///     .max_outbound_bytes(1 << 20);
-/// assert_eq!(options.responders(), 64);
+/// assert_eq!(options.max_responders, 64);
+/// assert_eq!(options.max_outbound_bytes, 1 << 20);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Options {
-    pub(crate) config: Config,
-    pub(crate) max_responders: usize,
-    pub(crate) max_outbound_bytes: usize,
-    pub(crate) max_waiting_bytes: usize,
-    pub(crate) read_buffer: usize,
-    pub(crate) box_timeout: Option<Duration>,
-    pub(crate) idle_timeout: Option<Duration>,
+    /// The state machine's settings: decoder limits, raw boxes (default:
+    /// `Config::default()`).
+    pub config: Config,
+    /// Responders running at once on one connection, at least 1 (default
+    /// 1024).
+    pub max_responders: usize,
+    /// Bytes this side's calls may hold, at least 1 (default 4 MiB).
+    pub max_outbound_bytes: usize,
+    /// Bytes of received requests that may wait for a responder, at least 1
+    /// (default 8 MiB).
+    pub max_waiting_bytes: usize,
+    /// Bytes one read asks the transport for, at least 512 (default 64 KiB).
+    pub read_buffer: usize,
+    /// How long a box may stay unfinished, at least 1 ms (default: none).
+    pub unfinished_box_timeout: Option<Duration>,
+    /// How long a connection may stay idle, at least 1 ms (default: none).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -35,13 +49,27 @@ impl Default for Options {
             max_outbound_bytes: 4 << 20,
             max_waiting_bytes: 8 << 20,
             read_buffer: 64 * 1024,
-            box_timeout: None,
+            unfinished_box_timeout: None,
             idle_timeout: None,
         }
     }
 }
 
 impl Options {
+    /// These options with every setting at least its minimum (what the
+    /// setters ensure; the fields can be written directly).
+    pub(crate) fn normalized(self) -> Options {
+        Options {
+            max_responders: self.max_responders.max(1),
+            max_outbound_bytes: self.max_outbound_bytes.max(1),
+            max_waiting_bytes: self.max_waiting_bytes.max(1),
+            read_buffer: self.read_buffer.max(512),
+            unfinished_box_timeout: self.unfinished_box_timeout.map(|t| t.max(MIN_TIMEOUT)),
+            idle_timeout: self.idle_timeout.map(|t| t.max(MIN_TIMEOUT)),
+            config: self.config,
+        }
+    }
+
     /// The state machine's settings for a connection with these options:
     /// [`config`](Self::config) with the two timeouts, which the state
     /// machine decides ([`amp_core::Connection::poll_timeout`]).
@@ -52,11 +80,13 @@ impl Options {
     /// assert_eq!(o.connection_config().timeouts().idle, Some(Duration::from_secs(9)));
     /// ```
     pub fn connection_config(&self) -> Config {
-        let mut config = self.config.clone();
-        if let Some(t) = self.box_timeout {
+        let this = self.clone().normalized();
+        let (unfinished, idle) = (this.unfinished_box_timeout, this.idle_timeout);
+        let mut config = this.config;
+        if let Some(t) = unfinished {
             config = config.unfinished_box_timeout(t);
         }
-        if let Some(t) = self.idle_timeout {
+        if let Some(t) = idle {
             config = config.idle_timeout(t);
         }
         config
@@ -67,7 +97,7 @@ impl Options {
     /// ```
     /// let o = amp_engine::Options::default()
     ///     .config(amp_core::Config::default().limits(amp_core::Limits::default().max_keys(16)));
-    /// assert_eq!(o.core_config().decoder_limits().keys(), 16);
+    /// assert_eq!(o.config.decoder_limits().keys(), 16);
     /// ```
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -79,7 +109,7 @@ impl Options {
     /// until one finishes.
     ///
     /// ```
-    /// assert_eq!(amp_engine::Options::default().max_responders(8).responders(), 8);
+    /// assert_eq!(amp_engine::Options::default().max_responders(8).max_responders, 8);
     /// ```
     pub fn max_responders(mut self, n: usize) -> Self {
         self.max_responders = n.max(1);
@@ -92,7 +122,7 @@ impl Options {
     /// starts (so a peer that does not read cannot grow this side's memory).
     ///
     /// ```
-    /// assert_eq!(amp_engine::Options::default().max_outbound_bytes(4096).outbound_bytes(), 4096);
+    /// assert_eq!(amp_engine::Options::default().max_outbound_bytes(4096).max_outbound_bytes, 4096);
     /// ```
     pub fn max_outbound_bytes(mut self, n: usize) -> Self {
         self.max_outbound_bytes = n.max(1);
@@ -108,26 +138,17 @@ impl Options {
     /// have in flight, so two such peers never both stop reading.
     ///
     /// ```
-    /// assert_eq!(amp_engine::Options::default().max_waiting_bytes(1 << 16).waiting_bytes(), 1 << 16);
+    /// assert_eq!(amp_engine::Options::default().max_waiting_bytes(1 << 16).max_waiting_bytes, 1 << 16);
     /// ```
     pub fn max_waiting_bytes(mut self, n: usize) -> Self {
         self.max_waiting_bytes = n.max(1);
         self
     }
 
-    /// Bytes of requests allowed to wait for a responder.
-    ///
-    /// ```
-    /// assert_eq!(amp_engine::Options::default().waiting_bytes(), 8 << 20);
-    /// ```
-    pub fn waiting_bytes(&self) -> usize {
-        self.max_waiting_bytes
-    }
-
     /// How many bytes one read asks the transport for, at least.
     ///
     /// ```
-    /// assert_eq!(amp_engine::Options::default().read_buffer(4096).read_chunk(), 4096);
+    /// assert_eq!(amp_engine::Options::default().read_buffer(4096).read_buffer, 4096);
     /// ```
     pub fn read_buffer(mut self, n: usize) -> Self {
         self.read_buffer = n.max(512);
@@ -150,12 +171,12 @@ impl Options {
     /// use std::time::Duration;
     /// use amp_engine::Options;
     /// let o = Options::default().unfinished_box_timeout(Duration::from_secs(30));
-    /// assert_eq!(o.box_timeout(), Some(Duration::from_secs(30)));
+    /// assert_eq!(o.unfinished_box_timeout, Some(Duration::from_secs(30)));
     /// let o = Options::default().unfinished_box_timeout(Duration::ZERO);
-    /// assert_eq!(o.box_timeout(), Some(Duration::from_millis(1)));
+    /// assert_eq!(o.unfinished_box_timeout, Some(Duration::from_millis(1)));
     /// ```
     pub fn unfinished_box_timeout(mut self, timeout: Duration) -> Self {
-        self.box_timeout = Some(timeout.max(MIN_TIMEOUT));
+        self.unfinished_box_timeout = Some(timeout.max(MIN_TIMEOUT));
         self
     }
 
@@ -177,66 +198,42 @@ impl Options {
     /// use std::time::Duration;
     /// use amp_engine::Options;
     /// let o = Options::default().idle_timeout(Duration::from_secs(300));
-    /// assert_eq!(o.idle(), Some(Duration::from_secs(300)));
+    /// assert_eq!(o.idle_timeout, Some(Duration::from_secs(300)));
     /// let o = Options::default().idle_timeout(Duration::ZERO);
-    /// assert_eq!(o.idle(), Some(Duration::from_millis(1)));
+    /// assert_eq!(o.idle_timeout, Some(Duration::from_millis(1)));
     /// ```
     pub fn idle_timeout(mut self, timeout: Duration) -> Self {
         self.idle_timeout = Some(timeout.max(MIN_TIMEOUT));
         self
     }
+}
 
-    /// How long a connection may stay idle, if that is bounded.
-    ///
-    /// ```
-    /// assert_eq!(amp_engine::Options::default().idle(), None);
-    /// ```
-    pub fn idle(&self) -> Option<Duration> {
-        self.idle_timeout
-    }
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    /// How long a box may stay unfinished, if that is bounded.
-    ///
-    /// ```
-    /// assert_eq!(amp_engine::Options::default().box_timeout(), None);
-    /// ```
-    pub fn box_timeout(&self) -> Option<Duration> {
-        self.box_timeout
-    }
-
-    /// The core's settings.
-    ///
-    /// ```
-    /// assert!(!amp_engine::Options::default().core_config().delivers_raw_boxes());
-    /// ```
-    pub fn core_config(&self) -> &Config {
-        &self.config
-    }
-
-    /// Responders allowed at once.
-    ///
-    /// ```
-    /// assert_eq!(amp_engine::Options::default().responders(), 1024);
-    /// ```
-    pub fn responders(&self) -> usize {
-        self.max_responders
-    }
-
-    /// Outbound bytes allowed to wait.
-    ///
-    /// ```
-    /// assert_eq!(amp_engine::Options::default().outbound_bytes(), 4 << 20);
-    /// ```
-    pub fn outbound_bytes(&self) -> usize {
-        self.max_outbound_bytes
-    }
-
-    /// Bytes asked for per read.
-    ///
-    /// ```
-    /// assert_eq!(amp_engine::Options::default().read_chunk(), 64 * 1024);
-    /// ```
-    pub fn read_chunk(&self) -> usize {
-        self.read_buffer
+    #[test]
+    fn fields_written_below_their_minimum_are_raised_to_it() {
+        let o = Options {
+            max_responders: 0,
+            max_outbound_bytes: 0,
+            max_waiting_bytes: 0,
+            read_buffer: 1,
+            unfinished_box_timeout: Some(Duration::ZERO),
+            idle_timeout: Some(Duration::ZERO),
+            ..Options::default()
+        }
+        .normalized();
+        assert_eq!(
+            (
+                o.max_responders,
+                o.max_outbound_bytes,
+                o.max_waiting_bytes,
+                o.read_buffer
+            ),
+            (1, 1, 1, 512)
+        );
+        assert_eq!(o.unfinished_box_timeout, Some(MIN_TIMEOUT));
+        assert_eq!(o.connection_config().timeouts().idle, Some(MIN_TIMEOUT));
     }
 }

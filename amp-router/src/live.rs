@@ -390,7 +390,7 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     impl Future<Output = ()> + Send + 'static,
 ) {
     let (outbound, outbound_rx) = mpsc::channel(ROUTE_QUEUE);
-    let limits = *options.core_config().decoder_limits();
+    let limits = *options.config.decoder_limits();
     let mux = Arc::new(Mux {
         state: Mutex::new(MuxState {
             routes: HashMap::new(),
