@@ -181,7 +181,7 @@ pub async fn amp_worker(peer: Peer, inflight: usize, counter: &Counters, stop: &
         .map(|_| async move {
             while !stop.load(Relaxed) {
                 match peer.call::<Sum>(args).await {
-                    Ok(Some(Total { total: TOTAL })) => {
+                    Ok(Total { total: TOTAL }) => {
                         counter.done.fetch_add(1, Relaxed);
                     }
                     _ => {
