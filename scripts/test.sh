@@ -35,6 +35,9 @@ cargo test --workspace --all-features
 step "tests: amp-core with default features"
 cargo test -p amp-core --tests
 
+step "the benchmark (a workspace of its own) still builds against the library"
+cargo check --quiet --manifest-path bench/Cargo.toml
+
 step "examples interoperate with Twisted's and with each other"
 bash interop/run-examples.sh
 
