@@ -9,6 +9,8 @@
 mod checks;
 #[path = "../../fuzz/src/input.rs"]
 mod input;
+#[path = "../../fuzz/src/timeout_model.rs"]
+mod timeout_model;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

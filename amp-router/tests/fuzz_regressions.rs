@@ -8,6 +8,8 @@
 mod input;
 #[path = "../../fuzz/src/router_checks.rs"]
 mod router_checks;
+#[path = "../../fuzz/src/timeout_model.rs"]
+mod timeout_model;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

@@ -3,15 +3,17 @@
 //!
 //! Apart from `checks.rs` because amp-core's tests cannot depend on
 //! amp-router: `amp-router/tests/fuzz_regressions.rs` includes this file
-//! (with `input.rs`, as `crate::input`) to replay the router's seeds and
-//! saved crashes on stable. So it may use only what amp-router's tests can:
-//! `amp_core`, `amp_router` and `bytes`; no fuzzing crate.
+//! (with `input.rs` and `timeout_model.rs`, as `crate::input` and
+//! `crate::timeout_model`: the byte reader and the timeouts' model it shares
+//! with `checks.rs`) to replay the router's seeds and saved crashes on
+//! stable. So it may use only what amp-router's tests can: `amp_core`,
+//! `amp_router` and `bytes`; no fuzzing crate.
 //!
 //! A check that finds a bug panics with a message saying which invariant
 //! broke.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use amp_core::codec::decode_all;
 use amp_core::{
@@ -21,6 +23,7 @@ use amp_router::{ROUTE, Route, RouteError, RoutedEvent, Router};
 use bytes::Bytes;
 
 use crate::input::Input;
+use crate::timeout_model::Clock;
 
 /// A route as an ordered key: its name, `None` for the default route.
 type Key = Option<Bytes>;
@@ -466,184 +469,6 @@ impl Model {
             self.closed_transmit = Some(now);
         } else {
             assert!(!self.closed_seen, "open after Closed");
-        }
-    }
-}
-
-/// What the router looked like at one `poll_timeout`/`handle_timeout`, as
-/// a model counts it.
-#[derive(Clone, Copy, Debug)]
-struct Sample {
-    at: Instant,
-    /// Bytes decoded into whole boxes.
-    decoded: u64,
-    /// Bytes received and not decoded.
-    buffered: u64,
-    /// Nothing whole is left to decode: the last poll found no box, and no
-    /// byte came since.
-    drained: bool,
-    /// Work under way (calls waiting, answers owed, bytes to decode or to
-    /// send).
-    busy: bool,
-    /// Activity: busy, the first sample, or bytes received or taken for
-    /// sending since the sample before.
-    active: bool,
-    paused: bool,
-    /// Pauses so far (a pause stops the unfinished-box clock, even one that
-    /// ended before the next sample).
-    pauses: usize,
-}
-
-/// The timeouts' rules, stated over the history of samples rather than as
-/// state kept between calls, with the time and counts the model keeps.
-struct Clock {
-    timeouts: Timeouts,
-    t0: Instant,
-    now: Instant,
-    /// Bytes handed to the connection while it was open.
-    fed: u64,
-    /// `fed` when a poll last found nothing with the connection open.
-    drained_at: u64,
-    /// Bytes taken for sending.
-    transmitted: u64,
-    paused: bool,
-    pauses: usize,
-    /// The samples that still matter (older ones are dropped, see
-    /// [`Clock::sample`]), with the counters of the last one.
-    samples: Vec<Sample>,
-    last_counts: Option<(u64, u64)>,
-    /// The deadline `poll_timeout` last returned.
-    last_deadline: Option<Instant>,
-}
-
-impl Clock {
-    fn new(timeouts: Timeouts) -> Self {
-        let t0 = Instant::now();
-        Clock {
-            timeouts,
-            t0,
-            now: t0,
-            fed: 0,
-            drained_at: 0,
-            transmitted: 0,
-            paused: false,
-            pauses: 0,
-            samples: Vec::new(),
-            last_counts: None,
-            last_deadline: None,
-        }
-    }
-
-    fn pause(&mut self, paused: bool) {
-        if paused {
-            self.pauses += 1;
-        }
-        self.paused = paused;
-    }
-
-    /// Records a sample at the current time, then drops the samples no rule
-    /// looks at any more.
-    fn sample(&mut self, buffered: usize, busy: bool) {
-        let buffered = buffered as u64;
-        assert!(buffered <= self.fed, "more bytes buffered than received");
-        let decoded = self.fed - buffered;
-        if let Some(last) = self.samples.last() {
-            assert!(decoded >= last.decoded, "decoded bytes went back");
-        }
-        let counts = (self.fed, self.transmitted);
-        self.samples.push(Sample {
-            at: self.now,
-            decoded,
-            buffered,
-            drained: self.fed == self.drained_at,
-            busy,
-            active: busy || self.last_counts != Some(counts),
-            paused: self.paused,
-            pauses: self.pauses,
-        });
-        self.last_counts = Some(counts);
-        let keep = self.box_run().1.min(self.last_active());
-        self.samples.drain(..keep);
-    }
-
-    /// When the clock of the unfinished box the last sample shows started
-    /// (if a box is unfinished, known to be, and reading is not paused),
-    /// and the index of the earliest sample that decides it.
-    fn box_run(&self) -> (Option<Instant>, usize) {
-        let n = self.samples.len();
-        let Some(last) = self.samples.last() else {
-            return (None, 0);
-        };
-        if last.buffered == 0 || last.paused {
-            return (None, n - 1);
-        }
-        // A run of samples with part of a box held, reading, the same
-        // pause count, every drained one showing the same bytes decoded:
-        // the clock started at the earliest drained one.
-        let mut start = last.drained.then_some(last.at);
-        let mut first = n - 1;
-        for (i, s) in self.samples.iter().enumerate().rev().skip(1) {
-            first = i;
-            if s.buffered == 0 || s.paused || s.pauses != last.pauses {
-                break;
-            }
-            if s.drained {
-                if s.decoded != last.decoded {
-                    break;
-                }
-                start = Some(s.at);
-            }
-        }
-        // Whole boxes may wait undecoded: not late (yet).
-        if !last.drained {
-            start = None;
-        }
-        (start, first)
-    }
-
-    /// The index of the last sample with activity.
-    fn last_active(&self) -> usize {
-        self.samples.iter().rposition(|s| s.active).unwrap_or(0)
-    }
-
-    fn box_deadline(&self) -> Option<Instant> {
-        let limit = self.timeouts.unfinished_box?;
-        self.box_run().0?.checked_add(limit)
-    }
-
-    fn idle_deadline(&self) -> Option<Instant> {
-        let limit = self.timeouts.idle?;
-        self.samples.get(self.last_active())?.at.checked_add(limit)
-    }
-
-    fn deadline(&self) -> Option<Instant> {
-        match (self.box_deadline(), self.idle_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
-    fn last_busy(&self) -> bool {
-        self.samples.last().is_some_and(|s| s.busy)
-    }
-
-    /// What ends the connection at the last sample, if anything.
-    fn fired(&self) -> Option<ConnectionError> {
-        let last = self.samples.last()?;
-        if let (Some(timeout), Some(deadline)) = (self.timeouts.unfinished_box, self.box_deadline())
-        {
-            if deadline <= last.at {
-                return Some(ConnectionError::BoxTimeout {
-                    timeout,
-                    buffered: last.buffered as usize,
-                });
-            }
-        }
-        match (self.timeouts.idle, self.idle_deadline()) {
-            (Some(timeout), Some(deadline)) if !last.busy && deadline <= last.at => {
-                Some(ConnectionError::IdleTimeout { timeout })
-            }
-            _ => None,
         }
     }
 }
