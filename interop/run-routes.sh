@@ -16,47 +16,30 @@ set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo" || exit 2
+# shellcheck source=scripts/processes.sh
+. scripts/processes.sh || exit 2
 
 STEP_TIMEOUT=30 # seconds for a server to listen, for a client to finish
 ROUTES=3
 
 work="$(mktemp -d)"
 server_pid=""
-client_pid=""
-
-# stop PID: stops a child of this script (SIGTERM, and SIGCONT for a stopped
-# one; SIGKILL should it still run 5 s later) and reaps it.
-stop() {
-    local state
-    kill "$1" 2>/dev/null
-    kill -CONT "$1" 2>/dev/null
-    for _ in $(seq 50); do
-        state="$(ps -o stat= -p "$1" 2>/dev/null)"
-        [[ -z "$state" || "$state" == Z* ]] && break
-        sleep 0.1
-    done
-    [[ -z "$state" || "$state" == Z* ]] || kill -KILL "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-}
 
 stop_server() {
     if [[ -n "$server_pid" ]]; then
-        stop "$server_pid"
+        stop_children "$server_pid"
         server_pid=""
     fi
 }
 
+# Stops the client (`step`, see `run` in scripts/processes.sh), then the
+# server.
 cleanup() {
-    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
-    if [[ -n "$client_pid" ]]; then
-        stop "$client_pid"
-    fi
+    stop_children ${step:+"$step"}
     stop_server
     rm -rf "$work"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+at_exit cleanup
 
 PY="$(bash scripts/python-env.sh | tail -1)"
 if [[ -z "$PY" || ! -x "$PY" ]]; then
@@ -123,17 +106,11 @@ run_pairing() {
         return
     fi
 
-    # The client runs in the background and is waited for: a trap runs only
-    # once a foreground command has ended, and `timeout` puts the client in a
-    # process group of its own, out of reach of Ctrl-C, so Ctrl-C or SIGTERM
-    # would wait for it; `wait` gives way to them at once, and the clean-up
-    # stops the client (`timeout` passes the SIGTERM on).
+    # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
+    # scripts/processes.sh).
     client_command "$client"
-    timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "127.0.0.1:$port" >"$out" 2>"$err" &
-    client_pid=$!
-    wait "$client_pid"
+    run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "127.0.0.1:$port" >"$out" 2>"$err"
     local status=$?
-    client_pid=""
     local lines routes names
     lines="$(wc -l <"$out")"
     routes="$(grep -cx 'route [^:]*: \[1, 2, 3, 4\]' "$out")"

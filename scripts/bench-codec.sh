@@ -4,70 +4,18 @@
 # Extra arguments go to the benchmark (for example a name filter).
 # See docs/performance.md for what each benchmark measures.
 set -euo pipefail
+# shellcheck source=scripts/processes.sh
+. "$(dirname "$0")/processes.sh"
 cd "$(dirname "$0")/.."
 
-# The given process ids and all their descendants, as the process table has
-# them now.
-with_descendants() {
-    ps -e -o pid= -o ppid= | awk -v roots="$*" '
-        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
-        { parent[$1] = $2 }
-        END {
-            do {
-                grew = 0
-                for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 }
-            } while (grew)
-            for (p in keep) print p
-        }'
-}
-
-# Those of the given process ids that still run (not yet exited).
-running() {
-    ps -o pid= -o stat= -p "$(echo "$*" | tr ' ' ,)" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
-}
-
-# Stops the given processes (children of this shell) and their descendants:
-# SIGTERM (and SIGCONT, for a stopped one), SIGKILL to whatever still runs
-# 5 s later, then reaps them.
-stop_processes() {
-    [ $# -gt 0 ] || return 0
-    local all left="" p
-    all=$(with_descendants "$@")
-    # shellcheck disable=SC2086 # a list of process ids
-    kill -TERM $all 2>/dev/null
-    # shellcheck disable=SC2086 # (a stopped process acts on SIGTERM once continued)
-    kill -CONT $all 2>/dev/null
-    for _ in $(seq 50); do
-        # shellcheck disable=SC2086
-        left=$(running $all)
-        [ -z "$left" ] && break
-        sleep 0.1
-    done
-    # shellcheck disable=SC2086
-    [ -z "$left" ] || kill -KILL $left 2>/dev/null
-    for p in "$@"; do wait "$p" 2>/dev/null; done
-}
-
-# cargo runs in the background and is waited for: a trap runs only once a
-# foreground command has ended, while `wait` gives way to it at once, so
-# Ctrl-C or SIGTERM stop the script at once, and with it cargo and the
-# benchmark it runs.
-bench=""
+# cargo runs with `run` (scripts/processes.sh), so that Ctrl-C or SIGTERM stop
+# the script at once, and the clean-up stops cargo and the benchmark it runs.
 cleanup() {
-    local status=$?
-    set +e
-    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
-    stop_processes ${bench:+"$bench"}
-    exit "$status"
+    stop_processes ${step:+"$step"}
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+at_exit cleanup
 
-cargo bench -p amp-core --bench codec -- "$@" &
-bench=$!
-wait "$bench"
-bench=""
+run cargo bench -p amp-core --bench codec -- "$@"
 
 criterion_dir="${CARGO_TARGET_DIR:-target}/criterion"
 if ! command -v python3 >/dev/null; then

@@ -20,6 +20,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/processes.sh
+. "$repo/scripts/processes.sh"
 imp=amp
 side=server
 inflight=1
@@ -45,34 +47,12 @@ cargo build --release --quiet --manifest-path "$repo/bench/Cargo.toml"
 bin="$repo/bench/target/release/amp-bench"
 work="$(mktemp -d)"
 spid=
-cpid=
-# Stops children of this script: SIGTERM (and SIGCONT, for a stopped one),
-# SIGKILL to whatever still runs 5 s later; then reaps them.
-stop_children() {
-    local left="" pid
-    [[ $# -gt 0 ]] || return 0
-    kill -TERM "$@" 2>/dev/null
-    kill -CONT "$@" 2>/dev/null
-    for _ in $(seq 50); do
-        left="$(ps -o pid= -o stat= -p "$(IFS=,; echo "$*")" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')"
-        [[ -z "$left" ]] && break
-        sleep 0.1
-    done
-    # shellcheck disable=SC2086 # a list of process ids
-    [[ -z "$left" ]] || kill -KILL $left 2>/dev/null
-    for pid in "$@"; do wait "$pid" 2>/dev/null; done
-}
+# Stops the server and the client (`step`, see `run` in scripts/processes.sh).
 cleanup() {
-    local status=$?
-    set +e
-    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
-    stop_children ${cpid:+"$cpid"} ${spid:+"$spid"}
+    stop_children ${step:+"$step"} ${spid:+"$spid"}
     rm -rf "$work"
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+at_exit cleanup
 
 profile="$work/callgrind.out"
 grind=(valgrind --quiet --tool=callgrind --callgrind-out-file="$profile")
@@ -91,14 +71,9 @@ port="$(awk '/^LISTENING/{print $2}' "$work/server.out")"
 client=("$bin" client --impl "$imp" --addr "127.0.0.1:$port" --conns 1
     --inflight "$inflight" --seconds "$seconds" --warmup 0)
 if [[ $side == client ]]; then client=("${grind[@]}" "${client[@]}"); fi
-# In the background, waited for: a trap runs only once a foreground command
-# has ended, and `timeout` puts the client in a process group of its own, out
-# of reach of Ctrl-C; `wait` gives way to Ctrl-C or SIGTERM at once, and the
-# clean-up stops the client (`timeout` passes the SIGTERM on).
-timeout $((seconds * 10 + 60)) "${client[@]}" >"$work/client.out" &
-cpid=$!
-wait "$cpid"
-cpid=
+# With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
+# scripts/processes.sh).
+run timeout $((seconds * 10 + 60)) "${client[@]}" >"$work/client.out"
 calls="$(grep -o 'calls=[0-9]*' "$work/client.out" | cut -d= -f2)"
 # The server under callgrind writes its profile when it exits (valgrind
 # finishes it on SIGTERM; not on SIGINT, which a command started with & ignores

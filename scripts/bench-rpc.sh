@@ -39,6 +39,8 @@
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=scripts/processes.sh
+. "$repo/scripts/processes.sh"
 seconds=3
 warmup=1
 conns=1000
@@ -91,34 +93,13 @@ results="${out%.md}.txt"
 : >"$results"
 work="$(mktemp -d)"
 server_pids=()
-client_pid=""
-# Stops children of this script: SIGTERM (and SIGCONT, for a stopped one),
-# SIGKILL to whatever still runs 5 s later; then reaps them.
-stop_children() {
-    local left="" pid
-    [[ $# -gt 0 ]] || return 0
-    kill -TERM "$@" 2>/dev/null
-    kill -CONT "$@" 2>/dev/null
-    for _ in $(seq 50); do
-        left="$(ps -o pid= -o stat= -p "$(IFS=,; echo "$*")" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }')"
-        [[ -z "$left" ]] && break
-        sleep 0.1
-    done
-    # shellcheck disable=SC2086 # a list of process ids
-    [[ -z "$left" ]] || kill -KILL $left 2>/dev/null
-    for pid in "$@"; do wait "$pid" 2>/dev/null; done
-}
+# Stops the servers and the client (`step`, see `run` in
+# scripts/processes.sh).
 cleanup() {
-    local status=$?
-    set +e
-    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
-    stop_children ${client_pid:+"$client_pid"} ${server_pids[@]+"${server_pids[@]}"}
+    stop_children ${step:+"$step"} ${server_pids[@]+"${server_pids[@]}"}
     rm -rf "$work"
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+at_exit cleanup
 
 # Servers stop by themselves after this long, should this script die.
 server_max=$(( 900 ))
@@ -224,17 +205,10 @@ for round in $(seq "$rounds"); do
             for attempt in 1 2 3; do
                 if (( attempt > 1 )) && ! within_budget; then break; fi
                 if within_budget; then wait_quiet; fi
-                # In the background, waited for: a trap runs only once a
-                # foreground command has ended, and `timeout` puts the client
-                # in a process group of its own, out of reach of Ctrl-C; so
-                # Ctrl-C or SIGTERM would wait for the client, while `wait`
-                # gives way to them at once and the clean-up stops the client
-                # (`timeout` passes the SIGTERM on).
-                timeout "$client_max" "${cmd[@]}" >"$work/client.out" 2>"$work/client.err" &
-                client_pid=$!
+                # With `run`, so that Ctrl-C or SIGTERM stop the script at
+                # once (see scripts/processes.sh).
                 client_ok=1
-                wait "$client_pid" || client_ok=0
-                client_pid=""
+                run timeout "$client_max" "${cmd[@]}" >"$work/client.out" 2>"$work/client.err" || client_ok=0
                 if ! ((client_ok)) || ! line="$(grep '^RESULT ' "$work/client.out")"; then
                     log "round $round $wname $pname: FAILED"
                     sed 's/^/    /' "$work/client.err" >&2

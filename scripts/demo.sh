@@ -14,78 +14,22 @@
 # they start in turn) is stopped before it ends, whether it succeeds, fails,
 # or is stopped by Ctrl-C or SIGTERM; scripts/test-demo.sh checks this.
 set -euo pipefail
+# shellcheck source=scripts/processes.sh
+. "$(dirname "$0")/processes.sh"
 cd "$(dirname "$0")/.."
 
 logs=""    # a temporary folder for the servers' output
 servers=() # process ids of the servers, running in the background
-step=""    # process id of the step being waited for (the build, a client)
 
-# The given process ids and all their descendants, as the process table has
-# them now.
-with_descendants() {
-    ps -e -o pid= -o ppid= | awk -v roots="$*" '
-        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
-        { parent[$1] = $2 }
-        END {
-            do {
-                grew = 0
-                for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 }
-            } while (grew)
-            for (p in keep) print p
-        }'
-}
-
-# Those of the given process ids that still run (not yet exited).
-running() {
-    ps -o pid= -o stat= -p "$(echo "$*" | tr ' ' ,)" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
-}
-
-# Stops the given processes (children of this shell) and their descendants:
-# SIGTERM (and SIGCONT, for a stopped one), SIGKILL to whatever still runs
-# 5 s later, then reaps them.
-stop_processes() {
-    [ $# -gt 0 ] || return 0
-    local all left="" p
-    all=$(with_descendants "$@")
-    # shellcheck disable=SC2086 # a list of process ids
-    kill -TERM $all 2>/dev/null
-    # shellcheck disable=SC2086 # (a stopped process acts on SIGTERM once continued)
-    kill -CONT $all 2>/dev/null
-    for _ in $(seq 50); do
-        # shellcheck disable=SC2086
-        left=$(running $all)
-        [ -z "$left" ] && break
-        sleep 0.1
-    done
-    # shellcheck disable=SC2086
-    [ -z "$left" ] || kill -KILL $left 2>/dev/null
-    for p in "$@"; do wait "$p" 2>/dev/null; done
-}
-
+# Stops the servers and the step under way (the build, a client: each runs
+# with `run`, so that Ctrl-C or SIGTERM stop the demo at once), with all they
+# started.
 cleanup() {
-    local status=$?
-    set +e
-    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
     stop_processes ${step:+"$step"} ${servers[@]+"${servers[@]}"}
     [ -z "$logs" ] || rm -rf "$logs"
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+at_exit cleanup
 logs=$(mktemp -d)
-
-# Runs a step in the background and waits for it: a trap runs only once a
-# foreground command has ended, while `wait` gives way to it at once, so
-# Ctrl-C or SIGTERM stop the demo at once and the clean-up stops the step.
-run() {
-    "$@" &
-    step=$!
-    local status=0
-    wait "$step" || status=$?
-    step=""
-    return "$status"
-}
 
 # start NAME COMMAND...: starts a server on a free port, in the background of
 # this shell (so that its process id is known here), its output in

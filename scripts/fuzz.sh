@@ -24,75 +24,19 @@ if [ ${#targets[@]} -eq 0 ]; then
     targets=(decoder values serde_box dispatcher router)
 fi
 
+# shellcheck source=scripts/processes.sh
+. "$(dirname "$0")/processes.sh"
 cd "$(dirname "$0")/../fuzz"
 
-# The given process ids and all their descendants, as the process table has
-# them now.
-with_descendants() {
-    ps -e -o pid= -o ppid= | awk -v roots="$*" '
-        BEGIN { n = split(roots, r, " "); for (i = 1; i <= n; i++) keep[r[i]] = 1 }
-        { parent[$1] = $2 }
-        END {
-            do {
-                grew = 0
-                for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; grew = 1 }
-            } while (grew)
-            for (p in keep) print p
-        }'
-}
-
-# Those of the given process ids that still run (not yet exited).
-running() {
-    ps -o pid= -o stat= -p "$(echo "$*" | tr ' ' ,)" 2>/dev/null | awk '$2 !~ /^Z/ { print $1 }'
-}
-
-# Stops the given processes (children of this shell) and their descendants:
-# SIGTERM (and SIGCONT, for a stopped one), SIGKILL to whatever still runs
-# 5 s later, then reaps them.
-stop_processes() {
-    [ $# -gt 0 ] || return 0
-    local all left="" p
-    all=$(with_descendants "$@")
-    # shellcheck disable=SC2086 # a list of process ids
-    kill -TERM $all 2>/dev/null
-    # shellcheck disable=SC2086 # (a stopped process acts on SIGTERM once continued)
-    kill -CONT $all 2>/dev/null
-    for _ in $(seq 50); do
-        # shellcheck disable=SC2086
-        left=$(running $all)
-        [ -z "$left" ] && break
-        sleep 0.1
-    done
-    # shellcheck disable=SC2086
-    [ -z "$left" ] || kill -KILL $left 2>/dev/null
-    for p in "$@"; do wait "$p" 2>/dev/null; done
-}
-
-# Each cargo command runs in the background and is waited for: a trap runs
-# only once a foreground command has ended, while `wait` gives way to it at
-# once, so Ctrl-C or SIGTERM stop the script at once, and with it cargo, the
+# Each cargo command runs with `run` (scripts/processes.sh), so that Ctrl-C
+# or SIGTERM stop the script at once, and the clean-up stops cargo, the
 # fuzzer it runs and the fuzzer's own processes.
-step=""
 before=""
-run() {
-    "$@" &
-    step=$!
-    local status=0
-    wait "$step" || status=$?
-    step=""
-    return "$status"
-}
 cleanup() {
-    local status=$?
-    set +e
-    trap '' INT TERM # a second Ctrl-C must not cut the clean-up short
     stop_processes ${step:+"$step"}
     [ -z "$before" ] || rm -f "$before"
-    exit "$status"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+at_exit cleanup
 
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
     echo "cargo-fuzz and the nightly toolchain are needed:" >&2
