@@ -35,6 +35,9 @@ cargo test --workspace --all-features
 step "tests: amp-core with default features"
 cargo test -p amp-core --tests
 
+step "documentation builds without broken links"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps --all-features
+
 step "the benchmark (a workspace of its own) still builds against the library"
 cargo check --quiet --manifest-path bench/Cargo.toml
 

@@ -4,6 +4,11 @@
 use std::time::Duration;
 
 use amp_core::Config;
+#[cfg(doc)]
+use amp_core::ConnectionError;
+
+#[cfg(doc)]
+use crate::ReadHalf;
 
 /// The shortest timeout [`Options`] takes.
 const MIN_TIMEOUT: Duration = Duration::from_millis(1);

@@ -398,13 +398,11 @@ impl Peer {
     /// this side still waits for answers. Once this side's calls have their
     /// answers and the running responders have answered and everything is
     /// written, the connection ends with
-    /// [`ConnectionError::ProtocolSwitched`], and the [`Detached`] future of
+    /// [`ConnectionError::ProtocolSwitched`], and the future of
     /// a connection started with [`start_detachable`](crate::start_detachable)
     /// yields its transport and the bytes read past the last box, not one
     /// of which was decoded. On a connection started otherwise it only
     /// ends it.
-    ///
-    /// [`Detached`]: crate::Detached
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();

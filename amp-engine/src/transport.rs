@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 
+#[cfg(doc)]
+use crate::Options;
+
 /// The receiving half of a transport.
 pub trait ReadHalf: Send + 'static {
     /// Reads some bytes onto the end of `buf`; `Ok(0)` is the end of the

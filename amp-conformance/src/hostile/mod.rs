@@ -2,7 +2,7 @@
 //! runtime binding.
 //!
 //! Each scenario attacks the binding's `Server` (started through
-//! [`Runtime::serve_with`](crate::Runtime::serve_with), whose
+//! [`Runtime::serve_with`], whose
 //! `on_connection` hook hands the scenario each server-side `Peer`, so it
 //! learns why the server ended each connection) with a raw socket (bytes no
 //! AMP peer would send, or a peer that misbehaves in time: trickling, never
@@ -41,13 +41,13 @@
 //! runtime under test. Their resets (`SO_LINGER` 0) are set with `socket2`.
 //!
 //! **What only tokio measures.** The leak cases compare the runtime's live
-//! tasks before and after ([`Runtime::live_tasks`](crate::Runtime::live_tasks)):
+//! tasks before and after ([`Runtime::live_tasks`]):
 //! tokio counts them (`Handle::metrics().num_alive_tasks()`, stable tokio);
 //! async-std and smol have no such count, so on them those cases check
 //! everything else (every call failed with a connection error, no responder
 //! left running, no panic, the results dropped) and their ROW says the tasks
 //! were not counted. With the binding's `tracing` feature
-//! ([`Runtime::engine_logs`](crate::Runtime::engine_logs)) the last leak case
+//! ([`Runtime::engine_logs`]) the last leak case
 //! also counts the engine's "responder result dropped" events with a
 //! subscriber of its own: one per result. Memory (VmRSS from
 //! `/proc/self/status`) is the process's, measured the same on every
