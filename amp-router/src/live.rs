@@ -35,7 +35,7 @@ use std::time::Instant;
 
 use amp_core::timeout::{Snapshot, Timers};
 use amp_core::{ConnectionError, Decoder, Limits, ProtocolError};
-use amp_engine::{self as session, Deadline, Options, Peer, ReadHalf, Responders, WriteHalf};
+use amp_engine::{Deadline, Options, Peer, ReadHalf, Responders, WriteHalf};
 use bytes::{Bytes, BytesMut};
 use event_listener::Event as Notify;
 use futures_channel::mpsc;
@@ -242,7 +242,7 @@ impl RoutedPeer {
             remote: Arc::clone(&remote),
         };
         let (peer, reading, writing) =
-            session::start(reader, writer, None, responders, mux.options.clone());
+            amp_engine::start(reader, writer, None, responders, mux.options.clone());
         state.routes.insert(route.clone(), (tx, peer.clone()));
         drop(state);
         (mux.spawner)(Box::pin(reading));
