@@ -170,7 +170,7 @@ pub async fn connect_with(
 /// let left = amp_async_std::from_stream(amp_async_std::AsyncStd, a, amp_async_std::Responders::new());
 /// let right = amp_async_std::from_stream(amp_async_std::AsyncStd, b, amp_async_std::Responders::new());
 /// let answer = left.call_remote("Nope", amp_core::AmpBox::new()).await;
-/// assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
+/// assert!(matches!(answer, Err(amp_core::CallError::Remote(e)) if e.code == "UNHANDLED"));
 /// # drop(right); });
 /// ```
 pub fn from_stream<S>(runtime: impl Runtime, stream: S, responders: Responders) -> Peer

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use amp_core::{AmpBox, CallError, CallFailure, ConnectionError, Failure};
+use amp_core::{AmpBox, CallError, ConnectionError, Failure};
 use futures_util::FutureExt;
 use futures_util::future::{Either, join_all, join3, select};
 
@@ -72,7 +72,7 @@ pub async fn typed_calls_answers_and_declared_errors<R: Runtime>(rt: R) {
 pub async fn unknown_commands_get_unhandled_and_the_connection_survives<R: Runtime>(rt: R) {
     let (server, client) = rt.pair(math(&Probes::default()), Responders::new());
     match within(&rt, "NoSuch", client.call_remote("NoSuch", AmpBox::new())).await {
-        Err(CallFailure::Remote(e)) => {
+        Err(CallError::Remote(e)) => {
             assert_eq!(e.code, "UNHANDLED");
             assert_eq!(e.description, "Unhandled Command: b'NoSuch'");
         }

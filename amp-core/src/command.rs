@@ -473,8 +473,8 @@ impl<E: CommandError> From<Failure<E>> for ResponderError {
 /// let e: CallError<std::convert::Infallible> = CallError::Remote(RemoteError::new("UNKNOWN", "Unknown Error"));
 /// assert_eq!(e.to_string(), "remote error UNKNOWN: Unknown Error");
 /// ```
-#[derive(Debug)]
-pub enum CallError<E> {
+#[derive(Clone, Debug, PartialEq)]
+pub enum CallError<E = Infallible> {
     /// One of the command's declared errors.
     Declared(E),
     /// An error answer with a code the command does not declare (including
@@ -510,36 +510,29 @@ impl<E> From<crate::ConnectionError> for CallError<E> {
 }
 
 /// How a call ended, before its response is turned into a typed value: the
-/// answer box, an error answer, or the connection's end.
-pub type CallOutcome = Result<AmpBox, CallFailure>;
+/// answer box, an error answer, or the connection's end (a [`CallError`]
+/// with no declared errors: those are the command's to recognise).
+pub type CallOutcome = Result<AmpBox, CallError>;
 
-/// A call that did not get an answer box.
-///
-/// ```
-/// let f = amp_core::CallFailure::Remote(amp_core::RemoteError::new("X", "y"));
-/// assert!(f.to_string().contains("X"));
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub enum CallFailure {
-    /// The peer answered with an error box.
-    Remote(RemoteError),
-    /// The connection ended first.
-    Connection(crate::ConnectionError),
-    /// The call could not be queued (its box cannot be encoded).
-    Send(crate::SendError),
-}
-
-impl fmt::Display for CallFailure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl CallError {
+    /// This error as a call of a command with declared errors `E` sees it
+    /// (none of them: this one was not recognised as declared).
+    ///
+    /// ```
+    /// use amp_core::{CallError, RemoteError};
+    /// let e: CallError<std::fmt::Error> = CallError::Remote(RemoteError::new("X", "y")).typed();
+    /// assert!(matches!(e, CallError::Remote(_)));
+    /// ```
+    pub fn typed<E>(self) -> CallError<E> {
         match self {
-            CallFailure::Remote(e) => e.fmt(f),
-            CallFailure::Connection(e) => e.fmt(f),
-            CallFailure::Send(e) => e.fmt(f),
+            CallError::Declared(never) => match never {},
+            CallError::Remote(e) => CallError::Remote(e),
+            CallError::Value(e) => CallError::Value(e),
+            CallError::Connection(e) => CallError::Connection(e),
+            CallError::Send(e) => CallError::Send(e),
         }
     }
 }
-
-impl std::error::Error for CallFailure {}
 
 /// Encodes a command's arguments into a box (without `_command`/`_ask`).
 ///
@@ -558,15 +551,15 @@ pub fn encode_arguments<C: Command>(args: &C::Arguments) -> Result<AmpBox, Value
 /// declared error, an undeclared remote error, or the connection's end.
 ///
 /// ```
-/// use amp_core::{AmpBox, CallError, CallFailure, Command, RemoteError, command::decode_outcome};
+/// use amp_core::{AmpBox, CallError, Command, RemoteError, command::decode_outcome};
 /// # #[derive(serde::Serialize, serde::Deserialize)] struct T { total: i64 }
 /// amp_core::command_errors! { enum E { Zero => "ZERO" } }
 /// # struct C; impl Command for C { const NAME: &'static str = "C"; type Arguments = T; type Response = T; type Error = E; }
 /// let ok = decode_outcome::<C>(Ok(AmpBox::from_pairs([("total", "94")]))).unwrap();
 /// assert_eq!(ok.total, 94);
-/// let declared = decode_outcome::<C>(Err(CallFailure::Remote(RemoteError::new("ZERO", "d"))));
+/// let declared = decode_outcome::<C>(Err(CallError::Remote(RemoteError::new("ZERO", "d"))));
 /// assert!(matches!(declared, Err(CallError::Declared(E::Zero(_)))));
-/// let other = decode_outcome::<C>(Err(CallFailure::Remote(RemoteError::new("UNKNOWN", "Unknown Error"))));
+/// let other = decode_outcome::<C>(Err(CallError::Remote(RemoteError::new("UNKNOWN", "Unknown Error"))));
 /// assert!(matches!(other, Err(CallError::Remote(_))));
 /// ```
 pub fn decode_outcome<C: Command>(
@@ -574,11 +567,10 @@ pub fn decode_outcome<C: Command>(
 ) -> Result<C::Response, CallError<C::Error>> {
     match outcome {
         Ok(b) => de::from_box(&b).map_err(CallError::Value),
-        Err(CallFailure::Remote(e)) => match C::Error::from_remote(&e.code, &e.description) {
+        Err(CallError::Remote(e)) => match C::Error::from_remote(&e.code, &e.description) {
             Some(declared) => Err(CallError::Declared(declared)),
             None => Err(CallError::Remote(e)),
         },
-        Err(CallFailure::Connection(e)) => Err(CallError::Connection(e)),
-        Err(CallFailure::Send(e)) => Err(CallError::Send(e)),
+        Err(other) => Err(other.typed()),
     }
 }

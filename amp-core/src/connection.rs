@@ -108,7 +108,7 @@
 //! use std::io::{self, Read, Write};
 //! use std::time::{Duration, Instant};
 //!
-//! use amp_core::{AmpBox, CallFailure, CallId, Config, Connection, ConnectionError, Event, ResponderError};
+//! use amp_core::{AmpBox, CallError, CallId, Config, Connection, ConnectionError, Event, ResponderError};
 //! use amp_core::event::settles;
 //!
 //! /// A socket whose reads give up at a deadline.
@@ -135,7 +135,7 @@
 //! fn drive(
 //!     conn: &mut Connection,
 //!     socket: &mut impl Socket,
-//! ) -> (ConnectionError, Vec<(CallId, Result<AmpBox, CallFailure>)>) {
+//! ) -> (ConnectionError, Vec<(CallId, Result<AmpBox, CallError>)>) {
 //!     let mut settled = Vec::new();
 //!     let mut buf = [0u8; 16 * 1024];
 //!     loop {
@@ -222,7 +222,7 @@
 //! let (reason, settled) = drive(&mut conn, &mut stream);
 //!
 //! assert_eq!(reason, ConnectionError::PeerClosed);
-//! assert_eq!(settled, [(hello, Err(CallFailure::Connection(ConnectionError::PeerClosed)))]);
+//! assert_eq!(settled, [(hello, Err(CallError::Connection(ConnectionError::PeerClosed)))]);
 //! assert_eq!(
 //!     stream.to_peer,
 //!     b"\x00\x04_ask\x00\x011\x00\x08_command\x00\x05Hello\x00\x00\

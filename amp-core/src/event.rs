@@ -8,7 +8,7 @@ use std::fmt;
 use bytes::Bytes;
 
 use crate::AmpBox;
-use crate::command::{CallFailure, RemoteError};
+use crate::command::{CallError, RemoteError};
 use crate::error::ConnectionError;
 
 /// Hashing for tables keyed by this side's call counters: one
@@ -183,7 +183,7 @@ pub enum Event {
     Closed(ConnectionError),
 }
 
-/// Shortens a [`CallFailure`] from an event: what a caller waiting on `call`
+/// Shortens a [`CallError`] from an event: what a caller waiting on `call`
 /// receives. Returns `None` for events that do not settle a call.
 ///
 /// ```
@@ -193,11 +193,11 @@ pub enum Event {
 /// assert_eq!(id, CallId::new(1));
 /// assert!(outcome.is_ok());
 /// ```
-pub fn settles(event: Event) -> Option<(CallId, Result<AmpBox, CallFailure>)> {
+pub fn settles(event: Event) -> Option<(CallId, Result<AmpBox, CallError>)> {
     match event {
         Event::Answer { call, response } => Some((call, Ok(response))),
-        Event::ErrorAnswer { call, error } => Some((call, Err(CallFailure::Remote(error)))),
-        Event::CallFailed { call, reason } => Some((call, Err(CallFailure::Connection(reason)))),
+        Event::ErrorAnswer { call, error } => Some((call, Err(CallError::Remote(error)))),
+        Event::CallFailed { call, reason } => Some((call, Err(CallError::Connection(reason)))),
         _ => None,
     }
 }

@@ -16,8 +16,7 @@ pub mod timeout;
 pub use amp_box::{AmpBox, Iter, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};
 pub use codec::{Decoder, Limits};
 pub use command::{
-    CallError, CallFailure, CallOutcome, Command, CommandError, Failure, RemoteError,
-    ResponderError,
+    CallError, CallOutcome, Command, CommandError, Failure, RemoteError, ResponderError,
 };
 pub use config::Config;
 pub use connection::Connection;

@@ -14,8 +14,7 @@ use bytes::Bytes;
 use amp_core::command::decode_outcome;
 use amp_core::dispatcher::Body;
 use amp_core::{
-    AmpBox, CallError, CallFailure, CallId, CallOutcome, Command, ConnectionError, Locator,
-    SendError,
+    AmpBox, CallError, CallId, CallOutcome, Command, ConnectionError, Locator, SendError,
 };
 
 use crate::shared::{Shared, State};
@@ -88,7 +87,7 @@ impl Future for AnswerWait<'_> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<CallOutcome> {
         let Some(id) = self.id else {
-            return Poll::Ready(Err(CallFailure::Connection(ConnectionError::Closed)));
+            return Poll::Ready(Err(CallError::Connection(ConnectionError::Closed)));
         };
         let outcome = std::task::ready!(self.shared.poll_answer(id, cx));
         self.id = None;
@@ -179,10 +178,10 @@ impl<C: Command> Drop for TypedCall<C> {
 }
 
 /// What a call that could not be queued failed with.
-fn send_failure(e: SendError) -> CallFailure {
+fn send_failure(e: SendError) -> CallError {
     match e {
-        SendError::Closed(reason) => CallFailure::Connection(reason),
-        other => CallFailure::Send(other),
+        SendError::Closed(reason) => CallError::Connection(reason),
+        other => CallError::Send(other),
     }
 }
 
@@ -225,7 +224,7 @@ impl Peer {
         command: &str,
         arguments: &AmpBox,
         requires_answer: bool,
-    ) -> Result<Option<AmpBox>, CallFailure> {
+    ) -> Result<Option<AmpBox>, CallError> {
         let shared = self.shared();
         let queued = self
             .queue(|state| state.queue_call(command, Body::Box(arguments), requires_answer, None))
@@ -319,11 +318,7 @@ impl Peer {
             peer.queue(|state| state.queue_call(C::NAME, Body::Wire(&wire), false, None))
                 .await
                 .map(|_| ())
-                .map_err(|e| match send_failure(e) {
-                    CallFailure::Connection(reason) => CallError::Connection(reason),
-                    CallFailure::Send(e) => CallError::Send(e),
-                    CallFailure::Remote(e) => CallError::Remote(e),
-                })
+                .map_err(|e| send_failure(e).typed())
         }
     }
 
@@ -337,11 +332,7 @@ impl Peer {
     ///     .await;
     /// # }
     /// ```
-    pub async fn call_remote(
-        &self,
-        command: &str,
-        arguments: AmpBox,
-    ) -> Result<AmpBox, CallFailure> {
+    pub async fn call_remote(&self, command: &str, arguments: AmpBox) -> Result<AmpBox, CallError> {
         self.call_box(command, &arguments, true)
             .await
             .map(Option::unwrap_or_default)
@@ -354,7 +345,7 @@ impl Peer {
     /// peer.notify_remote("Notify", amp_core::AmpBox::from_pairs([("text", "hi")])).await.unwrap();
     /// # }
     /// ```
-    pub async fn notify_remote(&self, command: &str, arguments: AmpBox) -> Result<(), CallFailure> {
+    pub async fn notify_remote(&self, command: &str, arguments: AmpBox) -> Result<(), CallError> {
         self.call_box(command, &arguments, false).await.map(|_| ())
     }
 

@@ -14,8 +14,7 @@ use futures_util::task::AtomicWaker;
 
 use amp_core::dispatcher::{Body, settles};
 use amp_core::{
-    AmpBox, CallFailure, CallId, CallOutcome, Connection, ConnectionError, Event, Request,
-    SendError,
+    AmpBox, CallError, CallId, CallOutcome, Connection, ConnectionError, Event, Request, SendError,
 };
 
 use crate::Options;
@@ -256,14 +255,14 @@ impl Shared {
             // Not reached: only the caller takes its slot away. Report the
             // end rather than wait forever.
             drop(state);
-            return Poll::Ready(Err(CallFailure::Connection(
+            return Poll::Ready(Err(CallError::Connection(
                 self.close_reason().unwrap_or(ConnectionError::Closed),
             )));
         };
         if slot.outcome.is_some() {
             let outcome = state.pending.remove(&id).and_then(|slot| slot.outcome);
             return Poll::Ready(
-                outcome.unwrap_or(Err(CallFailure::Connection(ConnectionError::Closed))),
+                outcome.unwrap_or(Err(CallError::Connection(ConnectionError::Closed))),
             );
         }
         match &mut slot.waker {

@@ -6,7 +6,7 @@
 use std::io;
 use std::sync::{Arc, Mutex};
 
-use amp_core::{AmpBox, CallFailure, ConnectionError, Decoder, SendError};
+use amp_core::{AmpBox, CallError, ConnectionError, Decoder, SendError};
 use amp_engine::{Options, Parts, ReadHalf, Responders, WriteHalf, start_detachable};
 use bytes::BytesMut;
 use futures_channel::mpsc;
@@ -94,7 +94,7 @@ fn a_call_in_flight_is_answered_then_the_transport_and_the_bytes_after_the_answe
         assert!(
             matches!(
                 late,
-                Err(CallFailure::Connection(ConnectionError::ProtocolSwitched))
+                Err(CallError::Connection(ConnectionError::ProtocolSwitched))
             ),
             "{late:?}"
         );

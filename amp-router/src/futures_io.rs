@@ -13,7 +13,7 @@
 //! l.connect_to(r.route().name().cloned());
 //! r.connect_to(l.route().name().cloned());
 //! let answer = l.peer().unwrap().call_remote("Nope", amp_core::AmpBox::new()).await;
-//! assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
+//! assert!(matches!(answer, Err(amp_core::CallError::Remote(e)) if e.code == "UNHANDLED"));
 //! # });
 //! ```
 

@@ -14,7 +14,7 @@
 //! r.connect_to(l.route().name().cloned());
 //! // A full peer per route: here an unknown command, answered on route "0".
 //! let answer = l.peer().unwrap().call_remote("Nope", amp_core::AmpBox::new()).await;
-//! assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
+//! assert!(matches!(answer, Err(amp_core::CallError::Remote(e)) if e.code == "UNHANDLED"));
 //! # }
 //! ```
 

@@ -91,7 +91,7 @@ pub async fn connect_with(
 /// let left = amp_tokio::from_stream(a, amp_tokio::Responders::new());
 /// let right = amp_tokio::from_stream(b, amp_tokio::Responders::new());
 /// let answer = left.call_remote("Nope", amp_core::AmpBox::new()).await;
-/// assert!(matches!(answer, Err(amp_core::CallFailure::Remote(e)) if e.code == "UNHANDLED"));
+/// assert!(matches!(answer, Err(amp_core::CallError::Remote(e)) if e.code == "UNHANDLED"));
 /// # drop(right); }
 /// ```
 pub fn from_stream<S>(stream: S, responders: Responders) -> Peer

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use amp_core::{AmpBox, CallError, CallFailure, ConnectionError};
+use amp_core::{AmpBox, CallError, ConnectionError};
 use bytes::Bytes;
 use futures_util::future::{join, join_all};
 
@@ -233,7 +233,7 @@ pub async fn unknown_command_is_unhandled_and_not_fatal<R: Runtime>(rt: R) {
     )
     .await
     {
-        Err(CallFailure::Remote(e)) => {
+        Err(CallError::Remote(e)) => {
             assert_eq!(e.code, "UNHANDLED");
             assert_eq!(e.description, "Unhandled Command: b'NoSuchCommand'");
         }
