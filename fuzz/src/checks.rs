@@ -548,93 +548,10 @@ impl Model {
         conn.handle_input(data);
     }
 
-    /// Records what the connection looks like now, as the model counts it,
-    /// for the timeouts' rules.
-    fn sample(&mut self, conn: &Connection) {
-        let busy = !self.outstanding.is_empty()
-            || !self.owed.is_empty()
-            || conn.buffered() > 0
-            || conn.pending_transmit() > 0;
-        self.clock.sample(conn.buffered(), busy);
-    }
-
-    /// One time action: ask for the deadline, let time pass, hand the
-    /// connection an instant at or after the deadline (or just before it),
-    /// stop or start reading. Checks every deadline against the model's,
-    /// and that a timeout closes the connection exactly when, and as, the
-    /// model says (never the idle one while it is busy).
+    /// One time action, by the model's rules (see [`Clock::time`]).
     fn time(&mut self, conn: &mut Connection, input: &mut Input) {
-        let clock = &mut self.clock;
-        let handle = match input.u8() % 8 {
-            0 => false,
-            1 => {
-                if let Some(d) = clock.last_deadline {
-                    clock.now = clock.now.max(d);
-                }
-                true
-            }
-            2 => {
-                if let Some(d) = clock.last_deadline {
-                    clock.now = clock.now.max(d - Duration::from_nanos(1));
-                }
-                true
-            }
-            3 => {
-                clock.now += Duration::from_micros(u64::from(input.u16()));
-                true
-            }
-            4 => {
-                clock.now += Duration::from_micros(u64::from(input.u16()));
-                return;
-            }
-            5 => {
-                let paused = input.bool();
-                clock.pause(paused);
-                conn.pause_reading(paused);
-                return;
-            }
-            6 => {
-                clock.now += Duration::from_micros(u64::from(input.u16()));
-                false
-            }
-            _ => true,
-        };
-        let now = self.clock.now;
-        if conn.is_closed() {
-            let reason = conn.close_reason().cloned();
-            assert_eq!(conn.poll_timeout(now), None, "a deadline after the end");
-            conn.handle_timeout(now);
-            assert_eq!(
-                conn.close_reason(),
-                reason.as_ref(),
-                "a timeout after the end"
-            );
-            return;
-        }
-        self.sample(conn);
-        let clock = &mut self.clock;
-        if handle {
-            let expected = clock.fired();
-            conn.handle_timeout(now);
-            assert_eq!(
-                conn.close_reason(),
-                expected.as_ref(),
-                "handle_timeout at {:?}",
-                now - clock.t0
-            );
-            if matches!(expected, Some(ConnectionError::IdleTimeout { .. })) {
-                assert!(!clock.last_busy(), "idle while busy");
-            }
-        } else {
-            let deadline = conn.poll_timeout(now);
-            assert_eq!(
-                deadline,
-                clock.deadline(),
-                "poll_timeout at {:?}",
-                now - clock.t0
-            );
-            clock.last_deadline = deadline;
-        }
+        let calls = !self.outstanding.is_empty() || !self.owed.is_empty();
+        self.clock.time(conn, input, calls);
     }
 
     fn take_transmit(&mut self, conn: &mut Connection) {

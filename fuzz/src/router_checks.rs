@@ -23,7 +23,7 @@ use amp_router::{ROUTE, Route, RouteError, RoutedEvent, Router};
 use bytes::Bytes;
 
 use crate::input::Input;
-use crate::timeout_model::Clock;
+use crate::timeout_model::{Clock, Timed};
 
 /// A route as an ordered key: its name, `None` for the default route.
 type Key = Option<Bytes>;
@@ -307,95 +307,14 @@ impl Model {
         router.handle_input(data);
     }
 
-    /// Records what the router looks like now, as the model counts it, for
-    /// the timeouts' rules: busy while any route waits for an answer or owes
-    /// one, or bytes wait to be decoded or sent.
-    fn sample(&mut self, router: &Router) {
-        let buffered = router.buffered();
-        let busy = buffered > 0
-            || router.pending_transmit() > 0
-            || self
-                .routes
-                .values()
-                .any(|r| !r.outstanding.is_empty() || !r.owed.is_empty());
-        self.clock.sample(buffered, busy);
-    }
-
-    /// One time action (see [`router`]): checks every deadline against the
-    /// model's, and that a timeout closes the router exactly when, and as,
-    /// the model says (never the idle one while it is busy).
+    /// One time action (see [`router`]), by the model's rules (see
+    /// [`Clock::time`]).
     fn time(&mut self, router: &mut Router, input: &mut Input) {
-        let clock = &mut self.clock;
-        let handle = match input.u8() % 8 {
-            0 => false,
-            1 => {
-                if let Some(d) = clock.last_deadline {
-                    clock.now = clock.now.max(d);
-                }
-                true
-            }
-            2 => {
-                if let Some(d) = clock.last_deadline {
-                    clock.now = clock.now.max(d - Duration::from_nanos(1));
-                }
-                true
-            }
-            3 => {
-                clock.now += Duration::from_micros(u64::from(input.u16()));
-                true
-            }
-            4 => {
-                clock.now += Duration::from_micros(u64::from(input.u16()));
-                return;
-            }
-            5 => {
-                let paused = input.bool();
-                clock.pause(paused);
-                router.pause_reading(paused);
-                return;
-            }
-            6 => {
-                clock.now += Duration::from_micros(u64::from(input.u16()));
-                false
-            }
-            _ => true,
-        };
-        let now = self.clock.now;
-        if router.is_closed() {
-            let reason = router.close_reason().cloned();
-            assert_eq!(router.poll_timeout(now), None, "a deadline after the end");
-            router.handle_timeout(now);
-            assert_eq!(
-                router.close_reason(),
-                reason.as_ref(),
-                "a timeout after the end"
-            );
-            return;
-        }
-        self.sample(router);
-        let clock = &mut self.clock;
-        if handle {
-            let expected = clock.fired();
-            router.handle_timeout(now);
-            assert_eq!(
-                router.close_reason(),
-                expected.as_ref(),
-                "handle_timeout at {:?}",
-                now - clock.t0
-            );
-            if matches!(expected, Some(ConnectionError::IdleTimeout { .. })) {
-                assert!(!clock.last_busy(), "idle while busy");
-            }
-        } else {
-            let deadline = router.poll_timeout(now);
-            assert_eq!(
-                deadline,
-                clock.deadline(),
-                "poll_timeout at {:?}",
-                now - clock.t0
-            );
-            clock.last_deadline = deadline;
-        }
+        let calls = self
+            .routes
+            .values()
+            .any(|r| !r.outstanding.is_empty() || !r.owed.is_empty());
+        self.clock.time(router, input, calls);
     }
 
     /// Takes everything queued and checks it action by action: each
@@ -1115,4 +1034,28 @@ pub fn router(data: &[u8]) {
     router.handle_input(b"\x00\x08_command\x00\x03Sum\x00\x00");
     assert_eq!(router.poll_event(), None, "an event after Closed");
     model.take_transmit(&mut router);
+}
+
+impl Timed for Router {
+    fn is_closed(&self) -> bool {
+        Router::is_closed(self)
+    }
+    fn close_reason(&self) -> Option<&ConnectionError> {
+        Router::close_reason(self)
+    }
+    fn buffered(&self) -> usize {
+        Router::buffered(self)
+    }
+    fn pending_transmit(&self) -> usize {
+        Router::pending_transmit(self)
+    }
+    fn poll_timeout(&mut self, now: std::time::Instant) -> Option<std::time::Instant> {
+        Router::poll_timeout(self, now)
+    }
+    fn handle_timeout(&mut self, now: std::time::Instant) {
+        Router::handle_timeout(self, now)
+    }
+    fn pause_reading(&mut self, paused: bool) {
+        Router::pause_reading(self, paused)
+    }
 }

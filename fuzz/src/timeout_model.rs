@@ -11,9 +11,47 @@
 //! Included (as `crate::timeout_model`) by the stable tests replaying those
 //! checks, like `input.rs`; so nothing here but `std` and `amp_core`.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use amp_core::{ConnectionError, Timeouts};
+
+use crate::input::Input;
+
+/// What a time action drives: a connection, or a router (its impl is in
+/// `router_checks.rs`, the only place that has the router).
+pub trait Timed {
+    fn is_closed(&self) -> bool;
+    fn close_reason(&self) -> Option<&ConnectionError>;
+    fn buffered(&self) -> usize;
+    fn pending_transmit(&self) -> usize;
+    fn poll_timeout(&mut self, now: Instant) -> Option<Instant>;
+    fn handle_timeout(&mut self, now: Instant);
+    fn pause_reading(&mut self, paused: bool);
+}
+
+impl Timed for amp_core::Connection {
+    fn is_closed(&self) -> bool {
+        amp_core::Connection::is_closed(self)
+    }
+    fn close_reason(&self) -> Option<&ConnectionError> {
+        amp_core::Connection::close_reason(self)
+    }
+    fn buffered(&self) -> usize {
+        amp_core::Connection::buffered(self)
+    }
+    fn pending_transmit(&self) -> usize {
+        amp_core::Connection::pending_transmit(self)
+    }
+    fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        amp_core::Connection::poll_timeout(self, now)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        amp_core::Connection::handle_timeout(self, now)
+    }
+    fn pause_reading(&mut self, paused: bool) {
+        amp_core::Connection::pause_reading(self, paused)
+    }
+}
 
 /// What a connection (or a router) looked like at one
 /// `poll_timeout`/`handle_timeout`, as a model counts it.
@@ -64,6 +102,85 @@ pub struct Clock {
 }
 
 impl Clock {
+    /// One time action: ask for the deadline, let time pass, hand the
+    /// machine an instant at or after the deadline (or just before it),
+    /// stop or start reading. Checks every deadline against the model's,
+    /// and that a timeout closes the machine exactly when, and as, the
+    /// model says (never the idle one while it is busy). `calls_under_way`
+    /// says whether the check's own books have calls waiting or answers
+    /// owed (the rest of being busy the machine says itself).
+    pub fn time<M: Timed>(&mut self, m: &mut M, input: &mut Input, calls_under_way: bool) {
+        let handle = match input.u8() % 8 {
+            0 => false,
+            1 => {
+                if let Some(d) = self.last_deadline {
+                    self.now = self.now.max(d);
+                }
+                true
+            }
+            2 => {
+                if let Some(d) = self.last_deadline {
+                    self.now = self.now.max(d - Duration::from_nanos(1));
+                }
+                true
+            }
+            3 => {
+                self.now += Duration::from_micros(u64::from(input.u16()));
+                true
+            }
+            4 => {
+                self.now += Duration::from_micros(u64::from(input.u16()));
+                return;
+            }
+            5 => {
+                let paused = input.bool();
+                self.pause(paused);
+                m.pause_reading(paused);
+                return;
+            }
+            6 => {
+                self.now += Duration::from_micros(u64::from(input.u16()));
+                false
+            }
+            _ => true,
+        };
+        let now = self.now;
+        if m.is_closed() {
+            let reason = m.close_reason().cloned();
+            assert_eq!(m.poll_timeout(now), None, "a deadline after the end");
+            m.handle_timeout(now);
+            assert_eq!(m.close_reason(), reason.as_ref(), "a timeout after the end");
+            return;
+        }
+        let buffered = m.buffered();
+        self.sample(
+            buffered,
+            calls_under_way || buffered > 0 || m.pending_transmit() > 0,
+        );
+        if handle {
+            let expected = self.fired();
+            m.handle_timeout(now);
+            assert_eq!(
+                m.close_reason(),
+                expected.as_ref(),
+                "handle_timeout at {:?}",
+                now - self.t0
+            );
+            if matches!(expected, Some(ConnectionError::IdleTimeout { .. })) {
+                assert!(!self.last_busy(), "idle while busy");
+            }
+        } else {
+            let deadline = m.poll_timeout(now);
+            assert_eq!(
+                deadline,
+                self.deadline(),
+                "poll_timeout at {:?}",
+                now - self.t0
+            );
+            self.last_deadline = deadline;
+        }
+    }
+
     /// A model of `timeouts`, at the start: nothing received, sent or
     /// sampled.
     pub fn new(timeouts: Timeouts) -> Self {
