@@ -126,6 +126,11 @@ impl Dispatcher {
         }
     }
 
+    /// Turns the delivery of raw boxes on or off (see [`Config::raw_boxes`]).
+    pub(crate) fn set_raw_boxes(&mut self, on: bool) {
+        self.raw_boxes = on;
+    }
+
     /// Sets the `_route` value written into every box this dispatcher sends
     /// from now on (`None`: no `_route` key, the peer's default route). Used
     /// by routers: once set, `_route` is reserved in what this dispatcher

@@ -11,6 +11,7 @@ pub mod dispatcher;
 pub mod error;
 pub mod event;
 pub mod locator;
+pub mod router;
 pub mod timeout;
 
 pub use amp_box::{AmpBox, Iter, MAX_KEY_LENGTH, MAX_VALUE_LENGTH};

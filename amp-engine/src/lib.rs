@@ -18,6 +18,8 @@
 //! | `options` | [`Options`]: a connection's limits and timeouts |
 //! | `transport` | [`ReadHalf`], [`WriteHalf`]: what the engine reads and writes |
 //! | `peer` | [`Peer`], [`Context`], [`Responders`]: the handle, calls as futures |
+//! | `machine` | the state machine driven: a `Connection`, or a `Router` of routes |
+//! | `routed` | [`routed::RoutedPeer`]: routes (epsilon's amprouter) on this engine |
 //! | `shared` | the state the handle, the reader and the writer share |
 //! | `reader` | the read loop: decoding, running responders, timeouts |
 //! | `writer` | the write loop |
@@ -55,9 +57,11 @@
 
 mod deadline;
 mod live;
+mod machine;
 mod options;
 mod peer;
 mod reader;
+pub mod routed;
 mod runtime;
 mod server;
 mod shared;
@@ -65,17 +69,15 @@ mod shutdown;
 mod transport;
 mod writer;
 
-use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use event_listener::Event as Notify;
 use futures_channel::oneshot;
 
 use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
+use machine::{Lane, Machine};
 
 pub use amp_core;
 pub use deadline::Deadline;
@@ -90,11 +92,11 @@ pub use transport::{ReadHalf, WriteHalf};
 
 use peer::Handle;
 use reader::read_loop;
-use shared::{Shared, Signal, State};
+use shared::Shared;
 use writer::write_loop;
 
 /// A responder's result with the `_ask` tag it answers.
-pub(crate) type Answer = (Option<Bytes>, Result<AmpBox, ResponderError>);
+pub(crate) type Answer = (Lane, Option<Bytes>, Result<AmpBox, ResponderError>);
 
 /// Starts a connection over a transport: returns the peer handle and the two
 /// futures that run it (reading and responding, writing), which the caller
@@ -215,24 +217,8 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
     if responders.receives_boxes() {
         config = config.raw_boxes(true);
     }
-    let conn = Connection::new(&config);
-    let shared = Arc::new(Shared {
-        state: Mutex::new(State {
-            conn,
-            pending: HashMap::default(),
-            in_flight: 0,
-            boxes: VecDeque::new(),
-            detaching: false,
-        }),
-        write_ready: Signal::default(),
-        space: Notify::new(),
-        wake_reader: Signal::default(),
-        ended: Notify::new(),
-        draining: AtomicBool::new(false),
-        responders_busy: AtomicUsize::new(0),
-        options,
-        addr,
-    });
+    let machine = Machine::Plain(Connection::new(&config));
+    let shared = Shared::new(machine, options, addr);
     let handle = Arc::new(Handle {
         shared: Arc::clone(&shared),
     });
@@ -243,12 +229,13 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
     let reading = read_loop(
         Arc::clone(&shared),
         Arc::downgrade(&handle),
+        None,
         reader,
         responders,
         read_back,
     );
     let writing = write_loop(shared, writer, write_back);
-    (Peer { handle }, reading, writing)
+    (Peer { handle, lane: None }, reading, writing)
 }
 
 /// Starts a connection over a transport and runs its two tasks on

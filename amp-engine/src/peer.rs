@@ -17,6 +17,7 @@ use amp_core::{
     AmpBox, CallError, CallId, CallOutcome, Command, ConnectionError, Locator, SendError,
 };
 
+use crate::machine::Lane;
 use crate::shared::{Shared, State};
 #[cfg(doc)]
 use crate::{Options, SHUTTING_DOWN_ERROR_CODE};
@@ -65,6 +66,9 @@ impl Drop for Handle {
 #[derive(Clone)]
 pub struct Peer {
     pub(crate) handle: Arc<Handle>,
+    /// The route this peer calls and answers on (`None`: a plain
+    /// connection).
+    pub(crate) lane: Lane,
 }
 
 impl fmt::Debug for Peer {
@@ -79,6 +83,7 @@ impl fmt::Debug for Peer {
 /// Waits for a queued call's outcome; dropped before it, forgets the call.
 struct AnswerWait<'a> {
     shared: &'a Shared,
+    lane: &'a Lane,
     id: Option<CallId>,
 }
 
@@ -89,7 +94,7 @@ impl Future for AnswerWait<'_> {
         let Some(id) = self.id else {
             return Poll::Ready(Err(CallError::Connection(ConnectionError::Closed)));
         };
-        let outcome = std::task::ready!(self.shared.poll_answer(id, cx));
+        let outcome = std::task::ready!(self.shared.poll_answer(self.lane, id, cx));
         self.id = None;
         Poll::Ready(outcome)
     }
@@ -98,7 +103,7 @@ impl Future for AnswerWait<'_> {
 impl Drop for AnswerWait<'_> {
     fn drop(&mut self) {
         if let Some(id) = self.id.take() {
-            self.shared.cancel(id);
+            self.shared.cancel(self.lane, id);
         }
     }
 }
@@ -130,10 +135,11 @@ impl<C: Command> Future for TypedCall<C> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let shared = &*this.peer.handle.shared;
+        let lane = &this.peer.lane;
         match &mut this.stage {
             Stage::Send(arguments, listener) => {
                 let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
-                    state.queue_call(C::NAME, Body::Wire(arguments), true, Some(waker))
+                    state.queue_call(lane, C::NAME, Body::Wire(arguments), true, Some(waker))
                 }));
                 match queued {
                     Ok(Some(id)) => {
@@ -155,7 +161,7 @@ impl<C: Command> Future for TypedCall<C> {
                 }
             }
             Stage::Wait(id) => {
-                let outcome = std::task::ready!(shared.poll_answer(*id, cx));
+                let outcome = std::task::ready!(shared.poll_answer(lane, *id, cx));
                 this.stage = Stage::Done;
                 Poll::Ready(decode_outcome::<C>(outcome))
             }
@@ -172,7 +178,7 @@ impl<C: Command> Future for TypedCall<C> {
 impl<C: Command> Drop for TypedCall<C> {
     fn drop(&mut self) {
         if let Stage::Wait(id) = self.stage {
-            self.peer.handle.shared.cancel(id);
+            self.peer.handle.shared.cancel(&self.peer.lane, id);
         }
     }
 }
@@ -227,7 +233,15 @@ impl Peer {
     ) -> Result<Option<AmpBox>, CallError> {
         let shared = self.shared();
         let queued = self
-            .queue(|state| state.queue_call(command, Body::Box(arguments), requires_answer, None))
+            .queue(|state| {
+                state.queue_call(
+                    &self.lane,
+                    command,
+                    Body::Box(arguments),
+                    requires_answer,
+                    None,
+                )
+            })
             .await
             .map_err(send_failure)?;
         let Some(id) = queued else {
@@ -235,6 +249,7 @@ impl Peer {
         };
         AnswerWait {
             shared,
+            lane: &self.lane,
             id: Some(id),
         }
         .await
@@ -315,10 +330,12 @@ impl Peer {
         let peer = self.clone();
         async move {
             let wire = wire.map_err(CallError::Value)?;
-            peer.queue(|state| state.queue_call(C::NAME, Body::Wire(&wire), false, None))
-                .await
-                .map(|_| ())
-                .map_err(|e| send_failure(e).typed())
+            peer.queue(|state| {
+                state.queue_call(&peer.lane, C::NAME, Body::Wire(&wire), false, None)
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| send_failure(e).typed())
         }
     }
 
@@ -361,23 +378,9 @@ impl Peer {
             if state.detaching {
                 return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
             }
-            state.conn.send_box(&b)
+            state.machine.send_box(&self.lane, &b)
         })
         .await
-    }
-
-    /// Writes `_route: route` into every box this connection sends from now
-    /// on (`None`: no `_route`, the peer's default route), as the box is
-    /// encoded; `_route` is reserved from then on, whatever the value. For
-    /// routers (epsilon's amprouter): a route is a connection of its own
-    /// whose boxes name the peer's route.
-    ///
-    /// ```
-    /// # let peer = amp_engine::tests_support::idle_peer();
-    /// peer.set_route(Some("7".into()));
-    /// ```
-    pub fn set_route(&self, route: Option<Bytes>) {
-        self.shared().lock().conn.dispatcher_mut().set_route(route);
     }
 
     /// Starts taking the connection apart, to hand its transport to another
@@ -393,7 +396,8 @@ impl Peer {
     /// a connection started with [`start_detachable`](crate::start_detachable)
     /// yields its transport and the bytes read past the last box, not one
     /// of which was decoded. On a connection started otherwise it only
-    /// ends it.
+    /// ends it. A routed connection is not taken apart: on one of its
+    /// routes this does nothing.
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();
@@ -402,13 +406,19 @@ impl Peer {
     /// assert!(call.is_err(), "nothing is queued once coming apart");
     /// ```
     pub fn detach(&self) {
+        if self.lane.is_some() {
+            return;
+        }
         self.shared().lock().detaching = true;
         self.shared().wake_reader.notify();
     }
 
     /// Closes the connection now: pending calls fail with
     /// [`ConnectionError::Closed`], running responders' results are dropped,
-    /// bytes already queued are still written.
+    /// bytes already queued are still written. On a route of a routed
+    /// connection, closes that route only: it is unbound, its pending calls
+    /// fail with [`ConnectionError::RouteUnbound`], and a later box for it
+    /// ends the connection (an unknown route); the other routes go on.
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();
@@ -416,7 +426,10 @@ impl Peer {
     /// assert!(peer.is_closed());
     /// ```
     pub fn close(&self) {
-        self.shared().end(ConnectionError::Closed);
+        match &self.lane {
+            None => self.shared().end(ConnectionError::Closed),
+            Some(lane) => self.shared().unbind(lane),
+        }
     }
 
     /// Starts a graceful close: the connection starts no new responder
@@ -425,7 +438,8 @@ impl Peer {
     /// responders finish (their calls back still get their answers), writes
     /// their answers, then closes ([`ConnectionError::Closed`]). Resolves when it has closed. Wrap it in
     /// the runtime's timeout and call [`close`](Self::close) after it to
-    /// bound the wait.
+    /// bound the wait. On a route, the whole connection shuts down: its
+    /// routes share it.
     ///
     /// ```no_run
     /// # async fn f(peer: amp_engine::Peer) {
@@ -439,7 +453,9 @@ impl Peer {
         self.closed()
     }
 
-    /// Resolves when the connection has ended, with the reason.
+    /// Resolves when the connection has ended, with the reason (on a route:
+    /// or when the route was unbound, with
+    /// [`ConnectionError::RouteUnbound`]).
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();
@@ -451,25 +467,36 @@ impl Peer {
         // Holds the connection's state only, not a handle: waiting does not
         // keep the connection open.
         let shared = Arc::clone(&self.handle.shared);
+        let lane = self.lane.clone();
         async move {
             loop {
                 let listener = shared.ended.listen();
                 if let Some(reason) = shared.close_reason() {
                     return reason;
                 }
+                if lane
+                    .as_ref()
+                    .is_some_and(|lane| lane.unbound.load(Ordering::SeqCst))
+                {
+                    return ConnectionError::RouteUnbound;
+                }
                 listener.await;
             }
         }
     }
 
-    /// Whether the connection has ended.
+    /// Whether the connection has ended (on a route: or the route was
+    /// unbound).
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();
     /// assert!(!peer.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.shared().lock().conn.is_closed()
+        self.lane
+            .as_ref()
+            .is_some_and(|lane| lane.unbound.load(Ordering::SeqCst))
+            || self.shared().lock().machine.is_closed()
     }
 
     /// Whether the connection has work under way: a call of this side

@@ -19,8 +19,9 @@ use futures_channel::oneshot;
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use amp_core::{AmpBox, Connection, ConnectionError, Request, ResponderError};
+use amp_core::{AmpBox, ConnectionError, Request, ResponderError};
 
+use crate::machine::{Lane, Machine};
 use crate::peer::Handle;
 use crate::shared::Shared;
 use crate::{Answer, Context, Deadline, Options, Peer, ReadHalf, Responders};
@@ -75,6 +76,10 @@ struct Look {
 struct Reader<R> {
     shared: Arc<Shared>,
     handle: Weak<Handle>,
+    /// A routed connection lives until it ends, whoever holds a handle (its
+    /// routes are bound and unbound as it goes); a plain one closes once
+    /// every handle is gone.
+    _keep: Option<Arc<Handle>>,
     transport: R,
     responders: Responders,
     options: Options,
@@ -89,7 +94,7 @@ struct Reader<R> {
     /// even when no responder may start (all slots busy, a full outbound
     /// buffer, a graceful shutdown): a responder waiting on a call back is
     /// never stuck behind requests it cannot take.
-    waiting: VecDeque<Request>,
+    waiting: VecDeque<(Lane, Request)>,
     waiting_bytes: usize,
     /// Results of responders that answered at once, to send together.
     answered: Vec<Answer>,
@@ -122,10 +127,10 @@ impl<R: ReadHalf> Reader<R> {
     fn look(&self) -> Look {
         let state = self.shared.lock();
         Look {
-            closed: state.conn.is_closed(),
-            transmit: state.conn.pending_transmit(),
+            closed: state.machine.is_closed(),
+            transmit: state.machine.pending_transmit(),
             detaching: state.detaching,
-            awaited: state.conn.dispatcher().outstanding_calls(),
+            awaited: state.machine.outstanding_calls(),
         }
     }
 
@@ -145,20 +150,23 @@ impl<R: ReadHalf> Reader<R> {
             self.waiting_bytes = 0;
             return Started::Wait;
         };
-        let peer = Peer { handle };
         let answered = &mut self.answered;
         while self.running.len() < self.options.max_responders
             && transmit < self.options.max_outbound_bytes
             && answered.len() < chunk
         {
-            let Some(mut req) = self.waiting.pop_front() else {
+            let Some((lane, mut req)) = self.waiting.pop_front() else {
                 break;
             };
             self.waiting_bytes -= req.arguments.held_len();
-            let ctx = Context { peer: peer.clone() };
-            let mut fut = self
-                .responders
-                .dispatch_in_place(ctx, &req.command, &mut req.arguments);
+            let responders = lane.as_ref().map_or(&self.responders, |l| &l.responders);
+            let ctx = Context {
+                peer: Peer {
+                    handle: Arc::clone(&handle),
+                    lane: lane.clone(),
+                },
+            };
+            let mut fut = responders.dispatch_in_place(ctx, &req.command, &mut req.arguments);
             // A result goes straight into `answered`, not through the
             // poll's return value.
             let mut tag = req.tag;
@@ -166,7 +174,7 @@ impl<R: ReadHalf> Reader<R> {
                 Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                     match fut.as_mut().poll(cx) {
                         Poll::Ready(result) => {
-                            answered.push((tag.take(), result));
+                            answered.push((lane.clone(), tag.take(), result));
                             true
                         }
                         Poll::Pending => false,
@@ -176,8 +184,8 @@ impl<R: ReadHalf> Reader<R> {
             .await;
             match first {
                 Ok(true) => {}
-                Ok(false) => self.running.push(keep_running(tag, fut)),
-                Err(_) => answered.push((tag, Err(panicked()))),
+                Ok(false) => self.running.push(keep_running(lane, tag, fut)),
+                Err(_) => answered.push((lane, tag, Err(panicked()))),
             }
         }
         if self.answered.is_empty() {
@@ -185,11 +193,11 @@ impl<R: ReadHalf> Reader<R> {
         }
         let closed_now = {
             let mut state = self.shared.lock();
-            for (tag, result) in &self.answered {
-                respond(&mut state.conn, tag.as_deref(), result.as_ref());
+            for (lane, tag, result) in &self.answered {
+                respond(&mut state.machine, lane, tag.as_deref(), result.as_ref());
             }
             self.answered.clear();
-            state.conn.is_closed()
+            state.machine.is_closed()
         };
         self.shared.write_ready.notify();
         if closed_now {
@@ -216,9 +224,9 @@ impl<R: ReadHalf> Reader<R> {
             let mut state = self.shared.lock();
             if self.paused == reading {
                 self.paused = !reading;
-                state.conn.pause_reading(self.paused);
+                state.machine.pause_reading(self.paused);
             }
-            state.conn.poll_timeout(Instant::now())
+            state.machine.poll_timeout(Instant::now())
         };
         self.deadline.set::<R>(deadline);
     }
@@ -271,20 +279,20 @@ impl<R: ReadHalf> Reader<R> {
     /// Hands what happened to the state machine, then takes its events:
     /// requests to wait for a responder, answers to their callers, boxes
     /// for the box receiver. Returns how many requests came.
-    fn apply(&mut self, step: Step, draining: bool, boxes: &mut VecDeque<AmpBox>) -> usize {
+    fn apply(&mut self, step: Step, draining: bool, boxes: &mut VecDeque<(Lane, AmpBox)>) -> usize {
         let queued_before = self.waiting.len();
         let mut state = self.shared.lock();
         match step {
-            Step::Answered((tag, result)) => {
-                respond(&mut state.conn, tag.as_deref(), result.as_ref())
+            Step::Answered((lane, tag, result)) => {
+                respond(&mut state.machine, &lane, tag.as_deref(), result.as_ref())
             }
             Step::Read(Ok(0)) => {
                 self.eof = true;
-                state.conn.handle_eof();
+                state.machine.handle_eof();
             }
             Step::Read(Ok(_)) => {
                 self.fresh_read = true;
-                let core_buf = state.conn.read_buffer();
+                let core_buf = state.machine.read_buffer();
                 if core_buf.is_empty() {
                     std::mem::swap(core_buf, &mut self.buf);
                 } else {
@@ -293,10 +301,10 @@ impl<R: ReadHalf> Reader<R> {
                 }
             }
             Step::Read(Err(e)) => state
-                .conn
+                .machine
                 .connection_lost(ConnectionError::Transport(e.to_string())),
             Step::Woken => {}
-            Step::Deadline => state.conn.handle_timeout(Instant::now()),
+            Step::Deadline => state.machine.handle_timeout(Instant::now()),
         }
         // Shutting down: everything received is taken, to be refused.
         let batch = if draining { usize::MAX } else { YIELD_EVERY };
@@ -307,13 +315,13 @@ impl<R: ReadHalf> Reader<R> {
         self.waiting_bytes += self
             .waiting
             .range(queued_before..)
-            .map(|req| req.arguments.held_len())
+            .map(|(_, req)| req.arguments.held_len())
             .sum::<usize>();
         if draining {
             // Shutting down or coming apart: requests not started are
             // refused.
-            for req in self.waiting.drain(..) {
-                refuse(&mut state.conn, req);
+            for (lane, req) in self.waiting.drain(..) {
+                refuse(&mut state.machine, &lane, req);
             }
             self.waiting_bytes = 0;
         }
@@ -324,15 +332,20 @@ impl<R: ReadHalf> Reader<R> {
     }
 
     /// Boxes that are neither requests nor answers, to the box receiver.
-    fn deliver(&mut self, boxes: VecDeque<AmpBox>) {
+    fn deliver(&mut self, boxes: VecDeque<(Lane, AmpBox)>) {
         let Some(handle) = self.handle.upgrade() else {
             return;
         };
-        let peer = Peer { handle };
-        for b in boxes {
-            let ctx = Context { peer: peer.clone() };
+        for (lane, b) in boxes {
+            let responders = lane.as_ref().map_or(&self.responders, |l| &l.responders);
+            let ctx = Context {
+                peer: Peer {
+                    handle: Arc::clone(&handle),
+                    lane: lane.clone(),
+                },
+            };
             let received =
-                std::panic::catch_unwind(AssertUnwindSafe(|| self.responders.receive_box(ctx, b)));
+                std::panic::catch_unwind(AssertUnwindSafe(|| responders.receive_box(ctx, b)));
             if received.is_err() {
                 // As an exception in Twisted's ampBoxReceived drops the
                 // connection: this one ends, the others go on.
@@ -351,7 +364,7 @@ impl<R: ReadHalf> Reader<R> {
     fn take_apart(self, handback: Option<oneshot::Sender<(R, BytesMut)>>) {
         let leftover = {
             let mut state = self.shared.lock();
-            let mut leftover = state.conn.switch_protocol();
+            let mut leftover = state.machine.switch_protocol();
             leftover.extend_from_slice(&self.buf);
             leftover
         };
@@ -366,6 +379,7 @@ impl<R: ReadHalf> Reader<R> {
 pub(crate) async fn read_loop<R: ReadHalf>(
     shared: Arc<Shared>,
     handle: Weak<Handle>,
+    keep: Option<Arc<Handle>>,
     transport: R,
     responders: Responders,
     handback: Option<oneshot::Sender<(R, BytesMut)>>,
@@ -376,6 +390,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         buf: BytesMut::with_capacity(options.read_buffer),
         shared,
         handle,
+        _keep: keep,
         transport,
         responders,
         options,
@@ -443,6 +458,9 @@ pub(crate) async fn read_loop<R: ReadHalf>(
     // Whoever ended the connection, make sure everyone hears of it. A
     // graceful shutdown ends here with the answers queued.
     r.shared.end(ConnectionError::Closed);
+    // The routes' responders may hold handles: let them go.
+    let lanes = std::mem::take(&mut r.shared.lock().lanes);
+    drop(lanes);
 }
 
 /// Error code of the answer to a request that arrives while the connection
@@ -452,9 +470,10 @@ pub const SHUTTING_DOWN_ERROR_CODE: &str = "SHUTTING_DOWN";
 /// Answers a request that will not run: the connection is shutting down. A
 /// request without `_ask` is dropped (failing it would close the connection
 /// at once).
-fn refuse(conn: &mut Connection, req: Request) {
+fn refuse(machine: &mut Machine, lane: &Lane, req: Request) {
     if let Some(tag) = req.tag {
-        let _ = conn.fail(
+        let _ = machine.fail(
+            lane,
             &tag,
             &ResponderError::Declared {
                 code: SHUTTING_DOWN_ERROR_CODE.to_owned(),
@@ -468,6 +487,7 @@ fn refuse(conn: &mut Connection, req: Request) {
 /// A responder that did not answer at its first poll, to run among the
 /// others.
 fn keep_running(
+    lane: Lane,
     tag: Option<Bytes>,
     fut: amp_core::ResponderFuture,
 ) -> Pin<Box<dyn Future<Output = Answer> + Send>> {
@@ -476,7 +496,7 @@ fn keep_running(
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(panicked()));
-        (tag, result)
+        (lane, tag, result)
     })
 }
 
@@ -487,8 +507,13 @@ fn panicked() -> ResponderError {
 
 /// Sends a responder's result. Refused only when the connection has ended;
 /// the result is dropped then, with nobody left to send it to.
-fn respond(conn: &mut Connection, tag: Option<&[u8]>, result: Result<&AmpBox, &ResponderError>) {
-    if let Err(_e) = conn.respond_ref(tag, result) {
+fn respond(
+    machine: &mut Machine,
+    lane: &Lane,
+    tag: Option<&[u8]>,
+    result: Result<&AmpBox, &ResponderError>,
+) {
+    if let Err(_e) = machine.respond_ref(lane, tag, result) {
         #[cfg(feature = "tracing")]
         tracing::debug!(error = %_e, "responder result dropped");
     }

@@ -6,21 +6,24 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 
 use event_listener::Event as Notify;
 use futures_util::task::AtomicWaker;
 
 use amp_core::dispatcher::{Body, settles};
+use amp_core::router::Route;
 use amp_core::{
-    AmpBox, CallError, CallId, CallOutcome, Connection, ConnectionError, Event, Request, SendError,
+    AmpBox, CallError, CallId, CallOutcome, ConnectionError, Event, Request, SendError,
 };
 
 use crate::Options;
+use crate::machine::{Lane, Machine, RouteLane, call_key};
 
 pub(crate) struct State {
-    pub(crate) conn: Connection,
+    /// The state machine: a plain connection or a router.
+    pub(crate) machine: Machine,
     /// This side's calls, from the moment they are queued until their
     /// caller takes the outcome (or gives up).
     pub(crate) pending: HashMap<CallId, Slot, amp_core::dispatcher::CallIdHash>,
@@ -29,11 +32,15 @@ pub(crate) struct State {
     pub(crate) in_flight: usize,
     /// Received boxes that are neither requests nor answers, for the
     /// responders' box receiver (at most what one read brought).
-    pub(crate) boxes: VecDeque<AmpBox>,
+    pub(crate) boxes: VecDeque<(Lane, AmpBox)>,
     /// [`Peer::detach`](crate::Peer::detach) was called: no new call or
     /// box is queued, and the connection comes apart once its traffic is
     /// drained.
     pub(crate) detaching: bool,
+    /// A routed connection's bound routes.
+    pub(crate) lanes: HashMap<Route, Arc<RouteLane>>,
+    /// The id the next bound route gets (see [`RouteLane::id`]).
+    pub(crate) next_lane: u32,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -51,7 +58,9 @@ impl State {
     /// wait to be decoded, or bytes wait to be written (the responders are
     /// the reader's to count).
     pub(crate) fn has_work(&self) -> bool {
-        !self.pending.is_empty() || self.conn.pending_transmit() > 0 || self.conn.buffered() > 0
+        !self.pending.is_empty()
+            || self.machine.pending_transmit() > 0
+            || self.machine.buffered() > 0
     }
 
     /// Leaves a call's outcome for its caller; returns who to wake.
@@ -72,13 +81,14 @@ impl State {
     /// under the budget (or the connection has ended, which queueing then
     /// reports).
     pub(crate) fn has_room(&self, max_outbound: usize) -> bool {
-        self.conn.is_closed() || self.conn.pending_transmit() + self.in_flight < max_outbound
+        self.machine.is_closed() || self.machine.pending_transmit() + self.in_flight < max_outbound
     }
 
     /// Queues a call and gives it a slot in the pending table, with the
     /// caller's waker if it is known already.
     pub(crate) fn queue_call(
         &mut self,
+        lane: &Lane,
         command: &str,
         arguments: Body<'_>,
         requires_answer: bool,
@@ -87,11 +97,13 @@ impl State {
         if self.detaching {
             return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
         }
-        let queued = self.conn.call_body(command, arguments, requires_answer);
+        let queued = self
+            .machine
+            .call_body(lane, command, arguments, requires_answer);
         if let Ok(Some(id)) = queued {
             let size = arguments.encoded_len() + command.len() + 32;
             self.pending.insert(
-                id,
+                call_key(lane, id),
                 Slot {
                     waker: waker.cloned(),
                     outcome: None,
@@ -152,6 +164,29 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// The shared state of a new connection driving `machine`.
+    pub(crate) fn new(machine: Machine, options: Options, addr: Option<SocketAddr>) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State {
+                machine,
+                pending: HashMap::default(),
+                in_flight: 0,
+                boxes: VecDeque::new(),
+                detaching: false,
+                lanes: HashMap::new(),
+                next_lane: 1,
+            }),
+            write_ready: Signal::default(),
+            space: Notify::new(),
+            wake_reader: Signal::default(),
+            ended: Notify::new(),
+            draining: AtomicBool::new(false),
+            responders_busy: AtomicUsize::new(0),
+            options,
+            addr,
+        })
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // Nothing panics while holding the lock but a bug in this module;
         // the state is still usable to fail calls then.
@@ -159,7 +194,7 @@ impl Shared {
     }
 
     pub(crate) fn close_reason(&self) -> Option<ConnectionError> {
-        self.lock().conn.close_reason().cloned()
+        self.lock().machine.close_reason().cloned()
     }
 
     /// Hands out the core's events: settles calls (their callers' wakers go
@@ -171,7 +206,7 @@ impl Shared {
     pub(crate) fn drain(
         &self,
         state: &mut State,
-        requests: &mut VecDeque<Request>,
+        requests: &mut VecDeque<(Lane, Request)>,
         wakers: &mut Vec<Waker>,
         max_requests: usize,
     ) -> bool {
@@ -183,15 +218,24 @@ impl Shared {
             // this side waits for; what follows is the next protocol's.
             // (Not `stopped`: those bytes are left for the next protocol,
             // not waiting to be decoded.)
-            if state.detaching && state.conn.dispatcher().outstanding_calls() == 0 {
+            if state.detaching && state.machine.outstanding_calls() == 0 {
                 break;
             }
-            let Some(event) = state.conn.poll_event() else {
+            let Some((route, event)) = state.machine.poll_event() else {
                 break;
+            };
+            let lane = match route {
+                None => None,
+                // What an unbound route's calls are failed with: they are
+                // failed already (see `Peer::close`).
+                Some(route) => match state.lanes.get(&route) {
+                    Some(lane) => Some(Arc::clone(lane)),
+                    None => continue,
+                },
             };
             match event {
                 Event::Request(req) => {
-                    requests.push_back(req);
+                    requests.push_back((lane, req));
                     taken += 1;
                     if taken == max_requests {
                         stopped = true;
@@ -209,18 +253,18 @@ impl Shared {
                 Event::Box(b) => {
                     // For the responders' box receiver, which the reader
                     // runs once the lock is released.
-                    state.boxes.push_back(b);
+                    state.boxes.push_back((lane, b));
                 }
                 Event::Answer { call, response } => {
                     // The common case, settled without going through a
                     // (call, outcome) pair first.
                     settled = true;
-                    wakers.extend(state.settle(call, Ok(response)));
+                    wakers.extend(state.settle(call_key(&lane, call), Ok(response)));
                 }
                 other => {
                     if let Some((id, outcome)) = settles(other) {
                         settled = true;
-                        wakers.extend(state.settle(id, outcome));
+                        wakers.extend(state.settle(call_key(&lane, id), outcome));
                     }
                 }
             }
@@ -238,18 +282,20 @@ impl Shared {
         let mut wakers = Vec::new();
         {
             let mut state = self.lock();
-            state.conn.connection_lost(reason);
+            state.machine.connection_lost(reason);
             self.drain(&mut state, &mut VecDeque::new(), &mut wakers, usize::MAX);
         }
         wakers.into_iter().for_each(Waker::wake);
     }
 
-    /// The outcome of call `id`, once there is one.
+    /// The outcome of call `id` of `lane`, once there is one.
     pub(crate) fn poll_answer(
         &self,
+        lane: &Lane,
         id: CallId,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<CallOutcome> {
+        let id = call_key(lane, id);
         let mut state = self.lock();
         let Some(slot) = state.pending.get_mut(&id) else {
             // Not reached: only the caller takes its slot away. Report the
@@ -316,13 +362,13 @@ impl Shared {
     }
 
     /// Forgets a call whose caller gave up: a late answer is dropped.
-    pub(crate) fn cancel(&self, id: CallId) {
+    pub(crate) fn cancel(&self, lane: &Lane, id: CallId) {
         let mut state = self.lock();
-        if let Some(slot) = state.pending.remove(&id)
+        if let Some(slot) = state.pending.remove(&call_key(lane, id))
             && slot.outcome.is_none()
         {
             state.in_flight -= slot.size;
-            state.conn.forget(id);
+            state.machine.forget(lane, id);
             drop(state);
             self.space.notify(1);
         }

@@ -17,8 +17,8 @@ pub(crate) async fn write_loop<W: WriteHalf>(
     loop {
         let (bytes, closed) = {
             let mut state = shared.lock();
-            let bytes = state.conn.take_transmit();
-            (bytes, state.conn.is_closed())
+            let bytes = state.machine.take_transmit();
+            (bytes, state.machine.is_closed())
         };
         if !bytes.is_empty() {
             // Room again: wake callers waiting for space, and the reader if

@@ -17,13 +17,11 @@
 //! # });
 //! ```
 
-use std::sync::Arc;
-
 use amp_engine::{Options, Runtime};
 use async_net::{AsyncToSocketAddrs, TcpStream};
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::live::{self, RoutedPeer, Spawner};
+use crate::live::RoutedPeer;
 
 /// Runs routes over any `futures-io` stream, the connection's and the
 /// routes' tasks run on `runtime`.
@@ -64,13 +62,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = amp_async_std::transport::split(stream);
-    let for_routes = runtime.clone();
-    let routes: Spawner = Arc::new(move |task| for_routes.spawn(task));
-    let (router, reading, writing) = live::start(reader, writer, routes, options);
-    bind(&router);
-    runtime.spawn(Box::pin(reading));
-    runtime.spawn(Box::pin(writing));
-    router
+    amp_engine::routed::spawn(&runtime, reader, writer, None, options, bind)
 }
 
 /// Connects to `addr` over TCP and runs routes on the connection.

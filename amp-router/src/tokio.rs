@@ -18,19 +18,11 @@
 //! # }
 //! ```
 
-use std::sync::Arc;
-
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::{TcpStream, ToSocketAddrs};
 use amp_engine::Options;
 
-use crate::live::{self, RoutedPeer, Spawner};
-
-fn spawner() -> Spawner {
-    Arc::new(|task| {
-        ::tokio::spawn(task);
-    })
-}
+use crate::live::RoutedPeer;
 
 /// Runs routes over any tokio stream. Must be called inside a tokio runtime.
 ///
@@ -70,11 +62,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = amp_tokio::transport::split(stream);
-    let (router, reading, writing) = live::start(reader, writer, spawner(), options);
-    bind(&router);
-    ::tokio::spawn(reading);
-    ::tokio::spawn(writing);
-    router
+    amp_engine::routed::spawn(&amp_tokio::Tokio, reader, writer, None, options, bind)
 }
 
 /// Connects to `addr` over TCP and runs routes on the connection.

@@ -227,10 +227,13 @@ async fn a_box_for_an_unbound_route_ends_the_connection_with_a_typed_reason() {
             name: bytes::Bytes::from_static(b"99")
         })
     );
-    // The route's own call fails, naming why.
+    // The route's own call fails with the same typed reason.
     let failed = timeout(T, pending).await.unwrap().unwrap();
     assert!(
-        matches!(&failed, Err(CallError::Connection(ConnectionError::Transport(why))) if why.contains("99")),
+        matches!(
+            &failed,
+            Err(CallError::Connection(ConnectionError::Protocol(ProtocolError::UnknownRoute { name }))) if name == "99"
+        ),
         "{failed:?}"
     );
 }

@@ -1,0 +1,247 @@
+//! The state machine a live connection drives: a plain
+//! [`Connection`](amp_core::Connection), or a [`Router`] carrying routes.
+//! Both take bytes and time and give events and bytes; the engine drives
+//! either the same way, and a route's calls and answers name their route.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+
+use amp_core::dispatcher::Body;
+use amp_core::router::{Route, RouteError, Router};
+use amp_core::{AmpBox, CallId, Connection, ConnectionError, Event, ResponderError, SendError};
+
+use crate::Responders;
+
+/// Which conversation a call, a request or a box belongs to: `None` on a
+/// plain connection, the route on a routed one.
+pub(crate) type Lane = Option<Arc<RouteLane>>;
+
+/// One bound route of a routed connection, as its peers and its requests
+/// name it.
+pub(crate) struct RouteLane {
+    pub(crate) route: Route,
+    /// Tells this route's calls from other routes' in the pending table
+    /// (each route numbers its own calls).
+    pub(crate) id: u32,
+    pub(crate) responders: Responders,
+    /// The route was unbound (its peers are closed; the connection goes
+    /// on).
+    pub(crate) unbound: AtomicBool,
+}
+
+/// Bits of a pending-table key left for a route's own call counter.
+const CALL_BITS: u32 = 40;
+
+/// The pending-table key of call `id` on `lane`.
+pub(crate) fn call_key(lane: &Lane, id: CallId) -> CallId {
+    match lane {
+        None => id,
+        Some(lane) => CallId::new((u64::from(lane.id) << CALL_BITS) | id.get()),
+    }
+}
+
+/// Whether pending-table key `key` is one of `lane`'s calls.
+pub(crate) fn is_lane_key(lane: &RouteLane, key: CallId) -> bool {
+    key.get() >> CALL_BITS == u64::from(lane.id)
+}
+
+// The plain connection is kept inline, as it was before routes ran on the
+// engine: the common case pays no indirection on each step.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Machine {
+    Plain(Connection),
+    Routed(Box<Router>),
+}
+
+/// A route's local refusal, as the engine reports it to a caller.
+fn route_refused(e: RouteError) -> SendError {
+    match e {
+        RouteError::Send(e) => e,
+        RouteError::NotBound(_) => SendError::Closed(ConnectionError::RouteUnbound),
+        other => SendError::Closed(ConnectionError::Transport(other.to_string())),
+    }
+}
+
+/// The route of a lane (a routed connection's peers always have one).
+fn route(lane: &Lane) -> &Route {
+    lane.as_deref().map_or(&Route::Default, |lane| &lane.route)
+}
+
+impl Machine {
+    pub(crate) fn is_closed(&self) -> bool {
+        match self {
+            Machine::Plain(c) => c.is_closed(),
+            Machine::Routed(r) => r.is_closed(),
+        }
+    }
+
+    pub(crate) fn close_reason(&self) -> Option<&ConnectionError> {
+        match self {
+            Machine::Plain(c) => c.close_reason(),
+            Machine::Routed(r) => r.close_reason(),
+        }
+    }
+
+    pub(crate) fn pending_transmit(&self) -> usize {
+        match self {
+            Machine::Plain(c) => c.pending_transmit(),
+            Machine::Routed(r) => r.pending_transmit(),
+        }
+    }
+
+    pub(crate) fn take_transmit(&mut self) -> Bytes {
+        match self {
+            Machine::Plain(c) => c.take_transmit(),
+            Machine::Routed(r) => r.take_transmit(),
+        }
+    }
+
+    pub(crate) fn buffered(&self) -> usize {
+        match self {
+            Machine::Plain(c) => c.buffered(),
+            Machine::Routed(r) => r.buffered(),
+        }
+    }
+
+    pub(crate) fn read_buffer(&mut self) -> &mut BytesMut {
+        match self {
+            Machine::Plain(c) => c.read_buffer(),
+            Machine::Routed(r) => r.read_buffer(),
+        }
+    }
+
+    pub(crate) fn handle_eof(&mut self) {
+        match self {
+            Machine::Plain(c) => c.handle_eof(),
+            Machine::Routed(r) => r.handle_eof(),
+        }
+    }
+
+    pub(crate) fn connection_lost(&mut self, reason: ConnectionError) {
+        match self {
+            Machine::Plain(c) => c.connection_lost(reason),
+            Machine::Routed(r) => r.connection_lost(reason),
+        }
+    }
+
+    pub(crate) fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        match self {
+            Machine::Plain(c) => c.poll_timeout(now),
+            Machine::Routed(r) => r.poll_timeout(now),
+        }
+    }
+
+    pub(crate) fn handle_timeout(&mut self, now: Instant) {
+        match self {
+            Machine::Plain(c) => c.handle_timeout(now),
+            Machine::Routed(r) => r.handle_timeout(now),
+        }
+    }
+
+    pub(crate) fn pause_reading(&mut self, paused: bool) {
+        match self {
+            Machine::Plain(c) => c.pause_reading(paused),
+            Machine::Routed(r) => r.pause_reading(paused),
+        }
+    }
+
+    /// This side's calls still waiting for their answer (coming apart
+    /// waits for them; only a plain connection comes apart).
+    pub(crate) fn outstanding_calls(&self) -> usize {
+        match self {
+            Machine::Plain(c) => c.dispatcher().outstanding_calls(),
+            Machine::Routed(_) => 0,
+        }
+    }
+
+    /// The next event, with the route it happened on (`None`: the plain
+    /// connection, or the routed connection as a whole).
+    pub(crate) fn poll_event(&mut self) -> Option<(Option<Route>, Event)> {
+        match self {
+            Machine::Plain(c) => c.poll_event().map(|event| (None, event)),
+            Machine::Routed(r) => r.poll_event().map(|e| match e.event {
+                // The end of the whole connection.
+                Event::Closed(reason) => (None, Event::Closed(reason)),
+                event => (Some(e.route), event),
+            }),
+        }
+    }
+
+    pub(crate) fn call_body(
+        &mut self,
+        lane: &Lane,
+        command: &str,
+        arguments: Body<'_>,
+        requires_answer: bool,
+    ) -> Result<Option<CallId>, SendError> {
+        match self {
+            Machine::Plain(c) => c.call_body(command, arguments, requires_answer),
+            Machine::Routed(r) => r
+                .call_body(route(lane), command, arguments, requires_answer)
+                .map_err(route_refused),
+        }
+    }
+
+    pub(crate) fn send_box(&mut self, lane: &Lane, b: &AmpBox) -> Result<(), SendError> {
+        match self {
+            Machine::Plain(c) => c.send_box(b),
+            Machine::Routed(r) => r.send_box(route(lane), b).map_err(route_refused),
+        }
+    }
+
+    pub(crate) fn forget(&mut self, lane: &Lane, id: CallId) {
+        match self {
+            Machine::Plain(c) => {
+                c.forget(id);
+            }
+            Machine::Routed(r) => {
+                r.forget(route(lane), id);
+            }
+        }
+    }
+
+    pub(crate) fn respond_ref(
+        &mut self,
+        lane: &Lane,
+        tag: Option<&[u8]>,
+        result: Result<&AmpBox, &ResponderError>,
+    ) -> Result<(), SendError> {
+        match self {
+            Machine::Plain(c) => c.respond_ref(tag, result),
+            Machine::Routed(r) => r
+                .respond_ref(route(lane), tag, result)
+                .map_err(route_refused),
+        }
+    }
+
+    pub(crate) fn fail(
+        &mut self,
+        lane: &Lane,
+        tag: &[u8],
+        error: &ResponderError,
+    ) -> Result<(), SendError> {
+        match self {
+            Machine::Plain(c) => c.fail(tag, error),
+            Machine::Routed(r) => r.fail(route(lane), tag, error).map_err(route_refused),
+        }
+    }
+
+    /// Takes what is buffered past the last box (coming apart; a routed
+    /// connection does not come apart and keeps its bytes).
+    pub(crate) fn switch_protocol(&mut self) -> BytesMut {
+        match self {
+            Machine::Plain(c) => c.switch_protocol(),
+            Machine::Routed(_) => BytesMut::new(),
+        }
+    }
+
+    pub(crate) fn router(&mut self) -> Option<&mut Router> {
+        match self {
+            Machine::Plain(_) => None,
+            Machine::Routed(r) => Some(r),
+        }
+    }
+}
