@@ -1,13 +1,9 @@
 //! The checks behind the `router` fuzz target: an `amp_router::Router`
 //! driven by arbitrary bytes and local actions.
 //!
-//! Apart from `checks.rs` because amp-core's tests cannot depend on
-//! amp-router: `amp-router/tests/fuzz_regressions.rs` includes this file
-//! (with `input.rs` and `timeout_model.rs`, as `crate::input` and
-//! `crate::timeout_model`: the byte reader and the timeouts' model it shares
-//! with `checks.rs`) to replay the router's seeds and saved crashes on
-//! stable. So it may use only what amp-router's tests can: `amp_core`,
-//! `amp_router` and `bytes`; no fuzzing crate.
+//! It reads its input with the byte reader of `input.rs` and holds the
+//! router to the timeouts' model of `timeout_model.rs`, both shared with
+//! `checks.rs`.
 //!
 //! A check that finds a bug panics with a message saying which invariant
 //! broke.

@@ -8,8 +8,8 @@
 //! ([`Clock::sample`]), then compares what the connection does with
 //! [`Clock::deadline`] and [`Clock::fired`].
 //!
-//! Included (as `crate::timeout_model`) by the stable tests replaying those
-//! checks, like `input.rs`; so nothing here but `std` and `amp_core`.
+//! Like `input.rs`, it is run by the stable tests replaying those checks as
+//! much as by the fuzzers; so no fuzzing crate here.
 
 use std::time::{Duration, Instant};
 
@@ -18,14 +18,21 @@ use amp_core::{ConnectionError, Timeouts};
 use crate::input::Input;
 
 /// What a time action drives: a connection, or a router (its impl is in
-/// `router_checks.rs`, the only place that has the router).
+/// `router_checks.rs`). Each method is the machine's own of that name.
 pub trait Timed {
+    /// Whether the connection has ended.
     fn is_closed(&self) -> bool;
+    /// Why it ended, once it has.
     fn close_reason(&self) -> Option<&ConnectionError>;
+    /// The received bytes not decoded yet.
     fn buffered(&self) -> usize;
+    /// The bytes queued for sending, not taken yet.
     fn pending_transmit(&self) -> usize;
+    /// The next deadline, as of `now`.
     fn poll_timeout(&mut self, now: Instant) -> Option<Instant>;
+    /// Fires what timeout is due at `now`.
     fn handle_timeout(&mut self, now: Instant);
+    /// Stops (`true`) or resumes reading.
     fn pause_reading(&mut self, paused: bool);
 }
 

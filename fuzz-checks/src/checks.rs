@@ -1,20 +1,17 @@
 //! The checks behind every fuzz target, on plain byte slices.
 //!
-//! Each target in `fuzz_targets/` is one line calling a function here, and
-//! `amp-core/tests/fuzz_regressions.rs` includes this same file to replay the
-//! seed corpus and every saved crash on stable Rust. So this file may use
-//! only what amp-core's own tests can: `amp_core`, `bytes`, `serde` and
-//! `serde_bytes`; no fuzzing crate.
+//! Each target in `fuzz/fuzz_targets/` is one line calling a function here
+//! (or in `router_checks.rs`), and this crate's tests replay the seed corpus
+//! and every saved crash through them on stable Rust.
 //!
 //! Structured inputs (the decoder's limits and chunking, the dispatcher's
-//! actions) are read with [`Input`], the small byte reader of `input.rs`
-//! (a module the including crate declares as `crate::input`), for the same
-//! reason: the stable replay must read a saved input exactly as the fuzzer
-//! did. Running out of bytes reads zeros, so every input is valid.
+//! actions) are read with [`Input`], the small byte reader of `input.rs`,
+//! so that the stable replay reads a saved input exactly as the fuzzer did.
+//! Running out of bytes reads zeros, so every input is valid.
 //!
 //! The dispatcher's timeouts are checked against the [`Clock`] of
-//! `timeout_model.rs` (declared the same way, as `crate::timeout_model`),
-//! the model the `router` check of `router_checks.rs` uses too.
+//! `timeout_model.rs`, the model the `router` check of `router_checks.rs`
+//! uses too.
 //!
 //! A check that finds a bug panics with a message saying which invariant
 //! broke.
