@@ -7,8 +7,8 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use amp_fuzz_checks::checks::VALUE_TYPES;
 use amp_fuzz_checks::input::Input;
+use amp_fuzz_checks::values::VALUE_TYPES;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
