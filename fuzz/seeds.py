@@ -7,7 +7,7 @@ Reads the vectors Twisted produced (boxes, argument values, recorded
 conversations; by default interop/vectors/twisted-amp.json, in this
 repository, written by interop/record_vectors.py) and writes
 one file per seed into fuzz/corpus/<target>/, in each target's input format
-(see fuzz/src/checks.rs). Files it wrote before (named seed-*) are replaced;
+(see fuzz-checks/src/, one module per target). Files it wrote before (named seed-*) are replaced;
 anything else there is left alone. Standard library only; deterministic.
 """
 
@@ -19,7 +19,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_VECTORS = os.path.join(HERE, os.pardir, "interop", "vectors", "twisted-amp.json")
 
-# fuzz/src/checks.rs: VALUE_TYPES, by Twisted argument type.
+# fuzz-checks/src/values.rs: VALUE_TYPES, by Twisted argument type.
 VALUE_SELECTORS = {
     "Integer": [0, 1, 2, 16],  # i64, u8, i128, u64
     "String": [12],  # Bytes
@@ -37,7 +37,7 @@ AMPLIST_SELECTOR = 10
 VEC_VEC_I64 = 14
 VEC_F64 = 17
 
-# fuzz/src/checks.rs: dispatcher opcodes.
+# fuzz-checks/src/dispatcher/mod.rs: dispatcher opcodes.
 OP_RECEIVE_BYTES = 0
 OP_RECEIVE_BOX = 1
 OP_CALL = 2
@@ -56,7 +56,7 @@ OP_POLL_ALL = 14
 
 SWITCH = b"\x00\x08_command\x00\x06Switch\x00\x00TLS"
 
-# fuzz/src/router_checks.rs: router opcodes.
+# fuzz-checks/src/router/mod.rs: router opcodes.
 R_RECEIVE_BYTES = 0
 R_BIND = 2
 R_CONNECT = 3
@@ -124,7 +124,7 @@ def short(x):
     return bytes([len(x)]) + x
 
 
-# Operands of the router target (fuzz/src/router_checks.rs). Its routes at
+# Operands of the router target (fuzz-checks/src/router/). Its routes at
 # the start: the default route ("D") connected to the peer's default route,
 # "0" connected to "0", "1" connected to "7", "2" not connected.
 def r_route(r):

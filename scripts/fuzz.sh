@@ -12,9 +12,9 @@
 # only) plus what earlier runs found (fuzz/work/corpus/<target>/, where new
 # inputs go; not committed). A crash, timeout, leak or out-of-memory input is
 # written by libFuzzer to fuzz/artifacts/<target>/ and copied to
-# fuzz/regressions/<target>/, which the stable tests `fuzz_regressions`
-# replay (amp-core's for the first four targets, amp-router's for router);
-# the script then exits non-zero.
+# fuzz/regressions/<target>/, which the stable test `fuzz_regressions` of
+# amp-fuzz-checks (fuzz-checks/, whose checks the targets run) replays for
+# every target; the script then exits non-zero.
 set -euo pipefail
 
 seconds=${1:-60}

@@ -1,7 +1,7 @@
 //! Arbitrary bytes fed to the box decoder in arbitrary chunks, with small random limits.
-//! The checks are in `amp_fuzz::checks::decoder`.
+//! The checks are in `amp_fuzz_checks::decoder`.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| amp_fuzz::checks::decoder(data));
+fuzz_target!(|data: &[u8]| amp_fuzz_checks::decoder(data));

@@ -1,19 +1,14 @@
 //! Replays the fuzz targets' inputs on stable Rust, through the very checks
-//! the fuzzers run (`fuzz/src/checks.rs`, included here): every seed in
-//! `fuzz/corpus/<target>/` and every saved crash in
-//! `fuzz/regressions/<target>/`. A crash the fuzzers find is saved there and
-//! stays checked here, without nightly or libFuzzer. (The `router` target's
-//! inputs are replayed by amp-router's test of the same name.)
-
-#[path = "../../fuzz/src/checks.rs"]
-mod checks;
-#[path = "../../fuzz/src/input.rs"]
-mod input;
-#[path = "../../fuzz/src/timeout_model.rs"]
-mod timeout_model;
+//! the fuzzers run (this crate's): every seed in `fuzz/corpus/<target>/` and
+//! every saved crash in `fuzz/regressions/<target>/`, for every target. A
+//! crash the fuzzers find is saved there and stays checked here, without
+//! nightly or libFuzzer.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+
+use amp_fuzz_checks::input::Input;
+use amp_fuzz_checks::values::VALUE_TYPES;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -58,22 +53,27 @@ fn replay(target: &str, check: fn(&[u8])) {
 
 #[test]
 fn decoder() {
-    replay("decoder", checks::decoder);
+    replay("decoder", amp_fuzz_checks::decoder);
 }
 
 #[test]
 fn values() {
-    replay("values", checks::values);
+    replay("values", amp_fuzz_checks::values);
 }
 
 #[test]
 fn serde_box() {
-    replay("serde_box", checks::serde_box);
+    replay("serde_box", amp_fuzz_checks::serde_box);
 }
 
 #[test]
 fn dispatcher() {
-    replay("dispatcher", checks::dispatcher);
+    replay("dispatcher", amp_fuzz_checks::dispatcher);
+}
+
+#[test]
+fn router() {
+    replay("router", amp_fuzz_checks::router);
 }
 
 /// The readers the targets share read past the end as zeros, so any input,
@@ -81,10 +81,16 @@ fn dispatcher() {
 #[test]
 fn short_inputs() {
     for data in [&b""[..], b"\x00", b"\xff", b"\x01\x00\x00\x00\x01\x00\x00"] {
-        checks::decoder(data);
-        checks::values(data);
-        checks::serde_box(data);
-        checks::dispatcher(data);
+        amp_fuzz_checks::decoder(data);
+        amp_fuzz_checks::values(data);
+        amp_fuzz_checks::serde_box(data);
+        amp_fuzz_checks::dispatcher(data);
     }
-    assert!(!checks::VALUE_TYPES.is_empty());
+    for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
+        amp_fuzz_checks::router(data);
+    }
+    assert!(!VALUE_TYPES.is_empty());
+    let mut input = Input::new(b"\x01\x02\x03");
+    assert_eq!(input.u16(), 0x0102);
+    assert_eq!(input.rest(), b"\x03");
 }

@@ -1,6 +1,6 @@
 //! The model of the timeouts' rules (the unfinished-box timeout and the
-//! idle timeout) that the `dispatcher` check of `checks.rs` and the `router`
-//! check of `router_checks.rs` hold a connection, or a router, to.
+//! idle timeout) that the `dispatcher` check and the `router` check hold a
+//! connection, or a router, to.
 //!
 //! A check keeps a [`Clock`]: it moves `now`, counts the bytes it hands over
 //! (`fed`), takes for sending (`transmitted`) and sees fully decoded
@@ -8,24 +8,32 @@
 //! ([`Clock::sample`]), then compares what the connection does with
 //! [`Clock::deadline`] and [`Clock::fired`].
 //!
-//! Included (as `crate::timeout_model`) by the stable tests replaying those
-//! checks, like `input.rs`; so nothing here but `std` and `amp_core`.
+//! Like `input.rs`, it is run by the stable tests replaying those checks as
+//! much as by the fuzzers; so no fuzzing crate here.
 
 use std::time::{Duration, Instant};
 
 use amp_core::{ConnectionError, Timeouts};
+use amp_router::Router;
 
 use crate::input::Input;
 
-/// What a time action drives: a connection, or a router (its impl is in
-/// `router_checks.rs`, the only place that has the router).
+/// What a time action drives: a connection, or a router. Each method is the
+/// machine's own of that name.
 pub trait Timed {
+    /// Whether the connection has ended.
     fn is_closed(&self) -> bool;
+    /// Why it ended, once it has.
     fn close_reason(&self) -> Option<&ConnectionError>;
+    /// The received bytes not decoded yet.
     fn buffered(&self) -> usize;
+    /// The bytes queued for sending, not taken yet.
     fn pending_transmit(&self) -> usize;
+    /// The next deadline, as of `now`.
     fn poll_timeout(&mut self, now: Instant) -> Option<Instant>;
+    /// Fires what timeout is due at `now`.
     fn handle_timeout(&mut self, now: Instant);
+    /// Stops (`true`) or resumes reading.
     fn pause_reading(&mut self, paused: bool);
 }
 
@@ -50,6 +58,30 @@ impl Timed for amp_core::Connection {
     }
     fn pause_reading(&mut self, paused: bool) {
         amp_core::Connection::pause_reading(self, paused)
+    }
+}
+
+impl Timed for Router {
+    fn is_closed(&self) -> bool {
+        Router::is_closed(self)
+    }
+    fn close_reason(&self) -> Option<&ConnectionError> {
+        Router::close_reason(self)
+    }
+    fn buffered(&self) -> usize {
+        Router::buffered(self)
+    }
+    fn pending_transmit(&self) -> usize {
+        Router::pending_transmit(self)
+    }
+    fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
+        Router::poll_timeout(self, now)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        Router::handle_timeout(self, now)
+    }
+    fn pause_reading(&mut self, paused: bool) {
+        Router::pause_reading(self, paused)
     }
 }
 

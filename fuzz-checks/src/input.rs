@@ -1,9 +1,8 @@
 //! The byte reader every structured fuzz input is read with.
 //!
-//! Shared by the checks of `checks.rs` and `router_checks.rs`, and included
-//! (as `crate::input`) by the stable tests replaying them, which must read a
-//! saved input exactly as the fuzzer did; so no fuzzing crate here, nothing
-//! but `std`.
+//! Shared by every check, and so by the stable tests replaying them, which
+//! must read a saved input exactly as the fuzzer did; so no fuzzing crate
+//! here, nothing but `std`.
 
 /// Reads numbers, choices and byte strings off the front of a fuzz input.
 /// Past the end it reads zeros and empty strings.
