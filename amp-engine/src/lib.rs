@@ -266,15 +266,28 @@ pub fn spawn<Rt: Runtime, R: ReadHalf, W: WriteHalf>(
     options: Options,
 ) -> Peer {
     let (peer, reading, writing) = start(reader, writer, addr, responders, options);
+    run_loops(runtime, addr, false, reading, writing);
+    peer
+}
+
+/// Spawns a connection's two loops on `runtime`, in one `tracing` span.
+pub(crate) fn run_loops<Rt: Runtime>(
+    runtime: &Rt,
+    addr: Option<SocketAddr>,
+    routed: bool,
+    reading: impl Future<Output = ()> + Send + 'static,
+    writing: impl Future<Output = ()> + Send + 'static,
+) {
     #[cfg(feature = "tracing")]
     let (reading, writing) = {
         use tracing::Instrument;
-        let span = tracing::debug_span!("amp_connection", peer = ?addr);
+        let span = tracing::debug_span!("amp_connection", peer = ?addr, routed);
         (reading.instrument(span.clone()), writing.instrument(span))
     };
+    #[cfg(not(feature = "tracing"))]
+    let _ = (addr, routed);
     runtime.spawn(Box::pin(reading));
     runtime.spawn(Box::pin(writing));
-    peer
 }
 
 /// Closes `peer` gracefully: starts no new responder (requests still

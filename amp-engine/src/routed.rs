@@ -392,13 +392,6 @@ pub fn spawn<Rt: Runtime, R: ReadHalf, W: WriteHalf>(
     // Routes bound before the first byte is read: the peer's first box
     // finds them.
     bind(&router);
-    #[cfg(feature = "tracing")]
-    let (reading, writing) = {
-        use tracing::Instrument;
-        let span = tracing::debug_span!("amp_routed_connection", peer = ?addr);
-        (reading.instrument(span.clone()), writing.instrument(span))
-    };
-    runtime.spawn(Box::pin(reading));
-    runtime.spawn(Box::pin(writing));
+    crate::run_loops(runtime, addr, true, reading, writing);
     router
 }

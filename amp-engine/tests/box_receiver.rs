@@ -3,42 +3,14 @@
 //! while calls keep working; without one they end the connection as Twisted
 //! ends it; a receiver that panics ends only its own connection.
 
-use std::io;
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use amp_core::{AmpBox, ConnectionError, ProtocolError};
-use amp_engine::{Options, ReadHalf, Responders, WriteHalf, start};
-use bytes::BytesMut;
+use amp_engine::{Options, Responders, start};
+use common::{Recorder, Script};
 use futures_channel::mpsc;
-use futures_util::StreamExt;
-
-/// Reads what the test sends; the end of the channel is the end of the
-/// stream.
-struct Script(mpsc::UnboundedReceiver<Vec<u8>>);
-impl ReadHalf for Script {
-    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        match self.0.next().await {
-            Some(bytes) => {
-                buf.extend_from_slice(&bytes);
-                Ok(bytes.len())
-            }
-            None => Ok(0),
-        }
-    }
-}
-
-/// Keeps every byte written.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<u8>>>);
-impl WriteHalf for Recorder {
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(())
-    }
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
 
 fn wire(b: &AmpBox) -> Vec<u8> {
     b.to_bytes().unwrap().to_vec()
@@ -62,7 +34,7 @@ fn run(responders: Responders, input: Vec<AmpBox>) -> (ConnectionError, Vec<u8>)
     );
     futures_executor::block_on(futures_util::future::join(reading, writing));
     let reason = futures_executor::block_on(peer.closed());
-    let out = written.0.lock().unwrap().clone();
+    let out = written.bytes();
     (reason, out)
 }
 

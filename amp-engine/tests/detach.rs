@@ -3,44 +3,15 @@
 //! none decoded; calls in flight are answered first, running responders
 //! answer first, nothing new is queued.
 
-use std::io;
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use amp_core::{AmpBox, CallError, ConnectionError, Decoder, SendError};
-use amp_engine::{Options, Parts, ReadHalf, Responders, WriteHalf, start_detachable};
+use amp_engine::{Options, Parts, ReadHalf, Responders, start_detachable};
 use bytes::BytesMut;
+use common::{Recorder, Script};
 use futures_channel::mpsc;
-use futures_util::StreamExt;
-
-/// Reads what the test sends; the end of the channel is the end of the
-/// stream.
-#[derive(Debug)]
-struct Script(mpsc::UnboundedReceiver<Vec<u8>>);
-impl ReadHalf for Script {
-    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        match self.0.next().await {
-            Some(bytes) => {
-                buf.extend_from_slice(&bytes);
-                Ok(bytes.len())
-            }
-            None => Ok(0),
-        }
-    }
-}
-
-/// Keeps every byte written; remembers whether it was closed.
-#[derive(Clone, Debug, Default)]
-struct Recorder(Arc<Mutex<(Vec<u8>, bool)>>);
-impl WriteHalf for Recorder {
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.lock().unwrap().0.extend_from_slice(bytes);
-        Ok(())
-    }
-    async fn close(&mut self) -> io::Result<()> {
-        self.0.lock().unwrap().1 = true;
-        Ok(())
-    }
-}
 
 /// Lets the connection's loops run once.
 async fn yield_once() {
@@ -108,7 +79,7 @@ fn a_call_in_flight_is_answered_then_the_transport_and_the_bytes_after_the_answe
         leftover,
     } = parts.expect("taken apart");
     assert_eq!(&leftover[..], b"\x16\x03\x01 next protocol");
-    let (out, closed) = writer.0.lock().unwrap().clone();
+    let (out, closed) = (writer.bytes(), writer.closed());
     assert!(!closed, "the writing half comes back open");
     let sent = boxes(&out);
     assert_eq!(sent.len(), 1, "only the call went out: {sent:?}");
@@ -172,7 +143,7 @@ fn a_running_responder_answers_before_the_halves_come_back_and_nothing_new_is_qu
         futures_executor::block_on(futures_util::future::join3(reading, writing, test));
     let parts = parts.expect("taken apart");
     assert!(parts.leftover.is_empty());
-    let sent = boxes(&parts.writer.0.lock().unwrap().0);
+    let sent = boxes(&parts.writer.bytes());
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].get_str("_answer"), Some("1"));
     assert_eq!(sent[0].get_str("done"), Some("yes"));

@@ -4,52 +4,16 @@
 //! name; unbinding fails that route's calls and leaves the rest; a routed
 //! connection serves on after every handle is dropped.
 
-use std::io;
+mod common;
+
 use std::sync::{Arc, Mutex};
 
 use amp_core::router::Route;
-use amp_core::{AmpBox, CallError, ConnectionError, Decoder, ProtocolError};
+use amp_core::{AmpBox, CallError, ConnectionError, ProtocolError};
 use amp_engine::routed::{self, RoutedPeer};
-use amp_engine::{Options, ReadHalf, Responders, WriteHalf};
-use bytes::BytesMut;
+use amp_engine::{Options, Responders};
+use common::{Recorder, Script};
 use futures_channel::mpsc;
-use futures_util::StreamExt;
-
-/// Reads what the test sends; the end of the channel is the end of the
-/// stream.
-struct Script(mpsc::UnboundedReceiver<Vec<u8>>);
-impl ReadHalf for Script {
-    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        match self.0.next().await {
-            Some(bytes) => {
-                buf.extend_from_slice(&bytes);
-                Ok(bytes.len())
-            }
-            None => Ok(0),
-        }
-    }
-}
-
-/// Keeps every byte written.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<u8>>>);
-impl WriteHalf for Recorder {
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(())
-    }
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Recorder {
-    fn boxes(&self) -> Vec<AmpBox> {
-        let mut decoder = Decoder::default();
-        decoder.feed(&self.0.lock().unwrap()).unwrap();
-        std::iter::from_fn(|| decoder.decode().unwrap()).collect()
-    }
-}
 
 fn wire(pairs: &[(&'static str, &'static str)]) -> Vec<u8> {
     AmpBox::from_pairs(pairs.iter().copied())

@@ -1,35 +1,24 @@
 //! Typed calls through a session: the bytes they put on the wire, and the
 //! arguments they refuse before anything is written.
 
+mod common;
+
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
 use amp_conformance::commands::{Sum, SumArgs, Total};
 use amp_core::{AmpBox, CallError, Command, SendError};
-use amp_engine::{Options, ReadHalf, Responders, WriteHalf, start};
+use amp_engine::{Options, ReadHalf, Responders, start};
 use bytes::BytesMut;
+use common::Recorder;
 use serde::{Deserialize, Serialize};
 
 struct Silent;
 impl ReadHalf for Silent {
     async fn read(&mut self, _: &mut BytesMut) -> io::Result<usize> {
         std::future::pending().await
-    }
-}
-
-/// Keeps every byte written, for the test to look at.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<u8>>>);
-impl WriteHalf for Recorder {
-    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(())
-    }
-    async fn close(&mut self) -> io::Result<()> {
-        Ok(())
     }
 }
 
@@ -95,10 +84,7 @@ fn a_typed_call_writes_the_same_box_as_a_raw_call() {
             true,
         )
         .unwrap();
-    assert_eq!(
-        written.0.lock().unwrap().as_slice(),
-        &expected.take_transmit()[..]
-    );
+    assert_eq!(written.bytes().as_slice(), &expected.take_transmit()[..]);
 }
 
 #[test]
@@ -115,10 +101,10 @@ fn a_typed_call_cannot_smuggle_a_reserved_key_and_writes_nothing() {
         other => panic!("expected a refusal of the reserved key, got {other:?}"),
     }
     flush(&mut writing);
-    assert!(written.0.lock().unwrap().is_empty());
+    assert!(written.bytes().is_empty());
     // The connection is still usable.
     let mut call = Box::pin(peer.call::<Sum>(&SumArgs { a: 1, b: 2 }));
     assert!(poll(&mut call).is_pending());
     flush(&mut writing);
-    assert!(!written.0.lock().unwrap().is_empty());
+    assert!(!written.bytes().is_empty());
 }
