@@ -107,7 +107,7 @@ fn setup(input: &mut Input) -> (Router, Model) {
 /// |---|---|
 /// | 0 | receive bytes (a length byte and the bytes) |
 /// | 1 | receive a well-formed box for a route (one of ours, the default, an unbound name), of a kind the input picks, in two writes |
-/// | 2 | bind a fresh route (`bind_route`) or one by name |
+/// | 2 | bind a fresh route (`bind_route`) or one by name; then, one time in four, turn raw boxes on or off for a route, bound or not |
 /// | 3 | connect a route to a remote name (the default, a short name, any, one too long to write) |
 /// | 4 | unbind a route |
 /// | 5 | call on a route (name, arguments, whether it wants an answer) |
@@ -214,6 +214,20 @@ pub fn router(data: &[u8]) {
                     touched = Some(route);
                 }
                 model.queued(&router, before, "binding", None);
+                if input.below(4) == 0 {
+                    // Raw boxes on or off for a route, bound or not.
+                    let route = pick_route(&mut input, &model);
+                    let on = input.below(2) == 0;
+                    let result = router.deliver_raw_boxes(&route, on);
+                    match (result, model.routes.get_mut(&key(&route))) {
+                        (Ok(()), Some(r)) => r.raw_boxes = Some(on),
+                        (Err(e), None) => assert_eq!(e, RouteError::NotBound(route.clone())),
+                        (result, r) => panic!(
+                            "deliver_raw_boxes({route}) gave {result:?}, bound: {}",
+                            r.is_some()
+                        ),
+                    }
+                }
             }
             3 => {
                 let route = pick_route(&mut input, &model);

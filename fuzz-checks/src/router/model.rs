@@ -38,6 +38,9 @@ pub(super) struct RouteModel {
     pub(super) owed: Vec<Bytes>,
     /// The next call's id (each route counts its own).
     pub(super) next_call: u64,
+    /// Raw boxes turned on or off for this route (`None`: as the
+    /// router's settings say).
+    pub(super) raw_boxes: Option<bool>,
 }
 
 impl RouteModel {
@@ -48,6 +51,7 @@ impl RouteModel {
             forgotten: BTreeSet::new(),
             owed: Vec::new(),
             next_call: 1,
+            raw_boxes: None,
         }
     }
 }
@@ -212,8 +216,14 @@ impl Model {
                 );
             }
             Event::Box(b) => {
-                assert!(self.raw_boxes, "a raw box without raw boxes on");
-                assert!(self.routes.contains_key(&k), "a box on {route}, not bound");
+                let r = self
+                    .routes
+                    .get(&k)
+                    .unwrap_or_else(|| panic!("a box on {route}, not bound"));
+                assert!(
+                    r.raw_boxes.unwrap_or(self.raw_boxes),
+                    "a raw box on {route} without raw boxes on"
+                );
                 for key in ["_answer", "_error", "_command", ROUTE] {
                     assert!(!b.contains_key(key), "a raw box holding {key}");
                 }
