@@ -53,6 +53,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod binding;
 mod deadline;
 mod live;
 mod options;
@@ -78,6 +79,7 @@ use futures_channel::oneshot;
 use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
 
 pub use amp_core;
+pub use binding::{TRACING, shutdown_within};
 pub use deadline::Deadline;
 pub use live::LiveConnections;
 pub use options::Options;
