@@ -34,6 +34,7 @@
 pub mod catalogue;
 pub mod commands;
 pub mod hostile;
+pub mod howto;
 pub mod interop;
 pub mod scenarios;
 pub mod sync;
