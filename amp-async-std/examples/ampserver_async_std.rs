@@ -1,47 +1,17 @@
 //! Twisted's `ampserver.py` on async-std: serves `Sum` and `Divide` on the
 //! address given as the first argument (default `127.0.0.1:1234`), printing
 //! each operation as the Python one does. The same program as amp-tokio's
-//! `ampserver`, on the other adapter.
+//! `ampserver`, on the other binding.
 //!
 //! `cargo run -p amp-async-std --example ampserver_async_std -- 127.0.0.1:1234`
 
-// The commands are shared with amp-tokio's examples.
-#[path = "../../amp-tokio/examples/common/mod.rs"]
-mod common;
-
-use std::io::Write;
-
-use amp_async_std::{AsyncStd, Responders};
-use common::{Divide, DivideArgs, DivideError, Quotient, Sum, SumArgs, Total, py_float};
-
-fn math() -> Responders {
-    Responders::new()
-        .responder(Sum, |_, args: SumArgs| async move {
-            let total = args.a + args.b;
-            println!("Did a sum: {} + {} = {}", args.a, args.b, total);
-            Ok::<_, std::convert::Infallible>(Total { total })
-        })
-        .responder(Divide, |_, args: DivideArgs| async move {
-            if args.denominator == 0 {
-                // Python's float division raises ZeroDivisionError here.
-                return Err(DivideError::ZeroDivision("float division by zero".into()));
-            }
-            let result = args.numerator as f64 / args.denominator as f64;
-            println!(
-                "Divided: {} / {} = {}",
-                args.numerator,
-                args.denominator,
-                py_float(result)
-            );
-            Ok(Quotient { result })
-        })
-}
+use amp_async_std::AsyncStd;
+use amp_conformance::howto;
 
 fn main() -> std::io::Result<()> {
     async_std::task::block_on(async {
-        let server = amp_async_std::bind(AsyncStd, common::address(), |_| math()).await?;
-        println!("LISTENING {}", server.local_addr()?.port());
-        std::io::stdout().flush()?;
-        server.run().await
+        let server =
+            amp_async_std::bind(AsyncStd, howto::address(), |_| howto::responders()).await?;
+        howto::serve(server).await
     })
 }

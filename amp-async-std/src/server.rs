@@ -5,51 +5,26 @@
 use std::io;
 use std::net::SocketAddr;
 
-use amp_engine::{Accepted, Listener, Responders, Runtime};
-use async_net::AsyncToSocketAddrs;
+use amp_engine::{Responders, Runtime};
+use async_net::{AsyncToSocketAddrs, TcpStream};
+use futures_util::io::{ReadHalf, WriteHalf};
 
 use crate::transport::{self, Reader, Writer};
 
-/// An `async-net` TCP listener, as a server accepts from it: each connection
-/// with `TCP_NODELAY` set.
-///
-/// ```
-/// # async_std::task::block_on(async {
-/// let listener: amp_async_std::TcpListener = async_net::TcpListener::bind("127.0.0.1:0").await?.into();
-/// let server = amp_async_std::Server::new(amp_async_std::AsyncStd, listener, |_| amp_async_std::Responders::new());
-/// assert!(server.local_addr()?.port() > 0);
-/// # std::io::Result::Ok(()) }).unwrap();
-/// ```
-#[derive(Debug)]
-pub struct TcpListener(pub async_net::TcpListener);
-
-impl From<async_net::TcpListener> for TcpListener {
-    fn from(listener: async_net::TcpListener) -> Self {
-        TcpListener(listener)
-    }
-}
-
-type TcpReader = Reader<futures_util::io::ReadHalf<async_net::TcpStream>>;
-type TcpWriter = Writer<futures_util::io::WriteHalf<async_net::TcpStream>>;
-
-impl Listener for TcpListener {
-    type Reader = TcpReader;
-    type Writer = TcpWriter;
-
-    async fn accept(&self) -> io::Result<Accepted<TcpReader, TcpWriter>> {
-        let (stream, addr) = self.0.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let (reader, writer) = transport::split(stream);
-        Ok(Accepted {
-            reader,
-            writer,
-            addr: Some(addr),
-        })
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
+amp_engine::tcp_listener! {
+    /// An `async-net` TCP listener, as a server accepts from it: each
+    /// connection with `TCP_NODELAY` set.
+    ///
+    /// ```
+    /// # async_std::task::block_on(async {
+    /// let listener: amp_async_std::TcpListener = async_net::TcpListener::bind("127.0.0.1:0").await?.into();
+    /// let server = amp_async_std::Server::new(amp_async_std::AsyncStd, listener, |_| amp_async_std::Responders::new());
+    /// assert!(server.local_addr()?.port() > 0);
+    /// # std::io::Result::Ok(()) }).unwrap();
+    /// ```
+    pub struct TcpListener(async_net::TcpListener);
+    stream: TcpStream,
+    halves: transport::split => (Reader<ReadHalf<TcpStream>>, Writer<WriteHalf<TcpStream>>),
 }
 
 /// An AMP server over `async-net`, its connections run on `Rt`

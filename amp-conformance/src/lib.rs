@@ -34,6 +34,7 @@
 pub mod catalogue;
 pub mod commands;
 pub mod hostile;
+pub mod howto;
 pub mod interop;
 pub mod scenarios;
 pub mod sync;
@@ -88,6 +89,88 @@ impl Default for ServerSetup {
     }
 }
 
+impl ServerSetup {
+    /// Sets `server` (a binding's TCP server, bound) up as this says and runs
+    /// it in the background on `rt`: what every binding's
+    /// [`Runtime::serve_with`] does once it has bound its server.
+    ///
+    /// ```text
+    /// fn serve_with(&self, factory: Factory, setup: ServerSetup) -> BoxFuture<io::Result<Served>> {
+    ///     let rt = self.clone();
+    ///     Box::pin(async move {
+    ///         let server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(addr)).await?;
+    ///         setup.start(&rt, server)
+    ///     })
+    /// }
+    /// ```
+    pub fn start<R, E, L>(self, rt: &R, server: amp_engine::Server<E, L>) -> io::Result<Served>
+    where
+        R: Runtime,
+        E: amp_engine::Runtime,
+        L: amp_engine::Listener,
+    {
+        let mut server = server
+            .options(self.options)
+            .max_connections(self.max_connections);
+        if let Some(hook) = self.on_connection {
+            server = server.on_connection(move |peer| hook(peer));
+        }
+        Ok(Served {
+            addr: server.local_addr()?,
+            stop: server.shutdown_handle(),
+            running: Box::pin(rt.spawn(server.run())),
+        })
+    }
+}
+
+/// A peer being connected over TCP ([`Runtime::connect`]).
+pub type Connecting = BoxFuture<io::Result<Peer>>;
+
+/// A peer being connected over a plain TCP socket, with the socket's own
+/// address ([`Runtime::connect_tcp`]).
+pub type ConnectingTcp = BoxFuture<io::Result<(Peer, SocketAddr)>>;
+
+/// Readies a plain TCP socket a binding's [`Runtime::connect_tcp`] has
+/// just connected, as the binding's own `connect` does: sets
+/// `TCP_NODELAY`; gives the socket's own address (the peer address the
+/// server sees).
+///
+/// ```
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let socket = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+/// let me = amp_conformance::ready_tcp(&socket).unwrap();
+/// assert_eq!(me, socket.local_addr().unwrap());
+/// assert!(socket.nodelay().unwrap());
+/// ```
+#[cfg(unix)]
+pub fn ready_tcp(socket: &impl std::os::fd::AsFd) -> io::Result<SocketAddr> {
+    ready(socket2::SockRef::from(socket))
+}
+
+/// Readies a plain TCP socket a binding's [`Runtime::connect_tcp`] has
+/// just connected, as the binding's own `connect` does: sets
+/// `TCP_NODELAY`; gives the socket's own address (the peer address the
+/// server sees).
+///
+/// ```
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+/// let socket = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+/// let me = amp_conformance::ready_tcp(&socket).unwrap();
+/// assert_eq!(me, socket.local_addr().unwrap());
+/// ```
+#[cfg(windows)]
+pub fn ready_tcp(socket: &impl std::os::windows::io::AsSocket) -> io::Result<SocketAddr> {
+    ready(socket2::SockRef::from(socket))
+}
+
+fn ready(socket: socket2::SockRef<'_>) -> io::Result<SocketAddr> {
+    socket.set_tcp_nodelay(true)?;
+    socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an IP socket"))
+}
+
 /// A TCP server started by [`Runtime::serve`].
 pub struct Served {
     /// Where it listens (127.0.0.1, a port of its own).
@@ -103,14 +186,24 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// One end of an in-memory byte stream.
     type Stream: Send + 'static;
 
+    /// The binding's runtime, as the engine runs on it (spawn, sleep).
+    type Engine: amp_engine::Runtime;
+
+    /// The binding's runtime the binding's peers and servers run on here.
+    fn engine(&self) -> Self::Engine;
+
     /// Runs `future` to completion on this runtime, from a plain thread.
     fn block_on<F: Future>(&self, future: F) -> F::Output;
 
-    /// Runs `task` in the background.
-    fn spawn_detached(&self, task: BoxFuture<()>);
+    /// Runs `task` in the background, on [`engine`](Self::engine).
+    fn spawn_detached(&self, task: BoxFuture<()>) {
+        amp_engine::Runtime::spawn(&self.engine(), task);
+    }
 
-    /// Resolves after `duration`.
-    fn sleep(&self, duration: Duration) -> BoxFuture<()>;
+    /// Resolves after `duration`, timed by [`engine`](Self::engine).
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        Box::pin(amp_engine::Runtime::sleep(&self.engine(), duration))
+    }
 
     /// Two connected ends of an in-memory stream holding at least about
     /// `capacity` bytes in each direction before a writer waits (more is
@@ -153,26 +246,18 @@ pub trait Runtime: Clone + Send + Sync + 'static {
 
     /// Binds the binding's TCP `Server` on 127.0.0.1:0 with `factory`, set
     /// up as `setup` says (options, connection cap, `on_connection` hook),
-    /// and runs it in the background.
+    /// and runs it in the background ([`ServerSetup::start`] does all but
+    /// the binding).
     fn serve_with(&self, factory: Factory, setup: ServerSetup) -> BoxFuture<io::Result<Served>>;
 
     /// Connects over TCP (the binding's `connect_with`).
-    fn connect(
-        &self,
-        addr: SocketAddr,
-        responders: Responders,
-        options: Options,
-    ) -> BoxFuture<io::Result<Peer>>;
+    fn connect(&self, addr: SocketAddr, responders: Responders, options: Options) -> Connecting;
 
-    /// Connects a plain TCP socket of the binding's runtime to `addr` and
-    /// runs AMP over it (the binding's `from_stream_with`); gives the
-    /// socket's own address too, which is the peer address the server sees.
-    fn connect_tcp(
-        &self,
-        addr: SocketAddr,
-        responders: Responders,
-        options: Options,
-    ) -> BoxFuture<io::Result<(Peer, SocketAddr)>>;
+    /// Connects a plain TCP socket of the binding's runtime to `addr`,
+    /// readies it ([`ready_tcp`]) and runs AMP over it with default
+    /// settings (the binding's `from_stream_with`); gives the socket's own
+    /// address too, which is the peer address the server sees.
+    fn connect_tcp(&self, addr: SocketAddr, responders: Responders) -> ConnectingTcp;
 
     /// How many tasks are alive on the runtime the calling task runs on
     /// (spawned and not finished), where the runtime counts them (tokio's
@@ -186,11 +271,15 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// binding's `tracing` feature turns it on), so that it logs what the
     /// hostile suite counts.
     fn engine_logs(&self) -> bool {
-        false
+        amp_engine::TRACING
     }
 
-    /// The binding's graceful `shutdown(&peer, grace)`.
-    fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError>;
+    /// A graceful `shutdown(&peer, grace)`, timed by
+    /// [`engine`](Self::engine) (what every binding's `shutdown` is).
+    fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError> {
+        let (engine, peer) = (self.engine(), peer.clone());
+        Box::pin(async move { amp_engine::shutdown_within(&engine, &peer, grace).await })
+    }
 
     /// Runs `future` in the background; the returned [`Task`] resolves with
     /// its output (a panic in it is raised again where the task is awaited).

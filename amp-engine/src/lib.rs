@@ -55,6 +55,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod binding;
 mod deadline;
 mod live;
 mod machine;
@@ -80,6 +81,7 @@ use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
 use machine::{Lane, Machine};
 
 pub use amp_core;
+pub use binding::{TRACING, shutdown_within};
 pub use deadline::Deadline;
 pub use live::LiveConnections;
 pub use options::Options;

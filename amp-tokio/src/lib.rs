@@ -137,7 +137,7 @@ where
 /// # }
 /// ```
 pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError {
-    amp_engine::shutdown(peer, tokio::time::sleep(grace)).await
+    amp_engine::shutdown_within(&Tokio, peer, grace).await
 }
 
 /// The guide's tokio chapter, compiled and run as doctests.

@@ -7,8 +7,9 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use amp_engine::{Accepted, Listener, Responders, Runtime, Task};
-use tokio::net::ToSocketAddrs;
+use amp_engine::{Responders, Runtime, Task};
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::{TcpStream, ToSocketAddrs};
 
 use crate::transport::{self, Reader, Writer};
 
@@ -34,46 +35,20 @@ impl Runtime for Tokio {
     }
 }
 
-/// A tokio TCP listener, as a server accepts from it: each connection with
-/// `TCP_NODELAY` set (AMP's boxes are small and answered at once).
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
-/// let listener: amp_tokio::TcpListener = tokio::net::TcpListener::bind("127.0.0.1:0").await?.into();
-/// let server = amp_tokio::Server::new(amp_tokio::Tokio, listener, |_| amp_tokio::Responders::new());
-/// assert!(server.local_addr()?.port() > 0);
-/// # Ok(()) }
-/// ```
-#[derive(Debug)]
-pub struct TcpListener(pub tokio::net::TcpListener);
-
-impl From<tokio::net::TcpListener> for TcpListener {
-    fn from(listener: tokio::net::TcpListener) -> Self {
-        TcpListener(listener)
-    }
-}
-
-type TcpReader = Reader<tokio::io::ReadHalf<tokio::net::TcpStream>>;
-type TcpWriter = Writer<tokio::io::WriteHalf<tokio::net::TcpStream>>;
-
-impl Listener for TcpListener {
-    type Reader = TcpReader;
-    type Writer = TcpWriter;
-
-    async fn accept(&self) -> io::Result<Accepted<TcpReader, TcpWriter>> {
-        let (stream, addr) = self.0.accept().await?;
-        let _ = stream.set_nodelay(true);
-        let (reader, writer) = transport::split(stream);
-        Ok(Accepted {
-            reader,
-            writer,
-            addr: Some(addr),
-        })
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.0.local_addr()
-    }
+amp_engine::tcp_listener! {
+    /// A tokio TCP listener, as a server accepts from it: each connection with
+    /// `TCP_NODELAY` set (AMP's boxes are small and answered at once).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let listener: amp_tokio::TcpListener = tokio::net::TcpListener::bind("127.0.0.1:0").await?.into();
+    /// let server = amp_tokio::Server::new(amp_tokio::Tokio, listener, |_| amp_tokio::Responders::new());
+    /// assert!(server.local_addr()?.port() > 0);
+    /// # Ok(()) }
+    /// ```
+    pub struct TcpListener(tokio::net::TcpListener);
+    stream: TcpStream,
+    halves: transport::split => (Reader<ReadHalf<TcpStream>>, Writer<WriteHalf<TcpStream>>),
 }
 
 /// An AMP server on tokio: accepts TCP connections and serves each with the

@@ -8,12 +8,11 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use amp_async_std::Pipe;
-use amp_async_std::amp_core::ConnectionError;
 use amp_conformance::{
-    BoxFuture, Factory, Options, Peer, Responders, Runtime, Served, ServerSetup,
+    BoxFuture, Connecting, ConnectingTcp, Factory, Options, Peer, Responders, Runtime, Served,
+    ServerSetup,
 };
 
 /// An executor the binding's tasks are spawned on, and how to block on it.
@@ -27,17 +26,14 @@ pub struct FuturesIo<E>(pub E);
 
 impl<E: Executor> Runtime for FuturesIo<E> {
     type Stream = Pipe;
+    type Engine = E;
+
+    fn engine(&self) -> E {
+        self.0
+    }
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         E::block_on(future)
-    }
-
-    fn spawn_detached(&self, task: BoxFuture<()>) {
-        self.0.spawn(task);
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        Box::pin(amp_async_std::Runtime::sleep(&self.0, duration))
     }
 
     // The pipe's capacity is fixed (256 KiB a direction): at least what is
@@ -53,55 +49,32 @@ impl<E: Executor> Runtime for FuturesIo<E> {
     fn serve_with(&self, factory: Factory, setup: ServerSetup) -> BoxFuture<io::Result<Served>> {
         let rt = *self;
         Box::pin(async move {
-            let mut server = amp_async_std::bind(rt.0, "127.0.0.1:0", move |addr| factory(addr))
-                .await?
-                .options(setup.options)
-                .max_connections(setup.max_connections);
-            if let Some(hook) = setup.on_connection {
-                server = server.on_connection(move |peer| hook(peer));
-            }
-            Ok(Served {
-                addr: server.local_addr()?,
-                stop: server.shutdown_handle(),
-                running: Box::pin(rt.spawn(server.run())),
-            })
+            let server =
+                amp_async_std::bind(rt.0, "127.0.0.1:0", move |addr| factory(addr)).await?;
+            setup.start(&rt, server)
         })
     }
 
-    fn connect(
-        &self,
-        addr: SocketAddr,
-        responders: Responders,
-        options: Options,
-    ) -> BoxFuture<io::Result<Peer>> {
+    fn connect(&self, addr: SocketAddr, responders: Responders, options: Options) -> Connecting {
         Box::pin(amp_async_std::connect_with(
             self.0, addr, responders, options,
         ))
     }
 
-    fn connect_tcp(
-        &self,
-        addr: SocketAddr,
-        responders: Responders,
-        options: Options,
-    ) -> BoxFuture<io::Result<(Peer, SocketAddr)>> {
+    fn connect_tcp(&self, addr: SocketAddr, responders: Responders) -> ConnectingTcp {
         let rt = self.0;
         Box::pin(async move {
             let stream = async_net::TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            let me = stream.local_addr()?;
-            let peer = amp_async_std::from_stream_with(rt, stream, Some(addr), responders, options);
+            let me = amp_conformance::ready_tcp(&stream)?;
+            let peer = amp_async_std::from_stream_with(
+                rt,
+                stream,
+                Some(addr),
+                responders,
+                Options::default(),
+            );
             Ok((peer, me))
         })
-    }
-
-    fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError> {
-        let peer = peer.clone();
-        Box::pin(async move { amp_async_std::shutdown(&peer, grace).await })
-    }
-
-    fn engine_logs(&self) -> bool {
-        cfg!(feature = "tracing")
     }
 }
 

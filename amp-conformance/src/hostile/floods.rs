@@ -265,10 +265,7 @@ pub async fn h25_large_calls_both_ways<R: Runtime>(rt: R) {
 
     // The client serves Echo too; each side runs 1024 callers making 3
     // Echo calls of 60 KB each on the other, all at once.
-    let (client, me) = rt
-        .connect_tcp(h.addr, echo_responders(), Options::default())
-        .await
-        .unwrap();
+    let (client, me) = rt.connect_tcp(h.addr, echo_responders()).await.unwrap();
     let server = h.accepted(me).await;
     let (callers, rounds, size) = (1024usize, 3usize, 60_000usize);
     let answered = Arc::new(AtomicUsize::new(0));

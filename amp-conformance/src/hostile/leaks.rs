@@ -136,10 +136,7 @@ async fn in_flight_batch<R: Runtime>(
                 .unwrap();
             (Some(kill), client, server_side.await.unwrap())
         } else {
-            let (client, me) = rt
-                .connect_tcp(h.addr, hanging(hung), Options::default())
-                .await
-                .unwrap();
+            let (client, me) = rt.connect_tcp(h.addr, hanging(hung)).await.unwrap();
             (None, client, me)
         };
         let server = h.accepted(server_addr).await;
@@ -306,10 +303,7 @@ pub async fn h28_no_task_left_after_closes<R: Runtime>(rt: R) {
     for _ in 0..LEAK_CONNECTIONS / LEAK_BATCH {
         let mut batch = Vec::new();
         for _ in 0..LEAK_BATCH {
-            let (client, me) = rt
-                .connect_tcp(h.addr, Responders::new(), Options::default())
-                .await
-                .unwrap();
+            let (client, me) = rt.connect_tcp(h.addr, Responders::new()).await.unwrap();
             batch.push((
                 me,
                 rt.spawn(async move {
@@ -432,10 +426,7 @@ pub async fn h29_result_dropped_when_its_connection_ended<R: Runtime>(rt: R) {
     for b in 0..LEAK_CONNECTIONS / LEAK_BATCH {
         let mut batch = Vec::new();
         for i in 0..LEAK_BATCH {
-            let (client, me) = rt
-                .connect_tcp(h.addr, Responders::new(), Options::default())
-                .await
-                .unwrap();
+            let (client, me) = rt.connect_tcp(h.addr, Responders::new()).await.unwrap();
             let ms = if (b * LEAK_BATCH + i) % 2 == 0 { 0 } else { 20 };
             batch.push((
                 me,

@@ -6,12 +6,11 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use amp_conformance::{
-    BoxFuture, Factory, Options, Peer, Responders, Runtime, Served, ServerSetup,
+    BoxFuture, Connecting, ConnectingTcp, Factory, Options, Peer, Responders, Runtime, Served,
+    ServerSetup,
 };
-use amp_core::ConnectionError;
 
 /// Tokio, with one runtime per test: multi-threaded (two workers) or
 /// current-thread.
@@ -22,6 +21,11 @@ pub struct Tokio {
 
 impl Runtime for Tokio {
     type Stream = tokio::io::DuplexStream;
+    type Engine = amp_tokio::Tokio;
+
+    fn engine(&self) -> amp_tokio::Tokio {
+        amp_tokio::Tokio
+    }
 
     fn block_on<F: Future>(&self, future: F) -> F::Output {
         let mut builder = if self.multi_thread {
@@ -38,14 +42,6 @@ impl Runtime for Tokio {
             .block_on(future)
     }
 
-    fn spawn_detached(&self, task: BoxFuture<()>) {
-        tokio::spawn(task);
-    }
-
-    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
-        Box::pin(tokio::time::sleep(duration))
-    }
-
     fn stream_pair(&self, capacity: usize) -> (Self::Stream, Self::Stream) {
         tokio::io::duplex(capacity)
     }
@@ -57,52 +53,23 @@ impl Runtime for Tokio {
     fn serve_with(&self, factory: Factory, setup: ServerSetup) -> BoxFuture<io::Result<Served>> {
         let rt = *self;
         Box::pin(async move {
-            let mut server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(addr))
-                .await?
-                .options(setup.options)
-                .max_connections(setup.max_connections);
-            if let Some(hook) = setup.on_connection {
-                server = server.on_connection(move |peer| hook(peer));
-            }
-            Ok(Served {
-                addr: server.local_addr()?,
-                stop: server.shutdown_handle(),
-                running: Box::pin(rt.spawn(server.run())),
-            })
+            let server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(addr)).await?;
+            setup.start(&rt, server)
         })
     }
 
-    fn connect(
-        &self,
-        addr: SocketAddr,
-        responders: Responders,
-        options: Options,
-    ) -> BoxFuture<io::Result<Peer>> {
+    fn connect(&self, addr: SocketAddr, responders: Responders, options: Options) -> Connecting {
         Box::pin(amp_tokio::connect_with(addr, responders, options))
     }
 
-    fn connect_tcp(
-        &self,
-        addr: SocketAddr,
-        responders: Responders,
-        options: Options,
-    ) -> BoxFuture<io::Result<(Peer, SocketAddr)>> {
+    fn connect_tcp(&self, addr: SocketAddr, responders: Responders) -> ConnectingTcp {
         Box::pin(async move {
             let stream = tokio::net::TcpStream::connect(addr).await?;
-            stream.set_nodelay(true)?;
-            let me = stream.local_addr()?;
-            let peer = amp_tokio::from_stream_with(stream, Some(addr), responders, options);
+            let me = amp_conformance::ready_tcp(&stream)?;
+            let peer =
+                amp_tokio::from_stream_with(stream, Some(addr), responders, Options::default());
             Ok((peer, me))
         })
-    }
-
-    fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError> {
-        let peer = peer.clone();
-        Box::pin(async move { amp_tokio::shutdown(&peer, grace).await })
-    }
-
-    fn engine_logs(&self) -> bool {
-        cfg!(feature = "tracing")
     }
 
     fn live_tasks(&self) -> Option<usize> {
