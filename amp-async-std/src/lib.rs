@@ -39,13 +39,14 @@ mod server;
 pub mod transport;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use amp_core;
-pub use amp_engine::{Context, Options, Peer, Responders, Runtime, ShutdownHandle, Task};
+use amp_engine::connected_tcp;
+pub use amp_engine::{
+    Context, Options, Peer, Responders, Runtime, ShutdownHandle, Split, Task, from_stream_with,
+};
 use async_net::{AsyncToSocketAddrs, TcpStream};
-use futures_io::{AsyncRead, AsyncWrite};
 
 pub use server::{Server, TcpListener, bind};
 pub use transport::{Pipe, pipe};
@@ -129,7 +130,7 @@ impl Runtime for Smol {
 /// # Ok(()) }
 /// ```
 pub async fn connect(
-    runtime: impl Runtime,
+    runtime: impl Split<TcpStream>,
     addr: impl AsyncToSocketAddrs,
     responders: Responders,
 ) -> std::io::Result<Peer> {
@@ -150,15 +151,14 @@ pub async fn connect(
 /// # Ok(()) }
 /// ```
 pub async fn connect_with(
-    runtime: impl Runtime,
+    runtime: impl Split<TcpStream>,
     addr: impl AsyncToSocketAddrs,
     responders: Responders,
     options: Options,
 ) -> std::io::Result<Peer> {
     let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let addr = stream.peer_addr().ok();
-    Ok(from_stream_with(runtime, stream, addr, responders, options))
+    let peer = connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
+    Ok(from_stream_with(runtime, stream, peer, responders, options))
 }
 
 /// Runs AMP over any `futures-io` stream with `responders` answering the
@@ -173,40 +173,13 @@ pub async fn connect_with(
 /// assert!(matches!(answer, Err(amp_core::CallError::Remote(e)) if e.code == "UNHANDLED"));
 /// # drop(right); });
 /// ```
-pub fn from_stream<S>(runtime: impl Runtime, stream: S, responders: Responders) -> Peer
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+pub fn from_stream<Rt: Split<S>, S>(runtime: Rt, stream: S, responders: Responders) -> Peer {
     from_stream_with(runtime, stream, None, responders, Options::default())
 }
 
-/// [`from_stream`] with settings and the peer's address, if known.
-///
-/// ```
-/// # async_std::task::block_on(async {
-/// let (a, _b) = amp_async_std::pipe();
-/// let peer = amp_async_std::from_stream_with(amp_async_std::AsyncStd, a, None, amp_async_std::Responders::new(), Default::default());
-/// assert!(peer.peer_addr().is_none());
-/// # });
-/// ```
-pub fn from_stream_with<S>(
-    runtime: impl Runtime,
-    stream: S,
-    addr: Option<SocketAddr>,
-    responders: Responders,
-    options: Options,
-) -> Peer
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (reader, writer) = transport::split(stream);
-    amp_engine::spawn(&runtime, reader, writer, addr, responders, options)
-}
-
-/// Closes `peer` gracefully: starts no new responder (requests still arriving
-/// get a non-fatal `SHUTTING_DOWN` error), lets the running ones finish (for
-/// at most `grace`), writes their answers, closes.
-/// Returns why the connection ended.
+/// [`amp_engine::shutdown`] with at most `grace` for the running responders,
+/// timed by `async-io` (under async-std, smol or any executor). Returns why
+/// the connection ended.
 ///
 /// ```
 /// # async_std::task::block_on(async {

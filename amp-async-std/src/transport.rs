@@ -44,14 +44,8 @@ impl<R> Reader<R> {
 /// The sending half of a `futures-io` stream, as the engine writes it.
 pub struct Writer<W>(pub W);
 
-/// Splits a `futures-io` stream into the engine's two transport halves.
-///
-/// ```
-/// let (a, _b) = amp_async_std::pipe();
-/// let (reader, writer) = amp_async_std::transport::split(a);
-/// # drop((reader, writer));
-/// ```
-pub fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
+/// The engine's two halves of a `futures-io` stream.
+pub(crate) fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
 ) -> (
     Reader<futures_util::io::ReadHalf<S>>,
@@ -60,6 +54,28 @@ pub fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
     use futures_util::io::AsyncReadExt;
     let (r, w) = stream.split();
     (Reader::new(r), Writer(w))
+}
+
+/// Each runtime of this crate carries AMP over any `futures-io` stream.
+macro_rules! split_futures_io {
+    ($($(#[$cfg:meta])* [$($bound:tt)*] $runtime:ty;)+) => {$(
+        $(#[$cfg])*
+        impl<S: AsyncRead + AsyncWrite + Send + 'static, $($bound)*> amp_engine::Split<S> for $runtime {
+            type Reader = Reader<futures_util::io::ReadHalf<S>>;
+            type Writer = Writer<futures_util::io::WriteHalf<S>>;
+            fn split(stream: S) -> (Self::Reader, Self::Writer) {
+                split(stream)
+            }
+        }
+    )+};
+}
+
+split_futures_io! {
+    #[cfg(feature = "async-std")]
+    [] crate::AsyncStd;
+    #[cfg(feature = "smol")]
+    [] crate::Smol;
+    [F: Fn(amp_engine::Task) + Clone + Send + Sync + 'static] crate::Spawner<F>;
 }
 
 impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use amp_core::ConnectionError;
 
-use crate::{Accepted, Peer, Runtime};
+use crate::{Accepted, Options, Peer, ReadHalf, Responders, Runtime, WriteHalf};
 
 /// Whether the engine was built with its `tracing` feature (a binding's
 /// `tracing` feature turns it on): then it logs connection ends, failed
@@ -45,6 +45,98 @@ pub async fn shutdown_within(
     grace: Duration,
 ) -> ConnectionError {
     crate::shutdown(peer, runtime.sleep(grace)).await
+}
+
+/// A runtime that can carry AMP over streams of type `S`: how its binding
+/// splits such a stream into the engine's two halves. amp-tokio implements
+/// it for `Tokio` over tokio streams, amp-async-std for its runtimes over
+/// `futures-io` streams; [`from_stream_with`] and
+/// [`routed::from_stream_with`](crate::routed::from_stream_with) then work
+/// on any of them.
+///
+/// ```
+/// use amp_engine::{ReadHalf, Runtime, Split, Task, WriteHalf};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// /// A stream that ends at once, on a runtime of threads.
+/// struct Ended;
+/// #[derive(Clone)]
+/// struct Threads;
+/// impl Runtime for Threads {
+///     fn spawn(&self, task: Task) { std::thread::spawn(move || futures_executor::block_on(task)); }
+///     fn sleep(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send + 'static {
+///         async move { std::thread::sleep(d) }
+///     }
+/// }
+/// impl Split<Ended> for Threads {
+///     type Reader = R;
+///     type Writer = W;
+///     fn split(_: Ended) -> (R, W) { (R, W) }
+/// }
+/// let peer = amp_engine::from_stream_with(Threads, Ended, None, Default::default(), Default::default());
+/// assert_eq!(futures_executor::block_on(peer.closed()), amp_core::ConnectionError::PeerClosed);
+/// ```
+pub trait Split<S>: Runtime {
+    /// The receiving half.
+    type Reader: ReadHalf;
+    /// The sending half.
+    type Writer: WriteHalf;
+    /// Splits `stream` into the halves the engine reads and writes.
+    fn split(stream: S) -> (Self::Reader, Self::Writer);
+}
+
+/// Serves AMP over `stream` on `runtime`: splits it ([`Split`]) and
+/// [`spawn`](crate::spawn)s the connection, with these responders and
+/// settings and the peer's address, if known.
+///
+/// ```
+/// # use amp_engine::{ReadHalf, Runtime, Split, Task, WriteHalf};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { std::future::pending().await } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// # struct Quiet;
+/// # #[derive(Clone)] struct Threads;
+/// # impl Runtime for Threads {
+/// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures_executor::block_on(task)); }
+/// #     fn sleep(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send + 'static { async move { std::thread::sleep(d) } }
+/// # }
+/// # impl Split<Quiet> for Threads { type Reader = R; type Writer = W; fn split(_: Quiet) -> (R, W) { (R, W) } }
+/// let addr = "127.0.0.1:4000".parse().unwrap();
+/// let peer = amp_engine::from_stream_with(Threads, Quiet, Some(addr), Default::default(), Default::default());
+/// assert_eq!(peer.peer_addr(), Some(addr));
+/// ```
+pub fn from_stream_with<Rt: Split<S>, S>(
+    runtime: Rt,
+    stream: S,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+) -> Peer {
+    let (reader, writer) = Rt::split(stream);
+    crate::spawn(&runtime, reader, writer, addr, responders, options)
+}
+
+/// A TCP stream this side has just connected, made ready for the engine:
+/// `TCP_NODELAY` set (AMP's boxes are small and answered at once), and the
+/// peer's address, for [`Peer::peer_addr`]. What every binding's `connect`
+/// does between connecting and serving.
+///
+/// ```
+/// use std::io;
+/// use std::net::SocketAddr;
+/// struct Stream;
+/// let addr = SocketAddr::from(([127, 0, 0, 1], 4321));
+/// let ready = amp_engine::connected_tcp(&Stream, |_, on| { assert!(on); Ok(()) }, |_| Ok(addr));
+/// assert_eq!(ready.unwrap(), Some(addr));
+/// let refused = amp_engine::connected_tcp(&Stream, |_, _| Err(io::ErrorKind::Other.into()), |_| Ok(addr));
+/// assert!(refused.is_err());
+/// ```
+pub fn connected_tcp<S>(
+    stream: &S,
+    nodelay: impl FnOnce(&S, bool) -> io::Result<()>,
+    peer_addr: impl FnOnce(&S) -> io::Result<SocketAddr>,
+) -> io::Result<Option<SocketAddr>> {
+    nodelay(stream, true)?;
+    Ok(peer_addr(stream).ok())
 }
 
 impl<R, W> Accepted<R, W> {

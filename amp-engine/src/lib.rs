@@ -81,7 +81,7 @@ use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
 use machine::{Lane, Machine};
 
 pub use amp_core;
-pub use binding::{TRACING, shutdown_within};
+pub use binding::{Split, TRACING, connected_tcp, from_stream_with, shutdown_within};
 pub use deadline::Deadline;
 pub use live::LiveConnections;
 pub use options::Options;

@@ -38,7 +38,7 @@ use crate::peer::Handle;
 use crate::reader::read_loop;
 use crate::shared::Shared;
 use crate::writer::write_loop;
-use crate::{Options, Peer, ReadHalf, Responders, Runtime, WriteHalf};
+use crate::{Options, Peer, ReadHalf, Responders, Runtime, Split, WriteHalf};
 
 /// A connection carrying routes. Cheap to clone. The connection lives until
 /// it ends (the peer closes it, [`close`](Self::close), an error), whether
@@ -394,4 +394,38 @@ pub fn spawn<Rt: Runtime, R: ReadHalf, W: WriteHalf>(
     bind(&router);
     crate::run_loops(runtime, addr, true, reading, writing);
     router
+}
+
+/// Serves routes over `stream` on `runtime`: splits it ([`Split`]) and
+/// [`spawn`]s a routed connection, with `bind` run before the first byte is
+/// read (routes it binds, the default route of a server say, are there for
+/// the peer's first box, as routes bound before the connection starts are
+/// in epsilon).
+///
+/// ```
+/// # use amp_engine::{ReadHalf, Runtime, Split, Task, WriteHalf};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// # struct Ended;
+/// # #[derive(Clone)] struct Threads;
+/// # impl Runtime for Threads {
+/// #     fn spawn(&self, task: Task) { std::thread::spawn(move || futures_executor::block_on(task)); }
+/// #     fn sleep(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send + 'static { async move { std::thread::sleep(d) } }
+/// # }
+/// # impl Split<Ended> for Threads { type Reader = R; type Writer = W; fn split(_: Ended) -> (R, W) { (R, W) } }
+/// use amp_core::router::Route;
+/// let router = amp_engine::routed::from_stream_with(Threads, Ended, None, Default::default(), |router| {
+///     router.bind(Route::Default, amp_engine::Responders::new()).unwrap().connect_to(None);
+/// });
+/// assert_eq!(futures_executor::block_on(router.closed()), amp_core::ConnectionError::PeerClosed);
+/// ```
+pub fn from_stream_with<Rt: Split<S>, S>(
+    runtime: Rt,
+    stream: S,
+    addr: Option<SocketAddr>,
+    options: Options,
+    bind: impl FnOnce(&RoutedPeer),
+) -> RoutedPeer {
+    let (reader, writer) = Rt::split(stream);
+    spawn(&runtime, reader, writer, addr, options, bind)
 }

@@ -17,9 +17,8 @@
 //! # });
 //! ```
 
-use amp_engine::{Options, Runtime};
+use amp_engine::{Options, Split};
 use async_net::{AsyncToSocketAddrs, TcpStream};
-use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::live::RoutedPeer;
 
@@ -33,10 +32,7 @@ use crate::live::RoutedPeer;
 /// assert!(!router.is_closed());
 /// # });
 /// ```
-pub fn from_stream<S>(runtime: impl Runtime, stream: S, options: Options) -> RoutedPeer
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+pub fn from_stream<Rt: Split<S>, S>(runtime: Rt, stream: S, options: Options) -> RoutedPeer {
     from_stream_with(runtime, stream, options, |_| {})
 }
 
@@ -52,17 +48,13 @@ where
 /// });
 /// # drop(router); });
 /// ```
-pub fn from_stream_with<S>(
-    runtime: impl Runtime,
+pub fn from_stream_with<Rt: Split<S>, S>(
+    runtime: Rt,
     stream: S,
     options: Options,
     bind: impl FnOnce(&RoutedPeer),
-) -> RoutedPeer
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
-    let (reader, writer) = amp_async_std::transport::split(stream);
-    amp_engine::routed::spawn(&runtime, reader, writer, None, options, bind)
+) -> RoutedPeer {
+    amp_engine::routed::from_stream_with(runtime, stream, None, options, bind)
 }
 
 /// Connects to `addr` over TCP and runs routes on the connection.
@@ -73,11 +65,12 @@ where
 /// # Ok(()) }
 /// ```
 pub async fn connect(
-    runtime: impl Runtime,
+    runtime: impl Split<TcpStream>,
     addr: impl AsyncToSocketAddrs,
     options: Options,
 ) -> std::io::Result<RoutedPeer> {
     let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(from_stream(runtime, stream, options))
+    let peer = amp_engine::connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
+    let router = amp_engine::routed::from_stream_with(runtime, stream, peer, options, |_| {});
+    Ok(router)
 }

@@ -21,6 +21,7 @@
 use ::tokio::io::{AsyncRead, AsyncWrite};
 use ::tokio::net::{TcpStream, ToSocketAddrs};
 use amp_engine::Options;
+use amp_tokio::Tokio;
 
 use crate::live::RoutedPeer;
 
@@ -37,7 +38,7 @@ pub fn from_stream<S>(stream: S, options: Options) -> RoutedPeer
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    from_stream_with(stream, options, |_| {})
+    amp_engine::routed::from_stream_with(Tokio, stream, None, options, |_| {})
 }
 
 /// [`from_stream`], with `bind` run before the first byte is read: routes
@@ -61,8 +62,7 @@ pub fn from_stream_with<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (reader, writer) = amp_tokio::transport::split(stream);
-    amp_engine::routed::spawn(&amp_tokio::Tokio, reader, writer, None, options, bind)
+    amp_engine::routed::from_stream_with(Tokio, stream, None, options, bind)
 }
 
 /// Connects to `addr` over TCP and runs routes on the connection.
@@ -74,6 +74,7 @@ where
 /// ```
 pub async fn connect(addr: impl ToSocketAddrs, options: Options) -> std::io::Result<RoutedPeer> {
     let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(from_stream(stream, options))
+    let peer = amp_engine::connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
+    let router = amp_engine::routed::from_stream_with(Tokio, stream, peer, options, |_| {});
+    Ok(router)
 }

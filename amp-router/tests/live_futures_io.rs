@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 
-use amp_async_std::Runtime;
+use amp_async_std::Split;
 use amp_conformance::commands::{Sum, SumArgs, Total};
 use amp_core::{CallError, Command};
 use amp_engine::Responders;
@@ -17,7 +17,7 @@ impl Command for Double {
 }
 
 /// Two routes, two command sets, calls in flight on both, over loopback TCP.
-async fn two_protocols(spawner: impl Runtime) {
+async fn two_protocols(spawner: impl Split<async_net::TcpStream>) {
     let listener = async_net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (client, accepted) = futures_util::future::join(

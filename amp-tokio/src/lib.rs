@@ -41,6 +41,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 pub use amp_core;
+use amp_engine::connected_tcp;
 pub use amp_engine::{Context, Options, Peer, Responders, ShutdownHandle};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
@@ -76,9 +77,8 @@ pub async fn connect_with(
     options: Options,
 ) -> std::io::Result<Peer> {
     let stream = TcpStream::connect(addr).await?;
-    stream.set_nodelay(true)?;
-    let addr = stream.peer_addr().ok();
-    Ok(from_stream_with(stream, addr, responders, options))
+    let peer = connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
+    Ok(from_stream_with(stream, peer, responders, options))
 }
 
 /// Runs AMP over any stream (a UNIX socket, TLS, an in-memory duplex) with
@@ -119,14 +119,12 @@ pub fn from_stream_with<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (reader, writer) = transport::split(stream);
-    amp_engine::spawn(&Tokio, reader, writer, addr, responders, options)
+    amp_engine::from_stream_with(Tokio, stream, addr, responders, options)
 }
 
-/// Closes `peer` gracefully: starts no new responder (requests still arriving
-/// get a non-fatal `SHUTTING_DOWN` error), lets the running ones finish (for
-/// at most `grace`), writes their answers, closes.
-/// Returns why the connection ended.
+/// Shuts `peer` down gracefully (see [`Peer::shutdown`]), giving the running
+/// responders at most `grace` by tokio's clock before it closes; returns why
+/// the connection ended.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

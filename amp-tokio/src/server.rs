@@ -7,11 +7,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use amp_engine::{Responders, Runtime, Task};
+use amp_engine::{Responders, Runtime, Split, Task};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
-use crate::transport::{self, Reader, Writer};
+use crate::transport::{Reader, Writer};
 
 /// The tokio runtime the engine runs on: tasks with `tokio::spawn`, timers
 /// with `tokio::time::sleep`. Must be used inside a tokio runtime.
@@ -48,7 +48,7 @@ amp_engine::tcp_listener! {
     /// ```
     pub struct TcpListener(tokio::net::TcpListener);
     stream: TcpStream,
-    halves: transport::split => (Reader<ReadHalf<TcpStream>>, Writer<WriteHalf<TcpStream>>),
+    halves: Tokio::split => (Reader<ReadHalf<TcpStream>>, Writer<WriteHalf<TcpStream>>),
 }
 
 /// An AMP server on tokio: accepts TCP connections and serves each with the

@@ -6,7 +6,9 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use amp_engine::{ReadHalf, WriteHalf};
+use amp_engine::{ReadHalf, Split, WriteHalf};
+
+use crate::Tokio;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -15,22 +17,24 @@ pub struct Reader<R>(pub R);
 /// The sending half of a tokio stream, as the engine writes it.
 pub struct Writer<W>(pub W);
 
-/// Splits a tokio stream into the engine's two transport halves.
+/// tokio carries AMP over any tokio stream: [`Tokio`]'s halves of it, as
+/// the engine reads and writes them.
 ///
 /// ```
+/// use amp_engine::Split;
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
 /// let (a, _b) = tokio::io::duplex(1024);
-/// let (reader, writer) = amp_tokio::transport::split(a);
+/// let (reader, writer) = amp_tokio::Tokio::split(a);
 /// # drop((reader, writer)); }
 /// ```
-pub fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
-    stream: S,
-) -> (
-    Reader<tokio::io::ReadHalf<S>>,
-    Writer<tokio::io::WriteHalf<S>>,
-) {
-    let (r, w) = tokio::io::split(stream);
-    (Reader(r), Writer(w))
+impl<S: AsyncRead + AsyncWrite + Send + 'static> Split<S> for Tokio {
+    type Reader = Reader<tokio::io::ReadHalf<S>>;
+    type Writer = Writer<tokio::io::WriteHalf<S>>;
+
+    fn split(stream: S) -> (Self::Reader, Self::Writer) {
+        let (r, w) = tokio::io::split(stream);
+        (Reader(r), Writer(w))
+    }
 }
 
 impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {

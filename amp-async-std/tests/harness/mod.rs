@@ -16,7 +16,9 @@ use amp_conformance::{
 };
 
 /// An executor the binding's tasks are spawned on, and how to block on it.
-pub trait Executor: amp_async_std::Runtime + Copy {
+pub trait Executor:
+    amp_async_std::Split<Pipe> + amp_async_std::Split<async_net::TcpStream> + Copy
+{
     fn block_on<F: Future>(future: F) -> F::Output;
 }
 
