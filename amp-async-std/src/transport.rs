@@ -44,8 +44,35 @@ impl<R> Reader<R> {
 /// The sending half of a `futures-io` stream, as the engine writes it.
 pub struct Writer<W>(pub W);
 
-/// The engine's two halves of a `futures-io` stream.
-pub(crate) fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
+/// The engine's two halves of a `futures-io` stream: what this crate's
+/// runtimes' [`Split`](amp_engine::Split) gives, for a runtime of your own
+/// to give the same.
+///
+/// ```
+/// use amp_engine::{Runtime, Split, Task};
+/// use amp_async_std::transport::{Reader, Writer};
+/// use futures_util::io::{ReadHalf, WriteHalf};
+///
+/// #[derive(Clone)]
+/// struct MyRuntime;
+/// impl Runtime for MyRuntime {
+///     fn spawn(&self, task: Task) { async_std::task::spawn(task); }
+///     fn sleep(&self, d: std::time::Duration) -> impl Future<Output = ()> + Send + 'static {
+///         async_std::task::sleep(d)
+///     }
+/// }
+/// impl<S: futures_io::AsyncRead + futures_io::AsyncWrite + Send + 'static> Split<S> for MyRuntime {
+///     type Reader = Reader<ReadHalf<S>>;
+///     type Writer = Writer<WriteHalf<S>>;
+///     fn split(stream: S) -> (Self::Reader, Self::Writer) {
+///         amp_async_std::transport::split(stream)
+///     }
+/// }
+/// let (a, _b) = amp_async_std::pipe();
+/// let peer = amp_async_std::from_stream(MyRuntime, a, amp_async_std::Responders::new());
+/// # drop(peer);
+/// ```
+pub fn split<S: AsyncRead + AsyncWrite + Send + 'static>(
     stream: S,
 ) -> (
     Reader<futures_util::io::ReadHalf<S>>,

@@ -37,8 +37,8 @@ use std::io::{self, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use amp_engine::Responders;
 use amp_core::{AmpBox, Command};
+use amp_engine::Responders;
 use serde::{Deserialize, Serialize};
 
 use crate::client::ClientSpec;

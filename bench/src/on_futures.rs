@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
 use amp_async_std::Runtime as AmpRuntime;
-use amp_async_std::{AsyncStd, Responders, Smol, Task};
+use amp_async_std::{AsyncStd, Responders, Smol, Split, Task};
 use futures::future;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Executor;
@@ -132,6 +132,15 @@ impl AmpRuntime for OnExecutor {
     }
 }
 
+impl<S: futures::io::AsyncRead + futures::io::AsyncWrite + Send + 'static> Split<S> for OnExecutor {
+    type Reader = amp_async_std::transport::Reader<futures::io::ReadHalf<S>>;
+    type Writer = amp_async_std::transport::Writer<futures::io::WriteHalf<S>>;
+
+    fn split(stream: S) -> (Self::Reader, Self::Writer) {
+        amp_async_std::transport::split(stream)
+    }
+}
+
 impl Runtime for OnExecutor {
     fn spawn<F>(&self, task: F) -> impl Future<Output = ()> + Send + 'static
     where
@@ -194,7 +203,11 @@ pub fn smol_client(spec: ClientSpec, threads: usize, executor: SmolExecutor) -> 
 /// The amp-tokio client's loop, with amp-async-std's `connect` (each
 /// connection's tasks spawned with `spawner`) and the workers spawned on
 /// `rt`; or the raw ping-pong's.
-async fn client(rt: impl Runtime, spawner: impl AmpRuntime, spec: ClientSpec) -> io::Result<String> {
+async fn client(
+    rt: impl Runtime,
+    spawner: impl Split<TcpStream>,
+    spec: ClientSpec,
+) -> io::Result<String> {
     if spec.imp == Impl::RawSmol {
         let conns = client::connect_all(spec.conns, || async {
             let stream = TcpStream::connect(spec.addr.as_str()).await?;
