@@ -23,7 +23,7 @@ use amp_core::{AmpBox, ConnectionError, Request, ResponderError};
 
 use crate::machine::{Lane, Machine};
 use crate::peer::Handle;
-use crate::shared::Shared;
+use crate::shared::{Shared, Waiting};
 use crate::{Answer, Context, Deadline, Options, Peer, ReadHalf, Responders};
 
 /// Steps (and requests) of the read loop between two yields.
@@ -94,7 +94,7 @@ struct Reader<R> {
     /// even when no responder may start (all slots busy, a full outbound
     /// buffer, a graceful shutdown): a responder waiting on a call back is
     /// never stuck behind requests it cannot take.
-    waiting: VecDeque<(Lane, Request)>,
+    waiting: Waiting,
     waiting_bytes: usize,
     /// Results of responders that answered at once, to send together.
     answered: Vec<Answer>,
@@ -155,9 +155,10 @@ impl<R: ReadHalf> Reader<R> {
             && transmit < self.options.max_outbound_bytes
             && answered.len() < chunk
         {
-            let Some((lane, mut req)) = self.waiting.pop_front() else {
+            let Some(mut req) = self.waiting.requests.pop_front() else {
                 break;
             };
+            let lane = self.waiting.take_lane();
             self.waiting_bytes -= req.arguments.held_len();
             let responders = lane.as_ref().map_or(&self.responders, |l| &l.responders);
             let ctx = Context {
@@ -205,7 +206,7 @@ impl<R: ReadHalf> Reader<R> {
             // and hands out the end.
             return Started::Again;
         }
-        if !self.waiting.is_empty() {
+        if !self.waiting.requests.is_empty() {
             // Let the writer send these answers while the rest are worked
             // out: both ends stay busy.
             yield_now().await;
@@ -280,7 +281,7 @@ impl<R: ReadHalf> Reader<R> {
     /// requests to wait for a responder, answers to their callers, boxes
     /// for the box receiver. Returns how many requests came.
     fn apply(&mut self, step: Step, draining: bool, boxes: &mut VecDeque<(Lane, AmpBox)>) -> usize {
-        let queued_before = self.waiting.len();
+        let queued_before = self.waiting.requests.len();
         let mut state = self.shared.lock();
         match step {
             Step::Answered((lane, tag, result)) => {
@@ -311,16 +312,18 @@ impl<R: ReadHalf> Reader<R> {
         self.more_buffered =
             self.shared
                 .drain(&mut state, &mut self.waiting, &mut self.wakers, batch);
-        let received = self.waiting.len() - queued_before;
+        let received = self.waiting.requests.len() - queued_before;
         self.waiting_bytes += self
             .waiting
+            .requests
             .range(queued_before..)
-            .map(|(_, req)| req.arguments.held_len())
+            .map(|req| req.arguments.held_len())
             .sum::<usize>();
         if draining {
             // Shutting down or coming apart: requests not started are
             // refused.
-            for (lane, req) in self.waiting.drain(..) {
+            while let Some(req) = self.waiting.requests.pop_front() {
+                let lane = self.waiting.take_lane();
                 refuse(&mut state.machine, &lane, req);
             }
             self.waiting_bytes = 0;
@@ -396,7 +399,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         options,
         running: FuturesUnordered::new(),
         wakers: Vec::new(),
-        waiting: VecDeque::new(),
+        waiting: Waiting::default(),
         waiting_bytes: 0,
         answered: Vec::new(),
         eof: false,
@@ -419,12 +422,12 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         if look.detaching && r.running.is_empty() && look.awaited == 0 {
             return r.take_apart(handback);
         }
-        if !r.waiting.is_empty() && !draining {
+        if !r.waiting.requests.is_empty() && !draining {
             if let Started::Again = r.start_responders(look.transmit).await {
                 continue;
             }
         }
-        let can_take = r.waiting.len() < r.options.max_responders
+        let can_take = r.waiting.requests.len() < r.options.max_responders
             && r.waiting_bytes < r.options.max_waiting_bytes;
         // Coming apart, reading goes on only for answers still awaited.
         let can_read = !r.eof && can_take && (!look.detaching || look.awaited > 0);
@@ -432,9 +435,10 @@ pub(crate) async fn read_loop<R: ReadHalf>(
             r.buf.reserve(r.options.read_buffer);
         }
         r.set_timer(can_read);
-        r.shared
-            .responders_busy
-            .store(r.running.len() + r.waiting.len(), Ordering::Relaxed);
+        r.shared.responders_busy.store(
+            r.running.len() + r.waiting.requests.len(),
+            Ordering::Relaxed,
+        );
         let step = r
             .wait(can_read, r.more_buffered && (can_take || draining))
             .await;

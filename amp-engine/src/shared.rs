@@ -13,13 +13,48 @@ use event_listener::Event as Notify;
 use futures_util::task::AtomicWaker;
 
 use amp_core::dispatcher::{Body, settles};
-use amp_core::router::Route;
+use amp_core::router::{Route, RoutedEvent};
 use amp_core::{
     AmpBox, CallError, CallId, CallOutcome, ConnectionError, Event, Request, SendError,
 };
 
 use crate::Options;
 use crate::machine::{Lane, Machine, RouteLane, call_key};
+
+/// Requests read and not started yet, and the routes they came on. The
+/// routes are kept apart from the requests: a plain connection's requests
+/// have none, and its queue holds the requests alone, as it did before
+/// routes ran on the engine. On a routed connection every request has its
+/// route, in the same order.
+#[derive(Default)]
+pub(crate) struct Waiting {
+    pub(crate) requests: VecDeque<Request>,
+    lanes: VecDeque<Arc<RouteLane>>,
+}
+
+impl Waiting {
+    pub(crate) fn push(&mut self, lane: Lane, req: Request) {
+        if let Some(lane) = lane {
+            self.lanes.push_back(lane);
+        }
+        self.requests.push_back(req);
+    }
+
+    /// The route of the request [`pop_front`](VecDeque::pop_front) just
+    /// took from `requests`.
+    pub(crate) fn take_lane(&mut self) -> Lane {
+        if self.lanes.len() > self.requests.len() {
+            self.lanes.pop_front()
+        } else {
+            None
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.requests.clear();
+        self.lanes.clear();
+    }
+}
 
 pub(crate) struct State {
     /// The state machine: a plain connection or a router.
@@ -206,9 +241,28 @@ impl Shared {
     pub(crate) fn drain(
         &self,
         state: &mut State,
-        requests: &mut VecDeque<(Lane, Request)>,
+        requests: &mut Waiting,
         wakers: &mut Vec<Waker>,
         max_requests: usize,
+    ) -> bool {
+        // One loop, made twice: the plain connection's has no route to look
+        // up and nothing built around its events.
+        match state.machine {
+            Machine::Plain(_) => self.drain_from(state, requests, wakers, max_requests, next_plain),
+            Machine::Routed(_) => {
+                self.drain_from(state, requests, wakers, max_requests, next_routed)
+            }
+        }
+    }
+
+    #[inline(always)]
+    fn drain_from(
+        &self,
+        state: &mut State,
+        requests: &mut Waiting,
+        wakers: &mut Vec<Waker>,
+        max_requests: usize,
+        mut next: impl FnMut(&mut State, &mut Lane) -> Option<Event>,
     ) -> bool {
         let mut settled = false;
         let mut taken = 0;
@@ -221,21 +275,13 @@ impl Shared {
             if state.detaching && state.machine.outstanding_calls() == 0 {
                 break;
             }
-            let Some((route, event)) = state.machine.poll_event() else {
+            let mut lane = None;
+            let Some(event) = next(state, &mut lane) else {
                 break;
-            };
-            let lane = match route {
-                None => None,
-                // What an unbound route's calls are failed with: they are
-                // failed already (see `Peer::close`).
-                Some(route) => match state.lanes.get(&route) {
-                    Some(lane) => Some(Arc::clone(lane)),
-                    None => continue,
-                },
             };
             match event {
                 Event::Request(req) => {
-                    requests.push_back((lane, req));
+                    requests.push(lane, req);
                     taken += 1;
                     if taken == max_requests {
                         stopped = true;
@@ -283,7 +329,7 @@ impl Shared {
         {
             let mut state = self.lock();
             state.machine.connection_lost(reason);
-            self.drain(&mut state, &mut VecDeque::new(), &mut wakers, usize::MAX);
+            self.drain(&mut state, &mut Waiting::default(), &mut wakers, usize::MAX);
         }
         wakers.into_iter().for_each(Waker::wake);
     }
@@ -371,6 +417,39 @@ impl Shared {
             state.machine.forget(lane, id);
             drop(state);
             self.space.notify(1);
+        }
+    }
+}
+
+/// The plain connection's next event.
+#[inline(always)]
+fn next_plain(state: &mut State, _lane: &mut Lane) -> Option<Event> {
+    match &mut state.machine {
+        Machine::Plain(conn) => conn.poll_event(),
+        Machine::Routed(_) => None,
+    }
+}
+
+/// The routed connection's next event, and the route it came on.
+fn next_routed(state: &mut State, lane: &mut Lane) -> Option<Event> {
+    let Machine::Routed(router) = &mut state.machine else {
+        return None;
+    };
+    loop {
+        match router.poll_event()? {
+            // The end of the whole connection.
+            RoutedEvent {
+                event: event @ Event::Closed(_),
+                ..
+            } => return Some(event),
+            RoutedEvent { route, event } => {
+                if let Some(found) = state.lanes.get(&route) {
+                    *lane = Some(Arc::clone(found));
+                    return Some(event);
+                }
+                // An event for a route unbound since: its calls are
+                // failed already (see `Peer::close`).
+            }
         }
     }
 }
