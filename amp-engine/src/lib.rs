@@ -78,7 +78,7 @@ use bytes::{Bytes, BytesMut};
 use futures_channel::oneshot;
 
 use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
-use machine::{Lane, Machine};
+use machine::{LaneId, Machine, PLAIN};
 
 pub use amp_core;
 pub use binding::{Split, TRACING, connected_tcp, from_stream_with, shutdown_within};
@@ -98,7 +98,7 @@ use shared::Shared;
 use writer::write_loop;
 
 /// A responder's result with the `_ask` tag it answers.
-pub(crate) type Answer = (Lane, Option<Bytes>, Result<AmpBox, ResponderError>);
+pub(crate) type Answer = (LaneId, Option<Bytes>, Result<AmpBox, ResponderError>);
 
 /// Starts a connection over a transport: returns the peer handle and the two
 /// futures that run it (reading and responding, writing), which the caller
@@ -237,7 +237,14 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
         read_back,
     );
     let writing = write_loop(shared, writer, write_back);
-    (Peer { handle, lane: None }, reading, writing)
+    (
+        Peer {
+            handle,
+            lane: PLAIN,
+        },
+        reading,
+        writing,
+    )
 }
 
 /// Starts a connection over a transport and runs its two tasks on

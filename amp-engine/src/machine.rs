@@ -4,7 +4,6 @@
 //! either the same way, and a route's calls and answers name their route.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -15,37 +14,51 @@ use amp_core::{AmpBox, CallId, Connection, ConnectionError, ResponderError, Send
 
 use crate::Responders;
 
-/// Which conversation a call, a request or a box belongs to: `None` on a
-/// plain connection, the route on a routed one.
+/// Which conversation a request or a box belongs to: `None` on a plain
+/// connection, the route on a routed one.
 pub(crate) type Lane = Option<Arc<RouteLane>>;
+
+/// Which conversation a peer calls on and an answer goes to: 0 on a plain
+/// connection, the route's [`RouteLane::id`] on a routed one. A number, so
+/// that the plain connection's calls and answers carry nothing to clone or
+/// drop and their pending-table key is their call's own.
+pub(crate) type LaneId = u32;
+
+/// The plain connection's [`LaneId`].
+pub(crate) const PLAIN: LaneId = 0;
 
 /// One bound route of a routed connection, as its peers and its requests
 /// name it.
 pub(crate) struct RouteLane {
     pub(crate) route: Route,
     /// Tells this route's calls from other routes' in the pending table
-    /// (each route numbers its own calls).
-    pub(crate) id: u32,
+    /// (each route numbers its own calls); never [`PLAIN`].
+    pub(crate) id: LaneId,
     pub(crate) responders: Responders,
-    /// The route was unbound (its peers are closed; the connection goes
-    /// on).
-    pub(crate) unbound: AtomicBool,
+}
+
+/// The lane of a request or a box: its id, and the responders that take it
+/// (`plain`'s on a plain connection).
+pub(crate) fn lane_of<'a>(lane: &'a Lane, plain: &'a Responders) -> (LaneId, &'a Responders) {
+    match lane {
+        None => (PLAIN, plain),
+        Some(lane) => (lane.id, &lane.responders),
+    }
 }
 
 /// Bits of a pending-table key left for a route's own call counter.
 const CALL_BITS: u32 = 40;
 
-/// The pending-table key of call `id` on `lane`.
-pub(crate) fn call_key(lane: &Lane, id: CallId) -> CallId {
-    match lane {
-        None => id,
-        Some(lane) => CallId::new((u64::from(lane.id) << CALL_BITS) | id.get()),
-    }
+/// The pending-table key of call `id` on `lane` (on the plain connection,
+/// the call's own id).
+#[inline]
+pub(crate) fn call_key(lane: LaneId, id: CallId) -> CallId {
+    CallId::new((u64::from(lane) << CALL_BITS) | id.get())
 }
 
 /// Whether pending-table key `key` is one of `lane`'s calls.
-pub(crate) fn is_lane_key(lane: &RouteLane, key: CallId) -> bool {
-    key.get() >> CALL_BITS == u64::from(lane.id)
+pub(crate) fn is_lane_key(lane: LaneId, key: CallId) -> bool {
+    key.get() >> CALL_BITS == u64::from(lane)
 }
 
 // The plain connection is kept inline, as it was before routes ran on the
@@ -168,8 +181,12 @@ impl Routing for Router {
     }
 }
 
-/// A route's local refusal, as the engine reports it to a caller.
-fn route_refused(e: RouteError) -> SendError {
+/// A route's local refusal, as the engine reports it to a caller: once the
+/// connection has ended, its reason (its routes are gone with it).
+fn route_refused(router: &dyn Routing, e: RouteError) -> SendError {
+    if let Some(reason) = router.close_reason() {
+        return SendError::Closed(reason.clone());
+    }
     match e {
         RouteError::Send(e) => e,
         RouteError::NotBound(_) => SendError::Closed(ConnectionError::RouteUnbound),
@@ -177,9 +194,10 @@ fn route_refused(e: RouteError) -> SendError {
     }
 }
 
-/// The route of a lane (a routed connection's peers always have one).
-fn route(lane: &Lane) -> &Route {
-    lane.as_deref().map_or(&Route::Default, |lane| &lane.route)
+/// The route of a lane: a routed connection's lanes always have one; one
+/// unbound since has none, and its calls and answers are refused.
+fn route(route: Option<&Route>) -> Result<&Route, RouteError> {
+    route.ok_or(RouteError::NotBound(Route::Default))
 }
 
 impl Machine {
@@ -284,35 +302,39 @@ impl Machine {
     #[inline]
     pub(crate) fn call_body(
         &mut self,
-        lane: &Lane,
+        at: Option<&Route>,
         command: &str,
         arguments: Body<'_>,
         requires_answer: bool,
     ) -> Result<Option<CallId>, SendError> {
         match self {
             Machine::Plain(c) => c.call_body(command, arguments, requires_answer),
-            Machine::Routed(r) => r
-                .call_body(route(lane), command, arguments, requires_answer)
-                .map_err(route_refused),
+            Machine::Routed(r) => route(at)
+                .and_then(|at| r.call_body(at, command, arguments, requires_answer))
+                .map_err(|e| route_refused(&**r, e)),
         }
     }
 
     #[inline]
-    pub(crate) fn send_box(&mut self, lane: &Lane, b: &AmpBox) -> Result<(), SendError> {
+    pub(crate) fn send_box(&mut self, at: Option<&Route>, b: &AmpBox) -> Result<(), SendError> {
         match self {
             Machine::Plain(c) => c.send_box(b),
-            Machine::Routed(r) => r.send_box(route(lane), b).map_err(route_refused),
+            Machine::Routed(r) => route(at)
+                .and_then(|at| r.send_box(at, b))
+                .map_err(|e| route_refused(&**r, e)),
         }
     }
 
     #[inline]
-    pub(crate) fn forget(&mut self, lane: &Lane, id: CallId) {
+    pub(crate) fn forget(&mut self, at: Option<&Route>, id: CallId) {
         match self {
             Machine::Plain(c) => {
                 c.forget(id);
             }
             Machine::Routed(r) => {
-                r.forget(route(lane), id);
+                if let Some(at) = at {
+                    r.forget(at, id);
+                }
             }
         }
     }
@@ -320,28 +342,30 @@ impl Machine {
     #[inline]
     pub(crate) fn respond_ref(
         &mut self,
-        lane: &Lane,
+        at: Option<&Route>,
         tag: Option<&[u8]>,
         result: Result<&AmpBox, &ResponderError>,
     ) -> Result<(), SendError> {
         match self {
             Machine::Plain(c) => c.respond_ref(tag, result),
-            Machine::Routed(r) => r
-                .respond_ref(route(lane), tag, result)
-                .map_err(route_refused),
+            Machine::Routed(r) => route(at)
+                .and_then(|at| r.respond_ref(at, tag, result))
+                .map_err(|e| route_refused(&**r, e)),
         }
     }
 
     #[inline]
     pub(crate) fn fail(
         &mut self,
-        lane: &Lane,
+        at: Option<&Route>,
         tag: &[u8],
         error: &ResponderError,
     ) -> Result<(), SendError> {
         match self {
             Machine::Plain(c) => c.fail(tag, error),
-            Machine::Routed(r) => r.fail(route(lane), tag, error).map_err(route_refused),
+            Machine::Routed(r) => route(at)
+                .and_then(|at| r.fail(at, tag, error))
+                .map_err(|e| route_refused(&**r, e)),
         }
     }
 

@@ -17,7 +17,7 @@ use amp_core::{
     AmpBox, CallError, CallId, CallOutcome, Command, ConnectionError, Locator, SendError,
 };
 
-use crate::machine::Lane;
+use crate::machine::{LaneId, PLAIN};
 use crate::shared::{Shared, State};
 #[cfg(doc)]
 use crate::{Options, SHUTTING_DOWN_ERROR_CODE};
@@ -66,9 +66,9 @@ impl Drop for Handle {
 #[derive(Clone)]
 pub struct Peer {
     pub(crate) handle: Arc<Handle>,
-    /// The route this peer calls and answers on (`None`: a plain
+    /// The route this peer calls and answers on ([`PLAIN`]: a plain
     /// connection).
-    pub(crate) lane: Lane,
+    pub(crate) lane: LaneId,
 }
 
 impl fmt::Debug for Peer {
@@ -83,7 +83,7 @@ impl fmt::Debug for Peer {
 /// Waits for a queued call's outcome; dropped before it, forgets the call.
 struct AnswerWait<'a> {
     shared: &'a Shared,
-    lane: &'a Lane,
+    lane: LaneId,
     id: Option<CallId>,
 }
 
@@ -135,7 +135,7 @@ impl<C: Command> Future for TypedCall<C> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let shared = &*this.peer.handle.shared;
-        let lane = &this.peer.lane;
+        let lane = this.peer.lane;
         match &mut this.stage {
             Stage::Send(arguments, listener) => {
                 let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
@@ -178,7 +178,7 @@ impl<C: Command> Future for TypedCall<C> {
 impl<C: Command> Drop for TypedCall<C> {
     fn drop(&mut self) {
         if let Stage::Wait(id) = self.stage {
-            self.peer.handle.shared.cancel(&self.peer.lane, id);
+            self.peer.handle.shared.cancel(self.peer.lane, id);
         }
     }
 }
@@ -235,7 +235,7 @@ impl Peer {
         let queued = self
             .queue(|state| {
                 state.queue_call(
-                    &self.lane,
+                    self.lane,
                     command,
                     Body::Box(arguments),
                     requires_answer,
@@ -249,7 +249,7 @@ impl Peer {
         };
         AnswerWait {
             shared,
-            lane: &self.lane,
+            lane: self.lane,
             id: Some(id),
         }
         .await
@@ -330,12 +330,10 @@ impl Peer {
         let peer = self.clone();
         async move {
             let wire = wire.map_err(CallError::Value)?;
-            peer.queue(|state| {
-                state.queue_call(&peer.lane, C::NAME, Body::Wire(&wire), false, None)
-            })
-            .await
-            .map(|_| ())
-            .map_err(|e| send_failure(e).typed())
+            peer.queue(|state| state.queue_call(peer.lane, C::NAME, Body::Wire(&wire), false, None))
+                .await
+                .map(|_| ())
+                .map_err(|e| send_failure(e).typed())
         }
     }
 
@@ -378,7 +376,8 @@ impl Peer {
             if state.detaching {
                 return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
             }
-            state.machine.send_box(&self.lane, &b)
+            let (machine, at) = state.machine_at(self.lane);
+            machine.send_box(at, &b)
         })
         .await
     }
@@ -406,7 +405,7 @@ impl Peer {
     /// assert!(call.is_err(), "nothing is queued once coming apart");
     /// ```
     pub fn detach(&self) {
-        if self.lane.is_some() {
+        if self.lane != PLAIN {
             return;
         }
         self.shared().lock().detaching = true;
@@ -426,9 +425,9 @@ impl Peer {
     /// assert!(peer.is_closed());
     /// ```
     pub fn close(&self) {
-        match &self.lane {
-            None => self.shared().end(ConnectionError::Closed),
-            Some(lane) => self.shared().unbind(lane),
+        match self.lane {
+            PLAIN => self.shared().end(ConnectionError::Closed),
+            lane => self.shared().unbind(lane),
         }
     }
 
@@ -467,18 +466,18 @@ impl Peer {
         // Holds the connection's state only, not a handle: waiting does not
         // keep the connection open.
         let shared = Arc::clone(&self.handle.shared);
-        let lane = self.lane.clone();
+        let lane = self.lane;
         async move {
             loop {
                 let listener = shared.ended.listen();
-                if let Some(reason) = shared.close_reason() {
-                    return reason;
-                }
-                if lane
-                    .as_ref()
-                    .is_some_and(|lane| lane.unbound.load(Ordering::SeqCst))
                 {
-                    return ConnectionError::RouteUnbound;
+                    let state = shared.lock();
+                    if let Some(reason) = state.machine.close_reason() {
+                        return reason.clone();
+                    }
+                    if state.is_unbound(lane) {
+                        return ConnectionError::RouteUnbound;
+                    }
                 }
                 listener.await;
             }
@@ -493,10 +492,8 @@ impl Peer {
     /// assert!(!peer.is_closed());
     /// ```
     pub fn is_closed(&self) -> bool {
-        self.lane
-            .as_ref()
-            .is_some_and(|lane| lane.unbound.load(Ordering::SeqCst))
-            || self.shared().lock().machine.is_closed()
+        let state = self.shared().lock();
+        state.machine.is_closed() || state.is_unbound(self.lane)
     }
 
     /// Whether the connection has work under way: a call of this side

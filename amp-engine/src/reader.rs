@@ -21,8 +21,9 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use amp_core::{AmpBox, ConnectionError, Request, ResponderError};
 
-use crate::machine::{Lane, Machine};
+use crate::machine::{Lane, LaneId, lane_of};
 use crate::peer::Handle;
+use crate::shared::State;
 use crate::shared::{Shared, Waiting};
 use crate::{Answer, Context, Deadline, Options, Peer, ReadHalf, Responders};
 
@@ -158,13 +159,13 @@ impl<R: ReadHalf> Reader<R> {
             let Some(mut req) = self.waiting.requests.pop_front() else {
                 break;
             };
-            let lane = self.waiting.take_lane();
+            let route = self.waiting.take_lane();
+            let (lane, responders) = lane_of(&route, &self.responders);
             self.waiting_bytes -= req.arguments.held_len();
-            let responders = lane.as_ref().map_or(&self.responders, |l| &l.responders);
             let ctx = Context {
                 peer: Peer {
                     handle: Arc::clone(&handle),
-                    lane: lane.clone(),
+                    lane,
                 },
             };
             let mut fut = responders.dispatch_in_place(ctx, &req.command, &mut req.arguments);
@@ -175,7 +176,7 @@ impl<R: ReadHalf> Reader<R> {
                 Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                     match fut.as_mut().poll(cx) {
                         Poll::Ready(result) => {
-                            answered.push((lane.clone(), tag.take(), result));
+                            answered.push((lane, tag.take(), result));
                             true
                         }
                         Poll::Pending => false,
@@ -195,7 +196,7 @@ impl<R: ReadHalf> Reader<R> {
         let closed_now = {
             let mut state = self.shared.lock();
             for (lane, tag, result) in &self.answered {
-                respond(&mut state.machine, lane, tag.as_deref(), result.as_ref());
+                respond(&mut state, *lane, tag.as_deref(), result.as_ref());
             }
             self.answered.clear();
             state.machine.is_closed()
@@ -285,7 +286,7 @@ impl<R: ReadHalf> Reader<R> {
         let mut state = self.shared.lock();
         match step {
             Step::Answered((lane, tag, result)) => {
-                respond(&mut state.machine, &lane, tag.as_deref(), result.as_ref())
+                respond(&mut state, lane, tag.as_deref(), result.as_ref())
             }
             Step::Read(Ok(0)) => {
                 self.eof = true;
@@ -323,8 +324,9 @@ impl<R: ReadHalf> Reader<R> {
             // Shutting down or coming apart: requests not started are
             // refused.
             while let Some(req) = self.waiting.requests.pop_front() {
-                let lane = self.waiting.take_lane();
-                refuse(&mut state.machine, &lane, req);
+                let route = self.waiting.take_lane();
+                let (lane, _) = lane_of(&route, &self.responders);
+                refuse(&mut state, lane, req);
             }
             self.waiting_bytes = 0;
         }
@@ -339,12 +341,12 @@ impl<R: ReadHalf> Reader<R> {
         let Some(handle) = self.handle.upgrade() else {
             return;
         };
-        for (lane, b) in boxes {
-            let responders = lane.as_ref().map_or(&self.responders, |l| &l.responders);
+        for (route, b) in boxes {
+            let (lane, responders) = lane_of(&route, &self.responders);
             let ctx = Context {
                 peer: Peer {
                     handle: Arc::clone(&handle),
-                    lane: lane.clone(),
+                    lane,
                 },
             };
             let received =
@@ -463,7 +465,11 @@ pub(crate) async fn read_loop<R: ReadHalf>(
     // graceful shutdown ends here with the answers queued.
     r.shared.end(ConnectionError::Closed);
     // The routes' responders may hold handles: let them go.
-    let lanes = std::mem::take(&mut r.shared.lock().lanes);
+    let lanes = {
+        let mut state = r.shared.lock();
+        state.by_id.clear();
+        std::mem::take(&mut state.lanes)
+    };
     drop(lanes);
 }
 
@@ -474,10 +480,11 @@ pub const SHUTTING_DOWN_ERROR_CODE: &str = "SHUTTING_DOWN";
 /// Answers a request that will not run: the connection is shutting down. A
 /// request without `_ask` is dropped (failing it would close the connection
 /// at once).
-fn refuse(machine: &mut Machine, lane: &Lane, req: Request) {
+fn refuse(state: &mut State, lane: LaneId, req: Request) {
     if let Some(tag) = req.tag {
+        let (machine, at) = state.machine_at(lane);
         let _ = machine.fail(
-            lane,
+            at,
             &tag,
             &ResponderError::Declared {
                 code: SHUTTING_DOWN_ERROR_CODE.to_owned(),
@@ -491,7 +498,7 @@ fn refuse(machine: &mut Machine, lane: &Lane, req: Request) {
 /// A responder that did not answer at its first poll, to run among the
 /// others.
 fn keep_running(
-    lane: Lane,
+    lane: LaneId,
     tag: Option<Bytes>,
     fut: amp_core::ResponderFuture,
 ) -> Pin<Box<dyn Future<Output = Answer> + Send>> {
@@ -512,12 +519,13 @@ fn panicked() -> ResponderError {
 /// Sends a responder's result. Refused only when the connection has ended;
 /// the result is dropped then, with nobody left to send it to.
 fn respond(
-    machine: &mut Machine,
-    lane: &Lane,
+    state: &mut State,
+    lane: LaneId,
     tag: Option<&[u8]>,
     result: Result<&AmpBox, &ResponderError>,
 ) {
-    if let Err(_e) = machine.respond_ref(lane, tag, result) {
+    let (machine, at) = state.machine_at(lane);
+    if let Err(_e) = machine.respond_ref(at, tag, result) {
         #[cfg(feature = "tracing")]
         tracing::debug!(error = %_e, "responder result dropped");
     }

@@ -33,7 +33,7 @@ use bytes::Bytes;
 use amp_core::router::{Route, RouteError, Router};
 use amp_core::{CallError, ConnectionError, SendError};
 
-use crate::machine::{Machine, RouteLane, is_lane_key};
+use crate::machine::{LaneId, Machine, RouteLane, is_lane_key};
 use crate::peer::Handle;
 use crate::reader::read_loop;
 use crate::shared::Shared;
@@ -115,7 +115,7 @@ impl RouteHandle {
     /// # }
     /// ```
     pub fn is_connected(&self) -> bool {
-        self.connected.load(Ordering::SeqCst) && !self.lane.unbound.load(Ordering::SeqCst)
+        self.connected.load(Ordering::SeqCst) && !self.peer.is_closed()
     }
 
     /// The peer of this route, to call with: an error until the route is
@@ -145,7 +145,7 @@ impl RouteHandle {
     /// # }
     /// ```
     pub fn unbind(&self) {
-        self.peer.handle.shared.unbind(&self.lane);
+        self.peer.handle.shared.unbind(self.lane.id);
     }
 }
 
@@ -208,14 +208,14 @@ impl RoutedPeer {
             route: route.clone(),
             id,
             responders,
-            unbound: AtomicBool::new(false),
         });
         state.lanes.insert(route, Arc::clone(&lane));
+        state.by_id.insert(id, Arc::clone(&lane));
         drop(state);
         Ok(RouteHandle {
             peer: Peer {
                 handle: Arc::clone(&self.handle),
-                lane: Some(Arc::clone(&lane)),
+                lane: id,
             },
             lane,
             connected: Arc::new(AtomicBool::new(false)),
@@ -281,25 +281,18 @@ impl RoutedPeer {
 impl Shared {
     /// Unbinds `lane`'s route: its calls fail, its peers are closed, the
     /// connection goes on.
-    pub(crate) fn unbind(&self, lane: &RouteLane) {
+    pub(crate) fn unbind(&self, lane: LaneId) {
         let mut wakers: Vec<Waker> = Vec::new();
         {
             let mut state = self.lock();
-            if lane.unbound.swap(true, Ordering::SeqCst) {
+            let Some(bound) = state.by_id.remove(&lane) else {
                 return;
-            }
-            if state
-                .lanes
-                .get(&lane.route)
-                .is_some_and(|l| l.id == lane.id)
-            {
-                state.lanes.remove(&lane.route);
-                if let Some(router) = state.machine.router() {
-                    // Its calls are failed here, below; the router's own
-                    // failure events for them find no route and are
-                    // dropped.
-                    let _ = router.unbind(&lane.route);
-                }
+            };
+            state.lanes.remove(&bound.route);
+            if let Some(router) = state.machine.router() {
+                // Its calls are failed here, below; the router's own
+                // failure events for them find no route and are dropped.
+                let _ = router.unbind(&bound.route);
             }
             let calls: Vec<_> = state
                 .pending

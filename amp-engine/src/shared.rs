@@ -19,7 +19,7 @@ use amp_core::{
 };
 
 use crate::Options;
-use crate::machine::{Lane, Machine, RouteLane, call_key};
+use crate::machine::{Lane, LaneId, Machine, PLAIN, RouteLane, call_key};
 
 /// Requests read and not started yet, and the routes they came on. The
 /// routes are kept apart from the requests: a plain connection's requests
@@ -72,8 +72,9 @@ pub(crate) struct State {
     /// box is queued, and the connection comes apart once its traffic is
     /// drained.
     pub(crate) detaching: bool,
-    /// A routed connection's bound routes.
+    /// A routed connection's bound routes, by name and by id.
     pub(crate) lanes: HashMap<Route, Arc<RouteLane>>,
+    pub(crate) by_id: HashMap<LaneId, Arc<RouteLane>>,
     /// The id the next bound route gets (see [`RouteLane::id`]).
     pub(crate) next_lane: u32,
 }
@@ -121,9 +122,25 @@ impl State {
 
     /// Queues a call and gives it a slot in the pending table, with the
     /// caller's waker if it is known already.
+    /// The state machine, and the route of `lane` (none on the plain
+    /// connection, nor once the route is unbound).
+    pub(crate) fn machine_at(&mut self, lane: LaneId) -> (&mut Machine, Option<&Route>) {
+        let at = if lane == PLAIN {
+            None
+        } else {
+            self.by_id.get(&lane).map(|l| &l.route)
+        };
+        (&mut self.machine, at)
+    }
+
+    /// Whether `lane` is a route unbound since.
+    pub(crate) fn is_unbound(&self, lane: LaneId) -> bool {
+        lane != PLAIN && !self.by_id.contains_key(&lane)
+    }
+
     pub(crate) fn queue_call(
         &mut self,
-        lane: &Lane,
+        lane: LaneId,
         command: &str,
         arguments: Body<'_>,
         requires_answer: bool,
@@ -132,9 +149,8 @@ impl State {
         if self.detaching {
             return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
         }
-        let queued = self
-            .machine
-            .call_body(lane, command, arguments, requires_answer);
+        let (machine, at) = self.machine_at(lane);
+        let queued = machine.call_body(at, command, arguments, requires_answer);
         if let Ok(Some(id)) = queued {
             let size = arguments.encoded_len() + command.len() + 32;
             self.pending.insert(
@@ -209,6 +225,7 @@ impl Shared {
                 boxes: VecDeque::new(),
                 detaching: false,
                 lanes: HashMap::new(),
+                by_id: HashMap::new(),
                 next_lane: 1,
             }),
             write_ready: Signal::default(),
@@ -305,12 +322,14 @@ impl Shared {
                     // The common case, settled without going through a
                     // (call, outcome) pair first.
                     settled = true;
-                    wakers.extend(state.settle(call_key(&lane, call), Ok(response)));
+                    let key = call_key(lane.as_ref().map_or(PLAIN, |l| l.id), call);
+                    wakers.extend(state.settle(key, Ok(response)));
                 }
                 other => {
                     if let Some((id, outcome)) = settles(other) {
                         settled = true;
-                        wakers.extend(state.settle(call_key(&lane, id), outcome));
+                        let key = call_key(lane.as_ref().map_or(PLAIN, |l| l.id), id);
+                        wakers.extend(state.settle(key, outcome));
                     }
                 }
             }
@@ -337,7 +356,7 @@ impl Shared {
     /// The outcome of call `id` of `lane`, once there is one.
     pub(crate) fn poll_answer(
         &self,
-        lane: &Lane,
+        lane: LaneId,
         id: CallId,
         cx: &mut std::task::Context<'_>,
     ) -> Poll<CallOutcome> {
@@ -408,13 +427,14 @@ impl Shared {
     }
 
     /// Forgets a call whose caller gave up: a late answer is dropped.
-    pub(crate) fn cancel(&self, lane: &Lane, id: CallId) {
+    pub(crate) fn cancel(&self, lane: LaneId, id: CallId) {
         let mut state = self.lock();
         if let Some(slot) = state.pending.remove(&call_key(lane, id))
             && slot.outcome.is_none()
         {
             state.in_flight -= slot.size;
-            state.machine.forget(lane, id);
+            let (machine, at) = state.machine_at(lane);
+            machine.forget(at, id);
             drop(state);
             self.space.notify(1);
         }
