@@ -223,6 +223,7 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
     let shared = Shared::new(machine, options, addr);
     let handle = Arc::new(Handle {
         shared: Arc::clone(&shared),
+        lane: PLAIN,
     });
     let (read_back, write_back) = match handback {
         Some((r, w)) => (Some(r), Some(w)),
@@ -237,14 +238,7 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
         read_back,
     );
     let writing = write_loop(shared, writer, write_back);
-    (
-        Peer {
-            handle,
-            lane: PLAIN,
-        },
-        reading,
-        writing,
-    )
+    (Peer { handle }, reading, writing)
 }
 
 /// Starts a connection over a transport and runs its two tasks on

@@ -13,6 +13,7 @@ use amp_core::router::{Route, RouteError, RoutedEvent, Router};
 use amp_core::{AmpBox, CallId, Connection, ConnectionError, ResponderError, SendError};
 
 use crate::Responders;
+use crate::peer::Handle;
 
 /// Which conversation a request or a box belongs to: `None` on a plain
 /// connection, the route on a routed one.
@@ -35,14 +36,20 @@ pub(crate) struct RouteLane {
     /// (each route numbers its own calls); never [`PLAIN`].
     pub(crate) id: LaneId,
     pub(crate) responders: Responders,
+    /// The handle of the route's peers, the ones its responders are given.
+    pub(crate) handle: Arc<Handle>,
 }
 
-/// The lane of a request or a box: its id, and the responders that take it
-/// (`plain`'s on a plain connection).
-pub(crate) fn lane_of<'a>(lane: &'a Lane, plain: &'a Responders) -> (LaneId, &'a Responders) {
+/// The lane of a request or a box: its id, the handle its responders are
+/// given and the responders that take it (`plain`'s on a plain
+/// connection).
+pub(crate) fn lane_of<'a>(
+    lane: &'a Lane,
+    plain: (&'a Arc<Handle>, &'a Responders),
+) -> (LaneId, &'a Arc<Handle>, &'a Responders) {
     match lane {
-        None => (PLAIN, plain),
-        Some(lane) => (lane.id, &lane.responders),
+        None => (PLAIN, plain.0, plain.1),
+        Some(lane) => (lane.id, &lane.handle, &lane.responders),
     }
 }
 

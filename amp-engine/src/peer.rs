@@ -49,11 +49,18 @@ pub type Responders = Locator<Context>;
 /// The user's handles; the last one dropped closes the connection.
 pub(crate) struct Handle {
     pub(crate) shared: Arc<Shared>,
+    /// The route the handle's peers call and answer on ([`PLAIN`]: a plain
+    /// connection).
+    pub(crate) lane: LaneId,
 }
 
 impl Drop for Handle {
     fn drop(&mut self) {
-        self.shared.end(ConnectionError::Closed);
+        // A route's handles going does not end the connection its routes
+        // share (a routed connection lives until it ends).
+        if self.lane == PLAIN {
+            self.shared.end(ConnectionError::Closed);
+        }
     }
 }
 
@@ -66,9 +73,6 @@ impl Drop for Handle {
 #[derive(Clone)]
 pub struct Peer {
     pub(crate) handle: Arc<Handle>,
-    /// The route this peer calls and answers on ([`PLAIN`]: a plain
-    /// connection).
-    pub(crate) lane: LaneId,
 }
 
 impl fmt::Debug for Peer {
@@ -135,7 +139,7 @@ impl<C: Command> Future for TypedCall<C> {
     fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
         let shared = &*this.peer.handle.shared;
-        let lane = this.peer.lane;
+        let lane = this.peer.handle.lane;
         match &mut this.stage {
             Stage::Send(arguments, listener) => {
                 let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
@@ -178,7 +182,7 @@ impl<C: Command> Future for TypedCall<C> {
 impl<C: Command> Drop for TypedCall<C> {
     fn drop(&mut self) {
         if let Stage::Wait(id) = self.stage {
-            self.peer.handle.shared.cancel(self.peer.lane, id);
+            self.peer.handle.shared.cancel(self.peer.handle.lane, id);
         }
     }
 }
@@ -235,7 +239,7 @@ impl Peer {
         let queued = self
             .queue(|state| {
                 state.queue_call(
-                    self.lane,
+                    self.handle.lane,
                     command,
                     Body::Box(arguments),
                     requires_answer,
@@ -249,7 +253,7 @@ impl Peer {
         };
         AnswerWait {
             shared,
-            lane: self.lane,
+            lane: self.handle.lane,
             id: Some(id),
         }
         .await
@@ -330,10 +334,12 @@ impl Peer {
         let peer = self.clone();
         async move {
             let wire = wire.map_err(CallError::Value)?;
-            peer.queue(|state| state.queue_call(peer.lane, C::NAME, Body::Wire(&wire), false, None))
-                .await
-                .map(|_| ())
-                .map_err(|e| send_failure(e).typed())
+            peer.queue(|state| {
+                state.queue_call(peer.handle.lane, C::NAME, Body::Wire(&wire), false, None)
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| send_failure(e).typed())
         }
     }
 
@@ -376,7 +382,7 @@ impl Peer {
             if state.detaching {
                 return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
             }
-            let (machine, at) = state.machine_at(self.lane);
+            let (machine, at) = state.machine_at(self.handle.lane);
             machine.send_box(at, &b)
         })
         .await
@@ -405,7 +411,7 @@ impl Peer {
     /// assert!(call.is_err(), "nothing is queued once coming apart");
     /// ```
     pub fn detach(&self) {
-        if self.lane != PLAIN {
+        if self.handle.lane != PLAIN {
             return;
         }
         self.shared().lock().detaching = true;
@@ -425,7 +431,7 @@ impl Peer {
     /// assert!(peer.is_closed());
     /// ```
     pub fn close(&self) {
-        match self.lane {
+        match self.handle.lane {
             PLAIN => self.shared().end(ConnectionError::Closed),
             lane => self.shared().unbind(lane),
         }
@@ -466,7 +472,7 @@ impl Peer {
         // Holds the connection's state only, not a handle: waiting does not
         // keep the connection open.
         let shared = Arc::clone(&self.handle.shared);
-        let lane = self.lane;
+        let lane = self.handle.lane;
         async move {
             loop {
                 let listener = shared.ended.listen();
@@ -493,7 +499,7 @@ impl Peer {
     /// ```
     pub fn is_closed(&self) -> bool {
         let state = self.shared().lock();
-        state.machine.is_closed() || state.is_unbound(self.lane)
+        state.machine.is_closed() || state.is_unbound(self.handle.lane)
     }
 
     /// Whether the connection has work under way: a call of this side

@@ -21,7 +21,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use amp_core::{AmpBox, ConnectionError, Request, ResponderError};
 
-use crate::machine::{Lane, LaneId, lane_of};
+use crate::machine::{Lane, LaneId, Machine, PLAIN, lane_of};
 use crate::peer::Handle;
 use crate::shared::State;
 use crate::shared::{Shared, Waiting};
@@ -160,12 +160,11 @@ impl<R: ReadHalf> Reader<R> {
                 break;
             };
             let route = self.waiting.take_lane();
-            let (lane, responders) = lane_of(&route, &self.responders);
+            let (lane, peer, responders) = lane_of(&route, (&handle, &self.responders));
             self.waiting_bytes -= req.arguments.held_len();
             let ctx = Context {
                 peer: Peer {
-                    handle: Arc::clone(&handle),
-                    lane,
+                    handle: Arc::clone(peer),
                 },
             };
             let mut fut = responders.dispatch_in_place(ctx, &req.command, &mut req.arguments);
@@ -325,7 +324,7 @@ impl<R: ReadHalf> Reader<R> {
             // refused.
             while let Some(req) = self.waiting.requests.pop_front() {
                 let route = self.waiting.take_lane();
-                let (lane, _) = lane_of(&route, &self.responders);
+                let lane = route.as_ref().map_or(PLAIN, |l| l.id);
                 refuse(&mut state, lane, req);
             }
             self.waiting_bytes = 0;
@@ -342,11 +341,10 @@ impl<R: ReadHalf> Reader<R> {
             return;
         };
         for (route, b) in boxes {
-            let (lane, responders) = lane_of(&route, &self.responders);
+            let (_, peer, responders) = lane_of(&route, (&handle, &self.responders));
             let ctx = Context {
                 peer: Peer {
-                    handle: Arc::clone(&handle),
-                    lane,
+                    handle: Arc::clone(peer),
                 },
             };
             let received =
@@ -524,8 +522,14 @@ fn respond(
     tag: Option<&[u8]>,
     result: Result<&AmpBox, &ResponderError>,
 ) {
-    let (machine, at) = state.machine_at(lane);
-    if let Err(_e) = machine.respond_ref(at, tag, result) {
+    let sent = match &mut state.machine {
+        Machine::Plain(conn) => conn.respond_ref(tag, result),
+        Machine::Routed(_) => {
+            let (machine, at) = state.machine_at(lane);
+            machine.respond_ref(at, tag, result)
+        }
+    };
+    if let Err(_e) = sent {
         #[cfg(feature = "tracing")]
         tracing::debug!(error = %_e, "responder result dropped");
     }

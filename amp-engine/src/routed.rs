@@ -33,7 +33,7 @@ use bytes::Bytes;
 use amp_core::router::{Route, RouteError, Router};
 use amp_core::{CallError, ConnectionError, SendError};
 
-use crate::machine::{LaneId, Machine, RouteLane, is_lane_key};
+use crate::machine::{LaneId, Machine, PLAIN, RouteLane, is_lane_key};
 use crate::peer::Handle;
 use crate::reader::read_loop;
 use crate::shared::Shared;
@@ -208,14 +208,17 @@ impl RoutedPeer {
             route: route.clone(),
             id,
             responders,
+            handle: Arc::new(Handle {
+                shared: Arc::clone(shared),
+                lane: id,
+            }),
         });
         state.lanes.insert(route, Arc::clone(&lane));
         state.by_id.insert(id, Arc::clone(&lane));
         drop(state);
         Ok(RouteHandle {
             peer: Peer {
-                handle: Arc::clone(&self.handle),
-                lane: id,
+                handle: Arc::clone(&lane.handle),
             },
             lane,
             connected: Arc::new(AtomicBool::new(false)),
@@ -342,6 +345,7 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     let shared = Shared::new(Machine::Routed(Box::new(router)), options, addr);
     let handle = Arc::new(Handle {
         shared: Arc::clone(&shared),
+        lane: PLAIN,
     });
     let reading = read_loop(
         Arc::clone(&shared),

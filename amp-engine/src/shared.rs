@@ -43,10 +43,10 @@ impl Waiting {
     /// The route of the request [`pop_front`](VecDeque::pop_front) just
     /// took from `requests`.
     pub(crate) fn take_lane(&mut self) -> Lane {
-        if self.lanes.len() > self.requests.len() {
-            self.lanes.pop_front()
-        } else {
+        if self.lanes.is_empty() {
             None
+        } else {
+            self.lanes.pop_front()
         }
     }
 
@@ -149,8 +149,13 @@ impl State {
         if self.detaching {
             return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
         }
-        let (machine, at) = self.machine_at(lane);
-        let queued = machine.call_body(at, command, arguments, requires_answer);
+        let queued = match &mut self.machine {
+            Machine::Plain(conn) => conn.call_body(command, arguments, requires_answer),
+            Machine::Routed(_) => {
+                let (machine, at) = self.machine_at(lane);
+                machine.call_body(at, command, arguments, requires_answer)
+            }
+        };
         if let Ok(Some(id)) = queued {
             let size = arguments.encoded_len() + command.len() + 32;
             self.pending.insert(
