@@ -3,6 +3,7 @@
 //! Both take bytes and time and give events and bytes; the engine drives
 //! either the same way, and a route's calls and answers name their route.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -78,7 +79,44 @@ pub(crate) fn is_lane_key(lane: LaneId, key: CallId) -> bool {
 #[allow(clippy::large_enum_variant)]
 pub(crate) enum Machine {
     Plain(Connection),
-    Routed(Box<dyn Routing>),
+    Routed(Box<Routed>),
+}
+
+/// A routed connection's state machine: the router, and the routes bound
+/// on it as the engine knows them (by name for received boxes, by id for
+/// peers' calls and answers).
+pub(crate) struct Routed {
+    pub(crate) router: Box<dyn Routing>,
+    pub(crate) lanes: HashMap<Route, Arc<RouteLane>>,
+    pub(crate) by_id: HashMap<LaneId, Arc<RouteLane>>,
+    /// The id the next bound route gets (never [`PLAIN`]).
+    pub(crate) next_lane: LaneId,
+}
+
+impl Routed {
+    pub(crate) fn new(router: Router) -> Self {
+        Routed {
+            router: Box::new(router),
+            lanes: HashMap::new(),
+            by_id: HashMap::new(),
+            next_lane: 1,
+        }
+    }
+
+    /// Runs a local action on `lane`'s route; refused if the route is
+    /// unbound or the connection has ended.
+    fn on_lane<T>(
+        &mut self,
+        lane: LaneId,
+        action: impl FnOnce(&mut dyn Routing, &Route) -> Result<T, RouteError>,
+    ) -> Result<T, SendError> {
+        let Routed { router, by_id, .. } = self;
+        let result = match by_id.get(&lane) {
+            Some(bound) => action(&mut **router, &bound.route),
+            None => Err(RouteError::NotBound(Route::Default)),
+        };
+        result.map_err(|e| route_refused(&**router, e))
+    }
 }
 
 /// What the engine asks of a [`Router`].
@@ -201,18 +239,12 @@ fn route_refused(router: &dyn Routing, e: RouteError) -> SendError {
     }
 }
 
-/// The route of a lane: a routed connection's lanes always have one; one
-/// unbound since has none, and its calls and answers are refused.
-fn route(route: Option<&Route>) -> Result<&Route, RouteError> {
-    route.ok_or(RouteError::NotBound(Route::Default))
-}
-
 impl Machine {
     #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         match self {
             Machine::Plain(c) => c.is_closed(),
-            Machine::Routed(r) => r.is_closed(),
+            Machine::Routed(r) => r.router.is_closed(),
         }
     }
 
@@ -220,7 +252,7 @@ impl Machine {
     pub(crate) fn close_reason(&self) -> Option<&ConnectionError> {
         match self {
             Machine::Plain(c) => c.close_reason(),
-            Machine::Routed(r) => r.close_reason(),
+            Machine::Routed(r) => r.router.close_reason(),
         }
     }
 
@@ -228,7 +260,7 @@ impl Machine {
     pub(crate) fn pending_transmit(&self) -> usize {
         match self {
             Machine::Plain(c) => c.pending_transmit(),
-            Machine::Routed(r) => r.pending_transmit(),
+            Machine::Routed(r) => r.router.pending_transmit(),
         }
     }
 
@@ -236,7 +268,7 @@ impl Machine {
     pub(crate) fn take_transmit(&mut self) -> Bytes {
         match self {
             Machine::Plain(c) => c.take_transmit(),
-            Machine::Routed(r) => r.take_transmit(),
+            Machine::Routed(r) => r.router.take_transmit(),
         }
     }
 
@@ -244,7 +276,7 @@ impl Machine {
     pub(crate) fn buffered(&self) -> usize {
         match self {
             Machine::Plain(c) => c.buffered(),
-            Machine::Routed(r) => r.buffered(),
+            Machine::Routed(r) => r.router.buffered(),
         }
     }
 
@@ -252,7 +284,7 @@ impl Machine {
     pub(crate) fn read_buffer(&mut self) -> &mut BytesMut {
         match self {
             Machine::Plain(c) => c.read_buffer(),
-            Machine::Routed(r) => r.read_buffer(),
+            Machine::Routed(r) => r.router.read_buffer(),
         }
     }
 
@@ -260,7 +292,7 @@ impl Machine {
     pub(crate) fn handle_eof(&mut self) {
         match self {
             Machine::Plain(c) => c.handle_eof(),
-            Machine::Routed(r) => r.handle_eof(),
+            Machine::Routed(r) => r.router.handle_eof(),
         }
     }
 
@@ -268,7 +300,7 @@ impl Machine {
     pub(crate) fn connection_lost(&mut self, reason: ConnectionError) {
         match self {
             Machine::Plain(c) => c.connection_lost(reason),
-            Machine::Routed(r) => r.connection_lost(reason),
+            Machine::Routed(r) => r.router.connection_lost(reason),
         }
     }
 
@@ -276,7 +308,7 @@ impl Machine {
     pub(crate) fn poll_timeout(&mut self, now: Instant) -> Option<Instant> {
         match self {
             Machine::Plain(c) => c.poll_timeout(now),
-            Machine::Routed(r) => r.poll_timeout(now),
+            Machine::Routed(r) => r.router.poll_timeout(now),
         }
     }
 
@@ -284,7 +316,7 @@ impl Machine {
     pub(crate) fn handle_timeout(&mut self, now: Instant) {
         match self {
             Machine::Plain(c) => c.handle_timeout(now),
-            Machine::Routed(r) => r.handle_timeout(now),
+            Machine::Routed(r) => r.router.handle_timeout(now),
         }
     }
 
@@ -292,7 +324,7 @@ impl Machine {
     pub(crate) fn pause_reading(&mut self, paused: bool) {
         match self {
             Machine::Plain(c) => c.pause_reading(paused),
-            Machine::Routed(r) => r.pause_reading(paused),
+            Machine::Routed(r) => r.router.pause_reading(paused),
         }
     }
 
@@ -306,42 +338,46 @@ impl Machine {
         }
     }
 
+    /// Whether `lane` is a route unbound since.
+    pub(crate) fn is_unbound(&self, lane: LaneId) -> bool {
+        match self {
+            Machine::Plain(_) => false,
+            Machine::Routed(r) => lane != PLAIN && !r.by_id.contains_key(&lane),
+        }
+    }
+
     #[inline]
     pub(crate) fn call_body(
         &mut self,
-        at: Option<&Route>,
+        lane: LaneId,
         command: &str,
         arguments: Body<'_>,
         requires_answer: bool,
     ) -> Result<Option<CallId>, SendError> {
         match self {
             Machine::Plain(c) => c.call_body(command, arguments, requires_answer),
-            Machine::Routed(r) => route(at)
-                .and_then(|at| r.call_body(at, command, arguments, requires_answer))
-                .map_err(|e| route_refused(&**r, e)),
+            Machine::Routed(r) => r.on_lane(lane, |router, at| {
+                router.call_body(at, command, arguments, requires_answer)
+            }),
         }
     }
 
     #[inline]
-    pub(crate) fn send_box(&mut self, at: Option<&Route>, b: &AmpBox) -> Result<(), SendError> {
+    pub(crate) fn send_box(&mut self, lane: LaneId, b: &AmpBox) -> Result<(), SendError> {
         match self {
             Machine::Plain(c) => c.send_box(b),
-            Machine::Routed(r) => route(at)
-                .and_then(|at| r.send_box(at, b))
-                .map_err(|e| route_refused(&**r, e)),
+            Machine::Routed(r) => r.on_lane(lane, |router, at| router.send_box(at, b)),
         }
     }
 
     #[inline]
-    pub(crate) fn forget(&mut self, at: Option<&Route>, id: CallId) {
+    pub(crate) fn forget(&mut self, lane: LaneId, id: CallId) {
         match self {
             Machine::Plain(c) => {
                 c.forget(id);
             }
             Machine::Routed(r) => {
-                if let Some(at) = at {
-                    r.forget(at, id);
-                }
+                let _ = r.on_lane(lane, |router, at| Ok(router.forget(at, id)));
             }
         }
     }
@@ -349,30 +385,26 @@ impl Machine {
     #[inline]
     pub(crate) fn respond_ref(
         &mut self,
-        at: Option<&Route>,
+        lane: LaneId,
         tag: Option<&[u8]>,
         result: Result<&AmpBox, &ResponderError>,
     ) -> Result<(), SendError> {
         match self {
             Machine::Plain(c) => c.respond_ref(tag, result),
-            Machine::Routed(r) => route(at)
-                .and_then(|at| r.respond_ref(at, tag, result))
-                .map_err(|e| route_refused(&**r, e)),
+            Machine::Routed(r) => r.on_lane(lane, |router, at| router.respond_ref(at, tag, result)),
         }
     }
 
     #[inline]
     pub(crate) fn fail(
         &mut self,
-        at: Option<&Route>,
+        lane: LaneId,
         tag: &[u8],
         error: &ResponderError,
     ) -> Result<(), SendError> {
         match self {
             Machine::Plain(c) => c.fail(tag, error),
-            Machine::Routed(r) => route(at)
-                .and_then(|at| r.fail(at, tag, error))
-                .map_err(|e| route_refused(&**r, e)),
+            Machine::Routed(r) => r.on_lane(lane, |router, at| router.fail(at, tag, error)),
         }
     }
 
@@ -387,10 +419,11 @@ impl Machine {
     }
 
     #[inline]
-    pub(crate) fn router(&mut self) -> Option<&mut Router> {
+    /// A routed connection's router and routes.
+    pub(crate) fn routed(&mut self) -> Option<&mut Routed> {
         match self {
             Machine::Plain(_) => None,
-            Machine::Routed(r) => Some(r.router()),
+            Machine::Routed(r) => Some(r),
         }
     }
 }

@@ -382,8 +382,7 @@ impl Peer {
             if state.detaching {
                 return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
             }
-            let (machine, at) = state.machine_at(self.handle.lane);
-            machine.send_box(at, &b)
+            state.machine.send_box(self.handle.lane, &b)
         })
         .await
     }
@@ -481,7 +480,7 @@ impl Peer {
                     if let Some(reason) = state.machine.close_reason() {
                         return reason.clone();
                     }
-                    if state.is_unbound(lane) {
+                    if state.machine.is_unbound(lane) {
                         return ConnectionError::RouteUnbound;
                     }
                 }
@@ -499,7 +498,7 @@ impl Peer {
     /// ```
     pub fn is_closed(&self) -> bool {
         let state = self.shared().lock();
-        state.machine.is_closed() || state.is_unbound(self.handle.lane)
+        state.machine.is_closed() || state.machine.is_unbound(self.handle.lane)
     }
 
     /// Whether the connection has work under way: a call of this side

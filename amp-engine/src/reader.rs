@@ -21,7 +21,7 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use amp_core::{AmpBox, ConnectionError, Request, ResponderError};
 
-use crate::machine::{Lane, LaneId, Machine, PLAIN, lane_of};
+use crate::machine::{Lane, LaneId, PLAIN, lane_of};
 use crate::peer::Handle;
 use crate::shared::State;
 use crate::shared::{Shared, Waiting};
@@ -463,11 +463,10 @@ pub(crate) async fn read_loop<R: ReadHalf>(
     // graceful shutdown ends here with the answers queued.
     r.shared.end(ConnectionError::Closed);
     // The routes' responders may hold handles: let them go.
-    let lanes = {
-        let mut state = r.shared.lock();
-        state.by_id.clear();
-        std::mem::take(&mut state.lanes)
-    };
+    let lanes = r.shared.lock().machine.routed().map(|routed| {
+        routed.by_id.clear();
+        std::mem::take(&mut routed.lanes)
+    });
     drop(lanes);
 }
 
@@ -480,9 +479,8 @@ pub const SHUTTING_DOWN_ERROR_CODE: &str = "SHUTTING_DOWN";
 /// at once).
 fn refuse(state: &mut State, lane: LaneId, req: Request) {
     if let Some(tag) = req.tag {
-        let (machine, at) = state.machine_at(lane);
-        let _ = machine.fail(
-            at,
+        let _ = state.machine.fail(
+            lane,
             &tag,
             &ResponderError::Declared {
                 code: SHUTTING_DOWN_ERROR_CODE.to_owned(),
@@ -522,14 +520,7 @@ fn respond(
     tag: Option<&[u8]>,
     result: Result<&AmpBox, &ResponderError>,
 ) {
-    let sent = match &mut state.machine {
-        Machine::Plain(conn) => conn.respond_ref(tag, result),
-        Machine::Routed(_) => {
-            let (machine, at) = state.machine_at(lane);
-            machine.respond_ref(at, tag, result)
-        }
-    };
-    if let Err(_e) = sent {
+    if let Err(_e) = state.machine.respond_ref(lane, tag, result) {
         #[cfg(feature = "tracing")]
         tracing::debug!(error = %_e, "responder result dropped");
     }

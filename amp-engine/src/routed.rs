@@ -33,7 +33,7 @@ use bytes::Bytes;
 use amp_core::router::{Route, RouteError, Router};
 use amp_core::{CallError, ConnectionError, SendError};
 
-use crate::machine::{LaneId, Machine, PLAIN, RouteLane, is_lane_key};
+use crate::machine::{LaneId, Machine, PLAIN, RouteLane, Routed, is_lane_key};
 use crate::peer::Handle;
 use crate::reader::read_loop;
 use crate::shared::Shared;
@@ -99,8 +99,12 @@ impl RouteHandle {
     pub fn connect_to(&self, remote: Option<Bytes>) {
         let shared = &self.peer.handle.shared;
         let mut state = shared.lock();
-        if let Some(router) = state.machine.router()
-            && router.connect_to(&self.lane.route, remote).is_ok()
+        if let Some(routed) = state.machine.routed()
+            && routed
+                .router
+                .router()
+                .connect_to(&self.lane.route, remote)
+                .is_ok()
         {
             self.connected.store(true, Ordering::SeqCst);
         }
@@ -184,9 +188,10 @@ impl RoutedPeer {
         if let Some(reason) = state.machine.close_reason() {
             return Err(RouteError::Send(SendError::Closed(reason.clone())));
         }
-        let Some(router) = state.machine.router() else {
+        let Some(routed) = state.machine.routed() else {
             unreachable!("a routed peer drives a router");
         };
+        let router = routed.router.router();
         let route = match route {
             Some(route) => {
                 router.bind(route.clone())?;
@@ -202,8 +207,8 @@ impl RoutedPeer {
                 responders.receives_boxes() || shared.options.config.delivers_raw_boxes(),
             )
             .expect("just bound");
-        let id = state.next_lane;
-        state.next_lane = state.next_lane.wrapping_add(1).max(1);
+        let id = routed.next_lane;
+        routed.next_lane = routed.next_lane.wrapping_add(1).max(1);
         let lane = Arc::new(RouteLane {
             route: route.clone(),
             id,
@@ -213,8 +218,8 @@ impl RoutedPeer {
                 lane: id,
             }),
         });
-        state.lanes.insert(route, Arc::clone(&lane));
-        state.by_id.insert(id, Arc::clone(&lane));
+        routed.lanes.insert(route, Arc::clone(&lane));
+        routed.by_id.insert(id, Arc::clone(&lane));
         drop(state);
         Ok(RouteHandle {
             peer: Peer {
@@ -288,15 +293,16 @@ impl Shared {
         let mut wakers: Vec<Waker> = Vec::new();
         {
             let mut state = self.lock();
-            let Some(bound) = state.by_id.remove(&lane) else {
+            let Some(routed) = state.machine.routed() else {
                 return;
             };
-            state.lanes.remove(&bound.route);
-            if let Some(router) = state.machine.router() {
-                // Its calls are failed here, below; the router's own
-                // failure events for them find no route and are dropped.
-                let _ = router.unbind(&bound.route);
-            }
+            let Some(bound) = routed.by_id.remove(&lane) else {
+                return;
+            };
+            routed.lanes.remove(&bound.route);
+            // Its calls are failed here, below; the router's own failure
+            // events for them find no route and are dropped.
+            let _ = routed.router.router().unbind(&bound.route);
             let calls: Vec<_> = state
                 .pending
                 .keys()
@@ -342,7 +348,11 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
 ) {
     let options = options.normalized();
     let router = Router::new(&options.connection_config());
-    let shared = Shared::new(Machine::Routed(Box::new(router)), options, addr);
+    let shared = Shared::new(
+        Machine::Routed(Box::new(Routed::new(router))),
+        options,
+        addr,
+    );
     let handle = Arc::new(Handle {
         shared: Arc::clone(&shared),
         lane: PLAIN,

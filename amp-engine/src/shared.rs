@@ -13,7 +13,7 @@ use event_listener::Event as Notify;
 use futures_util::task::AtomicWaker;
 
 use amp_core::dispatcher::{Body, settles};
-use amp_core::router::{Route, RoutedEvent};
+use amp_core::router::RoutedEvent;
 use amp_core::{
     AmpBox, CallError, CallId, CallOutcome, ConnectionError, Event, Request, SendError,
 };
@@ -72,11 +72,6 @@ pub(crate) struct State {
     /// box is queued, and the connection comes apart once its traffic is
     /// drained.
     pub(crate) detaching: bool,
-    /// A routed connection's bound routes, by name and by id.
-    pub(crate) lanes: HashMap<Route, Arc<RouteLane>>,
-    pub(crate) by_id: HashMap<LaneId, Arc<RouteLane>>,
-    /// The id the next bound route gets (see [`RouteLane::id`]).
-    pub(crate) next_lane: u32,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -122,22 +117,6 @@ impl State {
 
     /// Queues a call and gives it a slot in the pending table, with the
     /// caller's waker if it is known already.
-    /// The state machine, and the route of `lane` (none on the plain
-    /// connection, nor once the route is unbound).
-    pub(crate) fn machine_at(&mut self, lane: LaneId) -> (&mut Machine, Option<&Route>) {
-        let at = if lane == PLAIN {
-            None
-        } else {
-            self.by_id.get(&lane).map(|l| &l.route)
-        };
-        (&mut self.machine, at)
-    }
-
-    /// Whether `lane` is a route unbound since.
-    pub(crate) fn is_unbound(&self, lane: LaneId) -> bool {
-        lane != PLAIN && !self.by_id.contains_key(&lane)
-    }
-
     pub(crate) fn queue_call(
         &mut self,
         lane: LaneId,
@@ -149,13 +128,9 @@ impl State {
         if self.detaching {
             return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
         }
-        let queued = match &mut self.machine {
-            Machine::Plain(conn) => conn.call_body(command, arguments, requires_answer),
-            Machine::Routed(_) => {
-                let (machine, at) = self.machine_at(lane);
-                machine.call_body(at, command, arguments, requires_answer)
-            }
-        };
+        let queued = self
+            .machine
+            .call_body(lane, command, arguments, requires_answer);
         if let Ok(Some(id)) = queued {
             let size = arguments.encoded_len() + command.len() + 32;
             self.pending.insert(
@@ -229,9 +204,6 @@ impl Shared {
                 in_flight: 0,
                 boxes: VecDeque::new(),
                 detaching: false,
-                lanes: HashMap::new(),
-                by_id: HashMap::new(),
-                next_lane: 1,
             }),
             write_ready: Signal::default(),
             space: Notify::new(),
@@ -438,8 +410,7 @@ impl Shared {
             && slot.outcome.is_none()
         {
             state.in_flight -= slot.size;
-            let (machine, at) = state.machine_at(lane);
-            machine.forget(at, id);
+            state.machine.forget(lane, id);
             drop(state);
             self.space.notify(1);
         }
@@ -457,18 +428,18 @@ fn next_plain(state: &mut State, _lane: &mut Lane) -> Option<Event> {
 
 /// The routed connection's next event, and the route it came on.
 fn next_routed(state: &mut State, lane: &mut Lane) -> Option<Event> {
-    let Machine::Routed(router) = &mut state.machine else {
+    let Machine::Routed(routed) = &mut state.machine else {
         return None;
     };
     loop {
-        match router.poll_event()? {
+        match routed.router.poll_event()? {
             // The end of the whole connection.
             RoutedEvent {
                 event: event @ Event::Closed(_),
                 ..
             } => return Some(event),
             RoutedEvent { route, event } => {
-                if let Some(found) = state.lanes.get(&route) {
+                if let Some(found) = routed.lanes.get(&route) {
                     *lane = Some(Arc::clone(found));
                     return Some(event);
                 }
