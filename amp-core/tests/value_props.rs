@@ -578,6 +578,39 @@ proptest! {
     }
 }
 
+proptest! {
+    /// To the system clock's instant and back: the same instant, at offset
+    /// zero (and, at offset zero, the same value).
+    #[test]
+    fn system_time_round_trip(dt in datetime()) {
+        if let Some(t) = dt.to_system_time() {
+            let back = DateTime::try_from(t).unwrap();
+            prop_assert_eq!(back.offset_minutes(), 0);
+            prop_assert_eq!(back.to_system_time(), Some(t));
+            if dt.offset_minutes() == 0 {
+                prop_assert_eq!(back, dt);
+            }
+        }
+    }
+}
+
+#[cfg(feature = "chrono")]
+proptest! {
+    /// chrono agrees with the conversion to the system clock.
+    #[test]
+    fn system_time_agrees_with_chrono(dt in datetime()) {
+        let c = chrono::DateTime::<chrono::FixedOffset>::from(dt);
+        let micros = c.timestamp_micros();
+        let t = dt.to_system_time().unwrap();
+        let expected = if micros >= 0 {
+            std::time::UNIX_EPOCH + std::time::Duration::from_micros(micros as u64)
+        } else {
+            std::time::UNIX_EPOCH - std::time::Duration::from_micros(micros.unsigned_abs())
+        };
+        prop_assert_eq!(t, expected);
+    }
+}
+
 #[cfg(feature = "chrono")]
 proptest! {
     #[test]
