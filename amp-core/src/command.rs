@@ -457,6 +457,29 @@ impl<E: CommandError> From<E> for Failure<E> {
     }
 }
 
+/// `?` on a call made inside a responder: a call that failed is an
+/// undeclared failure of the responder (answered `UNKNOWN`, and logged with
+/// the call's error as the reason), as an exception from a `callRemote`
+/// inside a Twisted responder is. Map it first to answer with a declared
+/// error instead.
+///
+/// ```
+/// use amp_core::{CallError, Failure, RemoteError, ResponderError};
+/// amp_core::command_errors! { enum E { Bad => "BAD" } }
+/// fn answer(call: Result<u32, CallError>) -> Result<u32, Failure<E>> {
+///     Ok(call? + 1)
+/// }
+/// let failed = answer(Err(CallError::Remote(RemoteError::new("NOPE", "no"))));
+/// let Err(Failure::Undeclared(reason)) = failed else { unreachable!() };
+/// assert!(reason.contains("NOPE"), "{reason}");
+/// assert_eq!(ResponderError::from(Failure::<E>::Undeclared(reason)).code(), "UNKNOWN");
+/// ```
+impl<E, F: fmt::Display> From<CallError<F>> for Failure<E> {
+    fn from(e: CallError<F>) -> Self {
+        Failure::Undeclared(format!("a call made by the responder failed: {e}"))
+    }
+}
+
 impl<E: CommandError> From<Failure<E>> for ResponderError {
     fn from(f: Failure<E>) -> Self {
         match f {

@@ -6,7 +6,7 @@
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 
-use amp_core::{AmpBox, Command, Failure, Locator, ResponderError};
+use amp_core::{AmpBox, CallError, Command, Failure, Locator, RemoteError, ResponderError};
 use futures_util::FutureExt;
 use serde::{Deserialize, Serialize};
 use tracing::field::{Field, Visit};
@@ -86,6 +86,28 @@ fn a_typed_responders_undeclared_failure_is_logged_with_its_command_and_reason()
         lines.iter().any(|l| l.starts_with("ERROR")
             && l.contains("command=Boom")
             && l.contains("disk on fire")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_failed_call_made_by_a_responder_is_an_undeclared_failure_with_its_reason() {
+    // `?` on a call's result inside a responder: as a Twisted responder
+    // whose callRemote errs, the peer is told UNKNOWN and the reason (the
+    // call's error) is logged here.
+    let locator = Locator::<()>::new().responder(Boom, |_, _: Count| async {
+        let call: Result<Empty, CallError> =
+            Err(CallError::Remote(RemoteError::new("NO_SUCH_ROW", "row 7")));
+        let answer = call?;
+        Ok::<_, Failure<Infallible>>(answer)
+    });
+    let (result, lines) = dispatch(&locator, b"Boom", AmpBox::from_pairs([("n", "1")]));
+    assert_eq!(result.unwrap_err().code(), "UNKNOWN");
+    assert!(
+        lines.iter().any(|l| l.starts_with("ERROR")
+            && l.contains("command=Boom")
+            && l.contains("NO_SUCH_ROW")
+            && l.contains("row 7")),
         "{lines:?}"
     );
 }
