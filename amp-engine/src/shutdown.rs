@@ -34,8 +34,12 @@ struct StopState {
 impl ShutdownHandle {
     /// Stops the server: it stops accepting, lets each connection's running
     /// responders finish (for at most `grace`), writes their answers, closes
-    /// every connection, and finishes. Returns once it has. New calls on the
-    /// closing connections fail with a connection error.
+    /// every connection, and finishes. Returns once it has. Requests that
+    /// arrive on the closing connections meanwhile are answered with a
+    /// non-fatal [`SHUTTING_DOWN_ERROR_CODE`](crate::SHUTTING_DOWN_ERROR_CODE)
+    /// error; a call the server's side makes still goes out until its
+    /// connection closes, and one still waiting then fails with
+    /// `ConnectionError::Closed`.
     ///
     /// ```no_run
     /// # async fn f(handle: amp_engine::ShutdownHandle) {
