@@ -229,15 +229,15 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
         Some((r, w)) => (Some(r), Some(w)),
         None => (None, None),
     };
-    let reading = read_loop(
+    let reading = shared.in_span(read_loop(
         Arc::clone(&shared),
         Arc::downgrade(&handle),
         None,
         reader,
         responders,
         read_back,
-    );
-    let writing = write_loop(shared, writer, write_back);
+    ));
+    let writing = shared.in_span(write_loop(Arc::clone(&shared), writer, write_back));
     (Peer { handle }, reading, writing)
 }
 
@@ -269,26 +269,17 @@ pub fn spawn<Rt: Runtime, R: ReadHalf, W: WriteHalf>(
     options: Options,
 ) -> Peer {
     let (peer, reading, writing) = start(reader, writer, addr, responders, options);
-    run_loops(runtime, addr, false, reading, writing);
+    run_loops(runtime, reading, writing);
     peer
 }
 
-/// Spawns a connection's two loops on `runtime`, in one `tracing` span.
+/// Spawns a connection's two loops on `runtime` (they run in the
+/// connection's `tracing` span already).
 pub(crate) fn run_loops<Rt: Runtime>(
     runtime: &Rt,
-    addr: Option<SocketAddr>,
-    routed: bool,
     reading: impl Future<Output = ()> + Send + 'static,
     writing: impl Future<Output = ()> + Send + 'static,
 ) {
-    #[cfg(feature = "tracing")]
-    let (reading, writing) = {
-        use tracing::Instrument;
-        let span = tracing::debug_span!("amp_connection", peer = ?addr, routed);
-        (reading.instrument(span.clone()), writing.instrument(span))
-    };
-    #[cfg(not(feature = "tracing"))]
-    let _ = (addr, routed);
     runtime.spawn(Box::pin(reading));
     runtime.spawn(Box::pin(writing));
 }

@@ -235,6 +235,21 @@ impl Peer {
         arguments: &AmpBox,
         requires_answer: bool,
     ) -> Result<Option<AmpBox>, CallError> {
+        let call = self.call_box_unlogged(command, arguments, requires_answer);
+        #[cfg(feature = "tracing")]
+        let call = tracing::Instrument::instrument(
+            call,
+            tracing::debug_span!(parent: &self.handle.shared.span, "amp_call", command),
+        );
+        call.await
+    }
+
+    async fn call_box_unlogged(
+        &self,
+        command: &str,
+        arguments: &AmpBox,
+        requires_answer: bool,
+    ) -> Result<Option<AmpBox>, CallError> {
         let shared = self.shared();
         let queued = self
             .queue(|state| {
@@ -306,7 +321,7 @@ impl Peer {
         #[cfg(feature = "tracing")]
         let call = tracing::Instrument::instrument(
             call,
-            tracing::debug_span!("amp_call", command = C::NAME),
+            tracing::debug_span!(parent: &self.handle.shared.span, "amp_call", command = C::NAME),
         );
         call
     }

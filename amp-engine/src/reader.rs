@@ -167,6 +167,15 @@ impl<R: ReadHalf> Reader<R> {
                     handle: Arc::clone(peer),
                 },
             };
+            // One span per request served, under the connection's.
+            #[cfg(feature = "tracing")]
+            let span = tracing::debug_span!(
+                "amp_request",
+                command = %String::from_utf8_lossy(&req.command),
+                tag = ?req.tag.as_deref().map(String::from_utf8_lossy),
+            );
+            #[cfg(feature = "tracing")]
+            let entered = span.enter();
             let mut fut = responders.dispatch_in_place(ctx, &req.command, &mut req.arguments);
             // A result goes straight into `answered`, not through the
             // poll's return value.
@@ -175,6 +184,7 @@ impl<R: ReadHalf> Reader<R> {
                 Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                     match fut.as_mut().poll(cx) {
                         Poll::Ready(result) => {
+                            log_answer(&result);
                             answered.push((lane, tag.take(), result));
                             true
                         }
@@ -183,9 +193,15 @@ impl<R: ReadHalf> Reader<R> {
                 })))
             })
             .await;
+            #[cfg(feature = "tracing")]
+            drop(entered);
             match first {
                 Ok(true) => {}
-                Ok(false) => self.running.push(keep_running(lane, tag, fut)),
+                Ok(false) => {
+                    #[cfg(feature = "tracing")]
+                    let fut = Box::pin(tracing::Instrument::instrument(fut, span));
+                    self.running.push(keep_running(lane, tag, fut));
+                }
                 Err(_) => answered.push((lane, tag, Err(panicked()))),
             }
         }
@@ -503,8 +519,19 @@ fn keep_running(
             .catch_unwind()
             .await
             .unwrap_or_else(|_| Err(panicked()));
+        log_answer(&result);
         (lane, tag, result)
     })
+}
+
+/// An error answer, as an event in the request's span (an undeclared
+/// failure's reason is logged where it happens, by the responders).
+#[inline]
+fn log_answer(_result: &Result<AmpBox, ResponderError>) {
+    #[cfg(feature = "tracing")]
+    if let Err(e) = _result {
+        tracing::debug!(code = e.code(), fatal = e.is_fatal(), "error answer");
+    }
 }
 
 /// What a responder that panicked answers.

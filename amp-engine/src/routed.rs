@@ -357,15 +357,15 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
         shared: Arc::clone(&shared),
         lane: PLAIN,
     });
-    let reading = read_loop(
+    let reading = shared.in_span(read_loop(
         Arc::clone(&shared),
         Arc::downgrade(&handle),
         Some(Arc::clone(&handle)),
         reader,
         Responders::new(),
         None,
-    );
-    let writing = write_loop(shared, writer, None);
+    ));
+    let writing = shared.in_span(write_loop(Arc::clone(&shared), writer, None));
     (RoutedPeer { handle }, reading, writing)
 }
 
@@ -399,7 +399,7 @@ pub fn spawn<Rt: Runtime, R: ReadHalf, W: WriteHalf>(
     // Routes bound before the first byte is read: the peer's first box
     // finds them.
     bind(&router);
-    crate::run_loops(runtime, addr, true, reading, writing);
+    crate::run_loops(runtime, reading, writing);
     router
 }
 

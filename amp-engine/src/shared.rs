@@ -192,11 +192,21 @@ pub(crate) struct Shared {
     pub(crate) responders_busy: AtomicUsize,
     pub(crate) options: Options,
     pub(crate) addr: Option<SocketAddr>,
+    /// The connection's span: its loops run in it, and its requests' and
+    /// calls' spans are its children.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 impl Shared {
     /// The shared state of a new connection driving `machine`.
     pub(crate) fn new(machine: Machine, options: Options, addr: Option<SocketAddr>) -> Arc<Shared> {
+        #[cfg(feature = "tracing")]
+        let span = tracing::debug_span!(
+            "amp_connection",
+            peer = ?addr,
+            routed = matches!(machine, Machine::Routed(_)),
+        );
         Arc::new(Shared {
             state: Mutex::new(State {
                 machine,
@@ -213,7 +223,19 @@ impl Shared {
             responders_busy: AtomicUsize::new(0),
             options,
             addr,
+            #[cfg(feature = "tracing")]
+            span,
         })
+    }
+
+    /// `reading` and `writing` in the connection's span.
+    pub(crate) fn in_span<F: Future<Output = ()>>(
+        &self,
+        loop_: F,
+    ) -> impl Future<Output = ()> + use<F> {
+        #[cfg(feature = "tracing")]
+        let loop_ = tracing::Instrument::instrument(loop_, self.span.clone());
+        loop_
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
