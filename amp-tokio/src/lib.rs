@@ -34,6 +34,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "codec")]
+pub mod codec;
 mod server;
 pub mod transport;
 
