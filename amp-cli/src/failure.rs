@@ -7,6 +7,8 @@ use std::io;
 /// The data or the peer said no: a framing error in the stream, an error
 /// answer to a call.
 pub const REFUSED: u8 = 1;
+/// The command line is wrong (clap's own status for usage errors).
+pub const USAGE: u8 = 2;
 /// Could not get as far: the input could not be read, the peer could not be
 /// reached, the connection failed, or the time ran out.
 pub const UNREACHED: u8 = 3;

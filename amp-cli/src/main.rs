@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod boxes;
+mod call;
 mod decode;
 mod failure;
 mod output;
@@ -14,7 +15,7 @@ use clap::{Parser, Subcommand};
 
 use crate::failure::Failure;
 
-/// Decode AMP byte streams.
+/// Decode AMP byte streams and call commands on AMP peers.
 #[derive(Parser, Debug)]
 #[command(
     name = "amp",
@@ -22,6 +23,7 @@ use crate::failure::Failure;
     after_help = "\
 Examples:
   amp decode capture.bin
+  amp call 127.0.0.1:1234 Sum a=13 b=81
 
 Every subcommand takes --json (one JSON object per line) and --help."
 )]
@@ -34,12 +36,15 @@ struct Cli {
 enum Command {
     /// Decode a raw AMP byte stream (a file or standard input) into boxes.
     Decode(decode::DecodeArgs),
+    /// Call a command on an AMP peer over TCP and print its answer.
+    Call(call::CallArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (name, outcome) = match &cli.command {
         Command::Decode(args) => ("decode", decode::run(args)),
+        Command::Call(args) => ("call", call::run(args)),
     };
     match outcome {
         Ok(()) | Err(Failure::OutputClosed) => ExitCode::SUCCESS,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// `bytes` as text when they are valid UTF-8 with no control characters
 /// (so that one value stays on one line), else as Python's `repr` of them
@@ -63,6 +63,15 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
+/// A value in JSON: its text when it is valid UTF-8, else an object with
+/// its bytes in hexadecimal and as Python's `repr`.
+pub fn json_value(bytes: &[u8]) -> Value {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Value::String(text.to_owned()),
+        Err(_) => json!({ "hex": hex(bytes), "repr": repr(bytes) }),
+    }
+}
+
 /// A key/value pair in JSON, losing nothing: the key and the value as
 /// [`shown`], whether each was valid UTF-8 text, and both in hexadecimal.
 pub fn json_pair(key: &[u8], value: &[u8]) -> Value {
@@ -95,5 +104,14 @@ mod tests {
         assert_eq!(shown("caf\u{e9}".as_bytes()), "caf\u{e9}");
         assert_eq!(shown(b"two\nlines"), "b'two\\nlines'");
         assert_eq!(shown(b"\xff"), "b'\\xff'");
+    }
+
+    #[test]
+    fn json_values_lose_nothing() {
+        assert_eq!(json_value(b"94"), json!("94"));
+        assert_eq!(
+            json_value(b"\xff"),
+            json!({"hex": "ff", "repr": "b'\\xff'"})
+        );
     }
 }
