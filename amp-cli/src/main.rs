@@ -1,0 +1,56 @@
+//! `amp`: the command-line tool for AMP, Twisted's Asynchronous Messaging
+//! Protocol. Each subcommand lives in a file of its own.
+
+#![forbid(unsafe_code)]
+
+mod boxes;
+mod call;
+mod decode;
+mod failure;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::failure::Failure;
+
+/// Decode AMP byte streams and call commands on AMP peers.
+#[derive(Parser, Debug)]
+#[command(
+    name = "amp",
+    version,
+    after_help = "\
+Examples:
+  amp decode capture.bin
+  amp call 127.0.0.1:1234 Sum a=13 b=81
+
+Every subcommand takes --json (one JSON object per line) and --help."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Decode a raw AMP byte stream (a file or standard input) into boxes.
+    Decode(decode::DecodeArgs),
+    /// Call a command on an AMP peer over TCP and print its answer.
+    Call(call::CallArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let (name, outcome) = match &cli.command {
+        Command::Decode(args) => ("decode", decode::run(args)),
+        Command::Call(args) => ("call", call::run(args)),
+    };
+    match outcome {
+        Ok(()) | Err(Failure::OutputClosed) => ExitCode::SUCCESS,
+        Err(Failure::Reason { status, reason }) => {
+            eprintln!("amp {name}: {reason}");
+            ExitCode::from(status)
+        }
+    }
+}
