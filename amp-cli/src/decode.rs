@@ -77,8 +77,29 @@ pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
         .max_box_bytes(args.max_box_bytes)
         .max_buffered_bytes(args.max_box_bytes)
         .max_keys(args.max_keys);
-    let mut decoder = Decoder::new(limits);
     let mut out = io::BufWriter::new(io::stdout().lock());
+    decode_stream(&mut input, &name, limits, args.json, &mut out)
+}
+
+/// Decodes everything `input` (called `name` in messages) holds under
+/// `limits`, writing each box to `out` as text or (`json`) one JSON object
+/// per line; then a partial box or a framing error, if the stream ends in
+/// one. A framing error is a [`Failure`] with exit status 1, after its line.
+///
+/// ```
+/// let wire = amp_core::AmpBox::from_pairs([("_ask", "1"), ("_command", "Sum")]).to_bytes().unwrap();
+/// let mut out = Vec::new();
+/// amp::decode::decode_stream(&mut &wire[..], "test", amp_core::Limits::default(), false, &mut out).unwrap();
+/// assert!(String::from_utf8(out).unwrap().starts_with("[0] ask Sum tag=1"));
+/// ```
+pub fn decode_stream(
+    input: &mut dyn Read,
+    name: &str,
+    limits: Limits,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let mut decoder = Decoder::new(limits);
     let mut chunk = vec![0; CHUNK];
     let outcome = loop {
         let n = match input.read(&mut chunk) {
@@ -96,7 +117,7 @@ pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
         if let Err(e) = decoder.feed(&chunk[..n]) {
             break Err(e);
         }
-        if let Err(e) = print_boxes(&mut decoder, args.json, &mut out) {
+        if let Err(e) = print_boxes(&mut decoder, json, out) {
             match e {
                 Stop::Output(e) => return Err(Failure::output(e)),
                 Stop::Codec(e) => break Err(e),
@@ -107,7 +128,7 @@ pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
         Ok(()) => Ok(()),
         Err(CodecError::Truncated { buffered }) => {
             let offset = decoder.consumed();
-            if args.json {
+            if json {
                 let line = json!({ "offset": offset, "kind": "partial", "bytes": buffered });
                 writeln!(out, "{line}").map_err(Failure::output)?;
             } else {
@@ -124,7 +145,7 @@ pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
             let limits = *decoder.limits();
             let within = error_within_box(&decoder.buffer_mut()[..], &e, &limits);
             let offset = box_offset + within as u64;
-            if args.json {
+            if json {
                 let line = json!({
                     "offset": offset,
                     "kind": "framing_error",

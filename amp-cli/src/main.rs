@@ -3,17 +3,11 @@
 
 #![forbid(unsafe_code)]
 
-mod boxes;
-mod call;
-mod decode;
-mod failure;
-mod output;
-
 use std::process::ExitCode;
 
+use amp::failure::Failure;
+use amp::{call, decode};
 use clap::{Parser, Subcommand};
-
-use crate::failure::Failure;
 
 /// Decode AMP byte streams and call commands on AMP peers.
 #[derive(Parser, Debug)]

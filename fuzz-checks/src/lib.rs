@@ -2,8 +2,9 @@
 //! plain byte slices: see `docs/reliability.md`.
 //!
 //! Each target in `fuzz/fuzz_targets/` is one line calling one of
-//! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`] and
-//! [`router()`], each from the module of the same name. This crate's tests
+//! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
+//! [`router()`] and [`cli_decode()`] (the `amp decode` command), each from
+//! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
 //! functions on stable Rust, without libFuzzer. So the crate depends on no
@@ -21,6 +22,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cli_decode;
 pub mod decoder;
 pub mod dispatcher;
 mod generate;
@@ -30,6 +32,7 @@ pub mod serde_box;
 pub mod timeout_model;
 pub mod values;
 
+pub use cli_decode::cli_decode;
 pub use decoder::decoder;
 pub use dispatcher::dispatcher;
 pub use router::router;

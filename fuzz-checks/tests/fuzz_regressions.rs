@@ -76,6 +76,11 @@ fn router() {
     replay("router", amp_fuzz_checks::router);
 }
 
+#[test]
+fn cli_decode() {
+    replay("cli_decode", amp_fuzz_checks::cli_decode);
+}
+
 /// The readers the targets share read past the end as zeros, so any input,
 /// even empty, is a valid one.
 #[test]
@@ -85,6 +90,7 @@ fn short_inputs() {
         amp_fuzz_checks::values(data);
         amp_fuzz_checks::serde_box(data);
         amp_fuzz_checks::dispatcher(data);
+        amp_fuzz_checks::cli_decode(data);
     }
     for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
         amp_fuzz_checks::router(data);
