@@ -1106,6 +1106,92 @@ proptest! {
     }
 }
 
+// ------------------------------------------------------------- empty boxes
+
+/// A command without arguments or without a response, as a unit struct.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Nothing;
+
+/// The same as a tuple struct without fields.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct NothingTuple();
+
+/// The same as a struct without fields, which always worked.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct NoFields {}
+
+/// `()`, a unit struct, a tuple struct without fields and a struct without
+/// fields all write an empty box: no pair, only the terminator.
+#[test]
+fn empty_types_write_an_empty_box() {
+    fn check<T: Serialize + Debug>(v: &T) {
+        let b = to_box(v).unwrap_or_else(|e| panic!("{v:?}: {e}"));
+        assert!(b.is_empty(), "{v:?} writes {b:?}");
+        assert_eq!(&b.to_bytes().unwrap()[..], b"\x00\x00", "{v:?}");
+        assert!(amp_core::ser::to_wire(v).unwrap().is_empty(), "{v:?}");
+    }
+    check(&());
+    check(&Nothing);
+    check(&NothingTuple());
+    check(&NoFields {});
+    // A tuple struct with fields has no keys to put them under.
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Pair(i64, i64);
+    let e = to_box(&Pair(1, 2)).unwrap_err();
+    assert!(
+        matches!(e.kind(), ValueErrorKind::Unsupported { .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "unsupported: to_box needs a struct, a map, () or a unit struct"
+    );
+    let e = from_box::<Pair>(&AmpBox::new()).unwrap_err();
+    assert!(
+        matches!(e.kind(), ValueErrorKind::Unsupported { .. }),
+        "{e:?}"
+    );
+    // `()` as one value (not a whole box) still has no wire form.
+    assert!(encode_value(&()).is_err());
+}
+
+/// Pairs for a box: keys and values of any bytes.
+fn any_pairs() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+    proptest::collection::vec(
+        (
+            proptest::collection::vec(any::<u8>(), 1..8),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ),
+        0..8,
+    )
+}
+
+proptest! {
+    /// Any box, through the wire, reads as `()`, a unit struct or a tuple
+    /// struct without fields exactly as it reads as a struct without
+    /// fields: its keys (`_ask`, `_command` among them) are ignored. What
+    /// they write back is the empty box, which reads as them again.
+    #[test]
+    fn empty_types_read_any_box_and_write_the_empty_one(pairs in any_pairs(), ask: u32) {
+        let mut b: AmpBox = pairs.into_iter().collect();
+        b.insert("_ask", ask.to_string());
+        b.insert("_command", "Ping");
+        let wire = b.to_bytes().unwrap();
+        let (b, _) = amp_core::codec::decode_one(&wire, &Limits::default()).unwrap().unwrap();
+        prop_assert_eq!(from_box::<NoFields>(&b).unwrap(), NoFields {});
+        prop_assert!(from_box::<()>(&b).is_ok());
+        prop_assert_eq!(from_box::<Nothing>(&b).unwrap(), Nothing);
+        prop_assert_eq!(from_box::<NothingTuple>(&b).unwrap(), NothingTuple());
+        prop_assert_eq!(from_box::<Option<Nothing>>(&b).unwrap(), Some(Nothing));
+        let empty = to_box(&from_box::<Nothing>(&b).unwrap()).unwrap();
+        prop_assert_eq!(&empty, &AmpBox::new());
+        prop_assert_eq!(from_box::<Nothing>(&empty).unwrap(), Nothing);
+        prop_assert_eq!(from_box::<NothingTuple>(&empty).unwrap(), NothingTuple());
+        prop_assert!(from_box::<()>(&empty).is_ok());
+    }
+
+}
+
 // ------------------------------------------------------------------ errors
 
 fn err_in_box<T: for<'de> Deserialize<'de> + Debug>(
