@@ -13,6 +13,31 @@
 //! `()`, a unit struct and a tuple struct without fields read any box,
 //! ignoring its keys as a struct without fields does: a command without
 //! arguments or without a response.
+//!
+//! A plain `Vec<u8>` (any list whose elements are `u8`) is refused with
+//! [`ValueErrorKind::ByteList`] whatever the value holds (only an empty
+//! value reads, as an empty list), as [`ser`](crate::ser) refuses to write
+//! it: bytes are Twisted's `String`, read into `serde_bytes::ByteBuf`,
+//! `bytes::Bytes` or a `Vec<u8>` field with `#[serde(with = "serde_bytes")]`.
+//!
+//! ```
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Upload {
+//!     #[serde(with = "serde_bytes")]
+//!     data: Vec<u8>,
+//! }
+//! let b = amp_core::AmpBox::from_pairs([("data", "\x00\x01")]);
+//! assert_eq!(amp_core::de::from_box::<Upload>(&b).unwrap().data, [0, 1]);
+//!
+//! #[derive(Deserialize, Debug)]
+//! struct Plain {
+//!     data: Vec<u8>,
+//! }
+//! let e = amp_core::de::from_box::<Plain>(&b).unwrap_err();
+//! assert!(matches!(e.kind(), amp_core::values::ValueErrorKind::ByteList));
+//! ```
 
 use std::collections::HashSet;
 
@@ -539,7 +564,6 @@ impl<'de> de::Deserializer<'de> for ElementDeserializer<'_, 'de> {
         deserialize_i32,
         deserialize_i64,
         deserialize_i128,
-        deserialize_u8,
         deserialize_u16,
         deserialize_u32,
         deserialize_u64,
@@ -559,6 +583,13 @@ impl<'de> de::Deserializer<'de> for ElementDeserializer<'_, 'de> {
 
     fn deserialize_option<V: Visitor<'de>>(self, _: V) -> Result<V::Value, ValueError> {
         Err(ValueError::unsupported("an Option inside a list"))
+    }
+
+    /// A `u8` element means a plain `Vec<u8>`: refused (before its bytes
+    /// are read, so the same error whatever the value holds), as it is
+    /// when written.
+    fn deserialize_u8<V: Visitor<'de>>(self, _: V) -> Result<V::Value, ValueError> {
+        Err(ValueError::new(ValueErrorKind::ByteList))
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(

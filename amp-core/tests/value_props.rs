@@ -867,8 +867,20 @@ proptest! {
         floats in proptest::collection::vec(any::<u64>(), 0..10),
         times in proptest::collection::vec(datetime(), 0..4),
         nested in proptest::collection::vec(proptest::collection::vec(any::<u16>(), 0..4), 0..4),
+        small in proptest::collection::vec(any::<i8>(), 0..10),
+        unsigned in proptest::collection::vec(any::<u32>(), 0..10),
+        wide in proptest::collection::vec(any::<i64>(), 0..10),
     ) {
         prop_assert_eq!(round_trip(&ints), ints.clone());
+        // Integers of every width but u8 are a ListOf(Integer), the same
+        // bytes whatever the width.
+        prop_assert_eq!(round_trip(&small), small.clone());
+        prop_assert_eq!(round_trip(&unsigned), unsigned.clone());
+        prop_assert_eq!(round_trip(&wide), wide.clone());
+        let as_i64: Vec<i64> = small.iter().map(|&n| n.into()).collect();
+        prop_assert_eq!(encode_value(&small).unwrap(), encode_value(&as_i64).unwrap());
+        let as_i64: Vec<i64> = unsigned.iter().map(|&n| n.into()).collect();
+        prop_assert_eq!(encode_value(&unsigned).unwrap(), encode_value(&as_i64).unwrap());
         prop_assert_eq!(round_trip(&big), big.clone());
         prop_assert_eq!(round_trip(&strings), strings.clone());
         prop_assert_eq!(round_trip(&bools), bools.clone());
@@ -1106,7 +1118,7 @@ proptest! {
     }
 }
 
-// ------------------------------------------------------------- empty boxes
+// ---------------------------------------- empty boxes and lists of bytes
 
 /// A command without arguments or without a response, as a unit struct.
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
@@ -1166,6 +1178,28 @@ fn any_pairs() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
     )
 }
 
+/// A plain `Vec<u8>` field, and the same bytes as Twisted's `String`.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct PlainBytes {
+    data: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct WithSerdeBytes {
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct WithBytes {
+    data: bytes::Bytes,
+    buf: ByteBuf,
+}
+
+fn is_byte_list(e: &ValueError) -> bool {
+    matches!(e.kind(), ValueErrorKind::ByteList)
+}
+
 proptest! {
     /// Any box, through the wire, reads as `()`, a unit struct or a tuple
     /// struct without fields exactly as it reads as a struct without
@@ -1190,6 +1224,106 @@ proptest! {
         prop_assert!(from_box::<()>(&empty).is_ok());
     }
 
+    /// A plain `Vec<u8>` is refused, written or read, with an error that
+    /// names the fix, whatever it holds; only the empty value passes (an
+    /// empty ListOf and empty bytes are the same bytes). The same bytes
+    /// go as Twisted's `String` through `serde_bytes` or `bytes::Bytes`.
+    #[test]
+    fn plain_byte_vectors_are_refused_and_byte_types_are_strings(
+        v in proptest::collection::vec(any::<u8>(), 0..60),
+        w in proptest::collection::vec(any::<u8>(), 0..60),
+    ) {
+        match encode_value(&v) {
+            Ok(e) => prop_assert!(v.is_empty() && e.is_empty(), "{:?} encodes as {:?}", v, e),
+            Err(e) => prop_assert!(!v.is_empty() && is_byte_list(&e), "{:?}: {:?}", v, e),
+        }
+        let field = PlainBytes { data: v.clone() };
+        for r in [to_box(&field).map(|_| ()), amp_core::ser::to_wire(&field).map(|_| ())] {
+            match r {
+                Ok(()) => prop_assert!(v.is_empty()),
+                Err(e) => {
+                    prop_assert!(!v.is_empty() && is_byte_list(&e), "{:?}", e);
+                    prop_assert_eq!(e.path(), "data[0]");
+                }
+            }
+        }
+        match decode_value::<Vec<u8>>(&w) {
+            Ok(d) => prop_assert!(w.is_empty() && d.is_empty(), "{:?} decodes as {:?}", w, d),
+            Err(e) => prop_assert!(!w.is_empty() && is_byte_list(&e), "{:?}: {:?}", w, e),
+        }
+        let b = AmpBox::from_pairs([("data", w.clone())]);
+        match from_box::<PlainBytes>(&b) {
+            Ok(d) => prop_assert!(w.is_empty() && d.data.is_empty()),
+            Err(e) => prop_assert!(!w.is_empty() && is_byte_list(&e), "{:?}", e),
+        }
+        // The supported forms: the bytes themselves, and back.
+        let good = WithSerdeBytes { data: v.clone() };
+        let b = to_box(&good).unwrap();
+        prop_assert_eq!(b.get("data").map(|d| d.to_vec()), Some(v.clone()));
+        prop_assert_eq!(from_box::<WithSerdeBytes>(&b).unwrap(), good);
+        let good = WithBytes { data: v.clone().into(), buf: ByteBuf::from(w.clone()) };
+        let b = to_box(&good).unwrap();
+        prop_assert_eq!(b.get("data").map(|d| d.to_vec()), Some(v.clone()));
+        prop_assert_eq!(b.get("buf").map(|d| d.to_vec()), Some(w.clone()));
+        prop_assert_eq!(from_box::<WithBytes>(&b).unwrap(), good);
+    }
+}
+
+/// The refusal says what to use instead, on both sides, and reaches a
+/// `u8` list however deep it sits.
+#[test]
+fn a_plain_byte_vector_is_refused_with_the_fix() {
+    let e = to_box(&PlainBytes { data: vec![1, 2] }).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "argument \"data[0]\": a list of u8 (a plain Vec<u8>) is refused as a \
+         ListOf(Integer): for bytes (Twisted's String) use serde_bytes::ByteBuf, \
+         bytes::Bytes or #[serde(with = \"serde_bytes\")]; for a list of integers \
+         use a wider element type such as Vec<u16> or Vec<i64>"
+    );
+    let b = AmpBox::from_pairs([("data", "\x00\x011")]);
+    assert_eq!(
+        from_box::<PlainBytes>(&b).unwrap_err().to_string(),
+        e.to_string()
+    );
+    // Bytes that are no ListOf at all get the same answer, not a complaint
+    // about list lengths.
+    let b = AmpBox::from_pairs([("data", "hello")]);
+    assert_eq!(
+        from_box::<PlainBytes>(&b).unwrap_err().to_string(),
+        e.to_string()
+    );
+    // Nested in a list, and in an AmpList element.
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Deep {
+        lists: Vec<Vec<u8>>,
+        items: Vec<PlainBytes>,
+    }
+    let e = to_box(&Deep {
+        lists: vec![vec![], vec![7]],
+        items: vec![],
+    })
+    .unwrap_err();
+    assert!(is_byte_list(&e));
+    assert_eq!(e.path(), "lists[1][0]");
+    let e = to_box(&Deep {
+        lists: vec![],
+        items: vec![PlainBytes { data: vec![7] }],
+    })
+    .unwrap_err();
+    assert!(is_byte_list(&e));
+    assert_eq!(e.path(), "items[0].data[0]");
+    let mut element = bytes::BytesMut::new();
+    AmpBox::from_pairs([("data", "\x00\x017")])
+        .encode(&mut element)
+        .unwrap();
+    let b = AmpBox::from_pairs([("lists", bytes::Bytes::new()), ("items", element.freeze())]);
+    let e = from_box::<Deep>(&b).unwrap_err();
+    assert!(is_byte_list(&e));
+    assert_eq!(e.path(), "items[0].data[0]");
+    // A lone u8 is still an Integer.
+    assert_eq!(wire(&200u8), "200");
+    assert_eq!(decode_value::<u8>(b"200").unwrap(), 200);
 }
 
 // ------------------------------------------------------------------ errors

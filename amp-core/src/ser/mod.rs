@@ -5,6 +5,35 @@
 //! for the mapping). `()`, a unit struct (`struct Nothing;`) and a tuple
 //! struct without fields write the empty box, as a struct without fields
 //! does: a command without arguments or without a response.
+//!
+//! A plain `Vec<u8>` (any list whose elements are `u8`) is refused with
+//! [`ValueErrorKind::ByteList`](crate::values::ValueErrorKind::ByteList)
+//! rather than written as a `ListOf(Integer)`: serde hands it over as a
+//! list of integers, but it is nearly always meant as bytes, Twisted's
+//! `String`. Write bytes as `serde_bytes::ByteBuf`, `bytes::Bytes` or a
+//! `Vec<u8>` field with `#[serde(with = "serde_bytes")]`, and small integers
+//! as a list of a wider type (`Vec<u16>`, `Vec<i64>`).
+//!
+//! ```
+//! use serde::Serialize;
+//!
+//! #[derive(Serialize)]
+//! struct Upload {
+//!     #[serde(with = "serde_bytes")]
+//!     data: Vec<u8>,
+//!     sizes: Vec<u16>,
+//! }
+//! let b = amp_core::ser::to_box(&Upload { data: vec![1, 2], sizes: vec![1, 2] }).unwrap();
+//! assert_eq!(b.get("data"), Some(&b"\x01\x02"[..]));
+//! assert_eq!(b.get("sizes"), Some(&b"\x00\x011\x00\x012"[..]));
+//!
+//! #[derive(Serialize)]
+//! struct Plain {
+//!     data: Vec<u8>,
+//! }
+//! let e = amp_core::ser::to_box(&Plain { data: vec![1, 2] }).unwrap_err();
+//! assert!(e.to_string().contains("serde_bytes::ByteBuf"));
+//! ```
 
 // One file per thing being written:
 //
