@@ -43,7 +43,8 @@ use crate::{AmpBox, de, ser};
 /// The implementing type is a marker (usually a unit struct); the command's
 /// shape lives in its associated items. Arguments and responses are serde
 /// structs whose fields are the box's keys (`#[serde(rename = "...")]` gives a
-/// wire name that is not a Rust identifier).
+/// wire name that is not a Rust identifier); `()` or a unit struct is a
+/// command without arguments or without a response (an empty box).
 ///
 /// ```
 /// use amp_core::Command;
@@ -62,6 +63,18 @@ use crate::{AmpBox, de, ser};
 ///     type Error = std::convert::Infallible;
 /// }
 /// # assert!(Sum::REQUIRES_ANSWER);
+///
+/// #[derive(Serialize, Deserialize)]
+/// pub struct Pong;
+///
+/// pub struct Ping;
+/// impl Command for Ping {
+///     const NAME: &'static str = "Ping";
+///     type Arguments = ();
+///     type Response = Pong;
+///     type Error = std::convert::Infallible;
+/// }
+/// # assert!(amp_core::ser::to_box(&()).unwrap().is_empty());
 /// ```
 pub trait Command: Send + Sync + 'static {
     /// The command's name on the wire (the `_command` value).

@@ -9,6 +9,35 @@
 //! (`#[serde(flatten)]`, untagged enums) therefore see every value as a
 //! string (or bytes, if it is not UTF-8), and work only with text and byte
 //! fields.
+//!
+//! `()`, a unit struct and a tuple struct without fields read any box,
+//! ignoring its keys as a struct without fields does: a command without
+//! arguments or without a response.
+//!
+//! A plain `Vec<u8>` (any list whose elements are `u8`) is refused with
+//! [`ValueErrorKind::ByteList`] whatever the value holds (only an empty
+//! value reads, as an empty list), as [`ser`](crate::ser) refuses to write
+//! it: bytes are Twisted's `String`, read into `serde_bytes::ByteBuf`,
+//! `bytes::Bytes` or a `Vec<u8>` field with `#[serde(with = "serde_bytes")]`.
+//!
+//! ```
+//! use serde::Deserialize;
+//!
+//! #[derive(Deserialize)]
+//! struct Upload {
+//!     #[serde(with = "serde_bytes")]
+//!     data: Vec<u8>,
+//! }
+//! let b = amp_core::AmpBox::from_pairs([("data", "\x00\x01")]);
+//! assert_eq!(amp_core::de::from_box::<Upload>(&b).unwrap().data, [0, 1]);
+//!
+//! #[derive(Deserialize, Debug)]
+//! struct Plain {
+//!     data: Vec<u8>,
+//! }
+//! let e = amp_core::de::from_box::<Plain>(&b).unwrap_err();
+//! assert!(matches!(e.kind(), amp_core::values::ValueErrorKind::ByteList));
+//! ```
 
 use std::collections::HashSet;
 
@@ -24,7 +53,8 @@ use crate::values::{
     integer, parse_f32, parse_f64, snippet,
 };
 
-/// Deserializes a struct (or a map) from a box.
+/// Deserializes a struct (or a map) from a box; `()` or a unit struct from
+/// any box.
 ///
 /// Keys the struct does not name are ignored (boxes carry `_ask`,
 /// `_command` and the like); a missing `Option` field is `None`; a missing
@@ -46,12 +76,16 @@ use crate::values::{
 ///
 /// let e = amp_core::de::from_box::<Sum>(&amp_core::AmpBox::from_pairs([("a", "1")])).unwrap_err();
 /// assert_eq!(e.to_string(), r#"argument "b": missing"#);
+///
+/// #[derive(Deserialize, Debug, PartialEq)]
+/// struct Nothing;
+/// assert_eq!(amp_core::de::from_box::<Nothing>(&b).unwrap(), Nothing);
 /// ```
 pub fn from_box<'de, T: Deserialize<'de>>(b: &'de AmpBox) -> Result<T, ValueError> {
     T::deserialize(BoxDeserializer { b })
 }
 
-const NOT_A_BOX: &str = "from_box needs a struct or a map";
+const NOT_A_BOX: &str = "from_box needs a struct, a map, () or a unit struct";
 
 macro_rules! unsupported_methods {
     ($what:expr; $($method:ident),* $(,)?) => {$(
@@ -115,29 +149,41 @@ impl<'de> de::Deserializer<'de> for BoxDeserializer<'de> {
         deserialize_bool, deserialize_i8, deserialize_i16, deserialize_i32, deserialize_i64,
         deserialize_i128, deserialize_u8, deserialize_u16, deserialize_u32, deserialize_u64,
         deserialize_u128, deserialize_f32, deserialize_f64, deserialize_char, deserialize_str,
-        deserialize_string, deserialize_bytes, deserialize_byte_buf, deserialize_unit,
+        deserialize_string, deserialize_bytes, deserialize_byte_buf,
         deserialize_seq, deserialize_identifier,
     );
 
+    /// `()` reads any box, ignoring its keys (as a struct without fields
+    /// does).
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, ValueError> {
+        visitor.visit_unit()
+    }
+
+    /// A unit struct, like `()`.
     fn deserialize_unit_struct<V: Visitor<'de>>(
         self,
         _: &'static str,
-        _: V,
+        visitor: V,
     ) -> Result<V::Value, ValueError> {
-        Err(ValueError::unsupported(NOT_A_BOX))
+        visitor.visit_unit()
     }
 
     fn deserialize_tuple<V: Visitor<'de>>(self, _: usize, _: V) -> Result<V::Value, ValueError> {
         Err(ValueError::unsupported(NOT_A_BOX))
     }
 
+    /// A tuple struct without fields (`struct Nothing();`), like `()`; one
+    /// with fields has no keys to read them from.
     fn deserialize_tuple_struct<V: Visitor<'de>>(
         self,
         _: &'static str,
-        _: usize,
-        _: V,
+        len: usize,
+        visitor: V,
     ) -> Result<V::Value, ValueError> {
-        Err(ValueError::unsupported(NOT_A_BOX))
+        if len != 0 {
+            return Err(ValueError::unsupported(NOT_A_BOX));
+        }
+        visitor.visit_seq(NoFields)
     }
 
     fn deserialize_enum<V: Visitor<'de>>(
@@ -151,6 +197,24 @@ impl<'de> de::Deserializer<'de> for BoxDeserializer<'de> {
 
     fn is_human_readable(&self) -> bool {
         true
+    }
+}
+
+/// The fields of a tuple struct without fields: none.
+struct NoFields;
+
+impl<'de> de::SeqAccess<'de> for NoFields {
+    type Error = ValueError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        _: T,
+    ) -> Result<Option<T::Value>, ValueError> {
+        Ok(None)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(0)
     }
 }
 
@@ -500,7 +564,6 @@ impl<'de> de::Deserializer<'de> for ElementDeserializer<'_, 'de> {
         deserialize_i32,
         deserialize_i64,
         deserialize_i128,
-        deserialize_u8,
         deserialize_u16,
         deserialize_u32,
         deserialize_u64,
@@ -520,6 +583,13 @@ impl<'de> de::Deserializer<'de> for ElementDeserializer<'_, 'de> {
 
     fn deserialize_option<V: Visitor<'de>>(self, _: V) -> Result<V::Value, ValueError> {
         Err(ValueError::unsupported("an Option inside a list"))
+    }
+
+    /// A `u8` element means a plain `Vec<u8>`: refused (before its bytes
+    /// are read, so the same error whatever the value holds), as it is
+    /// when written.
+    fn deserialize_u8<V: Visitor<'de>>(self, _: V) -> Result<V::Value, ValueError> {
+        Err(ValueError::new(ValueErrorKind::ByteList))
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(

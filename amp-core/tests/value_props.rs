@@ -900,8 +900,20 @@ proptest! {
         floats in proptest::collection::vec(any::<u64>(), 0..10),
         times in proptest::collection::vec(datetime(), 0..4),
         nested in proptest::collection::vec(proptest::collection::vec(any::<u16>(), 0..4), 0..4),
+        small in proptest::collection::vec(any::<i8>(), 0..10),
+        unsigned in proptest::collection::vec(any::<u32>(), 0..10),
+        wide in proptest::collection::vec(any::<i64>(), 0..10),
     ) {
         prop_assert_eq!(round_trip(&ints), ints.clone());
+        // Integers of every width but u8 are a ListOf(Integer), the same
+        // bytes whatever the width.
+        prop_assert_eq!(round_trip(&small), small.clone());
+        prop_assert_eq!(round_trip(&unsigned), unsigned.clone());
+        prop_assert_eq!(round_trip(&wide), wide.clone());
+        let as_i64: Vec<i64> = small.iter().map(|&n| n.into()).collect();
+        prop_assert_eq!(encode_value(&small).unwrap(), encode_value(&as_i64).unwrap());
+        let as_i64: Vec<i64> = unsigned.iter().map(|&n| n.into()).collect();
+        prop_assert_eq!(encode_value(&unsigned).unwrap(), encode_value(&as_i64).unwrap());
         prop_assert_eq!(round_trip(&big), big.clone());
         prop_assert_eq!(round_trip(&strings), strings.clone());
         prop_assert_eq!(round_trip(&bools), bools.clone());
@@ -1137,6 +1149,214 @@ proptest! {
         let _ = from_box::<Inner>(&b);
         let _ = from_box::<HashMap<String, String>>(&b);
     }
+}
+
+// ---------------------------------------- empty boxes and lists of bytes
+
+/// A command without arguments or without a response, as a unit struct.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Nothing;
+
+/// The same as a tuple struct without fields.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct NothingTuple();
+
+/// The same as a struct without fields, which always worked.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct NoFields {}
+
+/// `()`, a unit struct, a tuple struct without fields and a struct without
+/// fields all write an empty box: no pair, only the terminator.
+#[test]
+fn empty_types_write_an_empty_box() {
+    fn check<T: Serialize + Debug>(v: &T) {
+        let b = to_box(v).unwrap_or_else(|e| panic!("{v:?}: {e}"));
+        assert!(b.is_empty(), "{v:?} writes {b:?}");
+        assert_eq!(&b.to_bytes().unwrap()[..], b"\x00\x00", "{v:?}");
+        assert!(amp_core::ser::to_wire(v).unwrap().is_empty(), "{v:?}");
+    }
+    check(&());
+    check(&Nothing);
+    check(&NothingTuple());
+    check(&NoFields {});
+    // A tuple struct with fields has no keys to put them under.
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Pair(i64, i64);
+    let e = to_box(&Pair(1, 2)).unwrap_err();
+    assert!(
+        matches!(e.kind(), ValueErrorKind::Unsupported { .. }),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "unsupported: to_box needs a struct, a map, () or a unit struct"
+    );
+    let e = from_box::<Pair>(&AmpBox::new()).unwrap_err();
+    assert!(
+        matches!(e.kind(), ValueErrorKind::Unsupported { .. }),
+        "{e:?}"
+    );
+    // `()` as one value (not a whole box) still has no wire form.
+    assert!(encode_value(&()).is_err());
+}
+
+/// Pairs for a box: keys and values of any bytes.
+fn any_pairs() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+    proptest::collection::vec(
+        (
+            proptest::collection::vec(any::<u8>(), 1..8),
+            proptest::collection::vec(any::<u8>(), 0..40),
+        ),
+        0..8,
+    )
+}
+
+/// A plain `Vec<u8>` field, and the same bytes as Twisted's `String`.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct PlainBytes {
+    data: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct WithSerdeBytes {
+    #[serde(with = "serde_bytes")]
+    data: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct WithBytes {
+    data: bytes::Bytes,
+    buf: ByteBuf,
+}
+
+fn is_byte_list(e: &ValueError) -> bool {
+    matches!(e.kind(), ValueErrorKind::ByteList)
+}
+
+proptest! {
+    /// Any box, through the wire, reads as `()`, a unit struct or a tuple
+    /// struct without fields exactly as it reads as a struct without
+    /// fields: its keys (`_ask`, `_command` among them) are ignored. What
+    /// they write back is the empty box, which reads as them again.
+    #[test]
+    fn empty_types_read_any_box_and_write_the_empty_one(pairs in any_pairs(), ask: u32) {
+        let mut b: AmpBox = pairs.into_iter().collect();
+        b.insert("_ask", ask.to_string());
+        b.insert("_command", "Ping");
+        let wire = b.to_bytes().unwrap();
+        let (b, _) = amp_core::codec::decode_one(&wire, &Limits::default()).unwrap().unwrap();
+        prop_assert_eq!(from_box::<NoFields>(&b).unwrap(), NoFields {});
+        prop_assert!(from_box::<()>(&b).is_ok());
+        prop_assert_eq!(from_box::<Nothing>(&b).unwrap(), Nothing);
+        prop_assert_eq!(from_box::<NothingTuple>(&b).unwrap(), NothingTuple());
+        prop_assert_eq!(from_box::<Option<Nothing>>(&b).unwrap(), Some(Nothing));
+        let empty = to_box(&from_box::<Nothing>(&b).unwrap()).unwrap();
+        prop_assert_eq!(&empty, &AmpBox::new());
+        prop_assert_eq!(from_box::<Nothing>(&empty).unwrap(), Nothing);
+        prop_assert_eq!(from_box::<NothingTuple>(&empty).unwrap(), NothingTuple());
+        prop_assert!(from_box::<()>(&empty).is_ok());
+    }
+
+    /// A plain `Vec<u8>` is refused, written or read, with an error that
+    /// names the fix, whatever it holds; only the empty value passes (an
+    /// empty ListOf and empty bytes are the same bytes). The same bytes
+    /// go as Twisted's `String` through `serde_bytes` or `bytes::Bytes`.
+    #[test]
+    fn plain_byte_vectors_are_refused_and_byte_types_are_strings(
+        v in proptest::collection::vec(any::<u8>(), 0..60),
+        w in proptest::collection::vec(any::<u8>(), 0..60),
+    ) {
+        match encode_value(&v) {
+            Ok(e) => prop_assert!(v.is_empty() && e.is_empty(), "{:?} encodes as {:?}", v, e),
+            Err(e) => prop_assert!(!v.is_empty() && is_byte_list(&e), "{:?}: {:?}", v, e),
+        }
+        let field = PlainBytes { data: v.clone() };
+        for r in [to_box(&field).map(|_| ()), amp_core::ser::to_wire(&field).map(|_| ())] {
+            match r {
+                Ok(()) => prop_assert!(v.is_empty()),
+                Err(e) => {
+                    prop_assert!(!v.is_empty() && is_byte_list(&e), "{:?}", e);
+                    prop_assert_eq!(e.path(), "data[0]");
+                }
+            }
+        }
+        match decode_value::<Vec<u8>>(&w) {
+            Ok(d) => prop_assert!(w.is_empty() && d.is_empty(), "{:?} decodes as {:?}", w, d),
+            Err(e) => prop_assert!(!w.is_empty() && is_byte_list(&e), "{:?}: {:?}", w, e),
+        }
+        let b = AmpBox::from_pairs([("data", w.clone())]);
+        match from_box::<PlainBytes>(&b) {
+            Ok(d) => prop_assert!(w.is_empty() && d.data.is_empty()),
+            Err(e) => prop_assert!(!w.is_empty() && is_byte_list(&e), "{:?}", e),
+        }
+        // The supported forms: the bytes themselves, and back.
+        let good = WithSerdeBytes { data: v.clone() };
+        let b = to_box(&good).unwrap();
+        prop_assert_eq!(b.get("data").map(|d| d.to_vec()), Some(v.clone()));
+        prop_assert_eq!(from_box::<WithSerdeBytes>(&b).unwrap(), good);
+        let good = WithBytes { data: v.clone().into(), buf: ByteBuf::from(w.clone()) };
+        let b = to_box(&good).unwrap();
+        prop_assert_eq!(b.get("data").map(|d| d.to_vec()), Some(v.clone()));
+        prop_assert_eq!(b.get("buf").map(|d| d.to_vec()), Some(w.clone()));
+        prop_assert_eq!(from_box::<WithBytes>(&b).unwrap(), good);
+    }
+}
+
+/// The refusal says what to use instead, on both sides, and reaches a
+/// `u8` list however deep it sits.
+#[test]
+fn a_plain_byte_vector_is_refused_with_the_fix() {
+    let e = to_box(&PlainBytes { data: vec![1, 2] }).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "argument \"data[0]\": a list of u8 (a plain Vec<u8>) is refused as a \
+         ListOf(Integer): for bytes (Twisted's String) use serde_bytes::ByteBuf, \
+         bytes::Bytes or #[serde(with = \"serde_bytes\")]; for a list of integers \
+         use a wider element type such as Vec<u16> or Vec<i64>"
+    );
+    let b = AmpBox::from_pairs([("data", "\x00\x011")]);
+    assert_eq!(
+        from_box::<PlainBytes>(&b).unwrap_err().to_string(),
+        e.to_string()
+    );
+    // Bytes that are no ListOf at all get the same answer, not a complaint
+    // about list lengths.
+    let b = AmpBox::from_pairs([("data", "hello")]);
+    assert_eq!(
+        from_box::<PlainBytes>(&b).unwrap_err().to_string(),
+        e.to_string()
+    );
+    // Nested in a list, and in an AmpList element.
+    #[derive(Serialize, Deserialize, Debug)]
+    struct Deep {
+        lists: Vec<Vec<u8>>,
+        items: Vec<PlainBytes>,
+    }
+    let e = to_box(&Deep {
+        lists: vec![vec![], vec![7]],
+        items: vec![],
+    })
+    .unwrap_err();
+    assert!(is_byte_list(&e));
+    assert_eq!(e.path(), "lists[1][0]");
+    let e = to_box(&Deep {
+        lists: vec![],
+        items: vec![PlainBytes { data: vec![7] }],
+    })
+    .unwrap_err();
+    assert!(is_byte_list(&e));
+    assert_eq!(e.path(), "items[0].data[0]");
+    let mut element = bytes::BytesMut::new();
+    AmpBox::from_pairs([("data", "\x00\x017")])
+        .encode(&mut element)
+        .unwrap();
+    let b = AmpBox::from_pairs([("lists", bytes::Bytes::new()), ("items", element.freeze())]);
+    let e = from_box::<Deep>(&b).unwrap_err();
+    assert!(is_byte_list(&e));
+    assert_eq!(e.path(), "items[0].data[0]");
+    // A lone u8 is still an Integer.
+    assert_eq!(wire(&200u8), "200");
+    assert_eq!(decode_value::<u8>(b"200").unwrap(), 200);
 }
 
 // ------------------------------------------------------------------ errors

@@ -54,6 +54,18 @@ pub struct Listing {
     entries: Vec<Entry>,
 }
 
+/// A command without arguments (or without a response): any box reads
+/// as it, ignoring its keys, and it writes an empty box.
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+pub struct Nothing;
+
+/// A plain `Vec<u8>`, which is refused as a list: it reads only when the
+/// value is empty (an empty list and empty bytes are the same value).
+#[derive(Deserialize, Debug)]
+pub struct PlainBytes {
+    data: Option<Vec<u8>>,
+}
+
 /// A command's arguments read into a struct: whatever reads must write
 /// back, read back equal (as `$same` says), and write the same box again.
 /// A macro rather than a function so that borrowing types read from each
@@ -96,4 +108,9 @@ pub fn serde_box(data: &[u8]) {
     box_roundtrip!(Listing, &b, eq);
     box_roundtrip!(BTreeMap<String, Bytes>, &b, eq);
     box_roundtrip!(BTreeMap<String, i64>, &b, eq);
+    box_roundtrip!((), &b, eq);
+    box_roundtrip!(Nothing, &b, eq);
+    if let Ok(PlainBytes { data: Some(data) }) = de::from_box::<PlainBytes>(&b) {
+        assert!(data.is_empty(), "a plain Vec<u8> read {data:?} from {b:?}");
+    }
 }

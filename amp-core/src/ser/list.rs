@@ -96,7 +96,6 @@ impl<'a> ser::Serializer for ElementSerializer<'a> {
         serialize_i32(i32),
         serialize_i64(i64),
         serialize_i128(i128),
-        serialize_u8(u8),
         serialize_u16(u16),
         serialize_u32(u32),
         serialize_u64(u64),
@@ -106,6 +105,13 @@ impl<'a> ser::Serializer for ElementSerializer<'a> {
         serialize_char(char),
         serialize_str(&str),
     );
+
+    /// A `u8` element means a plain `Vec<u8>` (serde tells it from no other
+    /// list): refused, so bytes meant as a `String` are not sent as a
+    /// `ListOf(Integer)`.
+    fn serialize_u8(self, _: u8) -> Result<(), ValueError> {
+        Err(ValueError::new(ValueErrorKind::ByteList))
+    }
 
     fn serialize_bytes(self, v: &[u8]) -> Result<(), ValueError> {
         self.prefixed(serde_bytes::Bytes::new(v))

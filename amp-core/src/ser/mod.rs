@@ -2,11 +2,43 @@
 //!
 //! [`to_box`] turns a struct (or a map) into an [`AmpBox`], one key per
 //! field, each value in its Twisted wire form (see [`values`](crate::values)
-//! for the mapping).
+//! for the mapping). `()`, a unit struct (`struct Nothing;`) and a tuple
+//! struct without fields write the empty box, as a struct without fields
+//! does: a command without arguments or without a response.
+//!
+//! A plain `Vec<u8>` (any list whose elements are `u8`) is refused with
+//! [`ValueErrorKind::ByteList`](crate::values::ValueErrorKind::ByteList)
+//! rather than written as a `ListOf(Integer)`: serde hands it over as a
+//! list of integers, but it is nearly always meant as bytes, Twisted's
+//! `String`. Write bytes as `serde_bytes::ByteBuf`, `bytes::Bytes` or a
+//! `Vec<u8>` field with `#[serde(with = "serde_bytes")]`, and small integers
+//! as a list of a wider type (`Vec<u16>`, `Vec<i64>`).
+//!
+//! ```
+//! use serde::Serialize;
+//!
+//! #[derive(Serialize)]
+//! struct Upload {
+//!     #[serde(with = "serde_bytes")]
+//!     data: Vec<u8>,
+//!     sizes: Vec<u16>,
+//! }
+//! let b = amp_core::ser::to_box(&Upload { data: vec![1, 2], sizes: vec![1, 2] }).unwrap();
+//! assert_eq!(b.get("data"), Some(&b"\x01\x02"[..]));
+//! assert_eq!(b.get("sizes"), Some(&b"\x00\x011\x00\x012"[..]));
+//!
+//! #[derive(Serialize)]
+//! struct Plain {
+//!     data: Vec<u8>,
+//! }
+//! let e = amp_core::ser::to_box(&Plain { data: vec![1, 2] }).unwrap_err();
+//! assert!(e.to_string().contains("serde_bytes::ByteBuf"));
+//! ```
 
 // One file per thing being written:
 //
-// - `top.rs`: the outer serializer, which accepts only a struct or a map;
+// - `top.rs`: the outer serializer, which accepts only a struct or a map
+//   (or `()` and unit structs, for the empty box);
 // - `box_builder.rs`: the box it builds, every pair written in wire form
 //   into one buffer;
 // - `value.rs`: one argument value in its Twisted wire form;
@@ -31,7 +63,8 @@ mod value;
 use top::TopSerializer;
 use value::ValueSerializer;
 
-/// Serializes a struct (or a map with string or byte keys) into a box.
+/// Serializes a struct (or a map with string or byte keys) into a box;
+/// `()` or a unit struct into the empty box.
 ///
 /// Each field becomes a key (`#[serde(rename = "...")]` gives wire names that
 /// are not Rust identifiers) in field order; a field that is `None` is left
@@ -55,6 +88,11 @@ use value::ValueSerializer;
 /// }
 /// let b = amp_core::ser::to_box(&Sum { a: 13, b: 81, note: None }).unwrap();
 /// assert_eq!(b, amp_core::AmpBox::from_pairs([("a", "13"), ("b", "81")]));
+///
+/// #[derive(Serialize)]
+/// struct Nothing;
+/// assert!(amp_core::ser::to_box(&Nothing).unwrap().is_empty());
+/// assert!(amp_core::ser::to_box(&()).unwrap().is_empty());
 /// ```
 pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
     value.serialize(TopSerializer::<AmpBox>(PhantomData))
@@ -67,6 +105,7 @@ pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
 /// #[derive(serde::Serialize)] struct Sum { a: i64 }
 /// let wire = amp_core::ser::to_wire(&Sum { a: 1 }).unwrap();
 /// assert_eq!(&wire[..], b"\x00\x01a\x00\x011");
+/// assert!(amp_core::ser::to_wire(&()).unwrap().is_empty());
 /// ```
 pub fn to_wire<T: Serialize + ?Sized>(value: &T) -> Result<Bytes, ValueError> {
     value.serialize(TopSerializer::<Bytes>(PhantomData))

@@ -130,6 +130,25 @@ pub enum ValueErrorKind {
         /// What it was.
         what: &'static str,
     },
+    /// A list whose elements are `u8`: a plain `Vec<u8>` (or `[u8]`, or
+    /// `VecDeque<u8>`...), which serde hands over as a sequence of integers.
+    /// It is refused rather than sent as a `ListOf(Integer)`, because such a
+    /// field is nearly always meant as bytes (Twisted's `String`), and
+    /// read the same way: write it as `serde_bytes::ByteBuf`, `bytes::Bytes`
+    /// or with `#[serde(with = "serde_bytes")]`; a list of small integers
+    /// takes a wider element type (`Vec<u16>`, `Vec<i64>`).
+    ///
+    /// ```
+    /// use amp_core::values::{ValueErrorKind, decode_value, encode_value};
+    ///
+    /// let e = encode_value(&vec![1u8, 2]).unwrap_err();
+    /// assert!(matches!(e.kind(), ValueErrorKind::ByteList));
+    /// assert!(e.to_string().contains("serde_bytes"));
+    /// assert_eq!(&encode_value(&serde_bytes::ByteBuf::from(vec![1u8, 2])).unwrap()[..], b"\x01\x02");
+    /// assert_eq!(&encode_value(&vec![1u16, 2]).unwrap()[..], b"\x00\x011\x00\x012");
+    /// assert!(matches!(decode_value::<Vec<u8>>(b"\x00\x011").unwrap_err().kind(), ValueErrorKind::ByteList));
+    /// ```
+    ByteList,
     /// Any other message, from a type's own `Serialize`/`Deserialize`.
     Custom(String),
 }
@@ -278,6 +297,12 @@ impl fmt::Display for ValueErrorKind {
             }
             Codec(e) => write!(f, "{e}"),
             Unsupported { what } => write!(f, "unsupported: {what}"),
+            ByteList => f.write_str(
+                "a list of u8 (a plain Vec<u8>) is refused as a ListOf(Integer): \
+                 for bytes (Twisted's String) use serde_bytes::ByteBuf, bytes::Bytes \
+                 or #[serde(with = \"serde_bytes\")]; for a list of integers use a wider \
+                 element type such as Vec<u16> or Vec<i64>",
+            ),
             Custom(msg) => f.write_str(msg),
         }
     }

@@ -15,14 +15,18 @@
 //! | `Decimal` | [`Decimal`] | Python's `str(Decimal)`: `1E+2`, `-0`, `sNaN` |
 //! | `DateTime` | [`DateTime`] | `YYYY-MM-DDTHH:MM:SS.ffffff±HH:MM` |
 //! | `Descriptor` | [`Descriptor`] | the descriptor's ordinal, as Integer |
-//! | `ListOf(T)` | `Vec<T>` (any sequence) of the above | each element as a 2-byte big-endian length and its wire form |
+//! | `ListOf(T)` | `Vec<T>` (any sequence) of the above, but not of `u8` | each element as a 2-byte big-endian length and its wire form |
 //! | `AmpList([...])` | `Vec<S>` of structs or maps | each element as a whole box, back to back |
 //! | optional argument | `Option<T>` field | the key is absent when `None` |
 //!
 //! Newtype structs are transparent. A unit enum variant is written as its
-//! name, as Unicode (a convenience: Twisted has no such type). A plain
-//! `Vec<u8>` is a sequence of integers, so a `ListOf(Integer)`; use
-//! `serde_bytes` or `bytes::Bytes` for a `String`.
+//! name, as Unicode (a convenience: Twisted has no such type).
+//!
+//! A plain `Vec<u8>` reaches serde as a sequence of integers, which would
+//! be a `ListOf(Integer)`, but is nearly always meant as bytes: a list of
+//! `u8` is refused both ways ([`ValueErrorKind::ByteList`], naming the
+//! fix). Use `serde_bytes` or `bytes::Bytes` for a `String`, and a wider
+//! element type (`Vec<u16>`, `Vec<i64>`) for a `ListOf(Integer)`.
 //!
 //! Inside a list, elements are told apart by what their type asks for: a
 //! struct or map is a box (AmpList), anything else a length-prefixed value
@@ -30,9 +34,10 @@
 //! AmpList elements are written with their keys sorted, as Twisted writes
 //! boxes, so the bytes are Twisted's whatever the field order.
 //!
-//! Shapes AMP has no counterpart for (tuples, unit, `Option` inside a list,
-//! enum variants carrying data, a struct where one value is expected) are a
-//! [`ValueError`] of kind [`ValueErrorKind::Unsupported`].
+//! Shapes AMP has no counterpart for (tuples, `()` as one value, `Option`
+//! inside a list, enum variants carrying data, a struct where one value is
+//! expected) are a [`ValueError`] of kind [`ValueErrorKind::Unsupported`].
+//! (A whole box may be `()` or a unit struct: see [`ser`](crate::ser).)
 //!
 //! Decoding is strict where Twisted is lenient: an Integer is an optional
 //! sign and ASCII digits only (Python's `int()` would also take whitespace
@@ -47,7 +52,7 @@
 //! use amp_core::values::{decode_value, encode_value};
 //!
 //! assert_eq!(&encode_value(&1e16f64).unwrap()[..], b"1e+16");
-//! assert_eq!(&encode_value(&vec![1u8, 2]).unwrap()[..], b"\x00\x011\x00\x012");
+//! assert_eq!(&encode_value(&vec![1u16, 2]).unwrap()[..], b"\x00\x011\x00\x012");
 //! assert_eq!(decode_value::<Vec<String>>(b"\x00\x02hi").unwrap(), ["hi"]);
 //! ```
 
