@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use amp_core::router::Route;
@@ -15,6 +16,8 @@ use tokio::time::{Instant, timeout_at};
 
 use crate::failure::{Failure, REFUSED, UNREACHED, USAGE};
 use crate::output::{json_value, shown};
+use crate::schema::{CommandSchema, Schema};
+use crate::typed::{Entry, decode_box, encode_arguments};
 
 /// The arguments of `amp call`.
 #[derive(Args, Debug)]
@@ -23,6 +26,15 @@ Arguments are sent as raw values: without the command's schema, each value
 is the bytes of the text given (`a=13` sends the two bytes `13`, which is
 what Twisted's Integer, String and Unicode all put on the wire for 13).
 Keys starting with `_` are AMP's own and cannot be given.
+
+With --schema FILE (a TOML file declaring commands as Twisted does; see
+docs/cli.md), the command's arguments are checked and encoded by type and
+its answer decoded by type: scalars are given as text (`x=0.1`,
+`flag=true`, `when=2012-01-23T12:34:56.054321-00:00`), ListOf and AmpList
+as JSON (`xs=[1,2,3]`, `items=[{\"n\":1}]`), a String inside a list as
+{\"hex\": \"00ff\"} for bytes that are not text. A command declared with
+`requires_answer = false` is sent without `_ask`, and nothing waits for an
+answer.
 
 The answer's keys and values are printed one per line as `key: value`
 (values as text when printable UTF-8, else as escaped bytes in the manner
@@ -42,6 +54,8 @@ peer unreachable, the connection lost, the time out).
 Examples:
   amp call 127.0.0.1:1234 Sum a=13 b=81
   amp call --json 127.0.0.1:1234 Sum a=13 b=81 | jq -r .answer.total
+  amp call --schema commands.toml 127.0.0.1:1234 Divide numerator=1 denominator=4
+  amp call --schema commands.toml 127.0.0.1:1234 EchoListOfInteger 'value=[1,2,3]'
   amp call --timeout 2 example.org:1234 Ping
   amp call --route 3 127.0.0.1:7805 Count
   amp call --open-route NewRoute 127.0.0.1:7805 Count")]
@@ -62,6 +76,10 @@ pub struct CallArgs {
     /// default route, then call on the route its answer names.
     #[arg(long, value_name = "COMMAND", value_parser = NonEmptyStringValueParser::new())]
     open_route: Option<String>,
+    /// Encode the arguments and decode the answer by type, as the command
+    /// is declared in this schema file (TOML; see docs/cli.md).
+    #[arg(long, value_name = "FILE")]
+    schema: Option<PathBuf>,
     /// Give up after this many seconds, connecting included.
     #[arg(long, value_name = "SECS", default_value = "10", value_parser = parse_secs)]
     timeout: Duration,
@@ -128,23 +146,53 @@ pub fn run(args: &CallArgs) -> Result<(), Failure> {
             ));
         }
     }
-    let arguments: AmpBox = args
-        .arguments
-        .iter()
-        .map(|(k, v)| (Bytes::from(k.clone()), Bytes::from(v.clone())))
-        .collect();
+    let schema = args
+        .schema
+        .as_deref()
+        .map(Schema::load)
+        .transpose()
+        .map_err(|e| Failure::new(USAGE, e))?;
+    let command = match &schema {
+        Some(schema) => Some(schema.command(&args.command).ok_or_else(|| {
+            Failure::new(
+                USAGE,
+                format_args!("the schema declares no command {:?}", args.command),
+            )
+        })?),
+        None => None,
+    };
+    let arguments: AmpBox = match command {
+        Some(command) => encode_arguments(&command.name, &command.arguments, &args.arguments)
+            .map_err(|e| Failure::new(USAGE, e))?,
+        None => args
+            .arguments
+            .iter()
+            .map(|(k, v)| (Bytes::from(k.clone()), Bytes::from(v.clone())))
+            .collect(),
+    };
+    let requires_answer = command.is_none_or(|c| c.requires_answer);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::new(UNREACHED, format_args!("cannot start the runtime: {e}")))?;
-    let outcome = runtime.block_on(call(args, arguments));
+    let outcome = runtime.block_on(call(args, arguments, requires_answer));
     // Whatever the peer still has running on this side ends with the runtime.
     runtime.shutdown_background();
     let mut out = io::stdout().lock();
     match outcome {
-        Ok(answer) => print_answer(&answer, args.json, &mut out).map_err(Failure::output),
+        Ok(None) => {
+            if args.json {
+                let line = json!({ "ok": true, "answer": null });
+                writeln!(out, "{line}").map_err(Failure::output)?;
+            }
+            Ok(())
+        }
+        Ok(Some(answer)) => match command {
+            Some(command) => print_typed_answer(command, &answer, args.json, &mut out),
+            None => print_answer(&answer, args.json, &mut out).map_err(Failure::output),
+        },
         Err(Stop::Remote(error)) => {
-            print_error(&error, args.json, &mut out).map_err(Failure::output)?;
+            print_error(&error, command, args.json, &mut out).map_err(Failure::output)?;
             Err(Failure::new(
                 REFUSED,
                 format_args!(
@@ -172,7 +220,11 @@ enum Stop {
 }
 
 /// Connects, calls, and closes, all within the timeout.
-async fn call(args: &CallArgs, arguments: AmpBox) -> Result<AmpBox, Stop> {
+async fn call(
+    args: &CallArgs,
+    arguments: AmpBox,
+    requires_answer: bool,
+) -> Result<Option<AmpBox>, Stop> {
     let deadline = Instant::now() + args.timeout;
     let secs = args.timeout.as_secs_f64();
     let addr = &args.addr;
@@ -182,9 +234,12 @@ async fn call(args: &CallArgs, arguments: AmpBox) -> Result<AmpBox, Stop> {
             .await
             .map_err(|_| late(&format!("connecting to {addr}")))?
             .map_err(|e| Stop::Failed(format!("cannot connect to {addr}: {e}")))?;
-        let answer = timeout_at(deadline, call_on(&peer, &args.command, arguments))
-            .await
-            .map_err(|_| late(&format!("calling {}", args.command)));
+        let answer = timeout_at(
+            deadline,
+            call_on(&peer, &args.command, arguments, requires_answer),
+        )
+        .await
+        .map_err(|_| late(&format!("calling {}", args.command)));
         peer.close();
         return answer?;
     }
@@ -209,7 +264,7 @@ async fn call(args: &CallArgs, arguments: AmpBox) -> Result<AmpBox, Stop> {
         let peer = route
             .peer()
             .map_err(|e| Stop::Failed(format!("cannot call on the route: {e}")))?;
-        call_on(&peer, &args.command, arguments).await
+        call_on(&peer, &args.command, arguments, requires_answer).await
     })
     .await
     .map_err(|_| late(&format!("calling {} on a route", args.command)));
@@ -252,16 +307,33 @@ async fn open_route(
     })
 }
 
-/// Calls `command` on `peer`.
-async fn call_on(peer: &Peer, command: &str, arguments: AmpBox) -> Result<AmpBox, Stop> {
-    peer.call_remote(command, arguments)
-        .await
-        .map_err(|e| match e {
-            CallError::Remote(e) => Stop::Remote(e),
-            CallError::Declared(never) => match never {},
-            CallError::Connection(e) => Stop::Failed(format!("connection failed: {e}")),
-            e => Stop::Failed(format!("cannot call {command}: {e}")),
-        })
+/// Calls `command` on `peer`; or, when it wants no answer, sends it and
+/// waits until it is written.
+async fn call_on(
+    peer: &Peer,
+    command: &str,
+    arguments: AmpBox,
+    requires_answer: bool,
+) -> Result<Option<AmpBox>, Stop> {
+    let outcome = if requires_answer {
+        peer.call_remote(command, arguments).await.map(Some)
+    } else {
+        match peer.notify_remote(command, arguments).await {
+            Ok(()) => {
+                // Written once the connection has flushed it: a graceful
+                // shutdown waits for that.
+                let _ = peer.shutdown().await;
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    outcome.map_err(|e| match e {
+        CallError::Remote(e) => Stop::Remote(e),
+        CallError::Declared(never) => match never {},
+        CallError::Connection(e) => Stop::Failed(format!("connection failed: {e}")),
+        e => Stop::Failed(format!("cannot call {command}: {e}")),
+    })
 }
 
 /// Prints an answer: `key: value` lines, or a JSON object.
@@ -279,15 +351,68 @@ fn print_answer(answer: &AmpBox, json: bool, out: &mut impl Write) -> io::Result
     Ok(())
 }
 
-/// Prints an error answer: its code and description, or a JSON object.
-fn print_error(error: &RemoteError, json: bool, out: &mut impl Write) -> io::Result<()> {
+/// Prints an answer decoded by the command's schema; an answer that does
+/// not match it is printed (the values that do not decode as bytes) and
+/// then refused.
+fn print_typed_answer(
+    command: &CommandSchema,
+    answer: &AmpBox,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let entries = decode_box(&command.response, answer);
     if json {
-        let line = json!({
-            "ok": false,
-            "error": { "code": error.code, "description": error.description },
-        });
-        return writeln!(out, "{line}");
+        let pairs: Map<String, Value> = entries
+            .iter()
+            .map(|e| (e.key.clone(), e.to_json()))
+            .collect();
+        writeln!(out, "{}", json!({ "ok": true, "answer": pairs })).map_err(Failure::output)?;
+    } else {
+        for entry in &entries {
+            writeln!(out, "{entry}").map_err(Failure::output)?;
+        }
+    }
+    match entries.iter().find(|e| e.value.is_err()) {
+        Some(Entry {
+            key,
+            value: Err((_, e)),
+            ..
+        }) => Err(Failure::new(
+            REFUSED,
+            format_args!(
+                "the answer to {} does not match the schema: {key}: {e}",
+                command.name
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Prints an error answer: its code and description (and, with a schema,
+/// the exception it is declared for), or a JSON object.
+fn print_error(
+    error: &RemoteError,
+    command: Option<&CommandSchema>,
+    json: bool,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let declared = command.and_then(|c| c.error(&error.code));
+    if json {
+        let mut body = json!({ "code": error.code, "description": error.description });
+        if command.is_some() {
+            body["declared"] = declared.map_or(Value::Null, |d| d.exception.clone().into());
+            body["fatal"] = declared.is_some_and(|d| d.fatal).into();
+        }
+        return writeln!(out, "{}", json!({ "ok": false, "error": body }));
     }
     writeln!(out, "code: {}", error.code)?;
-    writeln!(out, "description: {}", error.description)
+    writeln!(out, "description: {}", error.description)?;
+    if command.is_some() {
+        match declared {
+            Some(d) if d.fatal => writeln!(out, "declared: {} (fatal)", d.exception)?,
+            Some(d) => writeln!(out, "declared: {}", d.exception)?,
+            None => writeln!(out, "declared: no")?,
+        }
+    }
+    Ok(())
 }

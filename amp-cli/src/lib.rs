@@ -16,3 +16,5 @@ pub mod call;
 pub mod decode;
 pub mod failure;
 mod output;
+pub mod schema;
+pub mod typed;
