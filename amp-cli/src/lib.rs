@@ -11,10 +11,12 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod addr;
 mod boxes;
 pub mod call;
 pub mod decode;
 pub mod failure;
-mod output;
+pub mod output;
 pub mod schema;
+pub mod serve;
 pub mod typed;

@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use amp::failure::Failure;
-use amp::{call, decode};
+use amp::{call, decode, serve};
 use clap::{Parser, Subcommand};
 
 /// Decode AMP byte streams and call commands on AMP peers.
@@ -32,6 +32,8 @@ enum Command {
     Decode(decode::DecodeArgs),
     /// Call a command on an AMP peer over TCP and print its answer.
     Call(call::CallArgs),
+    /// Serve canned answers to the commands of a schema, logging each call.
+    Serve(serve::ServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +41,7 @@ fn main() -> ExitCode {
     let (name, outcome) = match &cli.command {
         Command::Decode(args) => ("decode", decode::run(args)),
         Command::Call(args) => ("call", call::run(args)),
+        Command::Serve(args) => ("serve", serve::run(args)),
     };
     match outcome {
         Ok(()) | Err(Failure::OutputClosed) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 //! JSON forms.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal;
 
 use serde_json::{Map, Value, json};
 
@@ -54,6 +55,104 @@ pub fn repr(bytes: &[u8]) -> String {
     out
 }
 
+/// Colours for a terminal: on when standard output (or error) is a
+/// terminal and `NO_COLOR` is not set, off when piped, so that piped output
+/// carries no escape codes.
+#[derive(Clone, Copy, Debug)]
+pub struct Painter {
+    on: bool,
+}
+
+impl Painter {
+    /// Colours if standard output is a terminal.
+    pub fn stdout() -> Painter {
+        Painter::when(std::io::stdout().is_terminal())
+    }
+
+    /// Colours if standard error is a terminal.
+    pub fn stderr() -> Painter {
+        Painter::when(std::io::stderr().is_terminal())
+    }
+
+    /// Colours if `terminal` and `NO_COLOR` is unset or empty.
+    pub fn when(terminal: bool) -> Painter {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Painter {
+            on: terminal && !no_color,
+        }
+    }
+
+    /// Whether colours are on.
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    /// Faint: times, offsets.
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+
+    /// Bold: command names.
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+
+    /// Green: answers.
+    pub fn green(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+
+    /// Red: errors.
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+
+    /// Yellow: warnings, unparseable traffic.
+    pub fn yellow(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+
+    /// Cyan: requests.
+    pub fn cyan(&self, text: &str) -> String {
+        self.paint("36", text)
+    }
+}
+
+/// The time now, UTC, for log lines: `12:34:56.054321`.
+pub fn clock() -> String {
+    let now = amp_core::values::DateTime::now();
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
+}
+
+/// The time now, UTC, for JSON: `2012-01-23T12:34:56.054321Z`.
+pub fn timestamp() -> String {
+    let now = amp_core::values::DateTime::now();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        now.year(),
+        now.month(),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.microsecond()
+    )
+}
+
 /// Lower-case hexadecimal.
 pub fn hex(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len() * 2);
@@ -87,6 +186,14 @@ pub fn json_pair(key: &[u8], value: &[u8]) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_painter_off_writes_plain_text() {
+        let off = Painter { on: false };
+        assert_eq!(off.red("x"), "x");
+        let on = Painter { on: true };
+        assert_eq!(on.red("x"), "\x1b[31mx\x1b[0m");
+    }
 
     #[test]
     fn repr_is_pythons() {

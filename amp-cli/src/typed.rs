@@ -430,6 +430,26 @@ impl Entry {
     }
 }
 
+impl Entry {
+    /// `key=value` for one-line logs, a value longer than `max` characters
+    /// cut short with the length it had.
+    pub fn inline(&self, max: usize) -> String {
+        let value = match &self.value {
+            Ok(v) => v.to_string(),
+            Err((raw, e)) => format!("{} (does not decode: {e})", shown(raw)),
+        };
+        format!("{}={}", clip(&self.key, max), clip(&value, max))
+    }
+}
+
+/// `text` cut to `max` characters, saying so.
+pub fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}...({} chars)", &text[..end], text.chars().count()),
+    }
+}
+
 impl fmt::Display for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.value {
