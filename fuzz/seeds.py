@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -435,6 +435,39 @@ def main():
         for p in parts:
             data += p if isinstance(p, bytes) else bytes([p])
         add("router", f"seed-routed-{name}", data)
+
+    # cli_proxy: each conversation (routed ones too) as the proxy sees it,
+    # requests and answers interleaved box by box, with time passing, by
+    # the schema and without; then whole streams in odd pieces, under small
+    # limits; then both ends. A direction byte: bit 0 server to client,
+    # bit 1 the end, bits 2-7 time passing.
+    def proxy_steps(direction, data, tick=4):
+        out = bytearray()
+        for i in range(0, len(data), 255):
+            piece = data[i : i + 255]
+            out += bytes([direction | (tick << 2), len(piece)]) + piece
+        return out
+
+    conversations = vectors["conversations"] + vectors["routed_conversations"]
+    for i, c in enumerate(conversations):
+        c2s = split_boxes(bytes.fromhex(c["client_to_server_hex"]))
+        s2c = split_boxes(bytes.fromhex(c["server_to_client_hex"]))
+        steps = bytearray()
+        for j in range(max(len(c2s), len(s2c))):
+            if j < len(c2s):
+                steps += proxy_steps(0, c2s[j])
+            if j < len(s2c):
+                steps += proxy_steps(1, s2c[j])
+        ends = bytes([0b10, 0, 0b11, 0])
+        add("cli_proxy", f"seed-conv{i}-schema", bytes([1]) + steps + ends)
+        add("cli_proxy", f"seed-conv{i}-raw", bytes([0]) + steps + ends)
+        whole = bytearray()
+        for direction, side in ((0, "client_to_server_hex"), (1, "server_to_client_hex")):
+            data = bytes.fromhex(c[side])
+            for k in range(0, len(data), 7):
+                whole += bytes([direction | (1 << 2), len(data[k : k + 7])]) + data[k : k + 7]
+        add("cli_proxy", f"seed-conv{i}-pieces", bytes([1 | 0b100 | 0b10_0000]) + whole + ends)
+    add("cli_proxy", "seed-garbage", bytes([1]) + proxy_steps(0, b"GET / HTTP/1.1\r\n\r\n") + bytes([0b11, 0]))
 
     for target, files in seeds.items():
         d = os.path.join(HERE, "corpus", target)

@@ -17,6 +17,8 @@ pub mod call;
 pub mod decode;
 pub mod failure;
 pub mod output;
+pub mod proxy;
 pub mod schema;
 pub mod serve;
 pub mod typed;
+pub mod watch;

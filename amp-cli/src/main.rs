@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use amp::failure::Failure;
-use amp::{call, decode, serve};
+use amp::{call, decode, proxy, serve};
 use clap::{Parser, Subcommand};
 
 /// Decode AMP byte streams and call commands on AMP peers.
@@ -34,6 +34,8 @@ enum Command {
     Call(call::CallArgs),
     /// Serve canned answers to the commands of a schema, logging each call.
     Serve(serve::ServeArgs),
+    /// Forward connections to a server unchanged, printing every box.
+    Proxy(proxy::ProxyArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
         Command::Decode(args) => ("decode", decode::run(args)),
         Command::Call(args) => ("call", call::run(args)),
         Command::Serve(args) => ("serve", serve::run(args)),
+        Command::Proxy(args) => ("proxy", proxy::run(args)),
     };
     match outcome {
         Ok(()) | Err(Failure::OutputClosed) => ExitCode::SUCCESS,
