@@ -99,7 +99,7 @@ fn parse_addr(s: &str) -> Result<String, String> {
 }
 
 /// `KEY=VALUE`, with a key AMP allows a command's argument to have.
-fn parse_pair(s: &str) -> Result<(String, String), String> {
+pub fn parse_pair(s: &str) -> Result<(String, String), String> {
     let Some((key, value)) = s.split_once('=') else {
         return Err(format!("expected KEY=VALUE, got {s:?}"));
     };

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod addr;
+pub mod bench;
 mod boxes;
 pub mod call;
 pub mod decode;

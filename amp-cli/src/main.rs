@@ -6,7 +6,7 @@
 use std::process::ExitCode;
 
 use amp::failure::Failure;
-use amp::{call, decode, proxy, serve};
+use amp::{bench, call, decode, proxy, serve};
 use clap::{Parser, Subcommand};
 
 /// Decode AMP byte streams and call commands on AMP peers.
@@ -36,6 +36,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Forward connections to a server unchanged, printing every box.
     Proxy(proxy::ProxyArgs),
+    /// Load-test a server: many calls in flight, then throughput and latency.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Call(args) => ("call", call::run(args)),
         Command::Serve(args) => ("serve", serve::run(args)),
         Command::Proxy(args) => ("proxy", proxy::run(args)),
+        Command::Bench(args) => ("bench", bench::run(args)),
     };
     match outcome {
         Ok(()) | Err(Failure::OutputClosed) => ExitCode::SUCCESS,
