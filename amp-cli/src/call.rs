@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 use tokio::time::{Instant, timeout_at};
 
 use crate::failure::{Failure, REFUSED, UNREACHED, USAGE};
-use crate::output::{json_value, shown};
+use crate::output::{Painter, json_value, shown};
 use crate::schema::{CommandSchema, Schema};
 use crate::typed::{Entry, decode_box, encode_arguments};
 
@@ -405,8 +405,9 @@ fn print_error(
         }
         return writeln!(out, "{}", json!({ "ok": false, "error": body }));
     }
-    writeln!(out, "code: {}", error.code)?;
-    writeln!(out, "description: {}", error.description)?;
+    let p = Painter::stdout();
+    writeln!(out, "{} {}", p.red("code:"), error.code)?;
+    writeln!(out, "{} {}", p.red("description:"), error.description)?;
     if command.is_some() {
         match declared {
             Some(d) if d.fatal => writeln!(out, "declared: {} (fatal)", d.exception)?,

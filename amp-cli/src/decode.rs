@@ -10,7 +10,7 @@ use serde_json::{Map, Value, json};
 
 use crate::boxes::{Kind, json_pairs, route};
 use crate::failure::{Failure, REFUSED, UNREACHED};
-use crate::output::shown;
+use crate::output::{Painter, shown};
 
 /// The arguments of `amp decode`.
 #[derive(Args, Debug)]
@@ -213,7 +213,20 @@ fn print_box(
         return writeln!(out, "{}", Value::Object(object));
     }
     let route = route(b).map_or_else(String::new, |r| format!(" route={}", shown(r)));
-    writeln!(out, "[{offset}] {}{route} ({length} bytes)", kind.summary())?;
+    let p = Painter::stdout();
+    let summary = kind.summary();
+    let summary = match kind {
+        Kind::Ask { .. } => p.cyan(&summary),
+        Kind::Answer { .. } => p.green(&summary),
+        Kind::Error { .. } => p.red(&summary),
+        Kind::Raw => p.yellow(&summary),
+    };
+    writeln!(
+        out,
+        "{} {summary}{route} {}",
+        p.dim(&format!("[{offset}]")),
+        p.dim(&format!("({length} bytes)"))
+    )?;
     for (key, value) in b.iter() {
         writeln!(out, "    {}: {}", shown(key), shown(value))?;
     }

@@ -6,20 +6,29 @@
 use std::process::ExitCode;
 
 use amp::failure::Failure;
+use amp::output::Painter;
 use amp::{bench, call, decode, proxy, serve};
 use clap::{Parser, Subcommand};
 
-/// Decode AMP byte streams and call commands on AMP peers.
+/// Call, serve, watch, load-test and decode AMP (Twisted's Asynchronous
+/// Messaging Protocol) peers.
 #[derive(Parser, Debug)]
 #[command(
     name = "amp",
     version,
     after_help = "\
 Examples:
-  amp decode capture.bin
   amp call 127.0.0.1:1234 Sum a=13 b=81
+  amp call --schema commands.toml 127.0.0.1:1234 Divide numerator=1 denominator=4
+  amp serve 127.0.0.1:1234 --schema commands.toml --answers answers.toml
+  amp proxy 127.0.0.1:7000 127.0.0.1:1234 --schema commands.toml
+  amp bench 127.0.0.1:1234 Sum a=13 b=81 -c 256 -d 10s
+  amp decode capture.bin
 
-Every subcommand takes --json (one JSON object per line) and --help."
+Every subcommand takes --json (one JSON object per line) and --help.
+Output is coloured on a terminal (unless NO_COLOR is set) and plain when
+piped. On failure: a one-line reason on standard error and a non-zero
+exit status (1 refused, 2 usage error, 3 unreachable or unreadable)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -52,7 +61,8 @@ fn main() -> ExitCode {
     match outcome {
         Ok(()) | Err(Failure::OutputClosed) => ExitCode::SUCCESS,
         Err(Failure::Reason { status, reason }) => {
-            eprintln!("amp {name}: {reason}");
+            let prefix = Painter::stderr().red(&format!("amp {name}:"));
+            eprintln!("{prefix} {reason}");
             ExitCode::from(status)
         }
     }
