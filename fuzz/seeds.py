@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "cli_pcap")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -468,33 +468,6 @@ def main():
                 whole += bytes([direction | (1 << 2), len(data[k : k + 7])]) + data[k : k + 7]
         add("cli_proxy", f"seed-conv{i}-pieces", bytes([1 | 0b100 | 0b10_0000]) + whole + ends)
     add("cli_proxy", "seed-garbage", bytes([1]) + proxy_steps(0, b"GET / HTTP/1.1\r\n\r\n") + bytes([0b11, 0]))
-
-    # cli_pcap: the Twisted capture of amp-cli's tests, as recorded (text,
-    # JSON, small box limit), its packets reordered, and as pcapng.
-    with open(os.path.join(HERE, "..", "amp-cli", "tests", "data", "twisted.pcap"), "rb") as f:
-        pcap = f.read()
-    add("cli_pcap", "seed-twisted-text", bytes([0]) + pcap)
-    add("cli_pcap", "seed-twisted-json", bytes([1]) + pcap)
-    add("cli_pcap", "seed-twisted-small", bytes([2]) + pcap)
-    header, packets, at = pcap[:24], [], 24
-    while at + 16 <= len(pcap):
-        (caplen,) = struct.unpack("<I", pcap[at + 8 : at + 12])
-        packets.append(pcap[at : at + 16 + caplen])
-        at += 16 + caplen
-    swapped = [p for i in range(0, len(packets), 2) for p in reversed(packets[i : i + 2])]
-    add("cli_pcap", "seed-twisted-swapped", bytes([1]) + header + b"".join(swapped))
-
-    def ng_block(kind, body):
-        padded = body + bytes(-len(body) % 4)
-        length = 12 + len(padded)
-        return struct.pack("<II", kind, length) + padded + struct.pack("<I", length)
-
-    ng = ng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
-    ng += ng_block(1, struct.pack("<HHI", 1, 0, 65535))
-    for packet in packets:
-        data = packet[16:]
-        ng += ng_block(6, struct.pack("<IIIII", 0, 0, 0, len(data), len(data)) + data)
-    add("cli_pcap", "seed-twisted-pcapng", bytes([1]) + ng)
 
     for target, files in seeds.items():
         d = os.path.join(HERE, "corpus", target)

@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use crate::boxes::{Kind, json_pairs, route};
 use crate::failure::{Failure, REFUSED, UNREACHED};
 use crate::output::{Painter, shown};
-use crate::pcap::{is_capture, read_capture};
 
 /// The arguments of `amp decode`.
 #[derive(Args, Debug)]
@@ -19,13 +18,6 @@ use crate::pcap::{is_capture, read_capture};
 The input is the raw bytes of one direction of an AMP conversation, as a
 socket carried them (for example `socat -r client.bin ...` or a TCP stream
 saved from a capture); it is read as it arrives, so a live pipe works too.
-
-Or it is a capture file, pcap or pcapng (tcpdump's, Wireshark's), told by
-its first bytes: each direction of each TCP connection in it is
-reassembled (in sequence order, retransmissions taken once) and decoded
-in turn, after a line naming it (== stream N: A -> B); a gap in the
-capture ends that stream's decoding. Link types: Ethernet, raw IP, Linux
-cooked (v1, v2), BSD loopback.
 
 Each box is printed with its byte offset in the input, its kind (a request
 `ask` with its command and tag, an `answer`, an `error` with its code and
@@ -43,8 +35,6 @@ Exit status: 0 decoded, 1 framing error, 2 usage error, 3 input unreadable.
 
 Examples:
   amp decode capture.bin
-  amp decode traffic.pcap
-  tcpdump -i lo -w - port 1234 | amp decode
   amp decode - < capture.bin
   amp decode --json capture.bin | jq -r 'select(.kind == \"ask\") | .command'")]
 pub struct DecodeArgs {
@@ -61,10 +51,6 @@ pub struct DecodeArgs {
     /// The most keys one box may hold.
     #[arg(long, value_name = "N", default_value_t = Limits::DEFAULT_MAX_KEYS)]
     max_keys: usize,
-    /// Read the input as a raw stream even if it starts like a capture
-    /// file.
-    #[arg(long)]
-    raw: bool,
 }
 
 /// How much is read at a time.
@@ -72,9 +58,11 @@ const CHUNK: usize = 64 * 1024;
 
 /// Runs `amp decode`.
 pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
-    let (mut input, name): (Box<dyn Read + Send>, String) = match &args.input {
-        None => (Box::new(io::stdin()), "standard input".into()),
-        Some(path) if path.as_os_str() == "-" => (Box::new(io::stdin()), "standard input".into()),
+    let (mut input, name): (Box<dyn Read>, String) = match &args.input {
+        None => (Box::new(io::stdin().lock()), "standard input".into()),
+        Some(path) if path.as_os_str() == "-" => {
+            (Box::new(io::stdin().lock()), "standard input".into())
+        }
         Some(path) => {
             let file = File::open(path).map_err(|e| {
                 Failure::new(
@@ -90,126 +78,7 @@ pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
         .max_buffered_bytes(args.max_box_bytes)
         .max_keys(args.max_keys);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    // A capture file is told from a raw stream by its first four bytes.
-    let mut head = Vec::with_capacity(4);
-    (&mut input)
-        .take(4)
-        .read_to_end(&mut head)
-        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot read {name}: {e}")))?;
-    let mut input = io::Cursor::new(head.clone()).chain(input);
-    if is_capture(&head) && !args.raw {
-        return decode_capture(input, &name, limits, args.json, &mut out);
-    }
     decode_stream(&mut input, &name, limits, args.json, &mut out)
-}
-
-/// Decodes a capture file (pcap or pcapng) read from `input`: each
-/// direction of each TCP connection reassembled and decoded as
-/// [`decode_stream`] does, after a line naming it; a gap in a stream is
-/// reported after its boxes; then a summary of the capture. A framing error
-/// in one stream does not stop the others; the result is a failure (status
-/// 1) if any stream had one, or if the capture could not be read.
-///
-/// ```
-/// let mut out = Vec::new();
-/// let failed = amp::decode::decode_capture(&b"not a capture"[..], "bytes", amp_core::Limits::default(), false, &mut out);
-/// assert!(failed.is_err());
-/// ```
-pub fn decode_capture<R: Read + Send>(
-    input: R,
-    name: &str,
-    limits: Limits,
-    json: bool,
-    out: &mut impl Write,
-) -> Result<(), Failure> {
-    let capture = read_capture(input)
-        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot read {name}: {e}")))?;
-    let mut failed = None;
-    for (i, stream) in capture.streams.iter().enumerate() {
-        let number = i + 1;
-        let title = stream.name();
-        if json {
-            let line = json!({
-                "kind": "stream", "stream": number, "name": title,
-                "bytes": stream.bytes.len(), "first_packet": stream.first_packet,
-            });
-            writeln!(out, "{line}").map_err(Failure::output)?;
-        } else {
-            let p = Painter::stdout();
-            writeln!(
-                out,
-                "{}",
-                p.bold(&format!(
-                    "== stream {number}: {title} ({} bytes, from packet {})",
-                    stream.bytes.len(),
-                    stream.first_packet
-                ))
-            )
-            .map_err(Failure::output)?;
-        }
-        let mut boxes = Vec::new();
-        let outcome = decode_stream(&mut &stream.bytes[..], &title, limits, json, &mut boxes);
-        if json {
-            // Each object says which stream it is in.
-            for line in boxes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
-                let mut object: Value = serde_json::from_slice(line).unwrap_or(Value::Null);
-                if let Value::Object(o) = &mut object {
-                    o.insert("stream".into(), number.into());
-                }
-                writeln!(out, "{object}").map_err(Failure::output)?;
-            }
-        } else {
-            out.write_all(&boxes).map_err(Failure::output)?;
-        }
-        match outcome {
-            Ok(()) => {}
-            Err(Failure::OutputClosed) => return Err(Failure::OutputClosed),
-            Err(Failure::Reason { reason, .. }) => {
-                failed.get_or_insert(format!("stream {number} ({title}): {reason}"));
-            }
-        }
-        if let Some((missing, after)) = stream.gap {
-            let offset = stream.bytes.len();
-            if json {
-                let line = json!({
-                    "kind": "gap", "stream": number, "offset": offset,
-                    "missing": missing, "bytes_after": after,
-                });
-                writeln!(out, "{line}").map_err(Failure::output)?;
-            } else {
-                writeln!(
-                    out,
-                    "[{offset}] gap: {missing} bytes missing from the capture; the {after} bytes after them are not decoded"
-                )
-                .map_err(Failure::output)?;
-            }
-        }
-    }
-    if json {
-        let line = json!({
-            "kind": "capture", "packets": capture.packets, "skipped": capture.skipped,
-            "streams": capture.streams.len(), "truncated": capture.truncated,
-        });
-        writeln!(out, "{line}").map_err(Failure::output)?;
-    } else {
-        let truncated = capture
-            .truncated
-            .as_deref()
-            .map_or_else(String::new, |t| format!("; read stopped early: {t}"));
-        writeln!(
-            out,
-            "capture: {} packets, {} not TCP or not readable, {} TCP streams with data{truncated}",
-            capture.packets,
-            capture.skipped,
-            capture.streams.len()
-        )
-        .map_err(Failure::output)?;
-    }
-    out.flush().map_err(Failure::output)?;
-    match failed {
-        Some(reason) => Err(Failure::new(REFUSED, reason)),
-        None => Ok(()),
-    }
 }
 
 /// Decodes everything `input` (called `name` in messages) holds under

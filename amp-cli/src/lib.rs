@@ -18,7 +18,6 @@ pub mod call;
 pub mod decode;
 pub mod failure;
 pub mod output;
-pub mod pcap;
 pub mod proxy;
 pub mod schema;
 pub mod serve;

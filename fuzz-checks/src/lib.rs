@@ -3,9 +3,8 @@
 //!
 //! Each target in `fuzz/fuzz_targets/` is one line calling one of
 //! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
-//! [`router()`], [`cli_decode()`] (the `amp decode` command),
-//! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards) and
-//! [`cli_pcap()`] (`amp decode` of capture files), each from
+//! [`router()`], [`cli_decode()`] (the `amp decode` command) and
+//! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards), each from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -25,7 +24,6 @@
 #![warn(missing_docs)]
 
 pub mod cli_decode;
-pub mod cli_pcap;
 pub mod cli_proxy;
 pub mod decoder;
 pub mod dispatcher;
@@ -37,7 +35,6 @@ pub mod timeout_model;
 pub mod values;
 
 pub use cli_decode::cli_decode;
-pub use cli_pcap::cli_pcap;
 pub use cli_proxy::cli_proxy;
 pub use decoder::decoder;
 pub use dispatcher::dispatcher;

@@ -82,11 +82,6 @@ fn cli_decode() {
 }
 
 #[test]
-fn cli_pcap() {
-    replay("cli_pcap", amp_fuzz_checks::cli_pcap);
-}
-
-#[test]
 fn cli_proxy() {
     replay("cli_proxy", amp_fuzz_checks::cli_proxy);
 }
@@ -102,7 +97,6 @@ fn short_inputs() {
         amp_fuzz_checks::dispatcher(data);
         amp_fuzz_checks::cli_decode(data);
         amp_fuzz_checks::cli_proxy(data);
-        amp_fuzz_checks::cli_pcap(data);
     }
     for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
         amp_fuzz_checks::router(data);
