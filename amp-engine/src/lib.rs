@@ -67,8 +67,6 @@ mod runtime;
 mod server;
 mod shared;
 mod shutdown;
-#[cfg(feature = "tower")]
-mod tower;
 mod transport;
 mod writer;
 
@@ -92,8 +90,6 @@ pub use reader::SHUTTING_DOWN_ERROR_CODE;
 pub use runtime::{Runtime, Task};
 pub use server::{Accepted, Listener, Server};
 pub use shutdown::ShutdownHandle;
-#[cfg(feature = "tower")]
-pub use tower::{CallFuture, CallService};
 pub use transport::{ReadHalf, WriteHalf};
 
 use peer::Handle;

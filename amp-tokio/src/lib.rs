@@ -44,8 +44,6 @@ use std::time::Duration;
 
 pub use amp_core;
 use amp_engine::connected_tcp;
-#[cfg(feature = "tower")]
-pub use amp_engine::{CallFuture, CallService};
 pub use amp_engine::{Context, Options, Peer, Responders, ShutdownHandle};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
