@@ -445,7 +445,7 @@ pub(crate) fn python_bytes_repr(b: &[u8]) -> String {
 /// assert_eq!(ResponderError::from(f).code(), "UNKNOWN");
 /// ```
 #[derive(Debug)]
-pub enum Failure<E> {
+pub enum Failure<E = Infallible> {
     /// A declared error.
     Declared(E),
     /// An undeclared failure, with a reason for the local log.
