@@ -196,7 +196,7 @@ fn send_failure(e: SendError) -> CallError {
 }
 
 impl Peer {
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.handle.shared
     }
 

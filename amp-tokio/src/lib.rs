@@ -134,6 +134,11 @@ pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError
     amp_engine::shutdown_within(&Tokio, peer, grace).await
 }
 
+/// The tower chapter of the guide, compiled and run as doctests.
+#[cfg(all(doctest, feature = "tower"))]
+#[doc = include_str!("../../docs/tower.md")]
+pub struct TowerDoctests;
+
 /// The guide's tokio chapter, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/tokio.md")]
