@@ -15,6 +15,7 @@ pub mod addr;
 pub mod bench;
 mod boxes;
 pub mod call;
+pub mod capture;
 pub mod decode;
 pub mod failure;
 pub mod output;

@@ -65,6 +65,8 @@ mod reader;
 pub mod routed;
 mod runtime;
 mod server;
+#[cfg(feature = "tower")]
+mod service;
 mod shared;
 mod shutdown;
 mod transport;
@@ -89,6 +91,8 @@ pub use peer::{Context, Peer, Responders};
 pub use reader::SHUTTING_DOWN_ERROR_CODE;
 pub use runtime::{Runtime, Task};
 pub use server::{Accepted, Listener, Server};
+#[cfg(feature = "tower")]
+pub use service::{CallFuture, CallService};
 pub use shutdown::ShutdownHandle;
 pub use transport::{ReadHalf, WriteHalf};
 

@@ -3,8 +3,9 @@
 //!
 //! Each target in `fuzz/fuzz_targets/` is one line calling one of
 //! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
-//! [`router()`], [`cli_decode()`] (the `amp decode` command) and
-//! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards), each from
+//! [`router()`], [`cli_decode()`] (the `amp decode` command),
+//! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards) and
+//! [`cli_pcap()`] (`amp decode` of packet captures), each from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -25,6 +26,7 @@
 
 pub mod cli_decode;
 pub mod cli_proxy;
+pub mod cli_pcap;
 pub mod decoder;
 pub mod dispatcher;
 mod generate;
@@ -36,6 +38,7 @@ pub mod values;
 
 pub use cli_decode::cli_decode;
 pub use cli_proxy::cli_proxy;
+pub use cli_pcap::cli_pcap;
 pub use decoder::decoder;
 pub use dispatcher::dispatcher;
 pub use router::router;
