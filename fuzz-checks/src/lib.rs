@@ -25,8 +25,8 @@
 #![warn(missing_docs)]
 
 pub mod cli_decode;
-pub mod cli_proxy;
 pub mod cli_pcap;
+pub mod cli_proxy;
 pub mod decoder;
 pub mod dispatcher;
 mod generate;
@@ -37,8 +37,8 @@ pub mod timeout_model;
 pub mod values;
 
 pub use cli_decode::cli_decode;
-pub use cli_proxy::cli_proxy;
 pub use cli_pcap::cli_pcap;
+pub use cli_proxy::cli_proxy;
 pub use decoder::decoder;
 pub use dispatcher::dispatcher;
 pub use router::router;
