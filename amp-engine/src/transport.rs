@@ -15,7 +15,10 @@ use crate::Options;
 /// exit, say: [`ConnectionError::ProcessExited`]), else
 /// [`ConnectionError::Transport`] with the error's text.
 pub(crate) fn end_reason(e: io::Error) -> ConnectionError {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<ConnectionError>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ConnectionError>())
+    {
         Some(reason) => reason.clone(),
         None => ConnectionError::Transport(e.to_string()),
     }

@@ -6,7 +6,10 @@
 //! responders, the read and write loops, the server's accept loop) is
 //! [`amp_engine`], shared with the futures-io binding. What is here: the
 //! [`Tokio`] runtime (spawn, sleep), tokio's TCP listener and streams as the
-//! transport.
+//! transport, and on unix the other ways Twisted carries AMP: UNIX sockets
+//! ([`unix`]), the process's own standard input and output ([`stdio`],
+//! Twisted's `StandardIO`) and a child process's pipes ([`process`],
+//! Twisted's `spawnProcess`).
 //!
 //! ```
 //! use amp_core::Command;
@@ -36,8 +39,14 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(unix)]
+pub mod process;
 mod server;
+#[cfg(unix)]
+pub mod stdio;
 pub mod transport;
+#[cfg(unix)]
+pub mod unix;
 
 use std::net::SocketAddr;
 use std::time::Duration;
