@@ -14,22 +14,25 @@ use blocking::Unblock;
 use futures_io::{AsyncRead, AsyncWrite};
 
 use crate::transport::{Reader, Writer};
-use crate::{Options, Peer, Responders};
+pub use amp_engine::stdio::{Flushed, Served};
+
+use crate::{Options, Responders};
 
 /// Serves `responders` on standard input and output, its tasks on
 /// `runtime` (see [`serve_with`]).
 ///
 /// ```no_run
 /// async_std::task::block_on(async {
-///     let peer = amp_async_std::stdio::serve(amp_async_std::AsyncStd, amp_async_std::Responders::new())?;
+///     let served = amp_async_std::stdio::serve(amp_async_std::AsyncStd, amp_async_std::Responders::new())?;
 ///     // Until the parent closes our input (or either side closes).
-///     let reason = peer.closed().await;
+///     let reason = served.peer.closed().await;
+///     served.flushed.await; // the last bytes are out
 ///     eprintln!("done: {reason}");
 ///     std::io::Result::Ok(())
 /// })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
-pub fn serve(runtime: impl Runtime, responders: Responders) -> io::Result<Peer> {
+pub fn serve(runtime: impl Runtime, responders: Responders) -> io::Result<Served> {
     serve_with(runtime, responders, Options::default())
 }
 
@@ -46,25 +49,27 @@ pub fn serve(runtime: impl Runtime, responders: Responders) -> io::Result<Peer> 
 ///
 /// ```no_run
 /// let options = amp_async_std::Options::default().max_responders(4);
-/// let peer = amp_async_std::stdio::serve_with(amp_async_std::Smol, amp_async_std::Responders::new(), options)?;
+/// let served = amp_async_std::stdio::serve_with(amp_async_std::Smol, amp_async_std::Responders::new(), options)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn serve_with(
     runtime: impl Runtime,
     responders: Responders,
     options: Options,
-) -> io::Result<Peer> {
+) -> io::Result<Served> {
     let taken = amp_engine::stdio::take()?;
     let input = Stdio::new(taken.input)?;
     let output = Stdio::new(taken.output)?;
-    Ok(amp_engine::spawn(
+    let (writer, flushed) = amp_engine::stdio::watch(Writer(output));
+    let peer = amp_engine::spawn(
         &runtime,
         Reader::new(input),
-        Writer(output),
+        writer,
         None,
         responders,
         options,
-    ))
+    );
+    Ok(Served { peer, flushed })
 }
 
 /// Standard input or output as `futures-io` reads and writes it.

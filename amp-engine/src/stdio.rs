@@ -72,3 +72,73 @@ pub fn set_nonblocking(file: &File) -> io::Result<()> {
     rustix::io::ioctl_fionbio(file, true)?;
     Ok(())
 }
+
+/// A connection served on standard input and output, as the bindings'
+/// `stdio::serve` give it: the peer, and when its last bytes are out.
+pub struct Served {
+    /// The connection.
+    pub peer: crate::Peer,
+    /// Resolves once the connection's sending half is done with: every
+    /// queued byte written and standard output closed (or writing failed).
+    /// A program that exits when its connection ends waits for this first,
+    /// so that its last answer (to ampoule's `Shutdown`, say) is not lost.
+    pub flushed: Flushed,
+}
+
+/// Resolves once a sending half wrapped by [`watch`] has been dropped: the
+/// engine's write loop lets its half go when it has written everything
+/// and closed it, or when writing failed.
+///
+/// ```
+/// use amp_engine::WriteHalf;
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// let (writer, flushed) = amp_engine::stdio::watch(W);
+/// drop(writer);
+/// futures_executor::block_on(flushed);
+/// ```
+pub struct Flushed(futures_channel::oneshot::Receiver<()>);
+
+impl std::future::Future for Flushed {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        // Never sent: the sender's drop is the signal.
+        std::pin::Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}
+
+/// A sending half that signals its [`Flushed`] when dropped.
+pub struct Watched<W> {
+    inner: W,
+    _done: futures_channel::oneshot::Sender<()>,
+}
+
+/// Wraps `writer` so that [`Flushed`] resolves once it is dropped.
+///
+/// See [`Flushed`] for an example.
+pub fn watch<W: crate::WriteHalf>(writer: W) -> (Watched<W>, Flushed) {
+    let (done, flushed) = futures_channel::oneshot::channel();
+    (
+        Watched {
+            inner: writer,
+            _done: done,
+        },
+        Flushed(flushed),
+    )
+}
+
+impl<W: crate::WriteHalf> crate::WriteHalf for Watched<W> {
+    fn write_all(
+        &mut self,
+        bytes: &[u8],
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        self.inner.write_all(bytes)
+    }
+
+    fn close(&mut self) -> impl std::future::Future<Output = io::Result<()>> + Send {
+        self.inner.close()
+    }
+}

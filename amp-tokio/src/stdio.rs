@@ -12,19 +12,22 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::unix::pipe;
 
 use crate::transport::{Reader, Writer};
-use crate::{Options, Peer, Responders, Tokio};
+pub use amp_engine::stdio::{Flushed, Served};
+
+use crate::{Options, Responders, Tokio};
 
 /// Serves `responders` on standard input and output (see [`stdio_with`]).
 ///
 /// ```no_run
 /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-/// let peer = amp_tokio::stdio::serve(amp_tokio::Responders::new())?;
+/// let served = amp_tokio::stdio::serve(amp_tokio::Responders::new())?;
 /// // Until the parent closes our input (or either side closes).
-/// let reason = peer.closed().await;
+/// let reason = served.peer.closed().await;
+/// served.flushed.await; // the last bytes are out
 /// eprintln!("done: {reason}");
 /// # Ok(()) }
 /// ```
-pub fn serve(responders: Responders) -> io::Result<Peer> {
+pub fn serve(responders: Responders) -> io::Result<Served> {
     serve_with(responders, Options::default())
 }
 
@@ -42,21 +45,16 @@ pub fn serve(responders: Responders) -> io::Result<Peer> {
 /// ```no_run
 /// # #[tokio::main] async fn main() -> std::io::Result<()> {
 /// let options = amp_tokio::Options::default().max_responders(4);
-/// let peer = amp_tokio::stdio::serve_with(amp_tokio::Responders::new(), options)?;
+/// let served = amp_tokio::stdio::serve_with(amp_tokio::Responders::new(), options)?;
 /// # Ok(()) }
 /// ```
-pub fn serve_with(responders: Responders, options: Options) -> io::Result<Peer> {
+pub fn serve_with(responders: Responders, options: Options) -> io::Result<Served> {
     let taken = amp_engine::stdio::take()?;
     let input = Input::new(taken.input)?;
     let output = Output::new(taken.output)?;
-    Ok(amp_engine::spawn(
-        &Tokio,
-        Reader(input),
-        Writer(output),
-        None,
-        responders,
-        options,
-    ))
+    let (writer, flushed) = amp_engine::stdio::watch(Writer(output));
+    let peer = amp_engine::spawn(&Tokio, Reader(input), writer, None, responders, options);
+    Ok(Served { peer, flushed })
 }
 
 /// Standard input as tokio reads it.
