@@ -153,3 +153,9 @@ pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/tokio.md")]
 pub struct GuideDoctests;
+
+/// The transports chapter (UNIX sockets, stdio, child processes), its
+/// tokio samples compiled and run as doctests.
+#[cfg(all(doctest, unix))]
+#[doc = include_str!("../../docs/transports.md")]
+pub struct TransportsDoctests;
