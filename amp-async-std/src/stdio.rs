@@ -73,7 +73,7 @@ pub fn serve_with(
 }
 
 /// Standard input or output as `futures-io` reads and writes it.
-pub struct Stdio(Kind);
+struct Stdio(Kind);
 
 enum Kind {
     Polled(Async<File>),

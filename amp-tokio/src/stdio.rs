@@ -58,7 +58,7 @@ pub fn serve_with(responders: Responders, options: Options) -> io::Result<Served
 }
 
 /// Standard input as tokio reads it.
-pub struct Input(InputKind);
+struct Input(InputKind);
 
 enum InputKind {
     Polled(pipe::Receiver),
@@ -78,7 +78,7 @@ impl Input {
 }
 
 /// Standard output as tokio writes it.
-pub struct Output(OutputKind);
+struct Output(OutputKind);
 
 enum OutputKind {
     Polled(pipe::Sender),
