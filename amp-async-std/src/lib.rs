@@ -32,7 +32,7 @@
 //!     Ok::<_, std::convert::Infallible>(Total { total: args.a + args.b })
 //! }));
 //! let client = amp_async_std::from_stream(AsyncStd, b, Responders::new());
-//! let total = client.call::<Sum>(&SumArgs { a: 13, b: 81 }).await.unwrap();
+//! let total = client.call_as::<Sum>(&SumArgs { a: 13, b: 81 }).await.unwrap();
 //! assert_eq!(total.total, 94);
 //! # drop(server); });
 //! ```

@@ -190,7 +190,7 @@ pub fn py_float(x: f64) -> String {
 ///     amp_conformance::howto::responders(), Default::default());
 /// let client = amp_engine::spawn(&Threads, In(client_in), Out(to_server), None,
 ///     Responders::new(), Default::default());
-/// let total = futures_executor::block_on(client.call::<Sum>(&SumArgs { a: 13, b: 81 })).unwrap();
+/// let total = futures_executor::block_on(client.call_as::<Sum>(&SumArgs { a: 13, b: 81 })).unwrap();
 /// assert_eq!(total.total, 94);
 /// # drop(server);
 /// ```
@@ -398,7 +398,7 @@ where
 async fn sum(peer: impl Future<Output = io::Result<Peer>>) -> Result<i128, String> {
     let peer = peer.await.map_err(|e| format!("connect: {e}"))?;
     let total = peer
-        .call::<Sum>(&SumArgs { a: 13, b: 81 })
+        .call_as::<Sum>(&SumArgs { a: 13, b: 81 })
         .await
         .map_err(|e| format!("Sum: {e}"))?;
     Ok(total.total)
@@ -410,7 +410,7 @@ async fn divide(peer: impl Future<Output = io::Result<Peer>>) -> Result<f64, Str
         numerator: 1234,
         denominator: 0,
     };
-    match peer.call::<Divide>(&args).await {
+    match peer.call_as::<Divide>(&args).await {
         Ok(q) => Ok(q.result),
         Err(CallError::Declared(DivideError::ZeroDivision(_))) => {
             println!("Divided by zero: returning INF");

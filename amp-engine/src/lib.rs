@@ -68,6 +68,8 @@ mod reader;
 pub mod routed;
 mod runtime;
 mod server;
+#[cfg(feature = "tower")]
+mod service;
 mod shared;
 mod shutdown;
 #[cfg(unix)]
@@ -94,6 +96,8 @@ pub use peer::{Context, Peer, Responders};
 pub use reader::SHUTTING_DOWN_ERROR_CODE;
 pub use runtime::{Runtime, Task};
 pub use server::{Accepted, Listener, Server};
+#[cfg(feature = "tower")]
+pub use service::{CallFuture, CallService};
 pub use shutdown::ShutdownHandle;
 pub(crate) use transport::end_reason;
 pub use transport::{ReadHalf, WriteHalf};
