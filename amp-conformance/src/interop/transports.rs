@@ -167,15 +167,20 @@ async fn python_script_passes(python: PathBuf, script: &str, args: Vec<String>, 
 
 /// Sum, the declared `ZERO_DIVISION`, and an unknown command, on `peer`.
 async fn arithmetic<R: Runtime>(rt: &R, peer: &Peer) {
-    let total = within_for(rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 13, b: 81 }))
-        .await
-        .expect("Sum");
+    let total = within_for(
+        rt,
+        STEP,
+        "Sum",
+        peer.call_as::<Sum>(&SumArgs { a: 13, b: 81 }),
+    )
+    .await
+    .expect("Sum");
     assert_eq!(total.total, 94);
     let big = within_for(
         rt,
         STEP,
         "Sum",
-        peer.call::<Sum>(&SumArgs {
+        peer.call_as::<Sum>(&SumArgs {
             a: 1 << 64,
             b: 10i128.pow(30),
         }),
@@ -187,7 +192,7 @@ async fn arithmetic<R: Runtime>(rt: &R, peer: &Peer) {
         rt,
         STEP,
         "Divide",
-        peer.call::<Divide>(&DivideArgs {
+        peer.call_as::<Divide>(&DivideArgs {
             numerator: 1234,
             denominator: 0,
         }),
@@ -248,7 +253,7 @@ pub async fn rust_client_to_twisted_over_a_unix_socket<R: Transports>(rt: R) {
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(handled, total);
     // Twisted's Die aborts the connection: the end reaches us.
-    let died = within_for(&rt, CLOSE_WITHIN, "Die", peer.call::<Die>(&Empty {})).await;
+    let died = within_for(&rt, CLOSE_WITHIN, "Die", peer.call_as::<Die>(&Empty {})).await;
     assert!(died.is_err(), "Die was answered: {died:?}");
     let reason = within_for(&rt, CLOSE_WITHIN, "the end", peer.closed()).await;
     assert_eq!(reason, ConnectionError::PeerClosed);
@@ -454,7 +459,7 @@ pub async fn rust_client_spawns_a_twisted_child<R: Transports>(rt: R) {
     .await;
     assert!(problems.is_empty(), "{}", problems.join("\n"));
     assert_eq!(handled, total);
-    let died = within_for(&rt, CLOSE_WITHIN, "Die", peer.call::<Die>(&Empty {})).await;
+    let died = within_for(&rt, CLOSE_WITHIN, "Die", peer.call_as::<Die>(&Empty {})).await;
     assert!(
         matches!(died, Err(CallError::Connection(ConnectionError::ProcessExited(s))) if s.success()),
         "Die: {died:?}"
@@ -472,11 +477,16 @@ pub async fn rust_client_spawns_the_rust_stdio_server<R: Transports>(rt: R) {
     let peer = rt
         .spawn_child(&worker, &["stdio"], Responders::new())
         .expect("spawning ampserver stdio");
-    let total = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 1, b: 2 }))
-        .await
-        .expect("Sum");
+    let total = within_for(
+        &rt,
+        STEP,
+        "Sum",
+        peer.call_as::<Sum>(&SumArgs { a: 1, b: 2 }),
+    )
+    .await
+    .expect("Sum");
     assert_eq!(total.total, 3);
-    let answer = within_for(&rt, STEP, "Shutdown", peer.call::<Shutdown>(&Empty {})).await;
+    let answer = within_for(&rt, STEP, "Shutdown", peer.call_as::<Shutdown>(&Empty {})).await;
     assert_eq!(answer, Ok(Empty {}));
     let reason = within_for(&rt, CLOSE_WITHIN, "the worker's exit", peer.closed()).await;
     assert_eq!(reason, ConnectionError::ProcessExited(exit_status(0)));
@@ -493,7 +503,13 @@ pub async fn a_child_exit_status_is_the_end_of_the_connection<R: Transports>(rt:
             Responders::new(),
         )
         .expect("spawning python");
-    let call = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 1, b: 2 })).await;
+    let call = within_for(
+        &rt,
+        STEP,
+        "Sum",
+        peer.call_as::<Sum>(&SumArgs { a: 1, b: 2 }),
+    )
+    .await;
     assert_eq!(
         call.map(|t| t.total),
         Err(CallError::Connection(ConnectionError::ProcessExited(
