@@ -16,7 +16,7 @@ pub use amp_engine::stdio::{Flushed, Served};
 
 use crate::{Options, Responders, Tokio};
 
-/// Serves `responders` on standard input and output (see [`stdio_with`]).
+/// Serves `responders` on standard input and output (see [`serve_with`]).
 ///
 /// ```no_run
 /// # #[tokio::main] async fn main() -> std::io::Result<()> {
