@@ -59,12 +59,12 @@ pub trait Transports: Runtime {
     fn ampserver_example(&self) -> (&'static str, &'static str);
 }
 
-/// A fresh directory for a test's UNIX sockets (paths must stay short:
+/// A fresh directory for a test's files and UNIX sockets (socket paths must stay short:
 /// about 100 bytes at most), removed when dropped.
-struct SocketDir(PathBuf);
+struct ScratchDir(PathBuf);
 
-impl SocketDir {
-    fn new(tag: &str) -> SocketDir {
+impl ScratchDir {
+    fn new(tag: &str) -> ScratchDir {
         use std::sync::atomic::{AtomicUsize, Ordering};
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
@@ -74,7 +74,7 @@ impl SocketDir {
         ));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).expect("a directory for the socket");
-        SocketDir(dir)
+        ScratchDir(dir)
     }
 
     fn socket(&self) -> PathBuf {
@@ -82,7 +82,7 @@ impl SocketDir {
     }
 }
 
-impl Drop for SocketDir {
+impl Drop for ScratchDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
@@ -228,7 +228,7 @@ fn exit_status(code: i32) -> std::process::ExitStatus {
 /// A Rust client on Twisted's server listening on a UNIX socket: every
 /// echo case, arithmetic and errors; the peer has no IP address.
 pub async fn rust_client_to_twisted_over_a_unix_socket<R: Transports>(rt: R) {
-    let dir = SocketDir::new("py-unix");
+    let dir = ScratchDir::new("py-unix");
     let address = format!("unix:{}", dir.socket().display());
     let python = python().to_path_buf();
     let server = blocking(move || PyServer::start_at(&python, "server.py", &address)).await;
@@ -263,7 +263,7 @@ pub async fn rust_client_to_twisted_over_a_unix_socket<R: Transports>(rt: R) {
 /// Every scenario of Twisted's `client.py`, over a UNIX socket, against
 /// the binding's UNIX server; the server's factory gets no address.
 pub async fn twisted_client_to_rust_over_a_unix_socket<R: Transports>(rt: R) {
-    let dir = SocketDir::new("rs-unix");
+    let dir = ScratchDir::new("rs-unix");
     let addresses = Arc::new(Mutex::new(Vec::new()));
     let seen = Arc::clone(&addresses);
     let server = rt
@@ -437,6 +437,52 @@ pub async fn the_rust_stdio_server_refuses_bytes_that_are_not_amp<R: Transports>
     );
 }
 
+/// The binding's `ampserver stdio` with regular files for standard input
+/// and output (which no reactor can wait on: read and written on blocking
+/// threads): it answers the request the file holds, byte for byte as
+/// Twisted encodes the answer, and exits 0 at the file's end.
+pub async fn the_rust_stdio_server_serves_regular_files<R: Transports>(rt: R) {
+    let (package, name) = rt.ampserver_example();
+    let worker = blocking(move || example_binary(package, name)).await;
+    let dir = ScratchDir::new("stdio-files");
+    let (request, answer) = (dir.0.join("request.bin"), dir.0.join("answer.bin"));
+    // Sum(13, 81), asked with tag 1.
+    std::fs::write(
+        &request,
+        b"\x00\x04_ask\x00\x011\x00\x08_command\x00\x03Sum\x00\x01a\x00\x0213\x00\x01b\x00\x0281\x00\x00",
+    )
+    .expect("writing the request");
+    let (input, output) = (request.clone(), answer.clone());
+    let status = blocking(move || {
+        let mut child = Command::new(&worker)
+            .arg("stdio")
+            .stdin(std::fs::File::open(&input).expect("the request"))
+            .stdout(std::fs::File::create(&output).expect("the answer"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawning ampserver stdio");
+        let started = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("waiting for the worker") {
+                break Some(status);
+            }
+            if started.elapsed() > CLOSE_WITHIN {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    })
+    .await;
+    assert!(status.is_some_and(|s| s.success()), "{}", describe(status));
+    let written = std::fs::read(&answer).expect("reading the answer");
+    assert_eq!(
+        written, b"\x00\x07_answer\x00\x011\x00\x05total\x00\x0294\x00\x00",
+        "the answer file holds {written:?}"
+    );
+}
+
 /// A Rust client spawns Twisted's server on its standard input and output
 /// (`interop/server.py stdio`): every echo case, arithmetic and errors;
 /// Twisted's Die then ends the connection, the child exits 0, and that
@@ -541,6 +587,7 @@ macro_rules! transports_suite {
             ampoule_pool_runs_the_rust_worker,
             the_rust_stdio_server_exits_when_its_input_ends,
             the_rust_stdio_server_refuses_bytes_that_are_not_amp,
+            the_rust_stdio_server_serves_regular_files,
             rust_client_spawns_a_twisted_child,
             rust_client_spawns_the_rust_stdio_server,
             a_child_exit_status_is_the_end_of_the_connection,
