@@ -8,6 +8,10 @@
 //! (both work under async-std and smol), and the engine's [`Runtime`] for
 //! the executor you use: [`AsyncStd`] (feature `async-std`, on by default),
 //! [`Smol`] (feature `smol`), or any function that spawns ([`Spawner`]).
+//! On unix, the other ways Twisted carries AMP too: UNIX sockets
+//! ([`unix`]), the process's own standard input and output ([`stdio`],
+//! Twisted's `StandardIO`) and a child process's pipes ([`process`],
+//! Twisted's `spawnProcess`, through `async-process`).
 //!
 //! ```
 //! use amp_core::Command;
@@ -35,8 +39,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(unix)]
+pub mod process;
 mod server;
+#[cfg(unix)]
+pub mod stdio;
 pub mod transport;
+#[cfg(unix)]
+pub mod unix;
 
 use std::future::Future;
 use std::time::Duration;

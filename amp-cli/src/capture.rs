@@ -150,15 +150,19 @@ pub fn reassemble(
         return Err(CaptureError("not a pcap or pcapng capture".into()));
     }
     let pcapng = head == [0x0a, 0x0d, 0x0d, 0x0a];
-    let whole = Filling(std::io::Cursor::new(head).chain(input));
+    let whole = std::io::Cursor::new(head).chain(input);
+    // Why the block check refused the capture, if it did.
+    let refused = Refusal::default();
+    let why = |e: String| CaptureError(refused.take().unwrap_or(e));
     let mut reader: Box<dyn PcapReaderIterator + '_> = if pcapng {
+        let checked = BlockLengths::new(whole, refused.clone());
         Box::new(
-            pcap_parser::PcapNGReader::new(BLOCK_BUFFER, whole)
-                .map_err(|e| CaptureError(format!("not a pcapng capture: {e}")))?,
+            pcap_parser::PcapNGReader::new(BLOCK_BUFFER, Filling(checked))
+                .map_err(|e| why(format!("not a pcapng capture: {e}")))?,
         )
     } else {
         Box::new(
-            pcap_parser::LegacyPcapReader::new(BLOCK_BUFFER, whole)
+            pcap_parser::LegacyPcapReader::new(BLOCK_BUFFER, Filling(whole))
                 .map_err(|e| CaptureError(format!("not a pcap capture: {e}")))?,
         )
     };
@@ -208,7 +212,7 @@ pub fn reassemble(
                 let before = reader.data().len();
                 reader
                     .refill()
-                    .map_err(|e| CaptureError(format!("cannot read the capture: {e}")))?;
+                    .map_err(|e| why(format!("cannot read the capture: {e}")))?;
                 // A refill that brings nothing, twice, would loop forever.
                 if reader.data().len() == before && !reader.reader_exhausted() {
                     if stalled {
@@ -223,14 +227,14 @@ pub fn reassemble(
                 continue;
             }
             Err(PcapError::UnexpectedEof) => {
-                return Err(CaptureError("the capture ends inside a block".into()));
+                return Err(why("the capture ends inside a block".into()));
             }
             Err(PcapError::BufferTooSmall) => {
                 return Err(CaptureError(format!(
                     "the capture holds a block over {BLOCK_BUFFER} bytes"
                 )));
             }
-            Err(e) => return Err(CaptureError(format!("the capture is damaged: {e}"))),
+            Err(e) => return Err(why(format!("the capture is damaged: {e}"))),
         };
         stalled = false;
         reader.consume(used);
@@ -261,6 +265,116 @@ impl<R: Read> Read for Filling<R> {
             }
         }
         Ok(filled)
+    }
+}
+
+/// The reason a [`BlockLengths`] refused its stream, shared with the
+/// caller of pcap-parser.
+#[derive(Clone, Default)]
+struct Refusal(std::rc::Rc<std::cell::RefCell<Option<String>>>);
+
+impl Refusal {
+    fn take(&self) -> Option<String> {
+        self.0.borrow_mut().take()
+    }
+}
+
+/// A pcapng stream whose block lengths are checked as they pass: each
+/// block declares at least the 12 bytes of its own framing (28 for a
+/// section header), and the section's byte order is known before any other
+/// block. pcap-parser subtracts 12 from a block's length before checking it
+/// against that, so a shorter length would underflow there; here it is a
+/// read error instead, which ends the capture with a message.
+struct BlockLengths<R> {
+    inner: R,
+    /// Where the reason for a refusal is left for [`reassemble`], since
+    /// pcap-parser keeps only that a read failed.
+    refused: Refusal,
+    /// Bytes read so far, for the message.
+    at: u64,
+    /// The current block's first 12 bytes, as they arrive.
+    header: [u8; 12],
+    have: usize,
+    /// Bytes of the current block still to pass after its first 12.
+    rest: u64,
+    /// The section's byte order: `Some(true)` big-endian.
+    big_endian: Option<bool>,
+}
+
+impl<R> BlockLengths<R> {
+    fn new(inner: R, refused: Refusal) -> Self {
+        BlockLengths {
+            inner,
+            refused,
+            at: 0,
+            header: [0; 12],
+            have: 0,
+            rest: 0,
+            big_endian: None,
+        }
+    }
+
+    /// Checks the block whose first 12 bytes are in `header`, starting at
+    /// byte `start`.
+    fn check_block(&mut self, start: u64) -> std::io::Result<()> {
+        let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
+        let kind = &self.header[0..4];
+        let length = &self.header[4..8];
+        let minimum = if kind == [0x0a, 0x0d, 0x0d, 0x0a] {
+            self.big_endian = match self.header[8..12] {
+                [0x1a, 0x2b, 0x3c, 0x4d] => Some(true),
+                [0x4d, 0x3c, 0x2b, 0x1a] => Some(false),
+                _ => {
+                    return Err(bad(format!(
+                        "the pcapng section at byte {start} has no byte-order mark"
+                    )));
+                }
+            };
+            28
+        } else {
+            12
+        };
+        let length = match self.big_endian {
+            Some(true) => u32::from_be_bytes([length[0], length[1], length[2], length[3]]),
+            Some(false) => u32::from_le_bytes([length[0], length[1], length[2], length[3]]),
+            None => return Err(bad("a pcapng block comes before its section".into())),
+        };
+        if length < minimum {
+            return Err(bad(format!(
+                "the pcapng block at byte {start} declares {length} bytes, less than its own framing"
+            )));
+        }
+        self.rest = u64::from(length - 12);
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for BlockLengths<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut seen = &buf[..n];
+        while !seen.is_empty() {
+            if self.rest > 0 {
+                let skip = usize::try_from(self.rest).map_or(seen.len(), |r| r.min(seen.len()));
+                self.rest -= skip as u64;
+                self.at += skip as u64;
+                seen = &seen[skip..];
+                continue;
+            }
+            let take = (12 - self.have).min(seen.len());
+            self.header[self.have..self.have + take].copy_from_slice(&seen[..take]);
+            self.have += take;
+            self.at += take as u64;
+            seen = &seen[take..];
+            if self.have == 12 {
+                self.have = 0;
+                if let Err(e) = self.check_block(self.at - 12) {
+                    self.refused.0.replace(Some(e.to_string()));
+                    return Err(e);
+                }
+            }
+        }
+        Ok(n)
     }
 }
 
@@ -605,6 +719,15 @@ mod tests {
         let s = one(&capture_ng(segments), CaptureLimits::default());
         assert_eq!(s.bytes, b"abcd");
         assert_eq!(s.end, StreamEnd::Whole);
+    }
+
+    #[test]
+    fn a_pcapng_block_shorter_than_its_framing_is_an_error() {
+        let mut file = capture_ng(&[(0, false, b"abc")]);
+        // The interface block (after the 28-byte section) says 8 bytes.
+        file[28 + 4..28 + 8].copy_from_slice(&8u32.to_le_bytes());
+        let e = reassemble(&mut &file[..], CaptureLimits::default()).unwrap_err();
+        assert!(e.0.contains("less than its own framing"), "{e}");
     }
 
     #[test]

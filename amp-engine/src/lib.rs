@@ -27,6 +27,8 @@
 //! | `shutdown` | [`ShutdownHandle`]: stopping a server from elsewhere |
 //! | `runtime` | [`Runtime`]: what a binding gives (spawn, sleep) |
 //! | `server` | [`Server`] over any [`Listener`]: the one accept loop |
+//! | `stdio` | [`stdio::take`]: the process's standard input and output for AMP, and nothing else on them (unix) |
+//! | `process` | [`process::ChildReader`], [`process::ChildWriter`]: a child process's pipes as a transport, its exit as the reason |
 //!
 //! ```
 //! use amp_engine::{Peer, ReadHalf, Responders, WriteHalf};
@@ -61,6 +63,7 @@ mod live;
 mod machine;
 mod options;
 mod peer;
+pub mod process;
 mod reader;
 pub mod routed;
 mod runtime;
@@ -69,6 +72,8 @@ mod server;
 mod service;
 mod shared;
 mod shutdown;
+#[cfg(unix)]
+pub mod stdio;
 mod transport;
 mod writer;
 
@@ -94,6 +99,7 @@ pub use server::{Accepted, Listener, Server};
 #[cfg(feature = "tower")]
 pub use service::{CallFuture, CallService};
 pub use shutdown::ShutdownHandle;
+pub(crate) use transport::end_reason;
 pub use transport::{ReadHalf, WriteHalf};
 
 use peer::Handle;

@@ -30,7 +30,7 @@ pub(crate) async fn write_loop<W: WriteHalf>(
                 shared.wake_reader.notify();
             }
             if let Err(e) = writer.write_all(&bytes).await {
-                shared.end(ConnectionError::Transport(e.to_string()));
+                shared.end(crate::end_reason(e));
                 return;
             }
             continue;

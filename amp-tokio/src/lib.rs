@@ -6,7 +6,10 @@
 //! responders, the read and write loops, the server's accept loop) is
 //! [`amp_engine`], shared with the futures-io binding. What is here: the
 //! [`Tokio`] runtime (spawn, sleep), tokio's TCP listener and streams as the
-//! transport.
+//! transport, and on unix the other ways Twisted carries AMP: UNIX sockets
+//! ([`unix`]), the process's own standard input and output ([`stdio`],
+//! Twisted's `StandardIO`) and a child process's pipes ([`process`],
+//! Twisted's `spawnProcess`).
 //!
 //! ```
 //! use amp_tokio::Responders;
@@ -30,8 +33,14 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(unix)]
+pub mod process;
 mod server;
+#[cfg(unix)]
+pub mod stdio;
 pub mod transport;
+#[cfg(unix)]
+pub mod unix;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -143,3 +152,9 @@ pub struct TowerDoctests;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/tokio.md")]
 pub struct GuideDoctests;
+
+/// The transports chapter (UNIX sockets, stdio, child processes), its
+/// tokio samples compiled and run as doctests.
+#[cfg(all(doctest, unix))]
+#[doc = include_str!("../../docs/transports.md")]
+pub struct TransportsDoctests;

@@ -12,6 +12,8 @@
 
 pub mod echo;
 pub mod python;
+#[cfg(unix)]
+pub mod transports;
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -166,8 +166,11 @@ pub fn run_to_end(mut command: Command, deadline: Duration) -> std::io::Result<R
 pub struct PyServer {
     child: Child,
     stdin: Option<ChildStdin>,
-    /// The port it listens on.
+    /// The port it listens on (0 when it listens elsewhere).
     pub port: u16,
+    /// Where it listens, as its `LISTENING` line says: the port, or
+    /// `unix:PATH`.
+    pub listening: String,
 }
 
 impl PyServer {
@@ -180,10 +183,26 @@ impl PyServer {
 
     /// [`start`](Self::start) with the python given.
     pub fn start_with(python: &Path, script: &str) -> PyServer {
+        let mut server = PyServer::start_at(python, script, "127.0.0.1:0");
+        server.port = server.listening.parse().unwrap_or_else(|_| {
+            panic!(
+                "{script} printed `LISTENING {}`, not a port",
+                server.listening
+            )
+        });
+        server
+    }
+
+    /// Starts `interop/<script> <address>` with `python` and waits (at most
+    /// [`PROCESS_LIMIT`]) for its `LISTENING <where>` line, keeping
+    /// `<where>` in [`listening`](Self::listening) (a UNIX server's
+    /// `unix:PATH`, say); [`port`](Self::port) is 0. Blocking, for a
+    /// moment.
+    pub fn start_at(python: &Path, script: &str, address: &str) -> PyServer {
         let path = repo_root().join("interop").join(script);
         let mut child = Command::new(python)
             .arg(&path)
-            .arg("127.0.0.1:0")
+            .arg(address)
             .current_dir(repo_root())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -196,6 +215,7 @@ impl PyServer {
             child,
             stdin,
             port: 0,
+            listening: String::new(),
         };
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -210,11 +230,11 @@ impl PyServer {
             Ok(Err(e)) => panic!("reading {script}'s standard output: {e}"),
             Err(_) => panic!("{script} printed no LISTENING line within {PROCESS_LIMIT:?}"),
         };
-        server.port = line
+        server.listening = line
             .trim()
             .strip_prefix("LISTENING ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{script} printed {line:?}, not `LISTENING <port>`"));
+            .unwrap_or_else(|| panic!("{script} printed {line:?}, not `LISTENING <where>`"))
+            .to_owned();
         server
     }
 
