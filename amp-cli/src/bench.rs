@@ -59,7 +59,7 @@ Examples:
   amp bench --json 127.0.0.1:1234 Ping -c 1 -n 1000 | jq .latency_ms.p99"
 )]
 pub struct BenchArgs {
-    /// Where the server listens: HOST:PORT.
+    /// Where the server listens: HOST:PORT or unix:PATH.
     #[arg(value_name = "ADDR", value_parser = parse_address)]
     addr: Address,
     /// The command to call.
@@ -236,22 +236,19 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
 }
 
 async fn bench(args: &BenchArgs, arguments: AmpBox, amount: Amount) -> Result<Report, Failure> {
-    let Address::Tcp(addr) = &args.addr;
+    let addr = &args.addr;
     let connections = args.connections as usize;
     let mut peers = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let peer = tokio::time::timeout(
-            Duration::from_secs(10),
-            amp_tokio::connect(addr.as_str(), Responders::new()),
-        )
-        .await
-        .map_err(|_| {
-            Failure::new(
-                UNREACHED,
-                format_args!("connecting to {addr}: no reply within 10 s"),
-            )
-        })?
-        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot connect to {addr}: {e}")))?;
+        let peer = tokio::time::timeout(Duration::from_secs(10), addr.connect(Responders::new()))
+            .await
+            .map_err(|_| {
+                Failure::new(
+                    UNREACHED,
+                    format_args!("connecting to {addr}: no reply within 10 s"),
+                )
+            })?
+            .map_err(|e| Failure::new(UNREACHED, format_args!("cannot connect to {addr}: {e}")))?;
         peers.push(peer);
     }
     let shared = Arc::new(Shared {

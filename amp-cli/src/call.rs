@@ -14,6 +14,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde_json::{Map, Value, json};
 use tokio::time::{Instant, timeout_at};
 
+use crate::addr::{Address, parse_address};
 use crate::failure::{Failure, REFUSED, UNREACHED, USAGE};
 use crate::output::{Painter, json_value, shown};
 use crate::schema::{CommandSchema, Schema};
@@ -60,9 +61,9 @@ Examples:
   amp call --route 3 127.0.0.1:7805 Count
   amp call --open-route NewRoute 127.0.0.1:7805 Count")]
 pub struct CallArgs {
-    /// Where the peer listens: HOST:PORT.
-    #[arg(value_name = "ADDR", value_parser = parse_addr)]
-    addr: String,
+    /// Where the peer listens: HOST:PORT or unix:PATH.
+    #[arg(value_name = "ADDR", value_parser = parse_address)]
+    addr: Address,
     /// The command to call.
     #[arg(value_name = "COMMAND", value_parser = NonEmptyStringValueParser::new())]
     command: String,
@@ -88,14 +89,6 @@ pub struct CallArgs {
     /// {"ok": false, "reason": "..."}.
     #[arg(long)]
     json: bool,
-}
-
-/// `HOST:PORT`, checked for its port.
-fn parse_addr(s: &str) -> Result<String, String> {
-    match s.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok(s.to_owned()),
-        _ => Err(format!("expected HOST:PORT, got {s:?}")),
-    }
 }
 
 /// `KEY=VALUE`, with a key AMP allows a command's argument to have.
@@ -230,7 +223,7 @@ async fn call(
     let addr = &args.addr;
     let late = |what: &str| Stop::Failed(format!("{what}: no reply within {secs} s"));
     if args.route.is_none() && args.open_route.is_none() {
-        let peer = timeout_at(deadline, amp_tokio::connect(addr, Responders::new()))
+        let peer = timeout_at(deadline, addr.connect(Responders::new()))
             .await
             .map_err(|_| late(&format!("connecting to {addr}")))?
             .map_err(|e| Stop::Failed(format!("cannot connect to {addr}: {e}")))?;
@@ -243,10 +236,14 @@ async fn call(
         peer.close();
         return answer?;
     }
-    let router = timeout_at(
-        deadline,
-        amp_router::tokio::connect(addr, Options::default()),
-    )
+    let router = timeout_at(deadline, async {
+        match addr {
+            Address::Tcp(a) => amp_router::tokio::connect(a.as_str(), Options::default()).await,
+            Address::Unix(path) => tokio::net::UnixStream::connect(path)
+                .await
+                .map(|s| amp_router::tokio::from_stream(s, Options::default())),
+        }
+    })
     .await
     .map_err(|_| late(&format!("connecting to {addr}")))?
     .map_err(|e| Stop::Failed(format!("cannot connect to {addr}: {e}")))?;

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use amp_core::Limits;
 use clap::Args;
 use serde_json::{Value as Json, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::addr::{Address, parse_address};
 use crate::failure::{Failure, UNREACHED, USAGE};
@@ -49,10 +49,10 @@ Examples:
   amp proxy 127.0.0.1:7000 127.0.0.1:1234 --schema commands.toml
   amp proxy --json 127.0.0.1:7000 example.org:1234 | jq 'select(.kind == \"error\")'")]
 pub struct ProxyArgs {
-    /// Where to listen: HOST:PORT (port 0 picks a free port).
+    /// Where to listen: HOST:PORT (port 0 picks a free port) or unix:PATH.
     #[arg(value_name = "LISTEN", value_parser = parse_address)]
     listen: Address,
-    /// The server to forward to: HOST:PORT.
+    /// The server to forward to: HOST:PORT or unix:PATH.
     #[arg(value_name = "UPSTREAM", value_parser = parse_address)]
     upstream: Address,
     /// Decode values by type, as the commands are declared in this schema
@@ -149,13 +149,20 @@ async fn proxy(
     limits: Limits,
     log: Log,
 ) -> Result<(), Failure> {
-    let Address::Tcp(listen) = &args.listen;
-    let listener = TcpListener::bind(listen.as_str())
-        .await
-        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot listen on {listen}: {e}")))?;
-    let local = listener
-        .local_addr()
-        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot listen on {listen}: {e}")))?;
+    let listen = &args.listen;
+    let cannot =
+        |e: io::Error| Failure::new(UNREACHED, format_args!("cannot listen on {listen}: {e}"));
+    let (listener, local) = match listen {
+        Address::Tcp(a) => {
+            let l = TcpListener::bind(a.as_str()).await.map_err(cannot)?;
+            let local = l.local_addr().map_err(cannot)?.to_string();
+            (Listening::Tcp(l), local)
+        }
+        Address::Unix(path) => {
+            let l = UnixListener::bind(path).map_err(cannot)?;
+            (Listening::Unix(l), listen.to_string())
+        }
+    };
     let upstream = Arc::new(args.upstream.clone());
     {
         let mut out = io::stdout().lock();
@@ -188,36 +195,37 @@ async fn proxy(
         let upstream = Arc::clone(&upstream);
         let schema = schema.clone();
         tokio::spawn(async move {
-            let Address::Tcp(to) = &*upstream;
-            let server = match tokio::time::timeout(
-                CONNECT_TIMEOUT,
-                TcpStream::connect(to.as_str()),
-            )
-            .await
-            {
+            let to = &*upstream;
+            let server = match tokio::time::timeout(CONNECT_TIMEOUT, connect(to)).await {
                 Ok(Ok(server)) => server,
                 Ok(Err(e)) => {
                     let why = format!("cannot connect to {to}: {e}");
-                    log.event(conn, |p| format!("from {from}: {}", p.red(&why)), || json!({ "kind": "upstream_failed", "from": from.to_string(), "message": why }));
+                    log.event(
+                        conn,
+                        |p| format!("from {from}: {}", p.red(&why)),
+                        || json!({ "kind": "upstream_failed", "from": from, "message": why }),
+                    );
                     return;
                 }
                 Err(_) => {
                     let why =
                         format!("cannot connect to {to}: no answer within {CONNECT_TIMEOUT:?}");
-                    log.event(conn, |p| format!("from {from}: {}", p.red(&why)), || json!({ "kind": "upstream_failed", "from": from.to_string(), "message": why }));
+                    log.event(
+                        conn,
+                        |p| format!("from {from}: {}", p.red(&why)),
+                        || json!({ "kind": "upstream_failed", "from": from, "message": why }),
+                    );
                     return;
                 }
             };
-            let _ = client.set_nodelay(true);
-            let _ = server.set_nodelay(true);
             log.event(
                 conn,
                 |_| format!("connected: {from} to {to}"),
-                || json!({ "kind": "connected", "from": from.to_string(), "upstream": to }),
+                || json!({ "kind": "connected", "from": from, "upstream": to.to_string() }),
             );
             let watch = Arc::new(Mutex::new(Watch::new(schema, limits)));
-            let (client_read, client_write) = client.into_split();
-            let (server_read, server_write) = server.into_split();
+            let (client_read, client_write) = tokio::io::split(client);
+            let (server_read, server_write) = tokio::io::split(server);
             let (up, down) = tokio::join!(
                 pump(Dir::ToServer, client_read, server_write, &watch, conn, log),
                 pump(Dir::ToClient, server_read, client_write, &watch, conn, log),
@@ -231,12 +239,55 @@ async fn proxy(
     }
 }
 
+/// A byte stream the proxy forwards: a TCP or a UNIX socket.
+trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> Stream for S {}
+
+/// Where the proxy accepts its clients.
+enum Listening {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listening {
+    /// The next client, and who it is for the log.
+    async fn accept(&self) -> io::Result<(Box<dyn Stream>, String)> {
+        match self {
+            Listening::Tcp(l) => {
+                let (s, from) = l.accept().await?;
+                let _ = s.set_nodelay(true);
+                Ok((Box::new(s), from.to_string()))
+            }
+            Listening::Unix(l) => {
+                let (s, from) = l.accept().await?;
+                let from = from.as_pathname().map_or_else(
+                    || "unix client".to_owned(),
+                    |p| format!("unix:{}", p.display()),
+                );
+                Ok((Box::new(s), from))
+            }
+        }
+    }
+}
+
+/// Connects to the upstream peer.
+async fn connect(to: &Address) -> io::Result<Box<dyn Stream>> {
+    Ok(match to {
+        Address::Tcp(a) => {
+            let s = TcpStream::connect(a.as_str()).await?;
+            let _ = s.set_nodelay(true);
+            Box::new(s)
+        }
+        Address::Unix(path) => Box::new(UnixStream::connect(path).await?),
+    })
+}
+
 /// Forwards what `from` sends to `to` until `from` ends or either side
 /// fails, decoding a copy; returns the bytes forwarded.
 async fn pump(
     dir: Dir,
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
     watch: &Mutex<Watch>,
     conn: u64,
     log: Log,

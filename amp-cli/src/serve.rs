@@ -51,7 +51,7 @@ Examples:
   amp serve 127.0.0.1:1234 --schema commands.toml
   amp serve 127.0.0.1:0 --schema commands.toml --answers answers.toml --json")]
 pub struct ServeArgs {
-    /// Where to listen: HOST:PORT (port 0 picks a free port).
+    /// Where to listen: HOST:PORT (port 0 picks a free port) or unix:PATH.
     #[arg(value_name = "ADDR", value_parser = parse_address)]
     addr: Address,
     /// The commands to serve (TOML; see docs/cli.md).
@@ -278,14 +278,32 @@ async fn serve(
     answers: Arc<HashMap<String, Canned>>,
     log: Log,
 ) -> Result<(), Failure> {
-    let Address::Tcp(addr) = &args.addr;
     let factory_schema = Arc::clone(&schema);
-    let server = amp_tokio::bind(addr.as_str(), move |peer| {
-        responders(&factory_schema, &answers, peer, log)
-    })
-    .await
-    .map_err(|e| Failure::new(UNREACHED, format_args!("cannot listen on {addr}: {e}")))?
-    .on_connection(move |peer| {
+    let factory = move |peer| responders(&factory_schema, &answers, peer, log);
+    let addr = &args.addr;
+    let cannot =
+        |e: io::Error| Failure::new(UNREACHED, format_args!("cannot listen on {addr}: {e}"));
+    match addr {
+        Address::Tcp(a) => {
+            let server = amp_tokio::bind(a.as_str(), factory).await.map_err(cannot)?;
+            let local = server.local_addr().map_err(cannot)?.to_string();
+            run_server(server, local, &schema, log).await
+        }
+        Address::Unix(path) => {
+            let server = amp_tokio::unix::bind(path, factory).map_err(cannot)?;
+            run_server(server, addr.to_string(), &schema, log).await
+        }
+    }
+}
+
+/// Logs each connection of `server` (listening on `local`) and runs it.
+async fn run_server<L: amp_engine::Listener>(
+    server: amp_engine::Server<amp_tokio::Tokio, L>,
+    local: String,
+    schema: &Schema,
+    log: Log,
+) -> Result<(), Failure> {
+    let server = server.on_connection(move |peer| {
         let who = peer
             .peer_addr()
             .map_or_else(|| "?".to_owned(), |a| a.to_string());
@@ -302,13 +320,10 @@ async fn serve(
             );
         });
     });
-    let local = server
-        .local_addr()
-        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot listen on {addr}: {e}")))?;
     let names: Vec<&str> = schema.commands.iter().map(|c| c.name.as_str()).collect();
     log.line(
         |_| format!("listening on {local}: {}", names.join(", ")),
-        || json!({ "listening": local.to_string(), "commands": names }),
+        || json!({ "listening": local, "commands": names }),
     );
     server
         .run()

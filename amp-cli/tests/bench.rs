@@ -183,7 +183,7 @@ fn bad_command_lines_are_usage_errors() {
         &["bench", "127.0.0.1:1", "Sum", "-c", "0", "-n", "1"],
         &["bench", "127.0.0.1:1", "Sum", "-d", "1x"],
         &["bench", "127.0.0.1:1", "Sum", "a=1", "a=2", "-n", "1"],
-        &["bench", "unix:/x", "Sum", "-n", "1"],
+        &["bench", "tls:x:1", "Sum", "-n", "1"],
     ] {
         let output = amp(args);
         assert_eq!(

@@ -160,7 +160,7 @@ fn bad_answers_files_and_addresses_fail_in_one_line() {
         "{err}"
     );
 
-    let output = amp(&["serve", "unix:/tmp/x", "--schema", &schema]);
+    let output = amp(&["serve", "tls:x:1", "--schema", &schema]);
     assert_eq!(output.status.code(), Some(2));
     // A port in use.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
