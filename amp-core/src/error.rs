@@ -238,6 +238,9 @@ pub enum ConnectionError {
         /// The time allowed.
         timeout: std::time::Duration,
     },
+    /// The transport could not be upgraded in place (a TLS handshake
+    /// failed, or a certificate was refused); what went wrong.
+    UpgradeFailed(String),
 }
 
 impl fmt::Display for ConnectionError {
@@ -260,6 +263,7 @@ impl fmt::Display for ConnectionError {
             ConnectionError::IdleTimeout { timeout } => {
                 write!(f, "the connection was idle for {timeout:?}")
             }
+            ConnectionError::UpgradeFailed(e) => write!(f, "transport upgrade failed: {e}"),
         }
     }
 }
