@@ -38,6 +38,7 @@ pub mod howto;
 pub mod interop;
 pub mod scenarios;
 pub mod sync;
+pub mod tls;
 pub mod vectors;
 
 use std::future::Future;

@@ -67,6 +67,8 @@ mod runtime;
 mod server;
 mod shared;
 mod shutdown;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
 mod upgrade;
 mod writer;

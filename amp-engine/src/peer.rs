@@ -447,6 +447,37 @@ impl Peer {
         self.shared().lock().upgrades.done > 0
     }
 
+    /// Resolves once the transport has been upgraded (a connection
+    /// started upgraded: once its TLS handshake is done), or with why the
+    /// connection ended first.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// peer.close();
+    /// let upgraded = futures_executor::block_on(peer.upgraded());
+    /// assert_eq!(upgraded, Err(amp_core::ConnectionError::Closed));
+    /// ```
+    pub fn upgraded(
+        &self,
+    ) -> impl Future<Output = Result<(), ConnectionError>> + Send + 'static + use<> {
+        let shared = Arc::clone(&self.handle.shared);
+        async move {
+            loop {
+                let listener = shared.upgraded.listen();
+                {
+                    let state = shared.lock();
+                    if state.upgrades.done > 0 {
+                        return Ok(());
+                    }
+                    if let Some(reason) = state.machine.close_reason() {
+                        return Err(reason.clone());
+                    }
+                }
+                listener.await;
+            }
+        }
+    }
+
     /// Calls `command` and, once the peer answers without an error,
     /// upgrades the transport in place (Twisted's `StartTLS`): the call is
     /// the last box written on the old transport, its answer the last box

@@ -37,6 +37,8 @@
 #[cfg(feature = "codec")]
 pub mod codec;
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 
 use std::net::SocketAddr;

@@ -180,10 +180,16 @@ impl PyServer {
 
     /// [`start`](Self::start) with the python given.
     pub fn start_with(python: &Path, script: &str) -> PyServer {
+        PyServer::start_args(python, script, &["127.0.0.1:0".as_ref()])
+    }
+
+    /// [`start_with`](Self::start_with) with these arguments instead of
+    /// the address (a script that takes more, `tls_peer.py server ...`).
+    pub fn start_args(python: &Path, script: &str, args: &[&std::ffi::OsStr]) -> PyServer {
         let path = repo_root().join("interop").join(script);
         let mut child = Command::new(python)
             .arg(&path)
-            .arg("127.0.0.1:0")
+            .args(args)
             .current_dir(repo_root())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
