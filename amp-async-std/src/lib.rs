@@ -36,6 +36,8 @@
 #![warn(missing_docs)]
 
 mod server;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 
 use std::future::Future;
