@@ -4,7 +4,10 @@
 # amp-async-std's `ampclient_async_std`, Python interop/ampclient.py) with a
 # server (`ampserver`, `ampserver_async_std`, Python interop/ampserver.py):
 # each Rust side against Twisted in both directions, and the two Rust
-# adapters against each other.
+# adapters against each other; then the Rust pairings again over TLS, the
+# server with `--tls CERT KEY` answering the client's `StartTLS` (client
+# `--starttls CA`), with certificates made for the run (the `test_certs`
+# example of amp-conformance).
 #
 #     bash interop/run-examples.sh
 #
@@ -49,9 +52,13 @@ if [[ -z "$PY" || ! -x "$PY" ]]; then
     exit 2
 fi
 
-echo "building the amp-tokio and amp-async-std examples" >&2
-if ! cargo build --quiet -p amp-tokio -p amp-async-std --examples; then
-    echo "error: cargo build -p amp-tokio -p amp-async-std --examples failed" >&2
+echo "building the amp-tokio and amp-async-std examples (with TLS)" >&2
+if ! cargo build --quiet -p amp-tokio -p amp-async-std --features tls --examples; then
+    echo "error: cargo build -p amp-tokio -p amp-async-std --features tls --examples failed" >&2
+    exit 2
+fi
+if ! cargo run --quiet -p amp-conformance --example test_certs -- "$work/certs" >/dev/null; then
+    echo "error: cannot make the test certificates" >&2
     exit 2
 fi
 target_dir="$(cargo metadata --format-version 1 --no-deps |
@@ -101,7 +108,7 @@ run_pairing() {
     # The server's standard input is a pipe held by this script (a coprocess),
     # so the Python servers also exit should the script die.
     server_command "$server"
-    coproc SERVER { exec "${server_cmd[@]}" 127.0.0.1:0 2>"$work/server-$server.err"; }
+    coproc SERVER { exec "${server_cmd[@]}" 127.0.0.1:0 "${server_extra[@]}" 2>"$work/server-$server.err"; }
     server_pid="$SERVER_PID"
     local server_out="${SERVER[0]}"
     if ! read -r -t "$STEP_TIMEOUT" line <&"$server_out"; then
@@ -117,7 +124,7 @@ run_pairing() {
     # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
     # scripts/processes.sh).
     client_command "$client"
-    run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "127.0.0.1:$port" >"$out" 2>"$err"
+    run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "${client_extra[@]}" "127.0.0.1:$port" >"$out" 2>"$err"
     local status=$?
     local want="${reference_done:-$DOCUMENTED_DONE}" whose="$reference_whose"
     done_line="$(grep -m1 '^Done with math:' "$out")"
@@ -144,9 +151,18 @@ run_pairing() {
 
 # Python against Python first: the sanity check of the reference line.
 # "rust" is amp-tokio, "async-std" amp-async-std.
+# "tls" pairings: the client's flags go before the address, the server's
+# after it (either order is accepted).
 for pairing in "python python" "rust python" "python rust" "rust rust" \
-    "async-std python" "python async-std" "async-std rust" "rust async-std"; do
-    read -r client server <<<"$pairing"
+    "async-std python" "python async-std" "async-std rust" "rust async-std" \
+    "rust rust tls" "async-std rust tls" "rust async-std tls"; do
+    read -r client server tls <<<"$pairing"
+    server_extra=()
+    client_extra=()
+    if [[ -n "$tls" ]]; then
+        server_extra=(--tls "$work/certs/server.pem" "$work/certs/server.key")
+        client_extra=(--starttls "$work/certs/ca.pem")
+    fi
     run_pairing "$client" "$server"
     stop_server
     if [[ -z "$reference_done" ]]; then
@@ -158,7 +174,7 @@ for pairing in "python python" "rust python" "python rust" "rust rust" \
             reference_done="$DOCUMENTED_DONE"
         fi
     fi
-    name="$client ampclient -> $server ampserver"
+    name="$client ampclient -> $server ampserver${tls:+ over StartTLS}"
     if [[ -z "$reason" ]]; then
         passed=$((passed + 1))
         echo "PASS $name"

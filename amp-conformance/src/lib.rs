@@ -35,6 +35,7 @@ pub mod catalogue;
 pub mod commands;
 pub mod hostile;
 pub mod howto;
+pub mod howto_tls;
 pub mod interop;
 pub mod scenarios;
 pub mod sync;

@@ -60,6 +60,8 @@ pub struct Pem {
 /// (removed when dropped).
 pub struct Certs {
     dir: PathBuf,
+    /// Whether the directory stays when dropped.
+    keep: bool,
     /// The authority both sides trust.
     pub ca: Pem,
     /// The server's, for `localhost` and 127.0.0.1, signed by `ca`.
@@ -146,6 +148,13 @@ impl Certs {
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("amp-rs-tls-{}-{n}", std::process::id()));
+        Certs::generate_in(dir, false)
+    }
+
+    /// [`generate`](Self::generate) into `dir` (`ca.pem`, `server.pem`,
+    /// `server.key`, `client.pem`, `client.key`, ...), kept when dropped
+    /// if `keep`.
+    pub fn generate_in(dir: PathBuf, keep: bool) -> Certs {
         std::fs::create_dir_all(&dir).expect("a directory for the certificates");
         let (ca, ca_cert, ca_key) = authority(&dir, "ca");
         let server = leaf(
@@ -166,6 +175,7 @@ impl Certs {
         );
         Certs {
             dir,
+            keep,
             ca,
             server,
             client,
@@ -210,6 +220,9 @@ impl Certs {
 
 impl Drop for Certs {
     fn drop(&mut self) {
+        if self.keep {
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
