@@ -25,7 +25,14 @@ impl Runtime for Threads {
         std::thread::spawn(move || futures_executor::block_on(task));
     }
     fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        async move { std::thread::sleep(duration) }
+        let (tx, rx) = futures_channel::oneshot::channel::<()>();
+        std::thread::spawn(move || {
+            std::thread::sleep(duration);
+            let _ = tx.send(());
+        });
+        async move {
+            let _ = rx.await;
+        }
     }
 }
 
