@@ -220,7 +220,7 @@ where
         writer: TlsWriter<S>,
         leftover: BytesMut,
         how: Upgrade,
-    ) -> Result<Upgraded<TlsReader<S>, TlsWriter<S>>, String> {
+    ) -> Result<Option<Upgraded<TlsReader<S>, TlsWriter<S>>>, String> {
         let side = Side::of(how, self.answer.as_ref())?;
         let stream = reader
             .into_inner()
@@ -251,11 +251,11 @@ where
             }
         };
         let (reader, writer) = split(stream);
-        Ok(Upgraded {
+        Ok(Some(Upgraded {
             reader,
             writer,
             peer_certificates,
-        })
+        }))
     }
 }
 

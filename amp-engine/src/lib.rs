@@ -159,7 +159,7 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
 /// struct Refuse;
 /// impl Upgrader<R, W> for Refuse {
 ///     fn commands(&self) -> Vec<Bytes> { Vec::new() }
-///     async fn upgrade(&mut self, _: R, _: W, _: BytesMut, _: Upgrade) -> Result<Upgraded<R, W>, String> {
+///     async fn upgrade(&mut self, _: R, _: W, _: BytesMut, _: Upgrade) -> Result<Option<Upgraded<R, W>>, String> {
 ///         Err("no, thanks".into())
 ///     }
 /// }
@@ -208,8 +208,8 @@ pub fn start_upgradable<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
 /// # struct Same;
 /// # impl Upgrader<R, W> for Same {
 /// #     fn commands(&self) -> Vec<Bytes> { Vec::new() }
-/// #     async fn upgrade(&mut self, reader: R, writer: W, _: BytesMut, _: Upgrade) -> Result<Upgraded<R, W>, String> {
-/// #         Ok(Upgraded { reader, writer, peer_certificates: Some(vec![Bytes::from_static(b"cert")]) })
+/// #     async fn upgrade(&mut self, reader: R, writer: W, _: BytesMut, _: Upgrade) -> Result<Option<Upgraded<R, W>>, String> {
+/// #         Ok(Some(Upgraded { reader, writer, peer_certificates: Some(vec![Bytes::from_static(b"cert")]) }))
 /// #     }
 /// # }
 /// #[derive(Clone)]

@@ -411,7 +411,7 @@ impl Peer {
     /// ```
     pub async fn send_box(&self, b: AmpBox) -> Result<(), SendError> {
         self.queue(|state| {
-            if state.detaching {
+            if state.detaching || state.upgrades.locked {
                 return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
             }
             state.machine.send_box(self.handle.lane, &b)
@@ -510,6 +510,43 @@ impl Peer {
         arguments: AmpBox,
         how: Box<dyn std::any::Any + Send>,
     ) -> Result<AmpBox, UpgradeError> {
+        self.call_changing(command, arguments, how, false).await
+    }
+
+    /// Calls `command` as Twisted's `ProtocolSwitchCommand`: from now on
+    /// no call or box may be queued on this connection (they fail with
+    /// [`ConnectionError::ProtocolSwitched`], as Twisted refuses them while
+    /// a switch is pending); an error answer lifts that and the
+    /// connection goes on ([`UpgradeError::Call`]); once the answer comes
+    /// the transport, with every byte read after the answer, goes to the
+    /// connection's [`Upgrader`](crate::Upgrader) with `how` (which hands
+    /// it to the protocol switched to), and the AMP connection ends with
+    /// [`ConnectionError::ProtocolSwitched`]. Resolves with the answer
+    /// then.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// let tried = futures_executor::block_on(
+    ///     peer.call_switching("SwitchToEcho", amp_core::AmpBox::new(), Box::new(())),
+    /// );
+    /// assert!(matches!(tried, Err(amp_engine::UpgradeError::NotUpgradable)));
+    /// ```
+    pub async fn call_switching(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+        how: Box<dyn std::any::Any + Send>,
+    ) -> Result<AmpBox, UpgradeError> {
+        self.call_changing(command, arguments, how, true).await
+    }
+
+    async fn call_changing(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+        how: Box<dyn std::any::Any + Send>,
+        switching: bool,
+    ) -> Result<AmpBox, UpgradeError> {
         if self.handle.lane != PLAIN {
             return Err(UpgradeError::NotUpgradable);
         }
@@ -531,6 +568,7 @@ impl Peer {
                     call: id,
                     how: how.take(),
                 });
+                state.upgrades.locked = switching;
                 // Everything queued up to here goes out on the old
                 // transport; what follows waits for the new one.
                 state.upgrades.write_limit = Some(state.machine.pending_transmit());
@@ -551,8 +589,11 @@ impl Peer {
             let listener = shared.upgraded.listen();
             {
                 let state = shared.lock();
-                if let Some(reason) = state.machine.close_reason() {
-                    return Err(UpgradeError::Failed(reason.clone()));
+                match state.machine.close_reason() {
+                    // Switched: the transport is the other protocol's now.
+                    Some(ConnectionError::ProtocolSwitched) if switching => return Ok(answer),
+                    Some(reason) => return Err(UpgradeError::Failed(reason.clone())),
+                    None => {}
                 }
                 if state.upgrades.done > done_before {
                     return Ok(answer);

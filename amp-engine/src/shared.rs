@@ -128,7 +128,7 @@ impl State {
         requires_answer: bool,
         waker: Option<&Waker>,
     ) -> Result<Option<CallId>, SendError> {
-        if self.detaching {
+        if self.detaching || self.upgrades.locked {
             return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
         }
         let queued = self

@@ -73,10 +73,10 @@ pub struct Upgraded<R, W> {
 /// impl<R: ReadHalf, W: WriteHalf> Upgrader<R, W> for Same {
 ///     fn commands(&self) -> Vec<Bytes> { vec![Bytes::from_static(b"Same")] }
 ///     async fn upgrade(&mut self, reader: R, writer: W, leftover: BytesMut, _how: Upgrade)
-///         -> Result<Upgraded<R, W>, String>
+///         -> Result<Option<Upgraded<R, W>>, String>
 ///     {
 ///         if !leftover.is_empty() { return Err("bytes after the switch".into()); }
-///         Ok(Upgraded { reader, writer, peer_certificates: None })
+///         Ok(Some(Upgraded { reader, writer, peer_certificates: None }))
 ///     }
 /// }
 /// ```
@@ -89,14 +89,17 @@ pub trait Upgrader<R, W>: Send + 'static {
 
     /// Upgrades the transport: `leftover` are the bytes read from `reader`
     /// past the last box (the new transport's first bytes). An error ends
-    /// the connection with [`ConnectionError::UpgradeFailed`].
+    /// the connection with [`ConnectionError::UpgradeFailed`]. `Ok(None)`:
+    /// the transport was handed to another protocol (Twisted's
+    /// `ProtocolSwitchCommand`), and the AMP connection ends with
+    /// [`ConnectionError::ProtocolSwitched`].
     fn upgrade(
         &mut self,
         reader: R,
         writer: W,
         leftover: BytesMut,
         how: Upgrade,
-    ) -> impl Future<Output = Result<Upgraded<R, W>, String>> + Send;
+    ) -> impl Future<Output = Result<Option<Upgraded<R, W>>, String>> + Send;
 }
 
 /// Why [`Peer::call_upgrading`](crate::Peer::call_upgrading) did not
@@ -165,6 +168,10 @@ pub(crate) struct Upgrades {
     pub(crate) peer_certificates: Option<std::sync::Arc<[Bytes]>>,
     /// Upgrades done.
     pub(crate) done: u32,
+    /// A protocol switch was asked for by this side: no box may be queued
+    /// until it is refused (then the connection goes on) or done (then it
+    /// has ended), as Twisted's `_lockForSwitch`.
+    pub(crate) locked: bool,
 }
 
 impl Upgrades {
@@ -186,6 +193,7 @@ impl Upgrades {
         {
             self.now = None;
             self.write_limit = None;
+            self.locked = false;
         }
     }
 }
@@ -204,7 +212,7 @@ impl<R: Send + 'static, W: Send + 'static> Upgrader<R, W> for NoUpgrade {
         _writer: W,
         _leftover: BytesMut,
         _how: Upgrade,
-    ) -> Result<Upgraded<R, W>, String> {
+    ) -> Result<Option<Upgraded<R, W>>, String> {
         Err("this connection cannot be upgraded".to_owned())
     }
 }

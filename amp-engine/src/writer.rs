@@ -152,7 +152,14 @@ async fn upgrade<R, W: WriteHalf, U: Upgrader<R, W>>(
         writer,
         peer_certificates,
     } = match outcome? {
-        Ok(upgraded) => upgraded,
+        Ok(Some(upgraded)) => upgraded,
+        Ok(None) => {
+            // Handed to another protocol: the AMP connection is over, and
+            // what was held for after the switch is not sent (as Twisted
+            // refuses boxes once switched).
+            shared.end(ConnectionError::ProtocolSwitched);
+            return None;
+        }
         Err(why) => {
             shared.end(ConnectionError::UpgradeFailed(why));
             return None;

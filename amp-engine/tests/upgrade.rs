@@ -107,7 +107,7 @@ impl Upgrader<Rx, Tx> for Keyed {
         mut writer: Tx,
         leftover: BytesMut,
         how: Upgrade,
-    ) -> Result<Upgraded<Rx, Tx>, String> {
+    ) -> Result<Option<Upgraded<Rx, Tx>>, String> {
         if self.fail {
             return Err("handshake refused".into());
         }
@@ -123,11 +123,11 @@ impl Upgrader<Rx, Tx> for Keyed {
         reader.first = leftover.iter().map(|b| b ^ KEY).collect();
         reader.key = KEY;
         writer.key = KEY;
-        Ok(Upgraded {
+        Ok(Some(Upgraded {
             reader,
             writer,
             peer_certificates: Some(vec![Bytes::from(who.as_bytes().to_vec())]),
-        })
+        }))
     }
 }
 

@@ -218,7 +218,7 @@ where
         writer: TlsWriter<S>,
         leftover: BytesMut,
         how: Upgrade,
-    ) -> Result<Upgraded<TlsReader<S>, TlsWriter<S>>, String> {
+    ) -> Result<Option<Upgraded<TlsReader<S>, TlsWriter<S>>>, String> {
         let side = Side::of(how, self.answer.as_ref())?;
         let MaybeTls::Plain(stream) = reader.0.unsplit(writer.0) else {
             return Err("TLS is on already".to_owned());
@@ -245,11 +245,11 @@ where
             }
         };
         let (reader, writer) = split(stream);
-        Ok(Upgraded {
+        Ok(Some(Upgraded {
             reader,
             writer,
             peer_certificates,
-        })
+        }))
     }
 }
 
