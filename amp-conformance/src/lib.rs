@@ -38,6 +38,7 @@ pub mod howto;
 pub mod howto_tls;
 pub mod interop;
 pub mod scenarios;
+pub mod switch;
 pub mod sync;
 pub mod tls;
 pub mod vectors;

@@ -40,6 +40,7 @@ mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+pub mod upgradable;
 
 use std::net::SocketAddr;
 use std::time::Duration;
