@@ -39,6 +39,7 @@ mod server;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+pub mod upgradable;
 
 use std::future::Future;
 use std::time::Duration;

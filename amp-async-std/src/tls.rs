@@ -42,221 +42,90 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 pub use amp_engine::tls::{ClientTls, START_TLS, ServerTls, TLS_ERROR_CODE, TlsError, start_tls};
 use amp_engine::tls::{Side, answer_start_tls, handshake_failure, peer_chain};
-use amp_engine::{
-    Accepted, Listener, Options, Peer, Responders, Runtime, Upgrade, Upgraded, Upgrader,
-};
+use amp_engine::{Accepted, Listener, Options, Peer, Responders, Runtime, Upgrade, Upgraded};
 use async_net::{AsyncToSocketAddrs, TcpStream};
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::transport::{Reader, Writer};
+pub use crate::upgradable::{MaybeTls, Rewind, TlsReader, TlsWriter};
+use crate::upgradable::{Upgrades, split};
 
-/// A stream that gives `first` before what it reads from `inner`: the
-/// bytes read past the switch, for the TLS that takes the stream over.
-#[derive(Debug)]
-pub struct Rewind<S> {
-    first: BytesMut,
-    inner: S,
-}
-
-impl<S> Rewind<S> {
-    /// `inner`, read after `first`.
-    ///
-    /// ```
-    /// use futures_util::io::AsyncReadExt;
-    /// # futures_executor::block_on(async {
-    /// let mut r = amp_async_std::tls::Rewind::new("ab".into(), &b"cd"[..]);
-    /// let mut all = String::new();
-    /// r.read_to_string(&mut all).await.unwrap();
-    /// assert_eq!(all, "abcd");
-    /// # });
-    /// ```
-    pub fn new(first: BytesMut, inner: S) -> Self {
-        Rewind { first, inner }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        if !self.first.is_empty() {
-            let n = self.first.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.first[..n]);
-            self.first.advance(n);
-            return Poll::Ready(Ok(n));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
-    }
-}
-
-/// A stream that is plain now and may be TLS later: what an upgradable
-/// connection runs over.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum MaybeTls<S> {
-    /// Plain.
-    Plain(S),
-    /// TLS, this side the client.
-    Client(Box<futures_rustls::client::TlsStream<Rewind<S>>>),
-    /// TLS, this side the server.
-    Server(Box<futures_rustls::server::TlsStream<Rewind<S>>>),
-}
-
-macro_rules! each {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            MaybeTls::Plain($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-            MaybeTls::Client($s) => {
-                let $s = Pin::new(&mut **$s);
-                $e
-            }
-            MaybeTls::Server($s) => {
-                let $s = Pin::new(&mut **$s);
-                $e
-            }
-        }
-    };
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, s => s.poll_read(cx, buf))
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, s => s.poll_write(cx, buf))
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => s.poll_flush(cx))
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => s.poll_close(cx))
-    }
-}
-
-/// The receiving half of an upgradable connection.
-pub type TlsReader<S> = Reader<futures_util::io::ReadHalf<MaybeTls<S>>>;
-/// The sending half of an upgradable connection.
-pub type TlsWriter<S> = Writer<futures_util::io::WriteHalf<MaybeTls<S>>>;
-
-fn split<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    stream: MaybeTls<S>,
-) -> (TlsReader<S>, TlsWriter<S>) {
-    crate::transport::split(stream)
-}
-
-/// The engine's [`Upgrader`] for TLS over futures-io: starts TLS as the
-/// client when this side asked (with the [`ClientTls`] given), as the
-/// server with its [`ServerTls`] when it answered the peer's `StartTLS`.
-#[derive(Clone, Debug, Default)]
-pub struct Tls {
-    answer: Option<ServerTls>,
-}
-
-impl Tls {
-    /// An upgrader that answers `StartTLS` with `answer`'s certificate, if
-    /// given (and asks for TLS only when this side calls [`start_tls`]).
-    ///
-    /// ```
-    /// let tls = amp_async_std::tls::Tls::new(None);
-    /// # drop(tls);
-    /// ```
-    pub fn new(answer: Option<ServerTls>) -> Self {
-        Tls { answer }
-    }
-}
-
-impl<S> Upgrader<TlsReader<S>, TlsWriter<S>> for Tls
+/// Runs the TLS handshake of an upgrade: as the client when this side
+/// asked (with the [`ClientTls`] given), as the server with `answer` when
+/// it answered the peer's `StartTLS` (or with the [`ServerTls`] given).
+pub(crate) async fn upgrade<S>(
+    answer: Option<&ServerTls>,
+    reader: TlsReader<S>,
+    writer: TlsWriter<S>,
+    leftover: BytesMut,
+    how: Upgrade,
+) -> Result<Option<Upgraded<TlsReader<S>, TlsWriter<S>>>, String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    fn commands(&self) -> Vec<Bytes> {
-        match self.answer {
-            Some(_) => vec![Bytes::from_static(START_TLS.as_bytes())],
-            None => Vec::new(),
+    let side = Side::of(how, answer)?;
+    let stream = reader
+        .into_inner()
+        .reunite(writer.0)
+        .map_err(|_| "the halves are not of one stream".to_owned())?;
+    let MaybeTls::Plain(stream) = stream else {
+        return Err("TLS is on already".to_owned());
+    };
+    let stream = Rewind::new(leftover, stream);
+    let (stream, peer_certificates) = match side {
+        Side::Client(tls) => {
+            let connector = futures_rustls::TlsConnector::from(tls.config().clone());
+            let tls = connector
+                .connect(tls.server_name().clone(), stream)
+                .await
+                .map_err(|e| handshake_failure(&e))?;
+            let chain = peer_chain(tls.get_ref().1.peer_certificates());
+            (MaybeTls::Client(Box::new(tls)), chain)
         }
-    }
+        Side::Server(tls) => {
+            let acceptor = futures_rustls::TlsAcceptor::from(tls.config().clone());
+            let tls = acceptor
+                .accept(stream)
+                .await
+                .map_err(|e| handshake_failure(&e))?;
+            let chain = peer_chain(tls.get_ref().1.peer_certificates());
+            (MaybeTls::Server(Box::new(tls)), chain)
+        }
+    };
+    let (reader, writer) = split(stream);
+    Ok(Some(Upgraded {
+        reader,
+        writer,
+        peer_certificates,
+    }))
+}
 
-    async fn upgrade(
-        &mut self,
-        reader: TlsReader<S>,
-        writer: TlsWriter<S>,
-        leftover: BytesMut,
-        how: Upgrade,
-    ) -> Result<Option<Upgraded<TlsReader<S>, TlsWriter<S>>>, String> {
-        let side = Side::of(how, self.answer.as_ref())?;
-        let stream = reader
-            .into_inner()
-            .reunite(writer.0)
-            .map_err(|_| "the halves are not of one stream".to_owned())?;
-        let MaybeTls::Plain(stream) = stream else {
-            return Err("TLS is on already".to_owned());
-        };
-        let stream = Rewind::new(leftover, stream);
-        let (stream, peer_certificates) = match side {
-            Side::Client(tls) => {
-                let connector = futures_rustls::TlsConnector::from(tls.config().clone());
-                let tls = connector
-                    .connect(tls.server_name().clone(), stream)
-                    .await
-                    .map_err(|e| handshake_failure(&e))?;
-                let chain = peer_chain(tls.get_ref().1.peer_certificates());
-                (MaybeTls::Client(Box::new(tls)), chain)
-            }
-            Side::Server(tls) => {
-                let acceptor = futures_rustls::TlsAcceptor::from(tls.config().clone());
-                let tls = acceptor
-                    .accept(stream)
-                    .await
-                    .map_err(|e| handshake_failure(&e))?;
-                let chain = peer_chain(tls.get_ref().1.peer_certificates());
-                (MaybeTls::Server(Box::new(tls)), chain)
-            }
-        };
-        let (reader, writer) = split(stream);
-        Ok(Some(Upgraded {
-            reader,
-            writer,
-            peer_certificates,
-        }))
+impl<S> Upgrades<S> {
+    /// Also answers Twisted's `StartTLS` with `tls`'s certificate (a
+    /// server built with [`upgradable::bind`](crate::upgradable::bind)
+    /// adds the `StartTLS` responder itself).
+    ///
+    /// ```
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let tls = amp_async_std::tls::ServerTls::from_pem(ca.cert.pem().as_bytes(), ca.key_pair.serialize_pem().as_bytes()).unwrap();
+    /// let upgrades = amp_async_std::upgradable::Upgrades::<async_net::TcpStream>::new().answer_start_tls(tls);
+    /// # drop(upgrades);
+    /// ```
+    pub fn answer_start_tls(mut self, tls: ServerTls) -> Self {
+        self.answer_tls = Some(tls);
+        self
     }
+}
+
+/// The upgrades of a connection that answers `StartTLS` with `answer`, if
+/// given.
+fn upgrades<S>(answer: Option<ServerTls>) -> Upgrades<S> {
+    let mut upgrades = Upgrades::new();
+    upgrades.answer_tls = answer;
+    upgrades
 }
 
 /// Runs AMP over `stream` on `runtime`, upgradable: plain until
@@ -290,15 +159,13 @@ where
         Some(_) => answer_start_tls(responders),
         None => responders,
     };
-    let (reader, writer) = split(MaybeTls::Plain(stream));
-    amp_engine::spawn_upgradable(
-        &runtime,
-        reader,
-        writer,
+    crate::upgradable::start(
+        runtime,
+        stream,
         addr,
         responders,
         options,
-        Tls::new(answer),
+        upgrades(answer),
         start.map(Upgrade::Start),
     )
 }
@@ -443,12 +310,12 @@ impl Listener for TlsListener {
     ) -> Peer {
         let (upgrader, responders, first) = match &self.mode {
             Mode::Tls(tls) => (
-                Tls::new(None),
+                upgrades(None),
                 responders,
                 Some(Upgrade::Start(Box::new(tls.clone()))),
             ),
             Mode::StartTls(tls) => (
-                Tls::new(Some(tls.clone())),
+                upgrades(Some(tls.clone())),
                 answer_start_tls(responders),
                 None,
             ),
