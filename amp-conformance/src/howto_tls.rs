@@ -7,12 +7,32 @@
 //! | `--starttls CA.pem` | client | call `StartTLS` before the calls, verifying the server against these authorities |
 //! | `--server-name NAME` | client | the name the server's certificate must carry (default `localhost`) |
 //!
+//! The servers also answer the catalogue's `SwitchToEcho` (a
+//! `ProtocolSwitchCommand`: after its answer they echo every byte).
+//!
 //! The TLS itself is the bindings' (their `tls` feature); an example built
 //! without it refuses these flags.
 
 use std::path::PathBuf;
 
+use amp_core::AmpBox;
+use amp_engine::Responders;
 use amp_engine::tls::{ClientTls, ServerTls};
+
+/// The catalogue's `SwitchToEcho` (interop/COMMANDS.md): the command a
+/// server's upgrades switch on, then echoing every byte.
+pub const SWITCH_TO_ECHO: &str = "SwitchToEcho";
+
+/// `responders` with `SwitchToEcho` answered (an empty answer); the switch
+/// itself, and the echo after it, are the binding's upgrades'.
+///
+/// ```
+/// let responders = amp_conformance::howto_tls::answer_switch_to_echo(amp_engine::Responders::new());
+/// # drop(responders);
+/// ```
+pub fn answer_switch_to_echo(responders: Responders) -> Responders {
+    responders.raw_responder(SWITCH_TO_ECHO, |_, _| async { Ok(AmpBox::new()) })
+}
 
 /// An example's command line: the address and the TLS flags.
 #[derive(Clone, Debug, Default, PartialEq)]
