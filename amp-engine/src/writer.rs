@@ -12,9 +12,9 @@ use bytes::{Bytes, BytesMut};
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
-use crate::WriteHalf;
 use crate::shared::{Shared, State};
 use crate::upgrade::{Upgrade, Upgraded, Upgrader};
+use crate::{ReadHalf, WriteHalf};
 
 /// How the writer gets the reader's half for an upgrade, upgrades both,
 /// and gives the reader its new half.
@@ -47,7 +47,7 @@ fn take(state: &mut State, held: &mut BytesMut) -> Bytes {
     }
 }
 
-pub(crate) async fn write_loop<R, W: WriteHalf, U: Upgrader<R, W>>(
+pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     shared: Arc<Shared>,
     mut writer: W,
     handback: Option<oneshot::Sender<W>>,
@@ -128,7 +128,7 @@ pub(crate) async fn write_loop<R, W: WriteHalf, U: Upgrader<R, W>>(
 /// Upgrades both halves; gives the reader its new half and returns the
 /// writer's. `None`: the connection has ended (the upgrade failed, or the
 /// connection ended meanwhile).
-async fn upgrade<R, W: WriteHalf, U: Upgrader<R, W>>(
+async fn upgrade<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     shared: &Shared,
     switch: &mut WriteSwitch<R, U>,
     reader: R,
@@ -136,12 +136,35 @@ async fn upgrade<R, W: WriteHalf, U: Upgrader<R, W>>(
     leftover: BytesMut,
     how: Upgrade,
 ) -> Option<W> {
+    // A handshake the peer stalls is bounded as an unfinished box or an
+    // idle connection would be, by the shorter of the two timeouts set.
+    let limit = [
+        shared.options.unfinished_box_timeout,
+        shared.options.idle_timeout,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
     let outcome = {
         let mut upgrading = pin!(switch.upgrader.upgrade(reader, writer, leftover, how));
         let mut ended = pin!(ended(shared));
+        let mut late = pin!(async move {
+            match limit {
+                Some(limit) => {
+                    R::sleep(limit).await;
+                    limit
+                }
+                None => std::future::pending().await,
+            }
+        });
         poll_fn(|cx| {
             if let Poll::Ready(outcome) = upgrading.as_mut().poll(cx) {
                 return Poll::Ready(Some(outcome));
+            }
+            if let Poll::Ready(limit) = late.as_mut().poll(cx) {
+                return Poll::Ready(Some(Err(format!(
+                    "the upgrade did not finish within {limit:?}"
+                ))));
             }
             ended.as_mut().poll(cx).map(|()| None)
         })

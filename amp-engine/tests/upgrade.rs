@@ -66,6 +66,10 @@ impl ReadHalf for Rx {
         buf.extend_from_slice(&bytes);
         Ok(bytes.len())
     }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        Threads.sleep(duration)
+    }
 }
 
 struct Tx {
@@ -94,6 +98,8 @@ const KEY: u8 = 0x5a;
 struct Keyed {
     commands: Vec<Bytes>,
     fail: bool,
+    /// The handshake never finishes.
+    stall: bool,
 }
 
 impl Upgrader<Rx, Tx> for Keyed {
@@ -110,6 +116,9 @@ impl Upgrader<Rx, Tx> for Keyed {
     ) -> Result<Option<Upgraded<Rx, Tx>>, String> {
         if self.fail {
             return Err("handshake refused".into());
+        }
+        if self.stall {
+            std::future::pending::<()>().await;
         }
         let who = match how {
             Upgrade::Answered { command } => {
@@ -161,6 +170,7 @@ fn pair(server_responders: Responders, fail: bool) -> Pair {
         Keyed {
             commands: vec![Bytes::from_static(b"StartTLS")],
             fail,
+            stall: false,
         },
         None,
     );
@@ -182,6 +192,7 @@ fn pair(server_responders: Responders, fail: bool) -> Pair {
         Keyed {
             commands: Vec::new(),
             fail,
+            stall: false,
         },
         None,
     );
@@ -454,6 +465,7 @@ fn a_connection_can_start_upgraded() {
             Keyed {
                 commands: Vec::new(),
                 fail: false,
+                stall: false,
             },
             Some(Upgrade::Start(Box::new(()))),
         )
@@ -476,4 +488,37 @@ fn a_connection_can_start_upgraded() {
     let mut d = Decoder::default();
     d.feed(&wire).unwrap();
     assert_eq!(d.decode().unwrap().unwrap().get_str("total"), Some("4"));
+}
+
+#[test]
+fn a_handshake_that_never_finishes_is_bounded_by_the_timeouts() {
+    let (_a_tx, a_rx) = mpsc::unbounded::<Vec<u8>>();
+    let (b_tx, _b_rx) = mpsc::unbounded();
+    let peer = amp_engine::spawn_upgradable(
+        &Threads,
+        Rx {
+            rx: a_rx,
+            key: 0,
+            first: Vec::new(),
+        },
+        Tx {
+            tx: b_tx,
+            key: 0,
+            tap: Tap::default(),
+        },
+        None,
+        Responders::new(),
+        Options::default().idle_timeout(Duration::from_millis(100)),
+        Keyed {
+            commands: Vec::new(),
+            fail: false,
+            stall: true,
+        },
+        Some(Upgrade::Start(Box::new(()))),
+    );
+    let reason = futures_executor::block_on(peer.closed());
+    assert_eq!(
+        reason,
+        ConnectionError::UpgradeFailed("the upgrade did not finish within 100ms".into())
+    );
 }

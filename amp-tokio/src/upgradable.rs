@@ -32,8 +32,11 @@
 //! let client = amp_tokio::upgradable::from_stream(
 //!     b, None, amp_tokio::Responders::new(), Default::default(), Upgrades::new(),
 //! );
-//! let (_answer, switched) = switch_protocol(&client, "SwitchToEcho", amp_core::AmpBox::new()).await.unwrap();
-//! let mut stream = switched.stream;
+//! let (_answer, switched) =
+//!     switch_protocol::<tokio::io::DuplexStream>(&client, "SwitchToEcho", amp_core::AmpBox::new())
+//!         .await
+//!         .unwrap();
+//! let mut stream = switched.into_stream();
 //! stream.write_all(b"hello").await.unwrap();
 //! let mut back = [0; 5];
 //! stream.read_exact(&mut back).await.unwrap();
