@@ -21,7 +21,7 @@ use amp_engine::tls::{ClientTls, ServerTls};
 
 /// The catalogue's `SwitchToEcho` (interop/COMMANDS.md): the command a
 /// server's upgrades switch on, then echoing every byte.
-pub const SWITCH_TO_ECHO: &str = "SwitchToEcho";
+pub const SWITCH_TO_ECHO: &str = <crate::catalogue::SwitchToEcho as amp_core::Command>::NAME;
 
 /// `responders` with `SwitchToEcho` answered (an empty answer); the switch
 /// itself, and the echo after it, are the binding's upgrades'.
