@@ -17,6 +17,15 @@ side's verified certificate says, Twisted's ``peerCertificate``).
         right after, then PeerName; prints one JSON line of what it saw and
         exits 0 (1 on any failure, the reason on standard error).
 
+    python interop/tls_peer.py ssl-server CERT KEY CA [--require-client]
+        As ``server``, but TLS from the first byte (Twisted's ``ssl:``
+        server endpoint, listenSSL).
+
+    python interop/tls_peer.py ssl-client HOST:PORT CA [CERT KEY]
+        Connects with TLS from the first byte (connectSSL, verifying the
+        server against CA and the name ``localhost``, showing CERT/KEY if
+        given), calls Sum and PeerName, prints one JSON line.
+
 The certificates are PEM files a test made (never committed).
 """
 
@@ -25,7 +34,7 @@ import sys
 
 from twisted.internet import defer, reactor
 from twisted.internet.protocol import ClientCreator, Factory
-from twisted.internet.ssl import Certificate, PrivateCertificate
+from twisted.internet.ssl import Certificate, PrivateCertificate, optionsForClientTLS
 from twisted.protocols import amp
 
 from commands import Sum
@@ -74,7 +83,7 @@ class TlsProtocol(InteropProtocol):
         return {"name": cert.getSubject().commonName.decode("utf-8")}
 
 
-def serve(argv):
+def serve(argv, ssl=False):
     cert_path, key_path, ca_path = argv[:3]
     require_client = "--require-client" in argv[3:]
     line_buffered_stdout()
@@ -82,7 +91,12 @@ def serve(argv):
     TlsProtocol.certificate = PrivateCertificate.loadPEM(read(cert_path) + read(key_path))
     if require_client:
         TlsProtocol.authorities = [Certificate.loadPEM(read(ca_path))]
-    listening = reactor.listenTCP(0, Factory.forProtocol(TlsProtocol), interface="127.0.0.1")
+    factory = Factory.forProtocol(TlsProtocol)
+    if ssl:
+        options = TlsProtocol.certificate.options(*(TlsProtocol.authorities or []))
+        listening = reactor.listenSSL(0, factory, options, interface="127.0.0.1")
+    else:
+        listening = reactor.listenTCP(0, factory, interface="127.0.0.1")
     print(f"LISTENING {listening.getHost().port}")
     stop_when_stdin_closes()
     reactor.run()
@@ -117,7 +131,23 @@ def client(argv):
     proto.transport.loseConnection()
 
 
-def run_client(argv):
+@defer.inlineCallbacks
+def ssl_client(argv):
+    host, port = parse_address(argv[0])
+    ca = Certificate.loadPEM(read(argv[1]))
+    mine = None
+    if len(argv) >= 3:
+        mine = PrivateCertificate.loadPEM(read(argv[2]) + read(argv[3]))
+    options = optionsForClientTLS("localhost", trustRoot=ca, clientCertificate=mine)
+    proto = yield ClientCreator(reactor, TlsProtocol).connectSSL(host, port, options)
+    seen = {"sum": (yield proto.callRemote(Sum, a=1, b=2))["total"]}
+    seen["server_saw"] = (yield proto.callRemote(PeerName))["name"]
+    seen["server_name"] = proto.peerCertificate.getSubject().commonName.decode("utf-8")
+    print(json.dumps(seen))
+    proto.transport.loseConnection()
+
+
+def run_client(argv, client=client):
     line_buffered_stdout()
     log_to_stderr()
     outcome = {"code": 1}
@@ -137,10 +167,13 @@ def run_client(argv):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2 or sys.argv[1] not in ("server", "client"):
+    modes = {
+        "server": lambda argv: serve(argv),
+        "ssl-server": lambda argv: serve(argv, ssl=True),
+        "client": lambda argv: run_client(argv),
+        "ssl-client": lambda argv: run_client(argv, ssl_client),
+    }
+    if len(sys.argv) < 2 or sys.argv[1] not in modes:
         sys.stderr.write(__doc__)
         sys.exit(2)
-    if sys.argv[1] == "server":
-        serve(sys.argv[2:])
-    else:
-        run_client(sys.argv[2:])
+    modes[sys.argv[1]](sys.argv[2:])

@@ -588,6 +588,80 @@ async fn twisted_client_to_rust<R: TlsRuntime>(rt: R, with_certificate: bool) {
     .await;
 }
 
+/// A Rust client connects with TLS from the first byte to Twisted's
+/// `ssl:` server (listenSSL), which requires and verifies its certificate.
+pub async fn tls_from_the_first_byte_rust_client_to_twisted<R: TlsRuntime>(rt: R) {
+    let certs = Certs::generate();
+    let args: Vec<&std::ffi::OsStr> = vec![
+        "ssl-server".as_ref(),
+        certs.server.cert_path.as_os_str(),
+        certs.server.key_path.as_os_str(),
+        certs.ca.cert_path.as_os_str(),
+        "--require-client".as_ref(),
+    ];
+    let twisted = PyServer::start_args(python(), "tls_peer.py", &args);
+    let client = within(
+        &rt,
+        "TLS connect to Twisted",
+        rt.connect_tls(twisted.addr(), certs.client_tls(true), Responders::new()),
+    )
+    .await
+    .expect("TLS connect to Twisted");
+    assert_eq!(sum(&client, 20, 22).await, 42);
+    assert_eq!(peer_name(&client).await, CLIENT_NAME);
+    assert_eq!(
+        client.peer_certificates().and_then(|c| c.first().cloned()),
+        Some(certs.server.der.clone())
+    );
+    drop(twisted);
+}
+
+/// Twisted's `ssl:` client (connectSSL) connects with TLS from the first
+/// byte to a Rust server, showing its certificate, which the Rust server
+/// verifies and its responders see.
+pub async fn tls_from_the_first_byte_twisted_client_to_rust<R: TlsRuntime>(rt: R) {
+    let certs = Certs::generate();
+    let gate = Arc::new(Gate::default());
+    let served = rt
+        .serve_tls(certs.server_tls_verifying(true), factory(&gate, &certs))
+        .await
+        .expect("serve");
+    let mut command = Command::new(python());
+    command
+        .arg(crate::interop::python::repo_root().join("interop/tls_peer.py"))
+        .arg("ssl-client")
+        .arg(served.addr.to_string())
+        .arg(&certs.ca.cert_path)
+        .arg(&certs.client.cert_path)
+        .arg(&certs.client.key_path)
+        .current_dir(crate::interop::python::repo_root());
+    let run = within(
+        &rt,
+        "Twisted's ssl: client",
+        crate::blocking(move || run_to_end(command, std::time::Duration::from_secs(60))),
+    )
+    .await
+    .expect("run tls_peer.py ssl-client");
+    assert!(
+        run.status.is_some_and(|s| s.success()),
+        "tls_peer.py ssl-client failed ({}):\n{}\n{}",
+        describe(run.status),
+        run.stdout,
+        run.stderr
+    );
+    let seen: serde_json::Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|e| panic!("tls_peer.py printed {:?}: {e}", run.stdout));
+    assert_eq!(seen["sum"], 3, "{seen}");
+    assert_eq!(seen["server_saw"], CLIENT_NAME, "{seen}");
+    assert_eq!(seen["server_name"], "localhost", "{seen}");
+    within(
+        &rt,
+        "the server to stop",
+        served.stop.shutdown(std::time::Duration::from_secs(1)),
+    )
+    .await;
+}
+
 /// Twisted client → Rust server, StartTLS without a client certificate.
 pub async fn start_tls_twisted_client_to_rust<R: TlsRuntime>(rt: R) {
     twisted_client_to_rust(rt, false).await
@@ -617,6 +691,8 @@ macro_rules! tls_suite {
             start_tls_rust_client_with_certificate_to_twisted,
             start_tls_twisted_client_to_rust,
             start_tls_twisted_client_with_certificate_to_rust,
+            tls_from_the_first_byte_rust_client_to_twisted,
+            tls_from_the_first_byte_twisted_client_to_rust,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {
