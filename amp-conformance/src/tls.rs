@@ -294,25 +294,24 @@ pub async fn start_tls_rust_to_rust_mutual<R: TlsRuntime>(rt: R) {
     assert_eq!(sum(&client, 1, 2).await, 3);
     let held = client.call_remote("Hold", AmpBox::new());
     let tls = certs.client_tls(true);
-    let upgrading = amp_engine::tls::start_tls(&client, &tls);
+    // The held call is answered once TLS is up: its answer crosses the
+    // switch. The calls after StartTLS wait for TLS and go out over it.
+    let upgrading = async {
+        let upgraded = amp_engine::tls::start_tls(&client, &tls).await;
+        gate.open(1);
+        upgraded
+    };
     let after = sum(&client, 40, 2);
     let name = peer_name(&client);
-    let open = async {
-        // Let the held call wait across the switch.
-        rt.sleep(std::time::Duration::from_millis(50)).await;
-        gate.open(1);
-    };
-    let (held, upgraded, after, name, ()) =
-        within(&rt, "the upgrade and the calls around it", async {
-            let ((held, upgraded), (after, name), ()) = futures_util::future::join3(
-                futures_util::future::join(held, upgrading),
-                futures_util::future::join(after, name),
-                open,
-            )
-            .await;
-            (held, upgraded, after, name, ())
-        })
-        .await;
+    let ((held, upgraded), (after, name)) = within(
+        &rt,
+        "the upgrade and the calls around it",
+        futures_util::future::join(
+            futures_util::future::join(held, upgrading),
+            futures_util::future::join(after, name),
+        ),
+    )
+    .await;
     upgraded.expect("StartTLS");
     assert_eq!(held.expect("Hold answered").get_str("held"), Some("yes"));
     assert_eq!(after, 42);
