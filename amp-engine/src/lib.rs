@@ -27,6 +27,8 @@
 //! | `shutdown` | [`ShutdownHandle`]: stopping a server from elsewhere |
 //! | `runtime` | [`Runtime`]: what a binding gives (spawn, sleep) |
 //! | `server` | [`Server`] over any [`Listener`]: the one accept loop |
+//! | `upgrade` | [`Upgrader`]: changing a live connection's transport in place (StartTLS, protocol switches) |
+//! | `tls` | `amp_engine::tls` (feature `tls`): rustls settings and Twisted's `StartTLS`, for the bindings' TLS |
 //!
 //! ```
 //! use amp_engine::{Peer, ReadHalf, Responders, WriteHalf};
