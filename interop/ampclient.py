@@ -3,6 +3,7 @@ Twisted's documented AMP example client (docs/core/examples/ampclient.py in
 Twisted 26.10.0), made usable as a test peer.
 
     python interop/ampclient.py [HOST:PORT]     (default 127.0.0.1:1234)
+    python interop/ampclient.py unix:PATH       (a UNIX socket)
 
 As documented, it opens two connections, calls Sum(a=13, b=81) on one and
 Divide(numerator=1234, denominator=0) on the other, turns the declared
@@ -14,7 +15,7 @@ ZeroDivisionError (ZERO_DIVISION) into infinity, and prints exactly:
 (the second line prints the result of the documented DeferredList: one
 ``(success, value)`` pair per call). What differs from the documented script:
 
-- the address comes from the first argument;
+- the address comes from the first argument (``HOST:PORT`` or ``unix:PATH``);
 - any failure (connection refused or lost, a wrong error, a wrong answer)
   prints ``FAILED: <reason>`` on standard error and exits with status 1,
   where the documented client would print a Failure and exit 0;
@@ -27,7 +28,7 @@ import sys
 from ampserver import Divide, Sum
 
 from twisted.internet import defer, reactor
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, connectProtocol
 from twisted.protocols.amp import AMP
 
 from peer import line_buffered_stdout, parse_address
@@ -39,7 +40,11 @@ status = {"code": 1}
 
 
 def doMath(host, port):
-    destination = HostnameEndpoint(reactor, host, port)
+    if host is None:
+        # unix:PATH: the port is the socket's path.
+        destination = UNIXClientEndpoint(reactor, port)
+    else:
+        destination = HostnameEndpoint(reactor, host, port)
     sumDeferred = connectProtocol(destination, AMP())
 
     def connected(ampProto):
@@ -91,7 +96,11 @@ def timedOut():
 
 
 if __name__ == "__main__":
-    host, port = parse_address(sys.argv[1] if len(sys.argv) > 1 else None)
+    address = sys.argv[1] if len(sys.argv) > 1 else None
+    if address and address.startswith("unix:"):
+        host, port = None, address[len("unix:"):]
+    else:
+        host, port = parse_address(address)
     line_buffered_stdout()
     doMath(host, port)
     reactor.callLater(TIMEOUT, timedOut)

@@ -2,7 +2,8 @@
 Twisted's documented AMP example server (docs/core/examples/ampserver.py in
 Twisted 26.10.0), made usable as a test peer.
 
-    python interop/ampserver.py [HOST:PORT]     (default 127.0.0.1:1234; port 0
+    python interop/ampserver.py [HOST:PORT | unix:PATH | stdio]
+                                                (default 127.0.0.1:1234; port 0
                                                  picks a free port)
 
 The commands and responders are the documented ones, unchanged, and so is
@@ -11,7 +12,10 @@ what the responders print (``Did a sum: 13 + 81 = 94``, ``Divided: 1234 / 4 =
 prints nothing and answers the declared error ZERO_DIVISION). What differs
 from the documented script:
 
-- the address comes from the first argument instead of the fixed port 1234;
+- the address comes from the first argument instead of the fixed port 1234:
+  ``HOST:PORT``, ``unix:PATH`` (a UNIX socket), or ``stdio`` (one connection
+  on standard input and output, as a spawned child: then what the responders
+  print goes to standard error, and it exits once the connection is lost);
 - once listening it prints ``LISTENING <port>`` instead of ``started``;
 - standard output is line-buffered, so each line reaches a pipe at once;
 - it stops when standard input, if it is a pipe, reaches end of file (as
@@ -22,7 +26,7 @@ import sys
 
 from twisted.protocols import amp
 
-from peer import line_buffered_stdout, parse_address, stop_when_stdin_closes
+from peer import line_buffered_stdout, listen, serve_stdio, stop_when_stdin_closes
 
 
 class Sum(amp.Command):
@@ -56,12 +60,15 @@ def main():
     from twisted.internet import reactor
     from twisted.internet.protocol import Factory
 
-    host, port = parse_address(sys.argv[1] if len(sys.argv) > 1 else None)
+    address = sys.argv[1] if len(sys.argv) > 1 else None
+    if address == "stdio":
+        serve_stdio(Math())
+        reactor.run()
+        return
     line_buffered_stdout()
     pf = Factory()
     pf.protocol = Math
-    listening = reactor.listenTCP(port, pf, interface=host)
-    print(f"LISTENING {listening.getHost().port}")
+    print(f"LISTENING {listen(address, pf)}")
     stop_when_stdin_closes()
     reactor.run()
 

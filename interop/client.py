@@ -4,6 +4,7 @@ Twisted, against any server that implements the command catalogue
 (commands.py, documented in COMMANDS.md).
 
     python interop/client.py HOST:PORT [SCENARIO ...]
+    python interop/client.py unix:PATH [SCENARIO ...]
     python interop/client.py --list
 
 With no scenario named, every scenario runs, in the order of --list. Each
@@ -33,7 +34,7 @@ import sys
 import time
 
 from twisted.internet import defer, reactor
-from twisted.internet.endpoints import HostnameEndpoint, connectProtocol
+from twisted.internet.endpoints import HostnameEndpoint, UNIXClientEndpoint, connectProtocol
 from twisted.internet.error import ConnectionClosed
 from twisted.protocols import amp
 from twisted.python.filepath import FilePath
@@ -230,7 +231,11 @@ class Session:
         self.protocols = []
 
     async def connect(self):
-        endpoint = HostnameEndpoint(reactor, self.host, self.port, timeout=CLOSE_WITHIN)
+        if self.host is None:
+            # unix:PATH: the port is the socket's path.
+            endpoint = UNIXClientEndpoint(reactor, self.port, timeout=CLOSE_WITHIN)
+        else:
+            endpoint = HostnameEndpoint(reactor, self.host, self.port, timeout=CLOSE_WITHIN)
         protocol = await connectProtocol(endpoint, InteropProtocol())
         self.protocols.append(protocol)
         return protocol
@@ -576,7 +581,9 @@ def main(argv):
     parser = argparse.ArgumentParser(
         description="Run AMP interoperability scenarios against a server of the catalogue."
     )
-    parser.add_argument("address", nargs="?", help="HOST:PORT of the server (default 127.0.0.1:1234)")
+    parser.add_argument(
+        "address", nargs="?", help="HOST:PORT or unix:PATH of the server (default 127.0.0.1:1234)"
+    )
     parser.add_argument("scenarios", nargs="*", help="scenarios to run (default: all)")
     parser.add_argument("--list", action="store_true", help="print the scenario names and exit")
     parser.add_argument(
@@ -596,7 +603,10 @@ def main(argv):
     unknown = [name for name in args.scenarios if name not in SCENARIOS]
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; --list shows them")
-    host, port = parse_address(args.address)
+    if args.address and args.address.startswith("unix:"):
+        host, port = None, args.address[len("unix:"):]
+    else:
+        host, port = parse_address(args.address)
     names = args.scenarios or list(SCENARIOS)
     log_to_stderr()
 

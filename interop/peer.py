@@ -179,7 +179,8 @@ class InteropProtocol(amp.AMP):
 
     @Die.responder
     def die(self):
-        self.transport.abortConnection()
+        # Standard input and output (StandardIO) cannot be aborted, only lost.
+        getattr(self.transport, "abortConnection", self.transport.loseConnection)()
         return defer.Deferred()
 
     # -- Protocol switching ------------------------------------------------
@@ -208,6 +209,44 @@ def parse_address(text, default="127.0.0.1:1234"):
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     return host, int(port)
+
+
+def listen(text, factory):
+    """
+    Listen with ``factory`` on ``host:port`` (TCP, port 0 picks a free one)
+    or ``unix:PATH`` (a new UNIX socket). Returns what the ``LISTENING``
+    line names: the port, or ``unix:PATH``.
+    """
+    if text and text.startswith("unix:"):
+        path = text[len("unix:"):]
+        if not path:
+            raise SystemExit("bad address 'unix:': expected unix:PATH")
+        reactor.listenUNIX(path, factory)
+        return f"unix:{path}"
+    host, port = parse_address(text)
+    listening = reactor.listenTCP(port, factory, interface=host)
+    return str(listening.getHost().port)
+
+
+def serve_stdio(protocol):
+    """
+    Serve ``protocol`` on this process's standard input and output
+    (Twisted's StandardIO), as the child of a process that spawned it: from
+    now on print() writes to standard error, so that nothing but AMP goes
+    to standard output, and the reactor stops when the connection is lost
+    (standard input ended, or the protocol closed it).
+    """
+    from twisted.internet import stdio
+
+    sys.stdout = sys.stderr
+    lost = protocol.connectionLost
+
+    def connection_lost(reason):
+        lost(reason)
+        stop_reactor()
+
+    protocol.connectionLost = connection_lost
+    stdio.StandardIO(protocol)
 
 
 def line_buffered_stdout():

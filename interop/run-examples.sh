@@ -4,10 +4,13 @@
 # amp-async-std's `ampclient_async_std`, Python interop/ampclient.py) with a
 # server (`ampserver`, `ampserver_async_std`, Python interop/ampserver.py):
 # each Rust side against Twisted in both directions, and the two Rust
-# adapters against each other; then the Rust pairings again over TLS, the
-# server with `--tls CERT KEY` answering the client's `StartTLS` (client
-# `--starttls CA`), with certificates made for the run (the `test_certs`
-# example of amp-conformance).
+# adapters against each other; over TCP, then over UNIX sockets (`unix:PATH`),
+# then with the client spawning the server as a child on its standard input
+# and output (`exec:SERVER stdio`, the Rust clients only); then the Rust
+# pairings over TCP again with StartTLS, the server with `--tls CERT KEY`
+# answering the client's `StartTLS` (client `--starttls CA`), with
+# certificates made for the run (the `test_certs` example of
+# amp-conformance).
 #
 #     bash interop/run-examples.sh
 #
@@ -15,7 +18,8 @@
 # line read; the client must exit 0 and print `Divided by zero: returning INF`
 # and a `Done with math:` line equal to the Python client's against the
 # Python server (the documented output); the server must print `Did a sum:
-# 13 + 81 = 94`. Prints PASS or FAIL per pairing, then `N passed, M failed`;
+# 13 + 81 = 94` (a server on stdio prints it on standard error, which the
+# client passes on). Prints PASS or FAIL per pairing, then `N passed, M failed`;
 # exits 1 when a pairing failed (2 when the set-up failed).
 set -uo pipefail
 
@@ -100,31 +104,56 @@ reference_whose="the documented example"
 reason=""
 done_line=""
 
-# run_pairing CLIENT SERVER: sets `reason` (empty on success).
+# run_pairing CLIENT SERVER [TRANSPORT]: sets `reason` (empty on success).
+# TRANSPORT is tcp (the default), unix or exec.
 run_pairing() {
-    local client="$1" server="$2" line port out="$work/$1-$2.out" err="$work/$1-$2.err"
+    local client="$1" server="$2" transport="${3:-tcp}" line port
+    local out="$work/$1-$2-${3:-tcp}.out" err="$work/$1-$2-${3:-tcp}.err" address
     reason=""
 
-    # The server's standard input is a pipe held by this script (a coprocess),
-    # so the Python servers also exit should the script die.
     server_command "$server"
-    coproc SERVER { exec "${server_cmd[@]}" 127.0.0.1:0 "${server_extra[@]}" 2>"$work/server-$server.err"; }
-    server_pid="$SERVER_PID"
-    local server_out="${SERVER[0]}"
-    if ! read -r -t "$STEP_TIMEOUT" line <&"$server_out"; then
-        reason="the $server server printed no LISTENING line within ${STEP_TIMEOUT} s"
-        return
+    # StartTLS: the client's flags go before the address, the server's
+    # after it (either order is accepted).
+    local server_extra=() client_extra=()
+    if [[ "$transport" == tls ]]; then
+        server_extra=(--tls "$work/certs/server.pem" "$work/certs/server.key")
+        client_extra=(--starttls "$work/certs/ca.pem")
     fi
-    port="${line#LISTENING }"
-    if [[ "$line" != LISTENING\ * || ! "$port" =~ ^[0-9]+$ ]]; then
-        reason="the $server server printed '$line', not 'LISTENING <port>'"
-        return
+    if [[ "$transport" == exec ]]; then
+        # No server process of ours: the client spawns one per connection.
+        address="exec:${server_cmd[0]}"
+        client_command "$client"
+        run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "$address" "${server_cmd[@]:1}" stdio >"$out" 2>"$err"
+    else
+        local listen_at="127.0.0.1:0"
+        [[ "$transport" == unix ]] && listen_at="unix:$work/$client-$server.sock"
+        # The server's standard input is a pipe held by this script (a
+        # coprocess), so the Python servers also exit should the script die.
+        coproc SERVER { exec "${server_cmd[@]}" "$listen_at" "${server_extra[@]}" 2>"$work/server-$server.err"; }
+        server_pid="$SERVER_PID"
+        local server_out="${SERVER[0]}"
+        if ! read -r -t "$STEP_TIMEOUT" line <&"$server_out"; then
+            reason="the $server server printed no LISTENING line within ${STEP_TIMEOUT} s"
+            return
+        fi
+        port="${line#LISTENING }"
+        if [[ "$transport" == unix ]]; then
+            if [[ "$port" != "$listen_at" ]]; then
+                reason="the $server server printed '$line', not 'LISTENING $listen_at'"
+                return
+            fi
+            address="$listen_at"
+        elif [[ "$line" != LISTENING\ * || ! "$port" =~ ^[0-9]+$ ]]; then
+            reason="the $server server printed '$line', not 'LISTENING <port>'"
+            return
+        else
+            address="127.0.0.1:$port"
+        fi
+        # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
+        # scripts/processes.sh).
+        client_command "$client"
+        run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "${client_extra[@]}" "$address" >"$out" 2>"$err"
     fi
-
-    # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
-    # scripts/processes.sh).
-    client_command "$client"
-    run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "${client_extra[@]}" "127.0.0.1:$port" >"$out" 2>"$err"
     local status=$?
     local want="${reference_done:-$DOCUMENTED_DONE}" whose="$reference_whose"
     done_line="$(grep -m1 '^Done with math:' "$out")"
@@ -136,6 +165,10 @@ run_pairing() {
         reason="the $client client printed no 'Done with math:' line"
     elif [[ "$done_line" != "$want" ]]; then
         reason="the $client client printed '$done_line', $whose '$want'"
+    elif [[ "$transport" == exec ]]; then
+        # The spawned server printed on its standard error, the client's.
+        grep -qx 'Did a sum: 13 + 81 = 94' "$err" ||
+            reason="the $server server (spawned) did not print 'Did a sum: 13 + 81 = 94'"
     else
         # The server did the sum (it prints what the documented one prints).
         local did=""
@@ -155,15 +188,14 @@ run_pairing() {
 # after it (either order is accepted).
 for pairing in "python python" "rust python" "python rust" "rust rust" \
     "async-std python" "python async-std" "async-std rust" "rust async-std" \
+    "python python unix" "rust python unix" "python rust unix" \
+    "async-std python unix" "python async-std unix" "rust async-std unix" "async-std rust unix" \
+    "rust python exec" "rust rust exec" "rust async-std exec" \
+    "async-std python exec" "async-std async-std exec" "async-std rust exec" \
     "rust rust tls" "async-std rust tls" "rust async-std tls"; do
-    read -r client server tls <<<"$pairing"
-    server_extra=()
-    client_extra=()
-    if [[ -n "$tls" ]]; then
-        server_extra=(--tls "$work/certs/server.pem" "$work/certs/server.key")
-        client_extra=(--starttls "$work/certs/ca.pem")
-    fi
-    run_pairing "$client" "$server"
+    read -r client server transport <<<"$pairing"
+    transport="${transport:-tcp}"
+    run_pairing "$client" "$server" "$transport"
     stop_server
     if [[ -z "$reference_done" ]]; then
         # Should the sanity pairing fail, compare with the documented line.
@@ -174,14 +206,15 @@ for pairing in "python python" "rust python" "python rust" "rust rust" \
             reference_done="$DOCUMENTED_DONE"
         fi
     fi
-    name="$client ampclient -> $server ampserver${tls:+ over StartTLS}"
+    name="$client ampclient -> $server ampserver"
+    [[ "$transport" == tcp ]] || name="$name ($transport)"
     if [[ -z "$reason" ]]; then
         passed=$((passed + 1))
         echo "PASS $name"
     else
         failed=$((failed + 1))
         echo "FAIL $name: $reason"
-        for log in "$work/$client-$server.out" "$work/$client-$server.err" "$work/server-$server.err"; do
+        for log in "$work/$client-$server-$transport.out" "$work/$client-$server-$transport.err" "$work/server-$server.err"; do
             if [[ -s "$log" ]]; then
                 echo "--- ${log##*/}"
                 cat "$log"

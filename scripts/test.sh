@@ -44,6 +44,9 @@ cargo check --quiet --manifest-path bench/Cargo.toml
 step "examples interoperate with Twisted's and with each other"
 bash interop/run-examples.sh
 
+step "the key-value service of docs/service.md interoperates with its Twisted twin"
+bash interop/run-kv.sh
+
 step "route examples interoperate with epsilon's amprouter guide (Python)"
 bash interop/run-routes.sh
 

@@ -8,6 +8,10 @@
 //! (both work under async-std and smol), and the engine's [`Runtime`] for
 //! the executor you use: [`AsyncStd`] (feature `async-std`, on by default),
 //! [`Smol`] (feature `smol`), or any function that spawns ([`Spawner`]).
+//! On unix, the other ways Twisted carries AMP too: UNIX sockets
+//! ([`unix`]), the process's own standard input and output ([`stdio`],
+//! Twisted's `StandardIO`) and a child process's pipes ([`process`],
+//! Twisted's `spawnProcess`, through `async-process`).
 //!
 //! ```
 //! use amp_core::Command;
@@ -28,17 +32,23 @@
 //!     Ok::<_, std::convert::Infallible>(Total { total: args.a + args.b })
 //! }));
 //! let client = amp_async_std::from_stream(AsyncStd, b, Responders::new());
-//! let total = client.call::<Sum>(&SumArgs { a: 13, b: 81 }).await.unwrap();
+//! let total = client.call_as::<Sum>(&SumArgs { a: 13, b: 81 }).await.unwrap();
 //! assert_eq!(total.total, 94);
 //! # drop(server); });
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(unix)]
+pub mod process;
 mod server;
+#[cfg(unix)]
+pub mod stdio;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+#[cfg(unix)]
+pub mod unix;
 pub mod upgradable;
 
 use std::future::Future;

@@ -9,6 +9,7 @@ use clap::Args;
 use serde_json::{Map, Value, json};
 
 use crate::boxes::{Kind, json_pairs, route};
+use crate::capture::{self, CaptureLimits, StreamEnd};
 use crate::failure::{Failure, REFUSED, UNREACHED};
 use crate::output::shown;
 
@@ -16,8 +17,12 @@ use crate::output::shown;
 #[derive(Args, Debug)]
 #[command(after_help = "\
 The input is the raw bytes of one direction of an AMP conversation, as a
-socket carried them (for example `socat -r client.bin ...` or a TCP stream
-saved from a capture); it is read as it arrives, so a live pipe works too.
+socket carried them (for example `socat -r client.bin ...`); it is read as
+it arrives, so a live pipe works too. Or it is a packet capture (pcap or
+pcapng, as tcpdump, tshark or Wireshark save them): each direction of each
+TCP connection in it is reassembled (in sequence order, retransmissions
+once) and decoded in turn, after a line naming it. Bytes the capture missed
+end what can be followed of that direction, and are reported.
 
 Each box is printed with its byte offset in the input, its kind (a request
 `ask` with its command and tag, an `answer`, an `error` with its code and
@@ -36,6 +41,7 @@ Exit status: 0 decoded, 1 framing error, 2 usage error, 3 input unreadable.
 Examples:
   amp decode capture.bin
   amp decode - < capture.bin
+  tcpdump -i lo -w amp.pcap tcp port 1234; amp decode amp.pcap
   amp decode --json capture.bin | jq -r 'select(.kind == \"ask\") | .command'")]
 pub struct DecodeArgs {
     /// The file holding the stream; `-` or nothing for standard input.
@@ -78,7 +84,123 @@ pub fn run(args: &DecodeArgs) -> Result<(), Failure> {
         .max_buffered_bytes(args.max_box_bytes)
         .max_keys(args.max_keys);
     let mut out = io::BufWriter::new(io::stdout().lock());
-    decode_stream(&mut input, &name, limits, args.json, &mut out)
+    // A capture file says so in its first four bytes.
+    let mut head = Vec::with_capacity(4);
+    (&mut input)
+        .take(4)
+        .read_to_end(&mut head)
+        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot read {name}: {e}")))?;
+    let mut input = io::Cursor::new(head.clone()).chain(input);
+    if capture::is_capture(&head) {
+        decode_capture(&mut input, &name, limits, args.json, &mut out)
+    } else {
+        decode_stream(&mut input, &name, limits, args.json, &mut out)
+    }
+}
+
+/// Decodes each TCP stream of the pcap or pcapng capture `input` (called
+/// `name` in messages): a line for the stream (its direction and size),
+/// then its boxes as [`decode_stream`] prints them, then its end if bytes
+/// are missing from the capture; with `json`, a last line counts the
+/// streams and the packets left out. A framing error in one stream is reported
+/// and the next stream decoded; the result is then a [`Failure`] with exit
+/// status 1.
+///
+/// ```
+/// let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+/// header.extend([0; 8]);
+/// header.extend(65535u32.to_le_bytes());
+/// header.extend(1u32.to_le_bytes());
+/// let mut out = Vec::new();
+/// amp::decode::decode_capture(&mut &header[..], "empty.pcap", amp_core::Limits::default(), false, &mut out).unwrap();
+/// assert_eq!(String::from_utf8(out).unwrap(), "no TCP stream in empty.pcap\n");
+/// ```
+pub fn decode_capture(
+    input: &mut dyn Read,
+    name: &str,
+    limits: Limits,
+    json: bool,
+    out: &mut impl Write,
+) -> Result<(), Failure> {
+    let (streams, skipped) = capture::reassemble(input, CaptureLimits::default())
+        .map_err(|e| Failure::new(REFUSED, format_args!("{name}: {e}")))?;
+    if streams.is_empty() && !json {
+        writeln!(out, "no TCP stream in {name}").map_err(Failure::output)?;
+    }
+    let mut result = Ok(());
+    for (n, stream) in streams.iter().enumerate() {
+        let number = n + 1;
+        if json {
+            let line = json!({
+                "kind": "stream",
+                "stream": number,
+                "from": stream.from.to_string(),
+                "to": stream.to.to_string(),
+                "bytes": stream.bytes.len(),
+            });
+            writeln!(out, "{line}").map_err(Failure::output)?;
+        } else {
+            writeln!(
+                out,
+                "== stream {number}: {} -> {} ({} bytes)",
+                stream.from,
+                stream.to,
+                stream.bytes.len()
+            )
+            .map_err(Failure::output)?;
+        }
+        let label = format!("stream {number} of {name}");
+        match decode_stream(&mut &stream.bytes[..], &label, limits, json, out) {
+            Ok(()) => {}
+            Err(Failure::OutputClosed) => return Err(Failure::OutputClosed),
+            Err(e) => {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            }
+        }
+        let end = match stream.end {
+            StreamEnd::Whole => None,
+            StreamEnd::Gap { offset, missing } => Some((
+                offset,
+                "gap",
+                format!("{missing} bytes missing from the capture; not followed further"),
+            )),
+            StreamEnd::Cut { offset } => Some((
+                offset,
+                "cut",
+                "the stream is longer than the capture limits; not followed further".into(),
+            )),
+        };
+        if let Some((offset, kind, message)) = end {
+            if json {
+                let line = json!({ "offset": offset, "kind": kind, "message": message });
+                writeln!(out, "{line}").map_err(Failure::output)?;
+            } else {
+                writeln!(out, "[{offset}] {kind}: {message}").map_err(Failure::output)?;
+            }
+        }
+    }
+    let ignored = skipped.not_tcp + skipped.unparseable + skipped.over_stream_limit;
+    if json {
+        let line = json!({
+            "kind": "capture",
+            "streams": streams.len(),
+            "not_tcp": skipped.not_tcp,
+            "unreadable": skipped.unparseable,
+            "past_stream_limit": skipped.over_stream_limit,
+        });
+        writeln!(out, "{line}").map_err(Failure::output)?;
+    } else if ignored > 0 {
+        writeln!(
+            out,
+            "({} packets not TCP, {} unreadable, {} past the stream limit)",
+            skipped.not_tcp, skipped.unparseable, skipped.over_stream_limit
+        )
+        .map_err(Failure::output)?;
+    }
+    out.flush().map_err(Failure::output)?;
+    result
 }
 
 /// Decodes everything `input` (called `name` in messages) holds under

@@ -13,6 +13,7 @@
 
 mod boxes;
 pub mod call;
+pub mod capture;
 pub mod decode;
 pub mod failure;
 mod output;

@@ -410,3 +410,86 @@ fn the_over_long_key_twisted_drops_is_a_framing_error_here_too() {
         "amp decode: framing error at byte 0: key length prefix 0100 is over 255 (its first byte must be zero)\n"
     );
 }
+
+/// interop/captures/twisted-howto.pcap: Twisted's documented example
+/// (`Sum(13, 81)` and `Divide(1234, 0)`, each on a connection of its own)
+/// captured by tcpdump on loopback (interop/captures/record.sh).
+fn howto_capture() -> Vec<u8> {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/captures/twisted-howto.pcap");
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The value of `key` in a decoded box's JSON pairs.
+fn pair<'a>(b: &'a Value, key: &str) -> Option<&'a str> {
+    b["pairs"]
+        .as_array()?
+        .iter()
+        .find(|p| p["key"] == key)
+        .and_then(|p| p["value"].as_str())
+}
+
+#[test]
+fn a_capture_of_twisted_traffic_decodes_stream_by_stream() {
+    let output = amp(&["decode", "--json", "-"], &howto_capture());
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines = json_lines(&output);
+    let streams: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "stream").collect();
+    assert_eq!(
+        streams.len(),
+        4,
+        "two connections, two directions each: {lines:?}"
+    );
+    // Each stream has a stream going the other way.
+    for s in &streams {
+        assert!(
+            streams
+                .iter()
+                .any(|o| o["from"] == s["to"] && o["to"] == s["from"]),
+            "{s}"
+        );
+    }
+    let sum = lines
+        .iter()
+        .find(|l| l["kind"] == "ask" && l["command"] == "Sum")
+        .expect("the Sum request");
+    assert_eq!((pair(sum, "a"), pair(sum, "b")), (Some("13"), Some("81")));
+    let divide = lines
+        .iter()
+        .find(|l| l["kind"] == "ask" && l["command"] == "Divide")
+        .expect("the Divide request");
+    assert_eq!(pair(divide, "denominator"), Some("0"));
+    let answer = lines
+        .iter()
+        .find(|l| l["kind"] == "answer")
+        .expect("Sum's answer");
+    assert_eq!(pair(answer, "total"), Some("94"));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["kind"] == "error" && pair(l, "_error_code") == Some("ZERO_DIVISION")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_capture_reads_the_same_from_a_file_and_as_text() {
+    let path =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/captures/twisted-howto.pcap");
+    let output = amp(&["decode", path.to_str().unwrap()], b"");
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.matches("== stream ").count(), 4, "{text}");
+    assert!(text.contains("ask Sum tag=1"), "{text}");
+    assert!(text.contains("code=ZERO_DIVISION"), "{text}");
+}
+
+#[test]
+fn a_truncated_capture_is_a_one_line_failure() {
+    let capture = howto_capture();
+    let output = amp(&["decode", "-"], &capture[..capture.len() - 10]);
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    let err = stderr(&output);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("ends inside a block"), "{err}");
+}

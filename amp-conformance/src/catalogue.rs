@@ -315,7 +315,7 @@ pub fn responders_counting_sums(sums: Arc<AtomicUsize>) -> Responders {
             // Every call is queued (on the first poll of join_all) before
             // any answer is awaited.
             let calls =
-                (0..args.count.max(0)).map(|i| ctx.peer.call::<Sum>(&SumArgs { a: i, b: 1 }));
+                (0..args.count.max(0)).map(|i| ctx.peer.call_as::<Sum>(&SumArgs { a: i, b: 1 }));
             let mut total: i128 = 0;
             for answer in futures_util::future::join_all(calls).await {
                 let answer = answer.map_err(Failure::<Infallible>::undeclared)?;

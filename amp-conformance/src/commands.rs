@@ -295,7 +295,7 @@ pub fn math(probes: &Probes) -> Responders {
         .responder(Fan, |ctx: Context, a: FanArgs| async move {
             let calls = (0..a.n).map(|i| {
                 let peer = ctx.peer.clone();
-                async move { peer.call::<Sum>(&SumArgs { a: i.into(), b: 1 }).await }
+                async move { peer.call_as::<Sum>(&SumArgs { a: i.into(), b: 1 }).await }
             });
             let mut total = 0;
             for r in futures_util::future::join_all(calls).await {

@@ -16,6 +16,8 @@
 use std::path::PathBuf;
 
 use amp_core::AmpBox;
+
+use crate::howto::{Address, Side};
 use amp_engine::Responders;
 use amp_engine::tls::{ClientTls, ServerTls};
 
@@ -39,6 +41,9 @@ pub fn answer_switch_to_echo(responders: Responders) -> Responders {
 pub struct Flags {
     /// The first argument that is not a flag, if any.
     pub address: Option<String>,
+    /// Every argument that is not a flag, in order (the address and, for
+    /// `exec:`, the command's words).
+    pub args: Vec<String>,
     /// `--tls CERT KEY`.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// `--starttls CA`.
@@ -57,6 +62,8 @@ pub struct Flags {
 /// assert_eq!(f.starttls.unwrap().to_str(), Some("ca.pem"));
 /// let f = parse(["--tls", "c.pem", "k.pem", "127.0.0.1:2"].map(String::from)).unwrap();
 /// assert_eq!(f.address.as_deref(), Some("127.0.0.1:2"));
+/// let f = parse(["exec:python3", "server.py", "stdio"].map(String::from)).unwrap();
+/// assert_eq!(f.args, ["exec:python3", "server.py", "stdio"]);
 /// assert!(parse(["--tls", "c.pem"].map(String::from)).is_err());
 /// assert!(parse(["--what"].map(String::from)).is_err());
 /// ```
@@ -78,8 +85,12 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Flags, String> {
                 flags.server_name = Some(value(&mut args, "--server-name", "a name")?)
             }
             flag if flag.starts_with("--") => return Err(format!("unknown flag {flag}")),
-            _ if flags.address.is_none() => flags.address = Some(arg),
-            _ => return Err(format!("unexpected argument {arg:?}")),
+            _ => {
+                if flags.address.is_none() {
+                    flags.address = Some(arg.clone());
+                }
+                flags.args.push(arg);
+            }
         }
     }
     Ok(flags)
@@ -102,6 +113,16 @@ fn read(path: &PathBuf) -> Result<Vec<u8>, String> {
 }
 
 impl Flags {
+    /// Where the example serves or connects ([`Address::parse`] of the
+    /// arguments that are not flags); a bad address is reported and the
+    /// program exits with status 2.
+    pub fn where_to(&self, side: Side) -> Address {
+        Address::parse(side, &self.args).unwrap_or_else(|e| {
+            eprintln!("error: {e}");
+            std::process::exit(2)
+        })
+    }
+
     /// The address, `127.0.0.1:1234` by default.
     ///
     /// ```

@@ -260,7 +260,7 @@ fn factory(gate: &Arc<Gate>, certs: &Certs) -> Factory {
 }
 
 async fn sum(peer: &Peer, a: i128, b: i128) -> i128 {
-    peer.call::<Sum>(&SumArgs { a, b })
+    peer.call_as::<Sum>(&SumArgs { a, b })
         .await
         .expect("Sum answered")
         .total

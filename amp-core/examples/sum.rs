@@ -95,11 +95,11 @@ fn main() {
     let mut server = Connection::default();
 
     let sum = client
-        .call::<Sum>(&SumArgs { a: 13, b: 81 })
+        .call_as::<Sum>(&SumArgs { a: 13, b: 81 })
         .expect("queue Sum")
         .expect("Sum wants an answer");
     let divide = client
-        .call::<Divide>(&DivideArgs {
+        .call_as::<Divide>(&DivideArgs {
             numerator: 1234,
             denominator: 0,
         })

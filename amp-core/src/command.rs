@@ -445,7 +445,7 @@ pub(crate) fn python_bytes_repr(b: &[u8]) -> String {
 /// assert_eq!(ResponderError::from(f).code(), "UNKNOWN");
 /// ```
 #[derive(Debug)]
-pub enum Failure<E> {
+pub enum Failure<E = Infallible> {
     /// A declared error.
     Declared(E),
     /// An undeclared failure, with a reason for the local log.
@@ -461,6 +461,77 @@ impl<E> Failure<E> {
     /// ```
     pub fn undeclared(reason: impl fmt::Display) -> Self {
         Failure::Undeclared(reason.to_string())
+    }
+}
+
+impl<E> Failure<E> {
+    /// An undeclared failure caused by `error`: its reason is the error and
+    /// each of its sources in turn (`reading the store: disk full: ...`),
+    /// as the local log shows it.
+    ///
+    /// ```
+    /// use amp_core::Failure;
+    /// let io = std::io::Error::new(std::io::ErrorKind::Other, "disk full");
+    /// let Failure::Undeclared(reason) = Failure::<std::convert::Infallible>::error(&io) else { unreachable!() };
+    /// assert_eq!(reason, "disk full");
+    /// ```
+    pub fn error(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut reason = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            reason.push_str(": ");
+            reason.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        Failure::Undeclared(reason)
+    }
+}
+
+/// `?` on an IO error inside a responder: an undeclared failure whose
+/// logged reason is the error and its sources.
+///
+/// ```
+/// fn read() -> Result<(), amp_core::Failure> {
+///     std::fs::read("/nonexistent/amp/file")?;
+///     Ok(())
+/// }
+/// assert!(matches!(read(), Err(amp_core::Failure::Undeclared(_))));
+/// ```
+impl<E> From<std::io::Error> for Failure<E> {
+    fn from(e: std::io::Error) -> Self {
+        Failure::error(&e)
+    }
+}
+
+/// `?` on a value that does not encode or decode inside a responder.
+///
+/// ```
+/// fn parse(wire: &[u8]) -> Result<i64, amp_core::Failure> {
+///     Ok(amp_core::values::decode_value::<i64>(wire)?)
+/// }
+/// assert_eq!(parse(b"12").unwrap(), 12);
+/// assert!(matches!(parse(b"x"), Err(amp_core::Failure::Undeclared(_))));
+/// ```
+impl<E> From<ValueError> for Failure<E> {
+    fn from(e: ValueError) -> Self {
+        Failure::error(&e)
+    }
+}
+
+/// `?` on any boxed error inside a responder (so `?` works on an error of
+/// any type after `.map_err(Into::into)`, or on a function that returns
+/// `Box<dyn Error>`): an undeclared failure whose logged reason is the error
+/// and its sources.
+///
+/// ```
+/// fn work() -> Result<(), Box<dyn std::error::Error + Send + Sync>> { Err("no".into()) }
+/// fn responder() -> Result<(), amp_core::Failure> { Ok(work()?) }
+/// let Err(amp_core::Failure::Undeclared(reason)) = responder() else { unreachable!() };
+/// assert_eq!(reason, "no");
+/// ```
+impl<E> From<Box<dyn std::error::Error + Send + Sync>> for Failure<E> {
+    fn from(e: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        Failure::error(&*e)
     }
 }
 

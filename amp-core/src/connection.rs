@@ -589,20 +589,35 @@ impl Connection {
         &mut self.dispatcher
     }
 
-    /// See [`Dispatcher::call`].
+    /// See [`Dispatcher::call`]: the arguments of a command declared with
+    /// [`command!`](crate::command!) are the call.
+    ///
+    /// ```
+    /// amp_core::command! { pub struct Ping {} -> () }
+    /// let mut c = amp_core::Connection::default();
+    /// assert!(c.call(Ping {}).unwrap().is_some());
+    /// ```
+    pub fn call<C: Command<Arguments = C>>(
+        &mut self,
+        arguments: C,
+    ) -> Result<Option<CallId>, CallError<C::Error>> {
+        self.dispatcher.call_as::<C>(&arguments)
+    }
+
+    /// See [`Dispatcher::call_as`].
     ///
     /// ```
     /// # use amp_core::Command;
     /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct A { a: i64 }
     /// # struct C; impl Command for C { const NAME: &'static str = "C"; type Arguments = A; type Response = A; type Error = std::convert::Infallible; }
     /// let mut c = amp_core::Connection::default();
-    /// assert!(c.call::<C>(&A { a: 1 }).unwrap().is_some());
+    /// assert!(c.call_as::<C>(&A { a: 1 }).unwrap().is_some());
     /// ```
-    pub fn call<C: Command>(
+    pub fn call_as<C: Command>(
         &mut self,
         arguments: &C::Arguments,
     ) -> Result<Option<CallId>, CallError<C::Error>> {
-        self.dispatcher.call::<C>(arguments)
+        self.dispatcher.call_as::<C>(arguments)
     }
 
     /// See [`Dispatcher::call_remote`].

@@ -338,6 +338,22 @@ impl Dispatcher {
         Ok(Some(id))
     }
 
+    /// Calls the command whose arguments `arguments` are (one declared with
+    /// [`command!`](crate::command!)); otherwise as
+    /// [`call_as`](Self::call_as).
+    ///
+    /// ```
+    /// amp_core::command! { pub struct Ping {} -> () }
+    /// let mut d = amp_core::Dispatcher::default();
+    /// assert_eq!(d.call(Ping {}).unwrap().map(|i| i.get()), Some(1));
+    /// ```
+    pub fn call<C: Command<Arguments = C>>(
+        &mut self,
+        arguments: C,
+    ) -> Result<Option<CallId>, CallError<C::Error>> {
+        self.call_as::<C>(&arguments)
+    }
+
     /// Calls a typed command. Returns the call's id, or `None` for a command
     /// that wants no answer; turn the answer into the response with
     /// [`command::decode_outcome`](crate::command::decode_outcome).
@@ -348,10 +364,10 @@ impl Dispatcher {
     /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
     /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
     /// let mut d = amp_core::Dispatcher::default();
-    /// let id = d.call::<Sum>(&SumArgs { a: 13, b: 81 }).unwrap();
+    /// let id = d.call_as::<Sum>(&SumArgs { a: 13, b: 81 }).unwrap();
     /// assert_eq!(id.map(|i| i.get()), Some(1));
     /// ```
-    pub fn call<C: Command>(
+    pub fn call_as<C: Command>(
         &mut self,
         arguments: &C::Arguments,
     ) -> Result<Option<CallId>, CallError<C::Error>> {

@@ -241,6 +241,19 @@ pub enum ConnectionError {
     /// The transport could not be upgraded in place (a TLS handshake
     /// failed, or a certificate was refused); what went wrong.
     UpgradeFailed(String),
+    /// The peer was a child process speaking AMP over its standard input
+    /// and output, and it exited (after its output ended): its exit status
+    /// (Twisted's `ProcessDone` for a status of 0, `ProcessTerminated`
+    /// otherwise). Reported by the bindings' child-process transports.
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// use std::os::unix::process::ExitStatusExt;
+    /// let reason = amp_core::ConnectionError::ProcessExited(std::process::ExitStatus::from_raw(3 << 8));
+    /// assert_eq!(reason.to_string(), "the child process exited: exit status: 3");
+    /// # }
+    /// ```
+    ProcessExited(std::process::ExitStatus),
 }
 
 impl fmt::Display for ConnectionError {
@@ -264,6 +277,9 @@ impl fmt::Display for ConnectionError {
                 write!(f, "the connection was idle for {timeout:?}")
             }
             ConnectionError::UpgradeFailed(e) => write!(f, "transport upgrade failed: {e}"),
+            ConnectionError::ProcessExited(status) => {
+                write!(f, "the child process exited: {status}")
+            }
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod codec;
 pub mod command;
 pub mod config;
 pub mod connection;
+pub mod declare;
 pub mod dispatcher;
 pub mod error;
 pub mod event;
@@ -32,6 +33,15 @@ pub mod values;
 pub mod wire;
 
 pub use values::ValueError;
+
+// So that `command!` works inside this crate's own tests as it does outside.
+extern crate self as amp_core;
+
+/// What the crate's macros expand to; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
 
 /// The user guide's code samples, compiled and run as doctests.
 #[cfg(doctest)]

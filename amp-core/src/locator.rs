@@ -203,6 +203,63 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         self.responder(command, move |ctx, args| f(Arc::clone(&state), ctx, args))
     }
 
+    /// Adds the responder of a command declared with
+    /// [`command!`](crate::command!) (or any whose arguments struct is the
+    /// command): the command is the type of the closure's second argument,
+    /// and the closure answers `Ok(response)` or fails with a
+    /// [`Failure`], so `Ok(x)` needs no annotation and `?` works on the
+    /// command's declared errors, on calls made from the responder and on
+    /// anything with a `From` conversion into `Failure`.
+    ///
+    /// ```
+    /// use amp_core::Locator;
+    /// amp_core::command! {
+    ///     pub struct Echo { pub text: String } -> pub struct Echoed { pub text: String }
+    /// }
+    /// let l = Locator::<()>::new().on(|_, Echo { text }| async move { Ok(Echoed { text }) });
+    /// assert!(l.handles(b"Echo"));
+    /// ```
+    pub fn on<C, F, Fut>(self, f: F) -> Self
+    where
+        C: Command<Arguments = C>,
+        F: Fn(Ctx, C) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C::Response, Failure<C::Error>>> + Send + 'static,
+    {
+        self.responder(Of::<C>(std::marker::PhantomData), f)
+    }
+
+    /// Adds the responder of a command declared with
+    /// [`command!`](crate::command!) that is a method of a state object
+    /// shared by the responders (as the methods of a Twisted protocol
+    /// instance are), taking no context: [`on`](Self::on) for methods.
+    ///
+    /// ```
+    /// use std::sync::{Arc, atomic::{AtomicI64, Ordering}};
+    /// use amp_core::{Failure, Locator};
+    /// amp_core::command! {
+    ///     pub struct Add { pub n: i64 } -> pub struct Total { pub total: i64 }
+    /// }
+    /// struct Counter { total: AtomicI64 }
+    /// impl Counter {
+    ///     async fn add(self: Arc<Self>, Add { n }: Add) -> Result<Total, Failure> {
+    ///         Ok(Total { total: self.total.fetch_add(n, Ordering::SeqCst) + n })
+    ///     }
+    /// }
+    /// let state = Arc::new(Counter { total: AtomicI64::new(0) });
+    /// let l = Locator::<()>::new().on_method(&state, Counter::add);
+    /// assert!(l.handles(b"Add"));
+    /// ```
+    pub fn on_method<C, S, F, Fut>(self, state: &Arc<S>, f: F) -> Self
+    where
+        C: Command<Arguments = C>,
+        S: Send + Sync + 'static,
+        F: Fn(Arc<S>, C) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<C::Response, Failure<C::Error>>> + Send + 'static,
+    {
+        let state = Arc::clone(state);
+        self.on(move |_ctx: Ctx, args: C| f(Arc::clone(&state), args))
+    }
+
     /// Adds a responder working on raw boxes, for a command known only by
     /// name. It receives the request's arguments (`_ask` and `_command`
     /// removed) and returns the answer's box or the error to send.
@@ -358,4 +415,15 @@ fn log_failure(_command: &[u8], _result: &Result<AmpBox, ResponderError>) {
             "responder failed: the peer is told UNKNOWN and the connection closes"
         );
     }
+}
+
+/// A command named by its type alone, for [`Locator::on`].
+struct Of<C>(std::marker::PhantomData<C>);
+
+impl<C: Command> Command for Of<C> {
+    const NAME: &'static str = C::NAME;
+    const REQUIRES_ANSWER: bool = C::REQUIRES_ANSWER;
+    type Arguments = C::Arguments;
+    type Response = C::Response;
+    type Error = C::Error;
 }

@@ -263,15 +263,15 @@ fn client_side_writes_what_twisted_wrote_and_reads_its_answers() {
             };
             let id = match command.as_str() {
                 "Sum" => client
-                    .call::<Sum>(&amp_core::de::from_box(&args).unwrap())
+                    .call_as::<Sum>(&amp_core::de::from_box(&args).unwrap())
                     .unwrap(),
                 "Divide" => client
-                    .call::<Divide>(&amp_core::de::from_box(&args).unwrap())
+                    .call_as::<Divide>(&amp_core::de::from_box(&args).unwrap())
                     .unwrap(),
-                "Fatal" => client.call::<Fatal>(&NoArgs {}).unwrap(),
-                "Boom" => client.call::<Boom>(&NoArgs {}).unwrap(),
+                "Fatal" => client.call_as::<Fatal>(&NoArgs {}).unwrap(),
+                "Boom" => client.call_as::<Boom>(&NoArgs {}).unwrap(),
                 "Notify" => client
-                    .call::<Notify>(&amp_core::de::from_box(&args).unwrap())
+                    .call_as::<Notify>(&amp_core::de::from_box(&args).unwrap())
                     .unwrap(),
                 other => client
                     .call_remote(other, &args, b.contains_key("_ask"))
@@ -466,7 +466,7 @@ fn protocol_switch_client_calls_then_hands_over_the_bytes_after_the_answer() {
         .unwrap();
         for split in [s2c.len(), 1, 3, 14] {
             let mut client = Connection::default();
-            let switch = client.call::<SwitchToEcho>(&greeting).unwrap().unwrap();
+            let switch = client.call_as::<SwitchToEcho>(&greeting).unwrap().unwrap();
             let mut wrote = client.take_transmit().to_vec();
             let mut sum = None;
             let mut after: Option<Vec<u8>> = None;
@@ -498,7 +498,7 @@ fn protocol_switch_client_calls_then_hands_over_the_bytes_after_the_answer() {
                         // carries on as Twisted's did.
                         sum = Some(
                             client
-                                .call::<Sum>(&SumArgs { a: 1, b: 2 })
+                                .call_as::<Sum>(&SumArgs { a: 1, b: 2 })
                                 .unwrap()
                                 .unwrap(),
                         );
@@ -699,13 +699,13 @@ fn descriptor_arguments_are_their_ordinals_in_the_box() {
     // Twisted's answers.
     let mut client = Connection::default();
     let a = client
-        .call::<ReadDescriptor>(&FdArgs {
+        .call_as::<ReadDescriptor>(&FdArgs {
             fd: ordinal(0, "fd"),
         })
         .unwrap()
         .unwrap();
     let b = client
-        .call::<Relay>(&RelayArgs {
+        .call_as::<Relay>(&RelayArgs {
             source: ordinal(1, "source"),
             log: ordinal(1, "log"),
         })

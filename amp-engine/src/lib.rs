@@ -29,6 +29,8 @@
 //! | `server` | [`Server`] over any [`Listener`]: the one accept loop |
 //! | `upgrade` | [`Upgrader`]: changing a live connection's transport in place (StartTLS, protocol switches) |
 //! | `tls` | `amp_engine::tls` (feature `tls`): rustls settings and Twisted's `StartTLS`, for the bindings' TLS |
+//! | `stdio` | [`stdio::take`]: the process's standard input and output for AMP, and nothing else on them (unix) |
+//! | `process` | [`process::ChildReader`], [`process::ChildWriter`]: a child process's pipes as a transport, its exit as the reason |
 //!
 //! ```
 //! use amp_engine::{Peer, ReadHalf, Responders, WriteHalf};
@@ -63,12 +65,17 @@ mod live;
 mod machine;
 mod options;
 mod peer;
+pub mod process;
 mod reader;
 pub mod routed;
 mod runtime;
 mod server;
+#[cfg(feature = "tower")]
+mod service;
 mod shared;
 mod shutdown;
+#[cfg(unix)]
+pub mod stdio;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;
@@ -94,8 +101,11 @@ pub use peer::{Context, Peer, Responders};
 pub use reader::SHUTTING_DOWN_ERROR_CODE;
 pub use runtime::{Runtime, Task};
 pub use server::{Accepted, Listener, Server};
+#[cfg(feature = "tower")]
+pub use service::{CallFuture, CallService};
 pub use shared::UPGRADE_IN_PROGRESS_ERROR_CODE;
 pub use shutdown::ShutdownHandle;
+pub(crate) use transport::end_reason;
 pub use transport::{ReadHalf, WriteHalf};
 pub use upgrade::{Upgrade, UpgradeError, Upgraded, Upgrader};
 

@@ -213,7 +213,7 @@ fn send_failure(e: SendError) -> CallError {
 }
 
 impl Peer {
-    fn shared(&self) -> &Shared {
+    pub(crate) fn shared(&self) -> &Shared {
         &self.handle.shared
     }
 
@@ -292,10 +292,61 @@ impl Peer {
         .map(Some)
     }
 
+    /// Calls the command whose arguments `arguments` are, and waits for its
+    /// response: the form of commands declared with
+    /// [`command!`](amp_core::command!), whose arguments struct is the
+    /// command. Otherwise as [`call_as`](Self::call_as).
+    ///
+    /// ```
+    /// amp_core::command! {
+    ///     pub struct Sum { pub a: i64, pub b: i64 } -> pub struct Total { pub total: i64 }
+    /// }
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// # peer.close();
+    /// let answer = futures_executor::block_on(peer.call(Sum { a: 1, b: 2 }));
+    /// assert!(answer.is_err(), "the connection is closed");
+    /// ```
+    ///
+    /// A command that wants no answer is sent with [`notify`](Self::notify);
+    /// calling it does not compile:
+    ///
+    /// ```compile_fail,E0080
+    /// amp_core::command! { pub struct Log { pub text: String } -> () without answer }
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// let never = peer.call(Log { text: "hi".into() });
+    /// ```
+    pub fn call<C: Command<Arguments = C>>(
+        &self,
+        arguments: C,
+    ) -> impl Future<Output = Result<C::Response, CallError<C::Error>>> + Send + 'static + use<C>
+    {
+        self.call_as::<C>(&arguments)
+    }
+
+    /// Sends the command whose arguments `arguments` are without asking for
+    /// an answer: [`notify_as`](Self::notify_as) for commands declared with
+    /// [`command!`](amp_core::command!).
+    ///
+    /// ```
+    /// amp_core::command! {
+    ///     pub struct Log { pub text: String } -> () without answer
+    /// }
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// # peer.close();
+    /// let sent = futures_executor::block_on(peer.notify(Log { text: "hi".into() }));
+    /// assert!(sent.is_err(), "the connection is closed");
+    /// ```
+    pub fn notify<C: Command<Arguments = C>>(
+        &self,
+        arguments: C,
+    ) -> impl Future<Output = Result<(), CallError<C::Error>>> + Send + 'static + use<C> {
+        self.notify_as::<C>(&arguments)
+    }
+
     /// Calls command `C` and waits for its response. The arguments are
     /// encoded when `call` is called, so the returned future borrows nothing
     /// and can be spawned. A command that wants no answer
-    /// (`REQUIRES_ANSWER = false`) is sent with [`notify`](Self::notify):
+    /// (`REQUIRES_ANSWER = false`) is sent with [`notify_as`](Self::notify_as):
     /// calling it here does not compile.
     ///
     /// The error says what happened: one of the command's declared errors,
@@ -312,10 +363,10 @@ impl Peer {
     /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
     /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// let call = peer.call::<Sum>(&SumArgs { a: 1, b: 2 });
+    /// let call = peer.call_as::<Sum>(&SumArgs { a: 1, b: 2 });
     /// drop(call); // cancelled before it was even sent
     /// ```
-    pub fn call<C: Command>(
+    pub fn call_as<C: Command>(
         &self,
         arguments: &C::Arguments,
     ) -> impl Future<Output = Result<C::Response, CallError<C::Error>>> + Send + 'static + use<C>
@@ -355,10 +406,10 @@ impl Peer {
     /// # struct Log; impl Command for Log { const NAME: &'static str = "Log"; const REQUIRES_ANSWER: bool = false; type Arguments = Text; type Response = Empty; type Error = std::convert::Infallible; }
     /// # let peer = amp_engine::tests_support::idle_peer();
     /// # peer.close();
-    /// let sent = futures_executor::block_on(peer.notify::<Log>(&Text { text: "hi".into() }));
+    /// let sent = futures_executor::block_on(peer.notify_as::<Log>(&Text { text: "hi".into() }));
     /// assert!(sent.is_err(), "the connection is closed");
     /// ```
-    pub fn notify<C: Command>(
+    pub fn notify_as<C: Command>(
         &self,
         arguments: &C::Arguments,
     ) -> impl Future<Output = Result<(), CallError<C::Error>>> + Send + 'static + use<C> {

@@ -335,9 +335,7 @@ impl<R: ReadHalf> Reader<R> {
                     self.buf.clear();
                 }
             }
-            Step::Read(Err(e)) => state
-                .machine
-                .connection_lost(ConnectionError::Transport(e.to_string())),
+            Step::Read(Err(e)) => state.machine.connection_lost(crate::end_reason(e)),
             Step::Woken => {}
             Step::Deadline => state.machine.handle_timeout(Instant::now()),
         }

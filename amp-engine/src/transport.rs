@@ -4,12 +4,33 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
+use amp_core::ConnectionError;
 use bytes::BytesMut;
 
 #[cfg(doc)]
 use crate::Options;
 
+/// Why a failed read or write ends the connection: the [`ConnectionError`]
+/// the error carries, when a transport wraps one in it (a child process's
+/// exit, say: [`ConnectionError::ProcessExited`]), else
+/// [`ConnectionError::Transport`] with the error's text.
+pub(crate) fn end_reason(e: io::Error) -> ConnectionError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<ConnectionError>())
+    {
+        Some(reason) => reason.clone(),
+        None => ConnectionError::Transport(e.to_string()),
+    }
+}
+
 /// The receiving half of a transport.
+///
+/// A read that fails ends the connection with
+/// [`ConnectionError::Transport`], unless the error wraps a
+/// [`ConnectionError`] (`io::Error::other(reason)`): then that is the
+/// reason, typed (so a child process's transport ends the connection with
+/// [`ConnectionError::ProcessExited`]). The same holds for [`WriteHalf`].
 pub trait ReadHalf: Send + 'static {
     /// Reads some bytes onto the end of `buf`; `Ok(0)` is the end of the
     /// stream. Must be cancel-safe: dropped before it finishes, it has read

@@ -78,7 +78,7 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
                 shared.wake_reader.notify();
             }
             if let Err(e) = writer.write_all(&bytes).await {
-                shared.end(ConnectionError::Transport(e.to_string()));
+                shared.end(crate::end_reason(e));
                 return;
             }
             continue;

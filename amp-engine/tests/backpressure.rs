@@ -63,7 +63,7 @@ fn wake_one_at_a_time(fit: usize, calls: usize) {
 
     // Fill the buffer without any caller waiting.
     for _ in 0..fit {
-        let mut first = Box::pin(peer.notify::<Notify>(&Text { text: text.clone() }));
+        let mut first = Box::pin(peer.notify_as::<Notify>(&Text { text: text.clone() }));
         assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(()))));
     }
 
@@ -72,7 +72,7 @@ fn wake_one_at_a_time(fit: usize, calls: usize) {
     let mut waiting: Vec<_> = (0..calls)
         .map(|_| {
             Some(Box::pin(
-                peer.notify::<Notify>(&Text { text: text.clone() }),
+                peer.notify_as::<Notify>(&Text { text: text.clone() }),
             ))
         })
         .collect();
@@ -158,13 +158,13 @@ fn a_woken_caller_that_gives_up_passes_the_room_on() {
     );
     let mut writing = Box::pin(writing);
     let noop = Waker::noop();
-    let mut first = Box::pin(peer.notify::<Notify>(&args()));
+    let mut first = Box::pin(peer.notify_as::<Notify>(&args()));
     assert!(matches!(poll(&mut first, noop), Poll::Ready(Ok(()))));
 
     let counts: [Arc<Count>; 2] = Default::default();
     let wakers = counts.clone().map(Waker::from);
-    let mut a = Box::pin(peer.notify::<Notify>(&args()));
-    let mut b = Box::pin(peer.notify::<Notify>(&args()));
+    let mut a = Box::pin(peer.notify_as::<Notify>(&args()));
+    let mut b = Box::pin(peer.notify_as::<Notify>(&args()));
     assert!(poll(&mut a, &wakers[0]).is_pending());
     assert!(poll(&mut b, &wakers[1]).is_pending());
 

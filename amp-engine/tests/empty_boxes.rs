@@ -150,7 +150,7 @@ fn empty_answer(ask: &str) -> Vec<u8> {
 #[test]
 fn unit_arguments_and_a_unit_struct_response_are_empty_boxes() {
     let (client, server) = between_two_peers(|peer| async move {
-        assert_eq!(peer.call::<Ping>(&()).await.unwrap(), Nothing);
+        assert_eq!(peer.call_as::<Ping>(&()).await.unwrap(), Nothing);
     });
     assert_eq!(client, empty_call("1", "Ping"));
     assert_eq!(server, empty_answer("1"));
@@ -164,10 +164,10 @@ fn unit_arguments_and_a_unit_struct_response_are_empty_boxes() {
 #[test]
 fn unit_struct_arguments_and_a_unit_response_are_empty_boxes() {
     let (client, server) = between_two_peers(|peer| async move {
-        peer.call::<Reset>(&Nothing).await.unwrap();
-        peer.call::<Tick>(&NothingTuple()).await.unwrap();
+        peer.call_as::<Reset>(&Nothing).await.unwrap();
+        peer.call_as::<Tick>(&NothingTuple()).await.unwrap();
         assert_eq!(
-            peer.call::<Tick>(&NothingTuple()).await.unwrap(),
+            peer.call_as::<Tick>(&NothingTuple()).await.unwrap(),
             NothingTuple()
         );
     });

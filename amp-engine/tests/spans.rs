@@ -192,3 +192,68 @@ fn requests_and_calls_have_spans_under_their_connection() {
     assert_eq!(call.parent, Some(connection), "{call:?}");
     assert!(call.fields.contains("Lookup"), "{call:?}");
 }
+
+amp_core::command! { pub struct Load {} -> () }
+
+/// What a store's responder fails with: a cause with a cause of its own.
+#[derive(Debug)]
+struct ReadingStore(std::io::Error);
+
+impl std::fmt::Display for ReadingStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("reading the store")
+    }
+}
+
+impl std::error::Error for ReadingStore {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
+#[test]
+fn an_undeclared_failure_is_logged_with_its_command_tag_and_source_chain() {
+    let recording = Recording::default();
+    tracing::subscriber::with_default(recording.clone(), || {
+        let responders = Responders::new().on(|_, Load {}| async {
+            let read: Result<(), Box<dyn std::error::Error + Send + Sync>> =
+                Err(Box::new(ReadingStore(std::io::Error::other("disk full"))));
+            read?;
+            Ok(())
+        });
+        let (input, rx) = mpsc::unbounded();
+        let written = Recorder::default();
+        let (_peer, reading, writing) = start(
+            Script(rx),
+            written.clone(),
+            None,
+            responders,
+            Options::default(),
+        );
+        input.unbounded_send(request("7", "Load")).unwrap();
+        drop(input);
+        futures_executor::block_on(futures_util::future::join(reading, writing));
+        // The peer is told only UNKNOWN.
+        let answer = written.bytes();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(
+            text.contains("UNKNOWN") && !text.contains("disk full"),
+            "{text}"
+        );
+    });
+    let seen = recording.seen.lock().unwrap();
+    let request = seen
+        .spans
+        .iter()
+        .find(|(_, s)| s.name == "amp_request" && s.fields.contains("Load"))
+        .map(|(id, s)| (*id, s))
+        .expect("a request span");
+    assert!(request.1.fields.contains("\"7\""), "{:?}", request.1);
+    assert!(
+        seen.events.iter().any(|e| e.span == Some(request.0)
+            && e.fields.contains("Load")
+            && e.fields.contains("reading the store: disk full")),
+        "{:?}",
+        seen.events
+    );
+}

@@ -72,7 +72,7 @@ fn session() -> (
 #[test]
 fn a_typed_call_writes_the_same_box_as_a_raw_call() {
     let (peer, written, mut writing) = session();
-    let mut call = Box::pin(peer.call::<Sum>(&SumArgs { a: 13, b: -81 }));
+    let mut call = Box::pin(peer.call_as::<Sum>(&SumArgs { a: 13, b: -81 }));
     assert!(poll(&mut call).is_pending());
     flush(&mut writing);
 
@@ -90,7 +90,7 @@ fn a_typed_call_writes_the_same_box_as_a_raw_call() {
 #[test]
 fn a_typed_call_cannot_smuggle_a_reserved_key_and_writes_nothing() {
     let (peer, written, mut writing) = session();
-    let mut call = Box::pin(peer.call::<Smuggle>(&Smuggler {
+    let mut call = Box::pin(peer.call_as::<Smuggle>(&Smuggler {
         a: 1,
         command: "Other".into(),
     }));
@@ -103,7 +103,7 @@ fn a_typed_call_cannot_smuggle_a_reserved_key_and_writes_nothing() {
     flush(&mut writing);
     assert!(written.bytes().is_empty());
     // The connection is still usable.
-    let mut call = Box::pin(peer.call::<Sum>(&SumArgs { a: 1, b: 2 }));
+    let mut call = Box::pin(peer.call_as::<Sum>(&SumArgs { a: 1, b: 2 }));
     assert!(poll(&mut call).is_pending());
     flush(&mut writing);
     assert!(!written.bytes().is_empty());

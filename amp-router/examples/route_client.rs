@@ -30,14 +30,14 @@ async fn run(addr: &str) -> Result<Vec<(String, Vec<i64>)>, String> {
         let route = router.bind_route(Responders::new());
         let mine = String::from_utf8_lossy(route.route().name().expect("named")).into_owned();
         let theirs = control
-            .call::<NewRoute>(&Name { name: mine.clone() })
+            .call_as::<NewRoute>(&Name { name: mine.clone() })
             .await
             .map_err(|e| format!("NewRoute: {e}"))?;
         route.connect_to(Some(theirs.name.into()));
         let peer = route.peer().map_err(|e| e.to_string())?;
         // All counts of a route in flight at once.
         let counts =
-            futures_util::future::join_all((0..COUNTS).map(|_| peer.call::<Count>(&Nothing {})))
+            futures_util::future::join_all((0..COUNTS).map(|_| peer.call_as::<Count>(&Nothing {})))
                 .await
                 .into_iter()
                 .map(|r| r.map(|v| v.value).map_err(|e| format!("Count: {e}")))

@@ -128,7 +128,7 @@ async fn rust_client(
     let remote_names = join_all(
         bound
             .iter()
-            .map(|route| control.call::<NewRoute>(&Name { name: local(route) })),
+            .map(|route| control.call_as::<NewRoute>(&Name { name: local(route) })),
     )
     .await;
     let mut remotes = Vec::new();
@@ -143,7 +143,7 @@ async fn rust_client(
     let peers: Vec<_> = bound.iter().map(|r| r.peer().expect("connected")).collect();
     let calls = peers
         .iter()
-        .flat_map(|peer| (0..counts).map(move |_| peer.call::<Count>(&Nothing {})));
+        .flat_map(|peer| (0..counts).map(move |_| peer.call_as::<Count>(&Nothing {})));
     let mut values = join_all(calls).await.into_iter();
     let mut results = BTreeMap::new();
     for (route, theirs) in bound.iter().zip(remotes) {

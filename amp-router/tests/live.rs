@@ -94,10 +94,11 @@ async fn two_unrelated_protocols_on_two_routes_of_one_tcp_connection() {
     }
     let calc = c_calc.peer().unwrap();
     let kv = c_store.peer().unwrap();
-    let sums =
-        futures_util::future::join_all((0..200).map(|i| calc.call::<Sum>(&SumArgs { a: i, b: i })));
+    let sums = futures_util::future::join_all(
+        (0..200).map(|i| calc.call_as::<Sum>(&SumArgs { a: i, b: i })),
+    );
     let stores = futures_util::future::join_all((0..200).map(|i| {
-        kv.call::<Store>(&Put {
+        kv.call_as::<Store>(&Put {
             key: format!("k{i}"),
             value: format!("v{i}"),
         })
@@ -109,11 +110,14 @@ async fn two_unrelated_protocols_on_two_routes_of_one_tcp_connection() {
         assert_eq!(s.unwrap().total, 2 * i as i128);
     }
     assert!(stores.into_iter().all(|r| r.is_ok()));
-    let found = kv.call::<Fetch>(&Key { key: "k7".into() }).await.unwrap();
+    let found = kv
+        .call_as::<Fetch>(&Key { key: "k7".into() })
+        .await
+        .unwrap();
     assert_eq!(found.value.as_deref(), Some("v7"));
     // Each route answers only its own protocol.
     let e = calc
-        .call::<Fetch>(&Key { key: "k7".into() })
+        .call_as::<Fetch>(&Key { key: "k7".into() })
         .await
         .unwrap_err();
     assert!(
@@ -164,16 +168,15 @@ async fn new_route_as_in_the_epsilon_guide() {
     for _ in 0..3 {
         let route = client.bind_route(Responders::new());
         let mine = String::from_utf8_lossy(route.route().name().unwrap()).into_owned();
-        let theirs = ctl.call::<NewRoute>(&Name { name: mine }).await.unwrap();
+        let theirs = ctl.call_as::<NewRoute>(&Name { name: mine }).await.unwrap();
         route.connect_to(Some(theirs.name.into()));
         peers.push(route.peer().unwrap());
     }
     // All routes counting at once.
-    let all = futures_util::future::join_all(
-        peers
-            .iter()
-            .map(|p| futures_util::future::join_all((0..5).map(|_| p.call::<Count>(&Nothing {})))),
-    );
+    let all =
+        futures_util::future::join_all(peers.iter().map(|p| {
+            futures_util::future::join_all((0..5).map(|_| p.call_as::<Count>(&Nothing {})))
+        }));
     for counts in timeout(T, all).await.unwrap() {
         let mut values: Vec<i64> = counts.into_iter().map(|c| c.unwrap().value).collect();
         values.sort_unstable();
@@ -215,7 +218,7 @@ async fn a_box_for_an_unbound_route_ends_the_connection_with_a_typed_reason() {
     route.connect_to(None);
     let pending = {
         let peer = route.peer().unwrap();
-        tokio::spawn(async move { peer.call::<Sum>(&SumArgs { a: 1, b: 2 }).await })
+        tokio::spawn(async move { peer.call_as::<Sum>(&SumArgs { a: 1, b: 2 }).await })
     };
     let wire = AmpBox::from_pairs([("_command", "Sum"), ("_ask", "1"), ("_route", "99")])
         .to_bytes()
@@ -311,7 +314,7 @@ async fn a_quiet_routed_connection_ends_after_the_idle_timeout() {
     timeout(T, waiting).await.unwrap().unwrap().unwrap();
     // Calls every 100 ms for a second: not idle.
     for i in 0..10 {
-        let r = timeout(T, peer.call::<Sum>(&SumArgs { a: i, b: 1 })).await;
+        let r = timeout(T, peer.call_as::<Sum>(&SumArgs { a: i, b: 1 })).await;
         assert_eq!(r.unwrap().unwrap().total, i + 1);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -343,11 +346,11 @@ async fn unbinding_a_route_ends_its_calls_and_leaves_the_others() {
     let p0 = c0.peer().unwrap();
     c0.unbind();
     assert!(timeout(T, p0.closed()).await.is_ok());
-    assert!(p0.call::<Sum>(&SumArgs { a: 1, b: 1 }).await.is_err());
+    assert!(p0.call_as::<Sum>(&SumArgs { a: 1, b: 1 }).await.is_err());
     let total = c1
         .peer()
         .unwrap()
-        .call::<Sum>(&SumArgs { a: 2, b: 3 })
+        .call_as::<Sum>(&SumArgs { a: 2, b: 3 })
         .await
         .unwrap();
     assert_eq!(total.total, 5);

@@ -45,10 +45,11 @@ async fn two_protocols(spawner: impl Split<async_net::TcpStream>) {
         s.connect_to(c.route().name().cloned());
     }
     let (sp, dp) = (c_sum.peer().unwrap(), c_double.peer().unwrap());
-    let sums =
-        futures_util::future::join_all((0..100).map(|i| sp.call::<Sum>(&SumArgs { a: i, b: 1 })));
+    let sums = futures_util::future::join_all(
+        (0..100).map(|i| sp.call_as::<Sum>(&SumArgs { a: i, b: 1 })),
+    );
     let doubles = futures_util::future::join_all(
-        (0..100).map(|i| dp.call::<Double>(&SumArgs { a: i, b: 0 })),
+        (0..100).map(|i| dp.call_as::<Double>(&SumArgs { a: i, b: 0 })),
     );
     let (sums, doubles) = futures_util::future::join(sums, doubles).await;
     for (i, (s, d)) in sums.into_iter().zip(doubles).enumerate() {
@@ -56,7 +57,7 @@ async fn two_protocols(spawner: impl Split<async_net::TcpStream>) {
         assert_eq!(d.unwrap().total, 2 * i as i128);
     }
     let e = sp
-        .call::<Double>(&SumArgs { a: 1, b: 1 })
+        .call_as::<Double>(&SumArgs { a: 1, b: 1 })
         .await
         .unwrap_err();
     assert!(

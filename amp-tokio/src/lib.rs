@@ -6,28 +6,25 @@
 //! responders, the read and write loops, the server's accept loop) is
 //! [`amp_engine`], shared with the futures-io binding. What is here: the
 //! [`Tokio`] runtime (spawn, sleep), tokio's TCP listener and streams as the
-//! transport.
+//! transport, and on unix the other ways Twisted carries AMP: UNIX sockets
+//! ([`unix`]), the process's own standard input and output ([`stdio`],
+//! Twisted's `StandardIO`) and a child process's pipes ([`process`],
+//! Twisted's `spawnProcess`).
 //!
 //! ```
-//! use amp_core::Command;
 //! use amp_tokio::Responders;
-//! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Serialize, Deserialize)] struct SumArgs { a: i64, b: i64 }
-//! #[derive(Serialize, Deserialize)] struct Total { total: i64 }
-//! struct Sum;
-//! impl Command for Sum {
-//!     const NAME: &'static str = "Sum";
-//!     type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible;
+//! amp_core::command! {
+//!     pub struct Sum { pub a: i64, pub b: i64 } -> pub struct Total { pub total: i64 }
 //! }
 //!
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
 //! let (a, b) = tokio::io::duplex(64 * 1024);
-//! let server = amp_tokio::from_stream(a, Responders::new().responder(Sum, |_ctx, args: SumArgs| async move {
-//!     Ok::<_, std::convert::Infallible>(Total { total: args.a + args.b })
+//! let server = amp_tokio::from_stream(a, Responders::new().on(|_ctx, Sum { a, b }| async move {
+//!     Ok(Total { total: a + b })
 //! }));
 //! let client = amp_tokio::from_stream(b, Responders::new());
-//! let total = client.call::<Sum>(&SumArgs { a: 13, b: 81 }).await.unwrap();
+//! let total = client.call(Sum { a: 13, b: 81 }).await.unwrap();
 //! assert_eq!(total.total, 94);
 //! # drop(server); }
 //! ```
@@ -36,10 +33,16 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+#[cfg(unix)]
+pub mod process;
 mod server;
+#[cfg(unix)]
+pub mod stdio;
 #[cfg(feature = "tls")]
 pub mod tls;
 pub mod transport;
+#[cfg(unix)]
+pub mod unix;
 pub mod upgradable;
 
 use std::net::SocketAddr;
@@ -143,7 +146,18 @@ pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError
     amp_engine::shutdown_within(&Tokio, peer, grace).await
 }
 
+/// The tower chapter of the guide, compiled and run as doctests.
+#[cfg(all(doctest, feature = "tower"))]
+#[doc = include_str!("../../docs/tower.md")]
+pub struct TowerDoctests;
+
 /// The guide's tokio chapter, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/tokio.md")]
 pub struct GuideDoctests;
+
+/// The transports chapter (UNIX sockets, stdio, child processes), its
+/// tokio samples compiled and run as doctests.
+#[cfg(all(doctest, unix))]
+#[doc = include_str!("../../docs/transports.md")]
+pub struct TransportsDoctests;

@@ -78,7 +78,7 @@ amp_engine::tcp_listener! {
 /// let running = tokio::spawn(server.run());
 ///
 /// let client = amp_tokio::connect(addr, Responders::new()).await?;
-/// assert_eq!(client.call::<Sum>(&SumArgs { a: 1, b: 2 }).await.unwrap().total, 3);
+/// assert_eq!(client.call_as::<Sum>(&SumArgs { a: 1, b: 2 }).await.unwrap().total, 3);
 ///
 /// stop.shutdown(std::time::Duration::from_secs(1)).await;
 /// running.await.unwrap()?;

@@ -180,7 +180,7 @@ pub async fn amp_worker(peer: Peer, inflight: usize, counter: &Counters, stop: &
     let mut workers: FuturesUnordered<_> = (0..inflight)
         .map(|_| async move {
             while !stop.load(Relaxed) {
-                match peer.call::<Sum>(args).await {
+                match peer.call_as::<Sum>(args).await {
                     Ok(Total { total: TOTAL }) => {
                         counter.done.fetch_add(1, Relaxed);
                     }

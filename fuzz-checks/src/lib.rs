@@ -3,7 +3,8 @@
 //!
 //! Each target in `fuzz/fuzz_targets/` is one line calling one of
 //! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
-//! [`router()`] and [`cli_decode()`] (the `amp decode` command), each from
+//! [`router()`], [`cli_decode()`] (the `amp decode` command) and
+//! [`cli_pcap()`] (`amp decode` of packet captures), each from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod cli_decode;
+pub mod cli_pcap;
 pub mod decoder;
 pub mod dispatcher;
 mod generate;
@@ -33,6 +35,7 @@ pub mod timeout_model;
 pub mod values;
 
 pub use cli_decode::cli_decode;
+pub use cli_pcap::cli_pcap;
 pub use decoder::decoder;
 pub use dispatcher::dispatcher;
 pub use router::router;

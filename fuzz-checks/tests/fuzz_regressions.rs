@@ -81,6 +81,11 @@ fn cli_decode() {
     replay("cli_decode", amp_fuzz_checks::cli_decode);
 }
 
+#[test]
+fn cli_pcap() {
+    replay("cli_pcap", amp_fuzz_checks::cli_pcap);
+}
+
 /// The readers the targets share read past the end as zeros, so any input,
 /// even empty, is a valid one.
 #[test]
@@ -91,6 +96,7 @@ fn short_inputs() {
         amp_fuzz_checks::serde_box(data);
         amp_fuzz_checks::dispatcher(data);
         amp_fuzz_checks::cli_decode(data);
+        amp_fuzz_checks::cli_pcap(data);
     }
     for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
         amp_fuzz_checks::router(data);

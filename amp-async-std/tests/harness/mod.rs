@@ -93,3 +93,44 @@ impl Executor for amp_async_std::Smol {
         smol::block_on(future)
     }
 }
+
+#[cfg(unix)]
+impl<E> amp_conformance::interop::transports::Transports for FuturesIo<E>
+where
+    E: Executor + amp_async_std::Split<async_net::unix::UnixStream>,
+{
+    fn connect_unix(&self, path: std::path::PathBuf, responders: Responders) -> Connecting {
+        Box::pin(amp_async_std::unix::connect(self.0, path, responders))
+    }
+
+    fn serve_unix(
+        &self,
+        path: std::path::PathBuf,
+        factory: Factory,
+    ) -> io::Result<amp_conformance::interop::transports::ServedUnix> {
+        let server = amp_async_std::unix::bind(self.0, path, move |addr| factory(addr))?;
+        let stop = server.shutdown_handle();
+        let running = amp_conformance::Runtime::spawn(self, server.run());
+        Ok(amp_conformance::interop::transports::ServedUnix {
+            stop,
+            running: Box::pin(running),
+        })
+    }
+
+    fn spawn_child(
+        &self,
+        program: &std::path::Path,
+        args: &[&str],
+        responders: Responders,
+    ) -> io::Result<Peer> {
+        amp_async_std::process::spawn(
+            self.0,
+            async_process::Command::new(program).args(args),
+            responders,
+        )
+    }
+
+    fn ampserver_example(&self) -> (&'static str, &'static str) {
+        ("amp-async-std", "ampserver_async_std")
+    }
+}

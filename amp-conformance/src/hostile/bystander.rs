@@ -48,7 +48,7 @@ impl<R: Runtime> Bystander<R> {
             while !s.load(Ordering::SeqCst) {
                 i += 1;
                 let started = Instant::now();
-                match timeout(&r, WAIT, peer.call::<Sum>(&SumArgs { a: i, b: 1 })).await {
+                match timeout(&r, WAIT, peer.call_as::<Sum>(&SumArgs { a: i, b: 1 })).await {
                     Some(Ok(t)) if t.total == i + 1 => {
                         let us = started.elapsed().as_micros() as u64;
                         m.fetch_max(us, Ordering::SeqCst);

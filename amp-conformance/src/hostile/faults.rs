@@ -106,15 +106,17 @@ async fn in_flight<R: Runtime>(rt: &R, case: &str, reset: bool) {
     let mut client_calls = Vec::new();
     for _ in 0..3 {
         let c = client.clone();
-        client_calls.push(
-            rt.spawn(async move { c.call::<Slow>(&SlowArgs { ms: 600_000 }).await.map(|_| ()) }),
-        );
+        client_calls.push(rt.spawn(async move {
+            c.call_as::<Slow>(&SlowArgs { ms: 600_000 })
+                .await
+                .map(|_| ())
+        }));
     }
     let server = h.accepted(server_addr).await;
     let mut server_calls = Vec::new();
     for _ in 0..2 {
         let s = server.clone();
-        server_calls.push(rt.spawn(async move { s.call::<Hang>(&Empty {}).await.map(|_| ()) }));
+        server_calls.push(rt.spawn(async move { s.call_as::<Hang>(&Empty {}).await.map(|_| ()) }));
     }
     drop(server);
     // Wait until all of it is in flight.

@@ -278,7 +278,7 @@ pub async fn h25_large_calls_both_ways<R: Runtime>(rt: R) {
                 for _ in 0..rounds {
                     // The arguments are encoded here and dropped: only the
                     // encoded box waits with the call.
-                    let call = side.call::<Echo>(&Text {
+                    let call = side.call_as::<Echo>(&Text {
                         text: text.to_string(),
                     });
                     let back = call.await.expect("an Echo call failed");

@@ -145,16 +145,18 @@ async fn in_flight_batch<R: Runtime>(
             let c = client.clone();
             calls.push((
                 "client",
-                rt.spawn(
-                    async move { c.call::<Slow>(&SlowArgs { ms: 600_000 }).await.map(|_| ()) },
-                ),
+                rt.spawn(async move {
+                    c.call_as::<Slow>(&SlowArgs { ms: 600_000 })
+                        .await
+                        .map(|_| ())
+                }),
             ));
         }
         for _ in 0..2 {
             let s = server.clone();
             calls.push((
                 "server",
-                rt.spawn(async move { s.call::<Hang>(&Empty {}).await.map(|_| ()) }),
+                rt.spawn(async move { s.call_as::<Hang>(&Empty {}).await.map(|_| ()) }),
             ));
         }
         drop(server);
@@ -308,7 +310,7 @@ pub async fn h28_no_task_left_after_closes<R: Runtime>(rt: R) {
                 me,
                 rt.spawn(async move {
                     for i in 0..3 {
-                        let t = client.call::<Sum>(&SumArgs { a: i, b: 1 }).await;
+                        let t = client.call_as::<Sum>(&SumArgs { a: i, b: 1 }).await;
                         assert_eq!(t.unwrap().total, i + 1);
                     }
                     // `client`, the last handle, is dropped here.
@@ -430,7 +432,7 @@ pub async fn h29_result_dropped_when_its_connection_ended<R: Runtime>(rt: R) {
             let ms = if (b * LEAK_BATCH + i) % 2 == 0 { 0 } else { 20 };
             batch.push((
                 me,
-                rt.spawn(async move { client.call::<Quit>(&SlowArgs { ms }).await.map(|_| ()) }),
+                rt.spawn(async move { client.call_as::<Quit>(&SlowArgs { ms }).await.map(|_| ()) }),
             ));
         }
         seen.count_tasks(&rt);

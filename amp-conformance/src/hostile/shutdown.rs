@@ -40,7 +40,7 @@ pub async fn h26_graceful_shutdown_under_load<R: Runtime>(rt: R) {
             .connect(addr, Responders::new(), Options::default())
             .await
             .unwrap();
-        let t = c.call::<Sum>(&SumArgs { a: 1, b: 2 }).await.unwrap();
+        let t = c.call_as::<Sum>(&SumArgs { a: 1, b: 2 }).await.unwrap();
         assert_eq!(t.total, 3, "served before the shutdown");
         clients.push(c);
     }
@@ -50,7 +50,7 @@ pub async fn h26_graceful_shutdown_under_load<R: Runtime>(rt: R) {
             let c = c.clone();
             in_flight.push(rt.spawn(async move {
                 let started = Instant::now();
-                let outcome = c.call::<Slow>(&SlowArgs { ms: slow_ms }).await;
+                let outcome = c.call_as::<Slow>(&SlowArgs { ms: slow_ms }).await;
                 (outcome.map(|_| true), started.elapsed())
             }));
         }
@@ -97,7 +97,7 @@ pub async fn h26_graceful_shutdown_under_load<R: Runtime>(rt: R) {
     let mut refusals = Vec::new();
     for c in &clients {
         let sent = Instant::now();
-        let outcome = timeout(&rt, WAIT, c.call::<Sum>(&SumArgs { a: 1, b: 2 }))
+        let outcome = timeout(&rt, WAIT, c.call_as::<Sum>(&SumArgs { a: 1, b: 2 }))
             .await
             .expect("a call during the shutdown hung");
         match outcome {
@@ -151,7 +151,7 @@ pub async fn h26_graceful_shutdown_under_load<R: Runtime>(rt: R) {
             ConnectionError::PeerClosed,
             "how a connection ended"
         );
-        match c.call::<Sum>(&SumArgs { a: 1, b: 2 }).await {
+        match c.call_as::<Sum>(&SumArgs { a: 1, b: 2 }).await {
             Err(CallError::Connection(e)) => after.push(e),
             other => panic!("a call after the close ended with {other:?}"),
         }

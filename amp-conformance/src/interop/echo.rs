@@ -87,7 +87,7 @@ where
         ));
     }
     let args = EchoArgs { value };
-    match peer.call::<C>(&args).await {
+    match peer.call_as::<C>(&args).await {
         Ok(answer) => {
             if !answer.value.same(&args.value) {
                 problems.push(format!(
@@ -139,7 +139,7 @@ pub async fn check_optional(peer: &Peer, case: &Case) -> Vec<String> {
         ));
     }
     let args = OptionalArgs { value };
-    match peer.call::<EchoOptional>(&args).await {
+    match peer.call_as::<EchoOptional>(&args).await {
         Ok(answer) => {
             if answer.present != args.value.is_some() {
                 problems.push(format!("{name}: present = {}", answer.present));

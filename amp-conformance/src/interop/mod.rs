@@ -12,6 +12,8 @@
 
 pub mod echo;
 pub mod python;
+#[cfg(unix)]
+pub mod transports;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -107,7 +109,7 @@ pub async fn echo_long_takes_the_longest_key_and_value<R: Runtime>(rt: R) {
     // The key really is the 255-byte one.
     let boxed = amp_core::ser::to_box(&long).unwrap();
     assert_eq!(boxed.get(LONG_KEY), Some(&b"under the longest key"[..]));
-    let answer = within_for(&rt, STEP, "EchoLong", peer.call::<EchoLong>(&long))
+    let answer = within_for(&rt, STEP, "EchoLong", peer.call_as::<EchoLong>(&long))
         .await
         .unwrap();
     assert_eq!(answer.keyed, long.keyed);
@@ -137,7 +139,7 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
         (p64 - 1, 1),
         (-p64, -p64),
     ] {
-        let total = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a, b }))
+        let total = within_for(&rt, STEP, "Sum", peer.call_as::<Sum>(&SumArgs { a, b }))
             .await
             .unwrap_or_else(|e| panic!("Sum({a}, {b}): {e}"));
         assert_eq!(total.total, a + b, "Sum({a}, {b})");
@@ -152,7 +154,7 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
             &rt,
             STEP,
             "Divide",
-            peer.call::<Divide>(&DivideArgs {
+            peer.call_as::<Divide>(&DivideArgs {
                 numerator,
                 denominator,
             }),
@@ -166,7 +168,7 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
             &rt,
             STEP,
             "Divide by zero",
-            peer.call::<Divide>(&DivideArgs {
+            peer.call_as::<Divide>(&DivideArgs {
                 numerator,
                 denominator: 0,
             }),
@@ -181,9 +183,14 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
         }
     }
     // Not fatal: the connection goes on.
-    let total = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 1, b: 2 }))
-        .await
-        .unwrap();
+    let total = within_for(
+        &rt,
+        STEP,
+        "Sum",
+        peer.call_as::<Sum>(&SumArgs { a: 1, b: 2 }),
+    )
+    .await
+    .unwrap();
     assert_eq!(total.total, 3);
     assert!(!peer.is_closed());
 }
@@ -192,7 +199,7 @@ pub async fn sum_and_divide_with_twisted<R: Runtime>(rt: R) {
 pub async fn fatal_declared_error_then_twisted_closes<R: Runtime>(rt: R) {
     let server = start("server.py").await;
     let peer = connect(&rt, &server).await;
-    match within_for(&rt, STEP, "Fatal", peer.call::<Fatal>(&Empty {})).await {
+    match within_for(&rt, STEP, "Fatal", peer.call_as::<Fatal>(&Empty {})).await {
         Err(CallError::Declared(FatalError::Key(d))) => assert_eq!(d, FATAL_KEY_DESCRIPTION),
         other => panic!("Fatal: expected FATAL_KEY, got {other:?}"),
     }
@@ -207,7 +214,7 @@ pub async fn fatal_declared_error_then_twisted_closes<R: Runtime>(rt: R) {
 pub async fn undeclared_error_is_unknown_then_twisted_closes<R: Runtime>(rt: R) {
     let server = start("server.py").await;
     let peer = connect(&rt, &server).await;
-    match within_for(&rt, STEP, "Boom", peer.call::<Boom>(&Empty {})).await {
+    match within_for(&rt, STEP, "Boom", peer.call_as::<Boom>(&Empty {})).await {
         Err(CallError::Remote(e)) => {
             assert_eq!(e.code, "UNKNOWN");
             assert_eq!(e.description, "Unknown Error");
@@ -239,9 +246,14 @@ pub async fn unknown_command_is_unhandled_and_not_fatal<R: Runtime>(rt: R) {
         }
         other => panic!("NoSuchCommand: expected UNHANDLED, got {other:?}"),
     }
-    let total = within_for(&rt, STEP, "Sum", peer.call::<Sum>(&SumArgs { a: 40, b: 2 }))
-        .await
-        .unwrap();
+    let total = within_for(
+        &rt,
+        STEP,
+        "Sum",
+        peer.call_as::<Sum>(&SumArgs { a: 40, b: 2 }),
+    )
+    .await
+    .unwrap();
     assert_eq!(total.total, 42);
     assert!(!peer.is_closed(), "the connection closed after UNHANDLED");
 }
@@ -259,7 +271,7 @@ pub async fn notify_without_answer_then_get_notified<R: Runtime>(rt: R) {
             &rt,
             STEP,
             "Notify",
-            peer.notify::<Notify>(&Text { text: text.into() }),
+            peer.notify_as::<Notify>(&Text { text: text.into() }),
         )
         .await;
         assert!(matches!(sent, Ok(())), "Notify({text:?}): {sent:?}");
@@ -268,7 +280,7 @@ pub async fn notify_without_answer_then_get_notified<R: Runtime>(rt: R) {
         &rt,
         STEP,
         "GetNotified",
-        peer.call::<GetNotified>(&Empty {}),
+        peer.call_as::<GetNotified>(&Empty {}),
     )
     .await
     .unwrap();
@@ -279,7 +291,7 @@ pub async fn notify_without_answer_then_get_notified<R: Runtime>(rt: R) {
         &rt,
         STEP,
         "GetNotified",
-        other.call::<GetNotified>(&Empty {}),
+        other.call_as::<GetNotified>(&Empty {}),
     )
     .await
     .unwrap();
@@ -295,7 +307,7 @@ pub async fn notify_fail_makes_twisted_close_without_a_word<R: Runtime>(rt: R) {
         &rt,
         STEP,
         "NotifyFail",
-        peer.notify::<NotifyFail>(&Text {
+        peer.notify_as::<NotifyFail>(&Text {
             text: "fail".into(),
         }),
     )
@@ -392,8 +404,8 @@ pub async fn two_hundred_sums_in_flight_during_a_storm<R: Runtime>(rt: R) {
     .await;
     let count = 200i128;
     let big = 10i128.pow(20);
-    let sums = join_all((0..count).map(|i| peer.call::<Sum>(&SumArgs { a: i, b: big + i })));
-    let storm = peer.call::<Storm>(&Count { count });
+    let sums = join_all((0..count).map(|i| peer.call_as::<Sum>(&SumArgs { a: i, b: big + i })));
+    let storm = peer.call_as::<Storm>(&Count { count });
     let (sums, storm) = within_for(
         &rt,
         Duration::from_secs(15),
@@ -424,9 +436,9 @@ pub async fn die_fails_every_pending_call<R: Runtime>(rt: R) {
     let peer = connect(&rt, &server).await;
     // Five Hang calls, then Die, queued in that order.
     let mut calls: Vec<Pending> = (0..5)
-        .map(|_| Box::pin(peer.call::<Hang>(&Empty {})) as Pending)
+        .map(|_| Box::pin(peer.call_as::<Hang>(&Empty {})) as Pending)
         .collect();
-    calls.push(Box::pin(peer.call::<Die>(&Empty {})));
+    calls.push(Box::pin(peer.call_as::<Die>(&Empty {})));
     let outcomes = within_for(
         &rt,
         CLOSE_WITHIN,

@@ -166,8 +166,11 @@ pub fn run_to_end(mut command: Command, deadline: Duration) -> std::io::Result<R
 pub struct PyServer {
     child: Child,
     stdin: Option<ChildStdin>,
-    /// The port it listens on.
+    /// The port it listens on (0 when it listens elsewhere).
     pub port: u16,
+    /// Where it listens, as its `LISTENING` line says: the port, or
+    /// `unix:PATH`.
+    pub listening: String,
 }
 
 impl PyServer {
@@ -180,11 +183,27 @@ impl PyServer {
 
     /// [`start`](Self::start) with the python given.
     pub fn start_with(python: &Path, script: &str) -> PyServer {
-        PyServer::start_args(python, script, &["127.0.0.1:0".as_ref()])
+        let mut server = PyServer::start_at(python, script, "127.0.0.1:0");
+        server.port = server.listening.parse().unwrap_or_else(|_| {
+            panic!(
+                "{script} printed `LISTENING {}`, not a port",
+                server.listening
+            )
+        });
+        server
     }
 
-    /// [`start_with`](Self::start_with) with these arguments instead of
-    /// the address (a script that takes more, `tls_peer.py server ...`).
+    /// Starts `interop/<script> <address>` with `python` and waits (at most
+    /// [`PROCESS_LIMIT`]) for its `LISTENING <where>` line, keeping
+    /// `<where>` in [`listening`](Self::listening) (a UNIX server's
+    /// `unix:PATH`, say); [`port`](Self::port) is 0 unless `<where>` is a
+    /// port. Blocking, for a moment.
+    pub fn start_at(python: &Path, script: &str, address: &str) -> PyServer {
+        PyServer::start_args(python, script, &[address.as_ref()])
+    }
+
+    /// [`start_at`](Self::start_at) with these arguments instead of the
+    /// address (a script that takes more, `tls_peer.py server ...`).
     pub fn start_args(python: &Path, script: &str, args: &[&std::ffi::OsStr]) -> PyServer {
         let path = repo_root().join("interop").join(script);
         let mut child = Command::new(python)
@@ -202,6 +221,7 @@ impl PyServer {
             child,
             stdin,
             port: 0,
+            listening: String::new(),
         };
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -216,11 +236,12 @@ impl PyServer {
             Ok(Err(e)) => panic!("reading {script}'s standard output: {e}"),
             Err(_) => panic!("{script} printed no LISTENING line within {PROCESS_LIMIT:?}"),
         };
-        server.port = line
+        server.listening = line
             .trim()
             .strip_prefix("LISTENING ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("{script} printed {line:?}, not `LISTENING <port>`"));
+            .unwrap_or_else(|| panic!("{script} printed {line:?}, not `LISTENING <where>`"))
+            .to_owned();
+        server.port = server.listening.parse().unwrap_or(0);
         server
     }
 

@@ -37,8 +37,9 @@ pub async fn dropped_calls_give_back_their_share_of_the_in_flight_budget<R: Runt
     );
     for round in 0..ROUNDS {
         let before = probes.entered.get();
-        let mut calls: futures_util::stream::FuturesUnordered<_> =
-            (0..CALLS).map(|_| client.call::<Wait>(&Empty {})).collect();
+        let mut calls: futures_util::stream::FuturesUnordered<_> = (0..CALLS)
+            .map(|_| client.call_as::<Wait>(&Empty {}))
+            .collect();
         // Polls every call: those that fit the budget are sent, the rest
         // wait for room.
         let next = futures_util::StreamExt::next(&mut calls);
@@ -106,7 +107,9 @@ pub async fn responders_in_flight_are_bounded<R: Runtime>(rt: R) {
         Options::default(),
     );
     // Polled together, so every request is queued before anything else.
-    let mut calls = pin!(join_all((0..CALLS).map(|_| client.call::<Wait>(&Empty {}))));
+    let mut calls = pin!(join_all(
+        (0..CALLS).map(|_| client.call_as::<Wait>(&Empty {}))
+    ));
     let started = within(
         &rt,
         "the first responders to start",
@@ -157,7 +160,7 @@ pub async fn callers_wait_when_the_outbound_buffer_is_full<R: Runtime>(rt: R) {
     let waiting = loop {
         // Polled here, not spawned: queueing needs no other task to run, so
         // only a full buffer keeps a call waiting.
-        let send = Box::pin(client.notify::<Notify>(&Text { text: text.clone() }));
+        let send = Box::pin(client.notify_as::<Notify>(&Text { text: text.clone() }));
         match select(send, rt.sleep(Duration::from_millis(200))).await {
             Either::Left((r, _)) => {
                 assert!(matches!(r, Ok(())), "{r:?}");
@@ -203,7 +206,7 @@ pub async fn a_responder_calling_back_at_the_responder_bound_gets_its_answer<R: 
         sum_responders(),
         Options::default(),
     );
-    let r = within(&rt, "Fan", client.call::<Fan>(&FanArgs { n: 1 })).await;
+    let r = within(&rt, "Fan", client.call_as::<Fan>(&FanArgs { n: 1 })).await;
     assert_eq!(r.unwrap().total, 1);
 }
 
@@ -216,7 +219,7 @@ pub async fn large_answers_through_small_buffers_do_not_deadlock<R: Runtime>(rt:
     let client = rt.peer_on(ours, Responders::new(), options.clone());
     let _server = rt.peer_on(theirs, echo_responders(), options);
     let text = "x".repeat(8 * 1024);
-    let calls = join_all((0..1000).map(|_| client.call::<Echo>(&Text { text: text.clone() })));
+    let calls = join_all((0..1000).map(|_| client.call_as::<Echo>(&Text { text: text.clone() })));
     for r in within(&rt, "1000 echoes of 8 KiB", calls).await {
         assert_eq!(r.unwrap().text.len(), text.len());
     }
@@ -237,7 +240,7 @@ pub async fn a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer
                 probes.gate.pass().await;
                 let answer = ctx
                     .peer
-                    .call::<Sum>(&sum(a.n, 1))
+                    .call_as::<Sum>(&sum(a.n, 1))
                     .await
                     .map_err(Failure::undeclared)?;
                 let total = answer.total;
@@ -248,7 +251,7 @@ pub async fn a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer
     let (server, client) = rt.pair(server_responders, sum_responders());
     let in_flight = rt.spawn({
         let c = client.clone();
-        async move { c.call::<Fan>(&FanArgs { n: 1 }).await }
+        async move { c.call_as::<Fan>(&FanArgs { n: 1 }).await }
     });
     within(
         &rt,

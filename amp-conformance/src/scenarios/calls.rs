@@ -25,7 +25,7 @@ pub async fn typed_calls_answers_and_declared_errors<R: Runtime>(rt: R) {
     let q = within(
         &rt,
         "Divide",
-        client.call::<Divide>(&DivideArgs {
+        client.call_as::<Divide>(&DivideArgs {
             numerator: 10,
             denominator: 4,
         }),
@@ -35,7 +35,7 @@ pub async fn typed_calls_answers_and_declared_errors<R: Runtime>(rt: R) {
     let e = within(
         &rt,
         "Divide by zero",
-        client.call::<Divide>(&DivideArgs {
+        client.call_as::<Divide>(&DivideArgs {
             numerator: 1,
             denominator: 0,
         }),
@@ -82,7 +82,7 @@ pub async fn fatal_and_undeclared_errors_close_the_connection_after_the_error<R:
     let e = within(
         &rt,
         "Divide by -1",
-        client.call::<Divide>(&DivideArgs {
+        client.call_as::<Divide>(&DivideArgs {
             numerator: 1,
             denominator: -1,
         }),
@@ -110,7 +110,7 @@ pub async fn fatal_and_undeclared_errors_close_the_connection_after_the_error<R:
     let r = within(
         &rt,
         "a call after the close",
-        client.call::<Sum>(&sum(1, 1)),
+        client.call_as::<Sum>(&sum(1, 1)),
     )
     .await;
     assert!(matches!(r, Err(CallError::Connection(_))), "{r:?}");
@@ -125,7 +125,7 @@ pub async fn commands_without_answer_return_once_queued<R: Runtime>(rt: R) {
         let r = within(
             &rt,
             "Notify",
-            client.notify::<Notify>(&Text {
+            client.notify_as::<Notify>(&Text {
                 text: i.to_string(),
             }),
         )
@@ -146,9 +146,9 @@ pub async fn commands_without_answer_return_once_queued<R: Runtime>(rt: R) {
 /// calls back its caller 200 times.
 pub async fn both_sides_call_at_once_and_responders_call_back<R: Runtime>(rt: R) {
     let (server, client) = rt.pair(math(&Probes::default()), sum_responders());
-    let from_client = join_all((0..200).map(|i| client.call::<Sum>(&sum(i, i))));
-    let from_server = join_all((0..200).map(|i| server.call::<Sum>(&sum(i, 1))));
-    let fan = client.call::<Fan>(&FanArgs { n: 200 });
+    let from_client = join_all((0..200).map(|i| client.call_as::<Sum>(&sum(i, i))));
+    let from_server = join_all((0..200).map(|i| server.call_as::<Sum>(&sum(i, 1))));
+    let fan = client.call_as::<Fan>(&FanArgs { n: 200 });
     let (a, b, fan) = within(&rt, "calls both ways", join3(from_client, from_server, fan)).await;
     for (i, r) in a.into_iter().enumerate() {
         assert_eq!(r.unwrap().total, 2 * i as i128);
@@ -191,7 +191,7 @@ pub async fn a_responder_that_panics_is_an_undeclared_error<R: Runtime>(rt: R) {
 /// caller gets `UNKNOWN` with Twisted's description, the server closes with
 /// that fatal error, the client sees the peer close.
 async fn boom_is_unknown_and_closes_both_ends<R: Runtime>(rt: &R, server: &Peer, client: &Peer) {
-    let e = within(rt, "Boom", client.call::<Boom>(&Empty {}))
+    let e = within(rt, "Boom", client.call_as::<Boom>(&Empty {}))
         .await
         .unwrap_err();
     assert!(

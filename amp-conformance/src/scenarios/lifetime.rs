@@ -20,7 +20,7 @@ pub async fn dropping_a_call_cancels_it_and_its_late_answer_is_ignored<R: Runtim
     let probes = Probes::default();
     let (server, client) = rt.pair(math(&probes), Responders::new());
     {
-        let mut call = pin!(client.call::<Wait>(&Empty {}));
+        let mut call = pin!(client.call_as::<Wait>(&Empty {}));
         // Drive the call until its responder has started on the other side.
         let started = within(
             &rt,
@@ -57,7 +57,7 @@ pub async fn connection_loss_fails_every_pending_call_with_the_reason<R: Runtime
     let pending: Vec<_> = (0..20)
         .map(|_| {
             let c = client.clone();
-            rt.spawn(async move { c.call::<Wait>(&Empty {}).await })
+            rt.spawn(async move { c.call_as::<Wait>(&Empty {}).await })
         })
         .collect();
     within(
@@ -79,7 +79,12 @@ pub async fn connection_loss_fails_every_pending_call_with_the_reason<R: Runtime
         within(&rt, "the client to close", client.closed()).await,
         ConnectionError::PeerClosed
     );
-    let r = within(&rt, "a call after the loss", client.call::<Sum>(&sum(1, 1))).await;
+    let r = within(
+        &rt,
+        "a call after the loss",
+        client.call_as::<Sum>(&sum(1, 1)),
+    )
+    .await;
     assert!(
         matches!(r, Err(CallError::Connection(ConnectionError::PeerClosed))),
         "{r:?}"
@@ -130,7 +135,7 @@ pub async fn dropping_the_last_handle_closes_the_connection<R: Runtime>(rt: R) {
     let r = within(
         &rt,
         "a call after the close",
-        client.call::<Sum>(&sum(1, 1)),
+        client.call_as::<Sum>(&sum(1, 1)),
     )
     .await;
     assert!(

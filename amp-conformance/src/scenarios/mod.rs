@@ -61,7 +61,7 @@ fn sum(a: i64, b: i64) -> SumArgs {
 
 /// Calls `Sum(a, b)` on `client` (within the bound) and checks the total.
 async fn sums<R: Runtime>(rt: &R, what: &str, client: &Peer, a: i64, b: i64) {
-    let total = within(rt, what, client.call::<Sum>(&sum(a, b))).await;
+    let total = within(rt, what, client.call_as::<Sum>(&sum(a, b))).await;
     assert_eq!(total.unwrap().total, i128::from(a + b), "{what}");
 }
 
@@ -75,7 +75,7 @@ async fn started_wait<R: Runtime>(
 ) -> Task<Result<Empty, CallError<Infallible>>> {
     let call = rt.spawn({
         let peer = peer.clone();
-        async move { peer.call::<Wait>(&Empty {}).await }
+        async move { peer.call_as::<Wait>(&Empty {}).await }
     });
     within(
         rt,

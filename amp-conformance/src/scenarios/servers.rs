@@ -80,7 +80,7 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
     assert_eq!(one.peer_addr(), Some(addr));
     let args = sum(0, 0);
     for (peer, expected) in [(&one, 1), (&one, 2), (&two, 1)] {
-        let r = within(&rt, "Sum", peer.call::<Sum>(&args)).await;
+        let r = within(&rt, "Sum", peer.call_as::<Sum>(&args)).await;
         assert_eq!(r.unwrap().total, expected);
     }
     assert_eq!(shared_total.load(Ordering::SeqCst), 3);
@@ -110,7 +110,7 @@ pub async fn tcp_server_with_per_connection_state_and_graceful_shutdown<R: Runti
         within(&rt, "the second connection to close", two.closed()).await,
         ConnectionError::PeerClosed
     );
-    let r = within(&rt, "a call after the shutdown", one.call::<Sum>(&args)).await;
+    let r = within(&rt, "a call after the shutdown", one.call_as::<Sum>(&args)).await;
     assert!(matches!(r, Err(CallError::Connection(_))), "{r:?}");
     let again = within(
         &rt,
@@ -146,7 +146,7 @@ pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(
     let one = connect().await.unwrap();
     let two = connect().await.unwrap();
     for peer in [&one, &two] {
-        let r = within(&rt, "Sum", peer.call::<Sum>(&sum(1, 2))).await;
+        let r = within(&rt, "Sum", peer.call_as::<Sum>(&sum(1, 2))).await;
         assert_eq!(r.unwrap().total, 3);
     }
     // Twice: one more connection is made (the listener's backlog takes it)
@@ -156,7 +156,7 @@ pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(
         let next = connect().await.unwrap();
         let waiting = rt.spawn({
             let next = next.clone();
-            async move { next.call::<Sum>(&sum(n, 1)).await }
+            async move { next.call_as::<Sum>(&sum(n, 1)).await }
         });
         rt.sleep(Duration::from_millis(300)).await;
         assert!(!waiting.is_finished(), "served beyond the limit");

@@ -335,6 +335,25 @@ impl Router {
         self.on_route(route, |d| d.call_body(command, arguments, requires_answer))
     }
 
+    /// Calls, on `route`, the command whose arguments `arguments` are (one
+    /// declared with [`command!`](crate::command!)); otherwise as
+    /// [`call_as`](Self::call_as).
+    ///
+    /// ```
+    /// amp_core::command! { pub struct Count {} -> () }
+    /// let mut r = amp_core::router::Router::default();
+    /// let route = r.bind_route();
+    /// r.connect_to(&route, Some("3".into())).unwrap();
+    /// assert!(r.call(&route, Count {}).unwrap().is_some());
+    /// ```
+    pub fn call<C: Command<Arguments = C>>(
+        &mut self,
+        route: &Route,
+        arguments: C,
+    ) -> Result<Option<CallId>, CallError<C::Error>> {
+        self.call_as::<C>(route, &arguments)
+    }
+
     /// Calls the typed command `C` on `route`.
     ///
     /// ```
@@ -344,9 +363,9 @@ impl Router {
     /// let mut r = amp_core::router::Router::default();
     /// let route = r.bind_route();
     /// r.connect_to(&route, Some("3".into())).unwrap();
-    /// assert!(r.call::<Count>(&route, &A {}).unwrap().is_some());
+    /// assert!(r.call_as::<Count>(&route, &A {}).unwrap().is_some());
     /// ```
-    pub fn call<C: Command>(
+    pub fn call_as<C: Command>(
         &mut self,
         route: &Route,
         arguments: &C::Arguments,

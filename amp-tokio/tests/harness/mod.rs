@@ -80,3 +80,37 @@ impl Runtime for Tokio {
         )
     }
 }
+
+#[cfg(unix)]
+impl amp_conformance::interop::transports::Transports for Tokio {
+    fn connect_unix(&self, path: std::path::PathBuf, responders: Responders) -> Connecting {
+        Box::pin(amp_tokio::unix::connect(path, responders))
+    }
+
+    fn serve_unix(
+        &self,
+        path: std::path::PathBuf,
+        factory: Factory,
+    ) -> io::Result<amp_conformance::interop::transports::ServedUnix> {
+        let server = amp_tokio::unix::bind(path, move |addr| factory(addr))?;
+        let stop = server.shutdown_handle();
+        let running = tokio::spawn(server.run());
+        Ok(amp_conformance::interop::transports::ServedUnix {
+            stop,
+            running: Box::pin(async move { running.await.expect("the server task") }),
+        })
+    }
+
+    fn spawn_child(
+        &self,
+        program: &std::path::Path,
+        args: &[&str],
+        responders: Responders,
+    ) -> io::Result<Peer> {
+        amp_tokio::process::spawn(tokio::process::Command::new(program).args(args), responders)
+    }
+
+    fn ampserver_example(&self) -> (&'static str, &'static str) {
+        ("amp-tokio", "ampserver")
+    }
+}
