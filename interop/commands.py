@@ -262,3 +262,16 @@ class Die(amp.Command):
 
     arguments = []
     response = []
+
+
+# -- Protocol switching --------------------------------------------------------
+
+
+class SwitchToEcho(amp.ProtocolSwitchCommand):
+    """
+    After the answer the connection echoes every byte back (the responder
+    returns twisted.protocols.wire.Echo as the protocol switched to).
+    """
+
+    arguments = []
+    response = []

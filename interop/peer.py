@@ -19,6 +19,7 @@ from twisted.logger import (
     textFileLogObserver,
 )
 from twisted.protocols import amp
+from twisted.protocols.wire import Echo
 
 from commands import (
     Boom,
@@ -46,6 +47,7 @@ from commands import (
     NotifyFail,
     Storm,
     Sum,
+    SwitchToEcho,
     echo_repr,
 )
 
@@ -180,6 +182,15 @@ class InteropProtocol(amp.AMP):
         # Standard input and output (StandardIO) cannot be aborted, only lost.
         getattr(self.transport, "abortConnection", self.transport.loseConnection)()
         return defer.Deferred()
+
+    # -- Protocol switching ------------------------------------------------
+
+    @SwitchToEcho.responder
+    def switch_to_echo(self):
+        # The protocol switched to: ProtocolSwitchCommand's responder
+        # returns it, and Twisted hands it the transport (and the bytes
+        # already received after the request) once the answer is written.
+        return Echo()
 
 
 # -- Helpers -------------------------------------------------------------------

@@ -6,7 +6,11 @@
 # each Rust side against Twisted in both directions, and the two Rust
 # adapters against each other; over TCP, then over UNIX sockets (`unix:PATH`),
 # then with the client spawning the server as a child on its standard input
-# and output (`exec:SERVER stdio`, the Rust clients only).
+# and output (`exec:SERVER stdio`, the Rust clients only); then the Rust
+# pairings over TCP again with StartTLS, the server with `--tls CERT KEY`
+# answering the client's `StartTLS` (client `--starttls CA`), with
+# certificates made for the run (the `test_certs` example of
+# amp-conformance).
 #
 #     bash interop/run-examples.sh
 #
@@ -52,9 +56,13 @@ if [[ -z "$PY" || ! -x "$PY" ]]; then
     exit 2
 fi
 
-echo "building the amp-tokio and amp-async-std examples" >&2
-if ! cargo build --quiet -p amp-tokio -p amp-async-std --examples; then
-    echo "error: cargo build -p amp-tokio -p amp-async-std --examples failed" >&2
+echo "building the amp-tokio and amp-async-std examples (with TLS)" >&2
+if ! cargo build --quiet -p amp-tokio -p amp-async-std --features tls --examples; then
+    echo "error: cargo build -p amp-tokio -p amp-async-std --features tls --examples failed" >&2
+    exit 2
+fi
+if ! cargo run --quiet -p amp-conformance --example test_certs -- "$work/certs" >/dev/null; then
+    echo "error: cannot make the test certificates" >&2
     exit 2
 fi
 target_dir="$(cargo metadata --format-version 1 --no-deps |
@@ -104,6 +112,13 @@ run_pairing() {
     reason=""
 
     server_command "$server"
+    # StartTLS: the client's flags go before the address, the server's
+    # after it (either order is accepted).
+    local server_extra=() client_extra=()
+    if [[ "$transport" == tls ]]; then
+        server_extra=(--tls "$work/certs/server.pem" "$work/certs/server.key")
+        client_extra=(--starttls "$work/certs/ca.pem")
+    fi
     if [[ "$transport" == exec ]]; then
         # No server process of ours: the client spawns one per connection.
         address="exec:${server_cmd[0]}"
@@ -114,7 +129,7 @@ run_pairing() {
         [[ "$transport" == unix ]] && listen_at="unix:$work/$client-$server.sock"
         # The server's standard input is a pipe held by this script (a
         # coprocess), so the Python servers also exit should the script die.
-        coproc SERVER { exec "${server_cmd[@]}" "$listen_at" 2>"$work/server-$server.err"; }
+        coproc SERVER { exec "${server_cmd[@]}" "$listen_at" "${server_extra[@]}" 2>"$work/server-$server.err"; }
         server_pid="$SERVER_PID"
         local server_out="${SERVER[0]}"
         if ! read -r -t "$STEP_TIMEOUT" line <&"$server_out"; then
@@ -137,7 +152,7 @@ run_pairing() {
         # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
         # scripts/processes.sh).
         client_command "$client"
-        run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "$address" >"$out" 2>"$err"
+        run timeout "$STEP_TIMEOUT" "${client_cmd[@]}" "${client_extra[@]}" "$address" >"$out" 2>"$err"
     fi
     local status=$?
     local want="${reference_done:-$DOCUMENTED_DONE}" whose="$reference_whose"
@@ -169,12 +184,15 @@ run_pairing() {
 
 # Python against Python first: the sanity check of the reference line.
 # "rust" is amp-tokio, "async-std" amp-async-std.
+# "tls" pairings: the client's flags go before the address, the server's
+# after it (either order is accepted).
 for pairing in "python python" "rust python" "python rust" "rust rust" \
     "async-std python" "python async-std" "async-std rust" "rust async-std" \
     "python python unix" "rust python unix" "python rust unix" \
     "async-std python unix" "python async-std unix" "rust async-std unix" "async-std rust unix" \
     "rust python exec" "rust rust exec" "rust async-std exec" \
-    "async-std python exec" "async-std async-std exec" "async-std rust exec"; do
+    "async-std python exec" "async-std async-std exec" "async-std rust exec" \
+    "rust rust tls" "async-std rust tls" "rust async-std tls"; do
     read -r client server transport <<<"$pairing"
     transport="${transport:-tcp}"
     run_pairing "$client" "$server" "$transport"

@@ -44,9 +44,12 @@ pub mod process;
 mod server;
 #[cfg(unix)]
 pub mod stdio;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 #[cfg(unix)]
 pub mod unix;
+pub mod upgradable;
 
 use std::future::Future;
 use std::time::Duration;

@@ -39,6 +39,17 @@ impl<R> Reader<R> {
             scratch: vec![0; CHUNK].into_boxed_slice(),
         }
     }
+
+    /// The `futures-io` reader inside.
+    ///
+    /// ```
+    /// let (a, _b) = amp_async_std::pipe();
+    /// let reader = amp_async_std::transport::Reader::new(a);
+    /// let _pipe = reader.into_inner();
+    /// ```
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
 }
 
 /// The sending half of a `futures-io` stream, as the engine writes it.

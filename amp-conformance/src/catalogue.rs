@@ -243,6 +243,17 @@ impl Command for Die {
     type Error = Infallible;
 }
 
+/// `SwitchToEcho`: a `ProtocolSwitchCommand`; after its (empty) answer the
+/// connection echoes every byte. Its name is what a binding's upgrades
+/// switch on (`Upgrades::switch`); see [`crate::switch`].
+pub struct SwitchToEcho;
+impl Command for SwitchToEcho {
+    const NAME: &'static str = "SwitchToEcho";
+    type Arguments = Empty;
+    type Response = Empty;
+    type Error = Infallible;
+}
+
 // -- Responders -----------------------------------------------------------------
 
 /// Responders for the whole catalogue, with a fresh Notify log: call it once

@@ -35,9 +35,12 @@ pub mod catalogue;
 pub mod commands;
 pub mod hostile;
 pub mod howto;
+pub mod howto_tls;
 pub mod interop;
 pub mod scenarios;
+pub mod switch;
 pub mod sync;
+pub mod tls;
 pub mod vectors;
 
 use std::future::Future;

@@ -551,6 +551,25 @@ impl Connection {
         self.decoder.take_remaining()
     }
 
+    /// Takes every byte received after the last box handled, undecoded,
+    /// and goes on: the point where the transport under the connection
+    /// changes (StartTLS), after which the same conversation continues over
+    /// the new transport. Call it right after the event after which the
+    /// bytes are the new transport's; later input is the new transport's
+    /// plain text.
+    ///
+    /// ```
+    /// use amp_core::{Connection, Event};
+    /// let mut c = Connection::default();
+    /// c.handle_input(b"\x00\x08_command\x00\x08StartTLS\x00\x04_ask\x00\x011\x00\x00\x16\x03\x01");
+    /// assert!(matches!(c.poll_event(), Some(Event::Request(_))));
+    /// assert_eq!(&c.take_unread()[..], b"\x16\x03\x01");
+    /// assert!(!c.is_closed());
+    /// ```
+    pub fn take_unread(&mut self) -> BytesMut {
+        self.decoder.take_remaining()
+    }
+
     /// The dispatcher, for what [`Connection`] does not forward.
     ///
     /// ```

@@ -238,6 +238,9 @@ pub enum ConnectionError {
         /// The time allowed.
         timeout: std::time::Duration,
     },
+    /// The transport could not be upgraded in place (a TLS handshake
+    /// failed, or a certificate was refused); what went wrong.
+    UpgradeFailed(String),
     /// The peer was a child process speaking AMP over its standard input
     /// and output, and it exited (after its output ended): its exit status
     /// (Twisted's `ProcessDone` for a status of 0, `ProcessTerminated`
@@ -273,6 +276,7 @@ impl fmt::Display for ConnectionError {
             ConnectionError::IdleTimeout { timeout } => {
                 write!(f, "the connection was idle for {timeout:?}")
             }
+            ConnectionError::UpgradeFailed(e) => write!(f, "transport upgrade failed: {e}"),
             ConnectionError::ProcessExited(status) => {
                 write!(f, "the child process exited: {status}")
             }

@@ -27,6 +27,8 @@
 //! | `shutdown` | [`ShutdownHandle`]: stopping a server from elsewhere |
 //! | `runtime` | [`Runtime`]: what a binding gives (spawn, sleep) |
 //! | `server` | [`Server`] over any [`Listener`]: the one accept loop |
+//! | `upgrade` | [`Upgrader`]: changing a live connection's transport in place (StartTLS, protocol switches) |
+//! | `tls` | `amp_engine::tls` (feature `tls`): rustls settings and Twisted's `StartTLS`, for the bindings' TLS |
 //! | `stdio` | [`stdio::take`]: the process's standard input and output for AMP, and nothing else on them (unix) |
 //! | `process` | [`process::ChildReader`], [`process::ChildWriter`]: a child process's pipes as a transport, its exit as the reason |
 //!
@@ -74,7 +76,10 @@ mod shared;
 mod shutdown;
 #[cfg(unix)]
 pub mod stdio;
+#[cfg(feature = "tls")]
+pub mod tls;
 mod transport;
+mod upgrade;
 mod writer;
 
 use std::future::Future;
@@ -98,14 +103,17 @@ pub use runtime::{Runtime, Task};
 pub use server::{Accepted, Listener, Server};
 #[cfg(feature = "tower")]
 pub use service::{CallFuture, CallService};
+pub use shared::UPGRADE_IN_PROGRESS_ERROR_CODE;
 pub use shutdown::ShutdownHandle;
 pub(crate) use transport::end_reason;
 pub use transport::{ReadHalf, WriteHalf};
+pub use upgrade::{Upgrade, UpgradeError, Upgraded, Upgrader};
 
 use peer::Handle;
-use reader::read_loop;
+use reader::{ReadSwitch, read_loop};
 use shared::Shared;
-use writer::write_loop;
+use upgrade::{NoUpgrade, Upgrading};
+use writer::{WriteSwitch, write_loop};
 
 /// A responder's result with the `_ask` tag it answers.
 pub(crate) type Answer = (LaneId, Option<Bytes>, Result<AmpBox, ResponderError>);
@@ -134,7 +142,115 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
     impl Future<Output = ()> + Send + 'static,
     impl Future<Output = ()> + Send + 'static,
 ) {
-    start_with(reader, writer, addr, responders, options, None)
+    start_with(
+        reader,
+        writer,
+        addr,
+        responders,
+        options,
+        None,
+        None::<(NoUpgrade, _)>,
+    )
+}
+
+/// [`start`] for a connection whose transport can be upgraded in place
+/// (StartTLS), with `upgrader`: this side upgrades once it has answered a
+/// request for one of [`Upgrader::commands`], or once the answer to its
+/// [`Peer::call_upgrading`] has come; with `first`, it starts by upgrading
+/// (TLS from the first byte), before anything is read or written. The same
+/// [`Peer`] goes on over the upgraded transport: calls in flight are
+/// answered, boxes queued meanwhile are written on the new transport, in
+/// order.
+///
+/// ```
+/// use amp_engine::{ReadHalf, Upgrade, Upgraded, Upgrader, WriteHalf};
+/// use bytes::{Bytes, BytesMut};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut BytesMut) -> std::io::Result<usize> { Ok(0) } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// /// Refuses every upgrade.
+/// struct Refuse;
+/// impl Upgrader<R, W> for Refuse {
+///     fn commands(&self) -> Vec<Bytes> { Vec::new() }
+///     async fn upgrade(&mut self, _: R, _: W, _: BytesMut, _: Upgrade) -> Result<Option<Upgraded<R, W>>, String> {
+///         Err("no, thanks".into())
+///     }
+/// }
+/// let (peer, reading, writing) = amp_engine::start_upgradable(
+///     R, W, None, amp_engine::Responders::new(), Default::default(),
+///     Refuse, Some(Upgrade::Start(Box::new(()))),
+/// );
+/// futures_executor::block_on(futures_util::future::join(reading, writing));
+/// assert_eq!(
+///     futures_executor::block_on(peer.closed()),
+///     amp_core::ConnectionError::UpgradeFailed("no, thanks".into()),
+/// );
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn start_upgradable<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
+    reader: R,
+    writer: W,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+    upgrader: U,
+    first: Option<Upgrade>,
+) -> (
+    Peer,
+    impl Future<Output = ()> + Send + 'static,
+    impl Future<Output = ()> + Send + 'static,
+) {
+    start_with(
+        reader,
+        writer,
+        addr,
+        responders,
+        options,
+        None,
+        Some((upgrader, first)),
+    )
+}
+
+/// [`start_upgradable`] with the two loops spawned on `runtime`.
+///
+/// ```
+/// # use amp_engine::{ReadHalf, Runtime, Task, Upgrade, Upgraded, Upgrader, WriteHalf};
+/// # use bytes::{Bytes, BytesMut};
+/// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut BytesMut) -> std::io::Result<usize> { Ok(0) } }
+/// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) } async fn close(&mut self) -> std::io::Result<()> { Ok(()) } }
+/// # struct Same;
+/// # impl Upgrader<R, W> for Same {
+/// #     fn commands(&self) -> Vec<Bytes> { Vec::new() }
+/// #     async fn upgrade(&mut self, reader: R, writer: W, _: BytesMut, _: Upgrade) -> Result<Option<Upgraded<R, W>>, String> {
+/// #         Ok(Some(Upgraded { reader, writer, peer_certificates: Some(vec![Bytes::from_static(b"cert")]) }))
+/// #     }
+/// # }
+/// #[derive(Clone)]
+/// struct Threads;
+/// impl Runtime for Threads {
+///     fn spawn(&self, task: Task) { std::thread::spawn(move || futures_executor::block_on(task)); }
+///     fn sleep(&self, _: std::time::Duration) -> impl Future<Output = ()> + Send + 'static { std::future::pending() }
+/// }
+/// let peer = amp_engine::spawn_upgradable(
+///     &Threads, R, W, None, amp_engine::Responders::new(), Default::default(),
+///     Same, Some(Upgrade::Start(Box::new(()))),
+/// );
+/// futures_executor::block_on(peer.closed());
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn spawn_upgradable<Rt: Runtime, R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
+    runtime: &Rt,
+    reader: R,
+    writer: W,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+    upgrader: U,
+    first: Option<Upgrade>,
+) -> Peer {
+    let (peer, reading, writing) =
+        start_upgradable(reader, writer, addr, responders, options, upgrader, first);
+    run_loops(runtime, reading, writing);
+    peer
 }
 
 /// The parts of a connection taken apart ([`Peer::detach`]): its
@@ -190,6 +306,7 @@ pub fn start_detachable<R: ReadHalf, W: WriteHalf>(
         responders,
         options,
         Some((read_tx, write_tx)),
+        None::<(NoUpgrade, _)>,
     );
     let ended = peer.closed();
     let parts = async move {
@@ -210,13 +327,14 @@ pub fn start_detachable<R: ReadHalf, W: WriteHalf>(
 /// Where a detached connection's loops hand their halves back.
 type Handback<R, W> = (oneshot::Sender<(R, BytesMut)>, oneshot::Sender<W>);
 
-fn start_with<R: ReadHalf, W: WriteHalf>(
+fn start_with<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     reader: R,
     writer: W,
     addr: Option<SocketAddr>,
     responders: Responders,
     options: Options,
     handback: Option<Handback<R, W>>,
+    upgradable: Option<(U, Option<Upgrade>)>,
 ) -> (
     Peer,
     impl Future<Output = ()> + Send + 'static,
@@ -231,6 +349,36 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
     }
     let machine = Machine::Plain(Connection::new(&config));
     let shared = Shared::new(machine, options, addr);
+    let (read_switch, write_switch) = match upgradable {
+        None => (None, None),
+        Some((upgrader, first)) => {
+            {
+                let mut state = shared.lock();
+                let upgrades = &mut state.upgrades;
+                upgrades.enabled = true;
+                upgrades.commands = upgrader.commands();
+                if let Some(first) = first {
+                    // Nothing is read or written before the upgrade.
+                    upgrades.now = Some(Upgrading::Ready(first));
+                    upgrades.hold_decoding = true;
+                    upgrades.write_limit = Some(0);
+                }
+            }
+            let (to_writer, from_reader) = futures_channel::mpsc::unbounded();
+            let (to_reader, from_writer) = futures_channel::mpsc::unbounded();
+            (
+                Some(ReadSwitch {
+                    to_writer,
+                    from_writer,
+                }),
+                Some(WriteSwitch {
+                    from_reader,
+                    to_reader,
+                    upgrader,
+                }),
+            )
+        }
+    };
     let handle = Arc::new(Handle {
         shared: Arc::clone(&shared),
         lane: PLAIN,
@@ -246,8 +394,14 @@ fn start_with<R: ReadHalf, W: WriteHalf>(
         reader,
         responders,
         read_back,
+        read_switch,
     ));
-    let writing = shared.in_span(write_loop(Arc::clone(&shared), writer, write_back));
+    let writing = shared.in_span(write_loop(
+        Arc::clone(&shared),
+        writer,
+        write_back,
+        write_switch,
+    ));
     (Peer { handle }, reading, writing)
 }
 

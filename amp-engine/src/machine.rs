@@ -418,6 +418,16 @@ impl Machine {
         }
     }
 
+    /// Takes what is buffered past the last box and goes on: the
+    /// transport under the connection is being upgraded (a routed
+    /// connection is not upgraded and keeps its bytes).
+    pub(crate) fn take_unread(&mut self) -> BytesMut {
+        match self {
+            Machine::Plain(c) => c.take_unread(),
+            Machine::Routed(_) => BytesMut::new(),
+        }
+    }
+
     #[inline]
     /// A routed connection's router and routes.
     pub(crate) fn routed(&mut self) -> Option<&mut Routed> {

@@ -41,8 +41,10 @@ pub struct Options {
     /// Bytes one read asks the transport for, at least 512 (default 64 KiB).
     pub read_buffer: usize,
     /// How long a box may stay unfinished, at least 1 ms (default: none).
+    /// Also bounds an upgrade of the transport (a TLS handshake).
     pub unfinished_box_timeout: Option<Duration>,
     /// How long a connection may stay idle, at least 1 ms (default: none).
+    /// Also bounds an upgrade of the transport (a TLS handshake).
     pub idle_timeout: Option<Duration>,
 }
 

@@ -19,6 +19,7 @@ use amp_core::{
 
 use crate::machine::{LaneId, PLAIN};
 use crate::shared::{Shared, State};
+use crate::upgrade::{UpgradeError, Upgrading};
 #[cfg(doc)]
 use crate::{Options, SHUTTING_DOWN_ERROR_CODE};
 
@@ -40,6 +41,22 @@ impl Context {
     /// ```
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer.peer_addr()
+    }
+
+    /// The certificate the peer presented and this side verified (the
+    /// leaf, DER-encoded), on a connection over TLS: Twisted's
+    /// `peerCertificate`. `None` on a plain connection, and on TLS when
+    /// the peer presented none.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: amp_engine::Context) {
+    /// if let Some(der) = ctx.peer_certificate() {
+    ///     println!("the caller proved it holds a certificate of {} bytes", der.len());
+    /// }
+    /// # }
+    /// ```
+    pub fn peer_certificate(&self) -> Option<Bytes> {
+        self.peer.peer_certificates()?.first().cloned()
     }
 }
 
@@ -445,12 +462,196 @@ impl Peer {
     /// ```
     pub async fn send_box(&self, b: AmpBox) -> Result<(), SendError> {
         self.queue(|state| {
-            if state.detaching {
+            if state.detaching || state.upgrades.locked {
                 return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
             }
             state.machine.send_box(self.handle.lane, &b)
         })
         .await
+    }
+
+    /// The certificate chain the peer presented on this connection's TLS
+    /// and this side verified, leaf first, DER-encoded; `None` before TLS
+    /// (or when the peer presented none).
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// assert!(peer.peer_certificates().is_none());
+    /// ```
+    pub fn peer_certificates(&self) -> Option<Vec<Bytes>> {
+        let state = self.shared().lock();
+        state
+            .upgrades
+            .peer_certificates
+            .as_deref()
+            .map(<[Bytes]>::to_vec)
+    }
+
+    /// Whether the connection's transport has been upgraded in place
+    /// (StartTLS), or started upgraded (TLS from the first byte).
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// assert!(!peer.is_upgraded());
+    /// ```
+    pub fn is_upgraded(&self) -> bool {
+        self.shared().lock().upgrades.done > 0
+    }
+
+    /// Resolves once the transport has been upgraded (a connection
+    /// started upgraded: once its TLS handshake is done), or with why the
+    /// connection ended first.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// peer.close();
+    /// let upgraded = futures_executor::block_on(peer.upgraded());
+    /// assert_eq!(upgraded, Err(amp_core::ConnectionError::Closed));
+    /// ```
+    pub fn upgraded(
+        &self,
+    ) -> impl Future<Output = Result<(), ConnectionError>> + Send + 'static + use<> {
+        let shared = Arc::clone(&self.handle.shared);
+        async move {
+            loop {
+                let listener = shared.upgraded.listen();
+                {
+                    let state = shared.lock();
+                    if state.upgrades.done > 0 {
+                        return Ok(());
+                    }
+                    if let Some(reason) = state.machine.close_reason() {
+                        return Err(reason.clone());
+                    }
+                }
+                listener.await;
+            }
+        }
+    }
+
+    /// Calls `command` and, once the peer answers without an error,
+    /// upgrades the transport in place (Twisted's `StartTLS`): the call is
+    /// the last box written on the old transport, its answer the last box
+    /// read from it. Boxes queued after the call (other calls, answers)
+    /// wait and go out on the upgraded transport, in order; calls in
+    /// flight are answered whichever transport their answer comes on.
+    /// `how` goes to the connection's [`Upgrader`](crate::Upgrader) (a
+    /// TLS client configuration, say). Resolves with the answer once the
+    /// transport is upgraded.
+    ///
+    /// An error answer leaves the connection as it was, not upgraded
+    /// ([`UpgradeError::Call`]); an upgrade that fails ends the connection
+    /// ([`UpgradeError::Failed`], with
+    /// [`ConnectionError::UpgradeFailed`]). Only a connection started with
+    /// [`start_upgradable`](crate::start_upgradable) upgrades, one upgrade
+    /// at a time. Dropping the future does not stop an upgrade whose call
+    /// has gone out: the peer switches when it answers, so this side does
+    /// too.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// let tried = futures_executor::block_on(
+    ///     peer.call_upgrading("StartTLS", amp_core::AmpBox::new(), Box::new(())),
+    /// );
+    /// assert!(matches!(tried, Err(amp_engine::UpgradeError::NotUpgradable)));
+    /// ```
+    pub async fn call_upgrading(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+        how: Box<dyn std::any::Any + Send>,
+    ) -> Result<AmpBox, UpgradeError> {
+        self.call_changing(command, arguments, how, false).await
+    }
+
+    /// Calls `command` as Twisted's `ProtocolSwitchCommand`: from now on
+    /// no call or box may be queued on this connection (they fail with
+    /// [`ConnectionError::ProtocolSwitched`], as Twisted refuses them while
+    /// a switch is pending); an error answer lifts that and the
+    /// connection goes on ([`UpgradeError::Call`]); once the answer comes
+    /// the transport, with every byte read after the answer, goes to the
+    /// connection's [`Upgrader`](crate::Upgrader) with `how` (which hands
+    /// it to the protocol switched to), and the AMP connection ends with
+    /// [`ConnectionError::ProtocolSwitched`]. Resolves with the answer
+    /// then.
+    ///
+    /// ```
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// let tried = futures_executor::block_on(
+    ///     peer.call_switching("SwitchToEcho", amp_core::AmpBox::new(), Box::new(())),
+    /// );
+    /// assert!(matches!(tried, Err(amp_engine::UpgradeError::NotUpgradable)));
+    /// ```
+    pub async fn call_switching(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+        how: Box<dyn std::any::Any + Send>,
+    ) -> Result<AmpBox, UpgradeError> {
+        self.call_changing(command, arguments, how, true).await
+    }
+
+    async fn call_changing(
+        &self,
+        command: &str,
+        arguments: AmpBox,
+        how: Box<dyn std::any::Any + Send>,
+        switching: bool,
+    ) -> Result<AmpBox, UpgradeError> {
+        if self.handle.lane != PLAIN {
+            return Err(UpgradeError::NotUpgradable);
+        }
+        let mut how = Some(how);
+        let queued = self
+            .queue(|state| {
+                if !state.upgrades.enabled {
+                    return Ok(Err(UpgradeError::NotUpgradable));
+                }
+                if state.upgrades.now.is_some() {
+                    return Ok(Err(UpgradeError::InProgress));
+                }
+                let Some(id) =
+                    state.queue_call(PLAIN, command, Body::Box(&arguments), true, None)?
+                else {
+                    return Err(SendError::Closed(ConnectionError::Closed));
+                };
+                state.upgrades.now = Some(Upgrading::Called {
+                    call: id,
+                    how: how.take(),
+                });
+                state.upgrades.locked = switching;
+                // Everything queued up to here goes out on the old
+                // transport; what follows waits for the new one.
+                state.upgrades.write_limit = Some(state.machine.pending_transmit());
+                Ok(Ok((id, state.upgrades.done)))
+            })
+            .await
+            .map_err(|e| UpgradeError::Call(send_failure(e)))?;
+        let (id, done_before) = queued?;
+        let shared = self.shared();
+        let answer = AnswerWait {
+            shared,
+            lane: PLAIN,
+            id: Some(id),
+        }
+        .await
+        .map_err(UpgradeError::Call)?;
+        loop {
+            let listener = shared.upgraded.listen();
+            {
+                let state = shared.lock();
+                match state.machine.close_reason() {
+                    // Switched: the transport is the other protocol's now.
+                    Some(ConnectionError::ProtocolSwitched) if switching => return Ok(answer),
+                    Some(reason) => return Err(UpgradeError::Failed(reason.clone())),
+                    None => {}
+                }
+                if state.upgrades.done > done_before {
+                    return Ok(answer);
+                }
+            }
+            listener.await;
+        }
     }
 
     /// Starts taking the connection apart, to hand its transport to another

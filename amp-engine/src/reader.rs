@@ -15,7 +15,7 @@ use std::task::{Poll, Waker};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use futures_channel::oneshot;
+use futures_channel::{mpsc, oneshot};
 use futures_util::FutureExt;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
@@ -25,6 +25,7 @@ use crate::machine::{Lane, LaneId, PLAIN, lane_of};
 use crate::peer::Handle;
 use crate::shared::State;
 use crate::shared::{Shared, Waiting};
+use crate::upgrade::{Upgrade, Upgrading};
 use crate::{Answer, Context, Deadline, Options, Peer, ReadHalf, Responders};
 
 /// Steps (and requests) of the read loop between two yields.
@@ -71,6 +72,17 @@ struct Look {
     detaching: bool,
     /// This side's calls still waiting for their answer.
     awaited: usize,
+    /// An upgrade holds decoding (and so reading).
+    holding: bool,
+    /// The transport waits to be handed over for an upgrade.
+    upgrade_ready: bool,
+}
+
+/// How the reader hands its half over for an upgrade (to the writer, who
+/// upgrades both) and gets the new one back.
+pub(crate) struct ReadSwitch<R> {
+    pub(crate) to_writer: mpsc::UnboundedSender<(R, BytesMut, Upgrade)>,
+    pub(crate) from_writer: mpsc::UnboundedReceiver<R>,
 }
 
 /// The read loop's state: what it holds between two turns.
@@ -81,7 +93,9 @@ struct Reader<R> {
     /// routes are bound and unbound as it goes); a plain one closes once
     /// every handle is gone.
     _keep: Option<Arc<Handle>>,
-    transport: R,
+    /// The transport's receiving half (away while it is being upgraded).
+    transport: Option<R>,
+    switch: Option<ReadSwitch<R>>,
     responders: Responders,
     options: Options,
     /// Responders that did not answer at their first poll.
@@ -132,6 +146,8 @@ impl<R: ReadHalf> Reader<R> {
             transmit: state.machine.pending_transmit(),
             detaching: state.detaching,
             awaited: state.machine.outstanding_calls(),
+            holding: state.upgrades.hold_decoding,
+            upgrade_ready: state.upgrades.is_ready(),
         }
     }
 
@@ -211,10 +227,12 @@ impl<R: ReadHalf> Reader<R> {
         let closed_now = {
             let mut state = self.shared.lock();
             for (lane, tag, result) in &self.answered {
-                respond(&mut state, *lane, tag.as_deref(), result.as_ref());
+                self.more_buffered |= respond(&mut state, *lane, tag.as_deref(), result.as_ref());
             }
             self.answered.clear();
-            state.machine.is_closed()
+            // An answer that decides an upgrade: the loop's top hands the
+            // transport over.
+            state.machine.is_closed() || state.upgrades.is_ready()
         };
         self.shared.write_ready.notify();
         if closed_now {
@@ -269,7 +287,7 @@ impl<R: ReadHalf> Reader<R> {
             ..
         } = self;
         let mut read = pin!(async {
-            if can_read {
+            if can_read && let Some(transport) = transport {
                 transport.read(buf).await
             } else {
                 std::future::pending().await
@@ -301,7 +319,7 @@ impl<R: ReadHalf> Reader<R> {
         let mut state = self.shared.lock();
         match step {
             Step::Answered((lane, tag, result)) => {
-                respond(&mut state, lane, tag.as_deref(), result.as_ref())
+                self.more_buffered |= respond(&mut state, lane, tag.as_deref(), result.as_ref());
             }
             Step::Read(Ok(0)) => {
                 self.eof = true;
@@ -375,6 +393,68 @@ impl<R: ReadHalf> Reader<R> {
         }
     }
 
+    /// Hands the receiving half and the bytes read past the last box to
+    /// the writer, who upgrades the transport, and waits for the new half;
+    /// running responders' answers are queued meanwhile (the writer sends
+    /// them on the new transport).
+    async fn switch(&mut self) {
+        let (leftover, how) = {
+            let mut state = self.shared.lock();
+            let how = match state.upgrades.now.take() {
+                Some(Upgrading::Ready(how)) => how,
+                other => {
+                    state.upgrades.now = other;
+                    return;
+                }
+            };
+            state.upgrades.now = Some(Upgrading::Switching);
+            let mut leftover = state.machine.take_unread();
+            leftover.extend_from_slice(&self.buf);
+            self.buf.clear();
+            (leftover, how)
+        };
+        let (Some(switch), Some(transport)) = (&mut self.switch, self.transport.take()) else {
+            self.shared.end(ConnectionError::UpgradeFailed(
+                "this connection cannot be upgraded".to_owned(),
+            ));
+            return;
+        };
+        if switch
+            .to_writer
+            .unbounded_send((transport, leftover, how))
+            .is_err()
+        {
+            // The writer has finished: the connection has ended.
+            self.shared.end(ConnectionError::Closed);
+            return;
+        }
+        self.shared.write_ready.notify();
+        let Reader {
+            running, shared, ..
+        } = self;
+        loop {
+            let step = poll_fn(|cx| {
+                if let Poll::Ready(Some(answer)) = running.poll_next_unpin(cx) {
+                    return Poll::Ready(Err(answer));
+                }
+                switch.from_writer.poll_next_unpin(cx).map(Ok)
+            })
+            .await;
+            match step {
+                Err((lane, tag, result)) => {
+                    respond(&mut shared.lock(), lane, tag.as_deref(), result.as_ref());
+                    shared.write_ready.notify();
+                }
+                Ok(Some(reader)) => {
+                    self.transport = Some(reader);
+                    return;
+                }
+                // The writer ended (and ended the connection first).
+                Ok(None) => return,
+            }
+        }
+    }
+
     /// Everything this side waited for has come, every responder has
     /// answered: what is buffered past the last box is the next protocol's.
     /// The writer sends what is queued, then hands its half back too.
@@ -386,8 +466,10 @@ impl<R: ReadHalf> Reader<R> {
             leftover
         };
         self.shared.write_ready.notify();
-        if let Some(handback) = handback {
-            let _ = handback.send((self.transport, leftover));
+        if let Some(handback) = handback
+            && let Some(transport) = self.transport
+        {
+            let _ = handback.send((transport, leftover));
         }
         self.shared.end(ConnectionError::ProtocolSwitched);
     }
@@ -400,6 +482,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
     transport: R,
     responders: Responders,
     handback: Option<oneshot::Sender<(R, BytesMut)>>,
+    switch: Option<ReadSwitch<R>>,
 ) {
     let options = shared.options.clone();
     let timed = !options.connection_config().timeouts().is_off();
@@ -408,7 +491,8 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         shared,
         handle,
         _keep: keep,
-        transport,
+        transport: Some(transport),
+        switch,
         responders,
         options,
         running: FuturesUnordered::new(),
@@ -436,6 +520,10 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         if look.detaching && r.running.is_empty() && look.awaited == 0 {
             return r.take_apart(handback);
         }
+        if look.upgrade_ready {
+            r.switch().await;
+            continue;
+        }
         if !r.waiting.requests.is_empty() && !draining {
             if let Started::Again = r.start_responders(look.transmit).await {
                 continue;
@@ -444,7 +532,8 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         let can_take = r.waiting.requests.len() < r.options.max_responders
             && r.waiting_bytes < r.options.max_waiting_bytes;
         // Coming apart, reading goes on only for answers still awaited.
-        let can_read = !r.eof && can_take && (!look.detaching || look.awaited > 0);
+        // Upgrading, what follows is the new transport's: not read yet.
+        let can_read = !r.eof && can_take && !look.holding && (!look.detaching || look.awaited > 0);
         if r.buf.capacity() - r.buf.len() < r.options.read_buffer / 4 {
             r.buf.reserve(r.options.read_buffer);
         }
@@ -538,15 +627,36 @@ fn panicked() -> ResponderError {
 }
 
 /// Sends a responder's result. Refused only when the connection has ended;
-/// the result is dropped then, with nobody left to send it to.
+/// the result is dropped then, with nobody left to send it to. The answer
+/// to an upgrade request decides the upgrade: yes, and it is the last box
+/// written on the old transport; an error, and decoding goes on (returns
+/// true then: the buffered bytes are to be decoded).
 fn respond(
     state: &mut State,
     lane: LaneId,
     tag: Option<&[u8]>,
     result: Result<&AmpBox, &ResponderError>,
-) {
+) -> bool {
     if let Err(_e) = state.machine.respond_ref(lane, tag, result) {
         #[cfg(feature = "tracing")]
         tracing::debug!(error = %_e, "responder result dropped");
     }
+    if lane == PLAIN
+        && let Some(Upgrading::Asked {
+            tag: asked,
+            command,
+        }) = &state.upgrades.now
+        && tag == Some(&asked[..])
+    {
+        if result.is_ok() && !state.machine.is_closed() {
+            let command = command.clone();
+            state.upgrades.now = Some(Upgrading::Ready(Upgrade::Answered { command }));
+            state.upgrades.write_limit = Some(state.machine.pending_transmit());
+        } else {
+            state.upgrades.now = None;
+            state.upgrades.hold_decoding = false;
+            return true;
+        }
+    }
+    false
 }

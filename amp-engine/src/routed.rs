@@ -364,8 +364,14 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
         reader,
         Responders::new(),
         None,
+        None,
     ));
-    let writing = shared.in_span(write_loop(Arc::clone(&shared), writer, None));
+    let writing = shared.in_span(write_loop(
+        Arc::clone(&shared),
+        writer,
+        None,
+        None::<crate::writer::WriteSwitch<R, crate::upgrade::NoUpgrade>>,
+    ));
     (RoutedPeer { handle }, reading, writing)
 }
 

@@ -67,6 +67,28 @@ pub trait Listener: Send + Sync + 'static {
 
     /// The address listened on.
     fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// Starts serving an accepted connection on `runtime`: what the
+    /// [`Server`] does with each. The default runs it plainly
+    /// ([`spawn`](crate::spawn)); a listener whose connections are TLS,
+    /// or can become TLS, starts them upgradable
+    /// ([`spawn_upgradable`](crate::spawn_upgradable)).
+    fn serve<Rt: Runtime>(
+        &self,
+        runtime: &Rt,
+        accepted: Accepted<Self::Reader, Self::Writer>,
+        responders: Responders,
+        options: Options,
+    ) -> Peer {
+        crate::spawn(
+            runtime,
+            accepted.reader,
+            accepted.writer,
+            accepted.addr,
+            responders,
+            options,
+        )
+    }
 }
 
 type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
@@ -211,17 +233,11 @@ impl<Rt: Runtime, L: Listener> Server<Rt, L> {
             };
             match accepted {
                 Err(grace) => break 'serving grace,
-                Ok(Ok(Accepted {
-                    reader,
-                    writer,
-                    addr,
-                })) => {
-                    let responders = (self.factory)(addr);
-                    let peer = crate::spawn(
+                Ok(Ok(accepted)) => {
+                    let responders = (self.factory)(accepted.addr);
+                    let peer = self.listener.serve(
                         &self.runtime,
-                        reader,
-                        writer,
-                        addr,
+                        accepted,
                         responders,
                         self.options.clone(),
                     );

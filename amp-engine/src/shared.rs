@@ -20,6 +20,7 @@ use amp_core::{
 
 use crate::Options;
 use crate::machine::{Lane, LaneId, Machine, PLAIN, RouteLane, call_key};
+use crate::upgrade::{Upgrade, Upgrades, Upgrading};
 
 /// Requests read and not started yet, and the routes they came on. The
 /// routes are kept apart from the requests: a plain connection's requests
@@ -72,6 +73,8 @@ pub(crate) struct State {
     /// box is queued, and the connection comes apart once its traffic is
     /// drained.
     pub(crate) detaching: bool,
+    /// Upgrading the transport in place (StartTLS).
+    pub(crate) upgrades: Upgrades,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -125,7 +128,7 @@ impl State {
         requires_answer: bool,
         waker: Option<&Waker>,
     ) -> Result<Option<CallId>, SendError> {
-        if self.detaching {
+        if self.detaching || self.upgrades.locked {
             return Err(SendError::Closed(ConnectionError::ProtocolSwitched));
         }
         let queued = self
@@ -185,6 +188,8 @@ pub(crate) struct Shared {
     pub(crate) wake_reader: Signal,
     /// The connection ended.
     pub(crate) ended: Notify,
+    /// An upgrade of the transport finished, or the connection ended.
+    pub(crate) upgraded: Notify,
     /// A graceful shutdown was asked for.
     pub(crate) draining: AtomicBool,
     /// Responders running or waiting for a slot, as the reader last saw
@@ -214,11 +219,13 @@ impl Shared {
                 in_flight: 0,
                 boxes: VecDeque::new(),
                 detaching: false,
+                upgrades: Upgrades::default(),
             }),
             write_ready: Signal::default(),
             space: Notify::new(),
             wake_reader: Signal::default(),
             ended: Notify::new(),
+            upgraded: Notify::new(),
             draining: AtomicBool::new(false),
             responders_busy: AtomicUsize::new(0),
             options,
@@ -291,12 +298,47 @@ impl Shared {
             if state.detaching && state.machine.outstanding_calls() == 0 {
                 break;
             }
+            // Upgrading: the bytes after the box that switches are the
+            // new transport's.
+            if state.upgrades.hold_decoding && !state.machine.is_closed() {
+                break;
+            }
             let mut lane = None;
             let Some(event) = next(state, &mut lane) else {
                 break;
             };
             match event {
                 Event::Request(req) => {
+                    if state.upgrades.enabled
+                        && lane.is_none()
+                        && state.upgrades.upgrades_on(&req.command)
+                        && let Some(tag) = &req.tag
+                    {
+                        if state.upgrades.now.is_some() {
+                            // One upgrade at a time.
+                            let _ = state.machine.fail(
+                                PLAIN,
+                                tag,
+                                &amp_core::ResponderError::Declared {
+                                    code: UPGRADE_IN_PROGRESS_ERROR_CODE.to_owned(),
+                                    description: "an upgrade of this connection is under way"
+                                        .to_owned(),
+                                    fatal: false,
+                                },
+                            );
+                            continue;
+                        }
+                        // Nothing after it is decoded until it is answered:
+                        // if the answer says yes, what follows is the new
+                        // transport's.
+                        state.upgrades.now = Some(Upgrading::Asked {
+                            tag: tag.clone(),
+                            command: req.command.clone(),
+                        });
+                        state.upgrades.hold_decoding = true;
+                        requests.push(lane, req);
+                        break;
+                    }
                     requests.push(lane, req);
                     taken += 1;
                     if taken == max_requests {
@@ -311,6 +353,7 @@ impl Shared {
                     self.space.notify(usize::MAX);
                     self.wake_reader.notify();
                     self.ended.notify(usize::MAX);
+                    self.upgraded.notify(usize::MAX);
                 }
                 Event::Box(b) => {
                     // For the responders' box receiver, which the reader
@@ -323,12 +366,24 @@ impl Shared {
                     settled = true;
                     let key = call_key(lane.as_ref().map_or(PLAIN, |l| l.id), call);
                     wakers.extend(state.settle(key, Ok(response)));
+                    if let Some(Upgrading::Called { call, how }) = &mut state.upgrades.now
+                        && *call == key
+                    {
+                        // The peer said yes: the answer was the last box of
+                        // the old transport.
+                        let how = how.take().unwrap_or_else(|| Box::new(()));
+                        state.upgrades.now = Some(Upgrading::Ready(Upgrade::Called(how)));
+                        state.upgrades.hold_decoding = true;
+                        break;
+                    }
                 }
                 other => {
                     if let Some((id, outcome)) = settles(other) {
                         settled = true;
                         let key = call_key(lane.as_ref().map_or(PLAIN, |l| l.id), id);
                         wakers.extend(state.settle(key, outcome));
+                        // An upgrade call refused: the writer goes on.
+                        state.upgrades.call_failed(key);
                     }
                 }
             }
@@ -432,7 +487,15 @@ impl Shared {
             && slot.outcome.is_none()
         {
             state.in_flight -= slot.size;
-            state.machine.forget(lane, id);
+            // An upgrade call's answer still switches the transport (the
+            // peer switches when it answers): it is not forgotten.
+            let upgrading = matches!(
+                &state.upgrades.now,
+                Some(Upgrading::Called { call, .. }) if *call == call_key(lane, id)
+            );
+            if !upgrading {
+                state.machine.forget(lane, id);
+            }
             drop(state);
             self.space.notify(1);
         }
@@ -471,3 +534,7 @@ fn next_routed(state: &mut State, lane: &mut Lane) -> Option<Event> {
         }
     }
 }
+
+/// Error code of the answer to an upgrade request (StartTLS) that arrives
+/// while another upgrade of the connection is under way (not fatal).
+pub const UPGRADE_IN_PROGRESS_ERROR_CODE: &str = "UPGRADE_IN_PROGRESS";

@@ -1,24 +1,72 @@
-//! The write loop: takes what the state machine queued and writes it.
+//! The write loop: takes what the state machine queued and writes it; and,
+//! on an upgradable connection, upgrades the transport in place when the
+//! reader hands its half over.
 
-use std::future::poll_fn;
+use std::future::{Future, poll_fn};
+use std::pin::pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use amp_core::ConnectionError;
-use futures_channel::oneshot;
+use bytes::{Bytes, BytesMut};
+use futures_channel::{mpsc, oneshot};
+use futures_util::StreamExt;
 
-use crate::WriteHalf;
-use crate::shared::Shared;
+use crate::shared::{Shared, State};
+use crate::upgrade::{Upgrade, Upgraded, Upgrader};
+use crate::{ReadHalf, WriteHalf};
 
-pub(crate) async fn write_loop<W: WriteHalf>(
+/// How the writer gets the reader's half for an upgrade, upgrades both,
+/// and gives the reader its new half.
+pub(crate) struct WriteSwitch<R, U> {
+    pub(crate) from_reader: mpsc::UnboundedReceiver<(R, BytesMut, Upgrade)>,
+    pub(crate) to_reader: mpsc::UnboundedSender<R>,
+    pub(crate) upgrader: U,
+}
+
+/// Takes what may be written now: everything queued, but on an upgrading
+/// connection no more than the bytes that go out on the old transport
+/// (the rest is held for the new one, and written first once it is up).
+fn take(state: &mut State, held: &mut BytesMut) -> Bytes {
+    match state.upgrades.write_limit {
+        Some(0) => Bytes::new(),
+        Some(limit) => {
+            let mut bytes = state.machine.take_transmit();
+            if bytes.len() > limit {
+                held.extend_from_slice(&bytes[limit..]);
+                bytes.truncate(limit);
+            }
+            state.upgrades.write_limit = Some(limit - bytes.len());
+            bytes
+        }
+        None if !held.is_empty() => {
+            held.extend_from_slice(&state.machine.take_transmit());
+            held.split().freeze()
+        }
+        None => state.machine.take_transmit(),
+    }
+}
+
+pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     shared: Arc<Shared>,
     mut writer: W,
     handback: Option<oneshot::Sender<W>>,
+    mut switch: Option<WriteSwitch<R, U>>,
 ) {
+    let mut held = BytesMut::new();
+    // The reader's half, handed over for an upgrade, until everything
+    // before the switch is written.
+    let mut handed: Option<(R, BytesMut, Upgrade)> = None;
+    let mut reader_gone = false;
     loop {
-        let (bytes, closed) = {
+        let (bytes, closed, at_switch) = {
             let mut state = shared.lock();
-            let bytes = state.machine.take_transmit();
-            (bytes, state.machine.is_closed())
+            let bytes = take(&mut state, &mut held);
+            (
+                bytes,
+                state.machine.is_closed(),
+                state.upgrades.write_limit == Some(0),
+            )
         };
         if !bytes.is_empty() {
             // Room again: wake callers waiting for space, and the reader if
@@ -47,7 +95,127 @@ pub(crate) async fn write_loop<W: WriteHalf>(
             let _ = writer.close().await;
             return;
         }
+        if at_switch
+            && let (Some((reader, leftover, how)), Some(switch)) = (handed.take(), &mut switch)
+        {
+            match upgrade(&shared, switch, reader, writer, leftover, how).await {
+                Some(upgraded) => {
+                    writer = upgraded;
+                    continue;
+                }
+                None => return,
+            }
+        }
         // A signal sent since the bytes were taken is kept: not lost.
-        poll_fn(|cx| shared.write_ready.poll_take(cx)).await;
+        poll_fn(|cx| {
+            if let Some(switch) = &mut switch
+                && handed.is_none()
+                && !reader_gone
+                && let Poll::Ready(message) = switch.from_reader.poll_next_unpin(cx)
+            {
+                match message {
+                    Some(message) => handed = Some(message),
+                    None => reader_gone = true,
+                }
+                return Poll::Ready(());
+            }
+            shared.write_ready.poll_take(cx)
+        })
+        .await;
+    }
+}
+
+/// Upgrades both halves; gives the reader its new half and returns the
+/// writer's. `None`: the connection has ended (the upgrade failed, or the
+/// connection ended meanwhile).
+async fn upgrade<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
+    shared: &Shared,
+    switch: &mut WriteSwitch<R, U>,
+    reader: R,
+    writer: W,
+    leftover: BytesMut,
+    how: Upgrade,
+) -> Option<W> {
+    // A handshake the peer stalls is bounded as an unfinished box or an
+    // idle connection would be, by the shorter of the two timeouts set.
+    let limit = [
+        shared.options.unfinished_box_timeout,
+        shared.options.idle_timeout,
+    ]
+    .into_iter()
+    .flatten()
+    .min();
+    let outcome = {
+        let mut upgrading = pin!(switch.upgrader.upgrade(reader, writer, leftover, how));
+        let mut ended = pin!(ended(shared));
+        let mut late = pin!(async move {
+            match limit {
+                Some(limit) => {
+                    R::sleep(limit).await;
+                    limit
+                }
+                None => std::future::pending().await,
+            }
+        });
+        poll_fn(|cx| {
+            if let Poll::Ready(outcome) = upgrading.as_mut().poll(cx) {
+                return Poll::Ready(Some(outcome));
+            }
+            if let Poll::Ready(limit) = late.as_mut().poll(cx) {
+                return Poll::Ready(Some(Err(format!(
+                    "the upgrade did not finish within {limit:?}"
+                ))));
+            }
+            ended.as_mut().poll(cx).map(|()| None)
+        })
+        .await
+    };
+    let Upgraded {
+        reader,
+        writer,
+        peer_certificates,
+    } = match outcome? {
+        Ok(Some(upgraded)) => upgraded,
+        Ok(None) => {
+            // Handed to another protocol: the AMP connection is over, and
+            // what was held for after the switch is not sent (as Twisted
+            // refuses boxes once switched).
+            shared.end(ConnectionError::ProtocolSwitched);
+            return None;
+        }
+        Err(why) => {
+            shared.end(ConnectionError::UpgradeFailed(why));
+            return None;
+        }
+    };
+    {
+        let mut state = shared.lock();
+        let upgrades = &mut state.upgrades;
+        upgrades.now = None;
+        upgrades.write_limit = None;
+        upgrades.hold_decoding = false;
+        upgrades.done += 1;
+        if peer_certificates.is_some() {
+            upgrades.peer_certificates = peer_certificates.map(Into::into);
+        }
+    }
+    if switch.to_reader.unbounded_send(reader).is_err() {
+        shared.end(ConnectionError::Closed);
+        return None;
+    }
+    shared.upgraded.notify(usize::MAX);
+    shared.wake_reader.notify();
+    shared.space.notify(1);
+    Some(writer)
+}
+
+/// Resolves once the connection has ended.
+async fn ended(shared: &Shared) {
+    loop {
+        let listener = shared.ended.listen();
+        if shared.lock().machine.is_closed() {
+            return;
+        }
+        listener.await;
     }
 }

@@ -38,9 +38,12 @@ pub mod process;
 mod server;
 #[cfg(unix)]
 pub mod stdio;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod transport;
 #[cfg(unix)]
 pub mod unix;
+pub mod upgradable;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -196,13 +196,19 @@ impl PyServer {
     /// Starts `interop/<script> <address>` with `python` and waits (at most
     /// [`PROCESS_LIMIT`]) for its `LISTENING <where>` line, keeping
     /// `<where>` in [`listening`](Self::listening) (a UNIX server's
-    /// `unix:PATH`, say); [`port`](Self::port) is 0. Blocking, for a
-    /// moment.
+    /// `unix:PATH`, say); [`port`](Self::port) is 0 unless `<where>` is a
+    /// port. Blocking, for a moment.
     pub fn start_at(python: &Path, script: &str, address: &str) -> PyServer {
+        PyServer::start_args(python, script, &[address.as_ref()])
+    }
+
+    /// [`start_at`](Self::start_at) with these arguments instead of the
+    /// address (a script that takes more, `tls_peer.py server ...`).
+    pub fn start_args(python: &Path, script: &str, args: &[&std::ffi::OsStr]) -> PyServer {
         let path = repo_root().join("interop").join(script);
         let mut child = Command::new(python)
             .arg(&path)
-            .arg(address)
+            .args(args)
             .current_dir(repo_root())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -235,6 +241,7 @@ impl PyServer {
             .strip_prefix("LISTENING ")
             .unwrap_or_else(|| panic!("{script} printed {line:?}, not `LISTENING <where>`"))
             .to_owned();
+        server.port = server.listening.parse().unwrap_or(0);
         server
     }
 

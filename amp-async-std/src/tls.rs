@@ -1,0 +1,395 @@
+//! TLS over futures-io (async-std and smol), with rustls through
+//! futures-rustls (feature `tls`): TLS
+//! from the first byte (Twisted's `ssl:` endpoints) and Twisted's
+//! `StartTLS`, both ways, on the engine's in-place transport upgrade: the
+//! same [`Peer`] goes on over TLS.
+//!
+//! | | plain until `StartTLS` | TLS from the first byte |
+//! |---|---|---|
+//! | client | [`connect_upgradable`], then [`start_tls`] | [`connect`] |
+//! | server | [`bind_start_tls`] (answers `StartTLS`) | [`bind`] |
+//!
+//! A responder sees the client's verified certificate (mutual TLS) with
+//! [`Context::peer_certificate`](amp_engine::Context::peer_certificate).
+//! A failed handshake or a refused certificate ends the connection with
+//! [`ConnectionError::UpgradeFailed`](amp_core::ConnectionError::UpgradeFailed).
+//!
+//! ```
+//! use amp_async_std::AsyncStd;
+//! use amp_async_std::tls::{ClientTls, ServerTls};
+//! # async_std::task::block_on(async {
+//! let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+//! let (cert, key) = (ca.cert.pem(), ca.key_pair.serialize_pem());
+//! let server_tls = ServerTls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+//! let server = amp_async_std::tls::bind_start_tls(AsyncStd, "127.0.0.1:0", server_tls, |_| {
+//!     amp_async_std::Responders::new().raw_responder("Echo", |_, args| async move { Ok(args) })
+//! })
+//! .await
+//! .unwrap();
+//! let addr = server.local_addr().unwrap();
+//! async_std::task::spawn(server.run());
+//!
+//! let client = amp_async_std::tls::connect_upgradable(AsyncStd, addr, amp_async_std::Responders::new())
+//!     .await
+//!     .unwrap();
+//! let tls = ClientTls::from_pem(cert.as_bytes(), "localhost").unwrap();
+//! amp_async_std::tls::start_tls(&client, &tls).await.unwrap();
+//! let echoed = client.call_remote("Echo", amp_core::AmpBox::from_pairs([("x", "1")])).await.unwrap();
+//! assert_eq!(echoed.get_str("x"), Some("1"));
+//! assert!(client.peer_certificates().is_some());
+//! # });
+//! ```
+
+use std::io;
+use std::net::SocketAddr;
+
+pub use amp_engine::tls::{ClientTls, START_TLS, ServerTls, TLS_ERROR_CODE, TlsError, start_tls};
+use amp_engine::tls::{Side, answer_start_tls, handshake_failure, peer_chain};
+use amp_engine::{Accepted, Listener, Options, Peer, Responders, Runtime, Upgrade, Upgraded};
+use async_net::{AsyncToSocketAddrs, TcpStream};
+use bytes::BytesMut;
+use futures_io::{AsyncRead, AsyncWrite};
+
+pub use crate::upgradable::{MaybeTls, Rewind, TlsReader, TlsWriter};
+use crate::upgradable::{Upgrades, split};
+
+/// Runs the TLS handshake of an upgrade: as the client when this side
+/// asked (with the [`ClientTls`] given), as the server with `answer` when
+/// it answered the peer's `StartTLS` (or with the [`ServerTls`] given).
+pub(crate) async fn upgrade<S>(
+    answer: Option<&ServerTls>,
+    reader: TlsReader<S>,
+    writer: TlsWriter<S>,
+    leftover: BytesMut,
+    how: Upgrade,
+) -> Result<Option<Upgraded<TlsReader<S>, TlsWriter<S>>>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let side = Side::of(how, answer)?;
+    let stream = reader
+        .into_inner()
+        .reunite(writer.0)
+        .map_err(|_| "the halves are not of one stream".to_owned())?;
+    let MaybeTls::Plain(stream) = stream else {
+        return Err("TLS is on already".to_owned());
+    };
+    let stream = Rewind::new(leftover, stream);
+    let (stream, peer_certificates) = match side {
+        Side::Client(tls) => {
+            let connector = futures_rustls::TlsConnector::from(tls.config().clone());
+            let tls = connector
+                .connect(tls.server_name().clone(), stream)
+                .await
+                .map_err(|e| handshake_failure(&e))?;
+            let chain = peer_chain(tls.get_ref().1.peer_certificates());
+            (MaybeTls::Client(Box::new(tls)), chain)
+        }
+        Side::Server(tls) => {
+            let acceptor = futures_rustls::TlsAcceptor::from(tls.config().clone());
+            let tls = acceptor
+                .accept(stream)
+                .await
+                .map_err(|e| handshake_failure(&e))?;
+            let chain = peer_chain(tls.get_ref().1.peer_certificates());
+            (MaybeTls::Server(Box::new(tls)), chain)
+        }
+    };
+    let (reader, writer) = split(stream);
+    Ok(Some(Upgraded {
+        reader,
+        writer,
+        peer_certificates,
+    }))
+}
+
+impl<S> Upgrades<S> {
+    /// Also answers Twisted's `StartTLS` with `tls`'s certificate (a
+    /// server built with [`upgradable::bind`](crate::upgradable::bind)
+    /// adds the `StartTLS` responder itself).
+    ///
+    /// ```
+    /// # let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    /// # let tls = amp_async_std::tls::ServerTls::from_pem(ca.cert.pem().as_bytes(), ca.key_pair.serialize_pem().as_bytes()).unwrap();
+    /// let upgrades = amp_async_std::upgradable::Upgrades::<async_net::TcpStream>::new().answer_start_tls(tls);
+    /// # drop(upgrades);
+    /// ```
+    pub fn answer_start_tls(mut self, tls: ServerTls) -> Self {
+        self.answer_tls = Some(tls);
+        self
+    }
+}
+
+/// The upgrades of a connection that answers `StartTLS` with `answer`, if
+/// given.
+fn upgrades<S>(answer: Option<ServerTls>) -> Upgrades<S> {
+    let mut upgrades = Upgrades::new();
+    upgrades.answer_tls = answer;
+    upgrades
+}
+
+/// Runs AMP over `stream` on `runtime`, upgradable: plain until
+/// [`start_tls`] (this side asks) or, with `answer`, until the peer's
+/// `StartTLS` (this side answers with that certificate); with `start`
+/// given, TLS from the first byte instead ([`ClientTls`] or [`ServerTls`]
+/// boxed: which side this is).
+///
+/// ```
+/// let (a, _b) = amp_async_std::pipe();
+/// let peer = amp_async_std::tls::from_stream(
+///     amp_async_std::Spawner(|task| drop(task)),
+///     a, None, amp_async_std::Responders::new(), Default::default(), None, None,
+/// );
+/// assert!(!peer.is_upgraded());
+/// ```
+pub fn from_stream<Rt, S>(
+    runtime: Rt,
+    stream: S,
+    addr: Option<SocketAddr>,
+    responders: Responders,
+    options: Options,
+    answer: Option<ServerTls>,
+    start: Option<Box<dyn std::any::Any + Send>>,
+) -> Peer
+where
+    Rt: Runtime,
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let responders = match answer {
+        Some(_) => answer_start_tls(responders),
+        None => responders,
+    };
+    crate::upgradable::start(
+        runtime,
+        stream,
+        addr,
+        responders,
+        options,
+        upgrades(answer),
+        start.map(Upgrade::Start),
+    )
+}
+
+/// Connects to `addr` over TCP, plain, ready to [`start_tls`].
+///
+/// ```no_run
+/// # async fn f(tls: amp_async_std::tls::ClientTls) -> Result<(), Box<dyn std::error::Error>> {
+/// let peer = amp_async_std::tls::connect_upgradable(
+///     amp_async_std::AsyncStd, "127.0.0.1:1234", amp_async_std::Responders::new(),
+/// ).await?;
+/// amp_async_std::tls::start_tls(&peer, &tls).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect_upgradable(
+    runtime: impl Runtime,
+    addr: impl AsyncToSocketAddrs,
+    responders: Responders,
+) -> io::Result<Peer> {
+    let stream = TcpStream::connect(addr).await?;
+    let addr = amp_engine::connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
+    Ok(from_stream(
+        runtime,
+        stream,
+        addr,
+        responders,
+        Options::default(),
+        None,
+        None,
+    ))
+}
+
+/// Connects to `addr` over TLS from the first byte (Twisted's `ssl:`
+/// client endpoint), verifying the server with `tls`; returns once the
+/// handshake is done. A failed handshake or a refused certificate is an
+/// error of kind `InvalidData` whose inner error is the connection's
+/// [`ConnectionError::UpgradeFailed`](amp_core::ConnectionError::UpgradeFailed).
+///
+/// ```no_run
+/// # async fn f(tls: amp_async_std::tls::ClientTls) -> std::io::Result<()> {
+/// let peer = amp_async_std::tls::connect(
+///     amp_async_std::AsyncStd, "127.0.0.1:1234", &tls, amp_async_std::Responders::new(),
+/// ).await?;
+/// # Ok(()) }
+/// ```
+pub async fn connect(
+    runtime: impl Runtime,
+    addr: impl AsyncToSocketAddrs,
+    tls: &ClientTls,
+    responders: Responders,
+) -> io::Result<Peer> {
+    let stream = TcpStream::connect(addr).await?;
+    let addr = amp_engine::connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
+    let peer = from_stream(
+        runtime,
+        stream,
+        addr,
+        responders,
+        Options::default(),
+        None,
+        Some(Box::new(tls.clone())),
+    );
+    peer.upgraded()
+        .await
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+    Ok(peer)
+}
+
+/// How a [`TlsListener`]'s connections start.
+#[derive(Clone, Debug)]
+enum Mode {
+    /// TLS from the first byte.
+    Tls(ServerTls),
+    /// Plain, answering `StartTLS`.
+    StartTls(ServerTls),
+}
+
+/// A TCP listener whose connections are TLS from the first byte, or plain
+/// and answering `StartTLS`: served by the engine's one
+/// [`Server`](amp_engine::Server) ([`TlsServer`]).
+#[derive(Debug)]
+pub struct TlsListener {
+    listener: async_net::TcpListener,
+    mode: Mode,
+}
+
+impl TlsListener {
+    /// Connections TLS from the first byte (Twisted's `ssl:` server
+    /// endpoint).
+    ///
+    /// ```no_run
+    /// # async fn f(tls: amp_async_std::tls::ServerTls) -> std::io::Result<()> {
+    /// let listener = async_net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let listener = amp_async_std::tls::TlsListener::tls(listener, tls);
+    /// # Ok(()) }
+    /// ```
+    pub fn tls(listener: async_net::TcpListener, tls: ServerTls) -> Self {
+        TlsListener {
+            listener,
+            mode: Mode::Tls(tls),
+        }
+    }
+
+    /// Connections plain until the client calls `StartTLS`, answered with
+    /// `tls`'s certificate.
+    ///
+    /// ```no_run
+    /// # async fn f(tls: amp_async_std::tls::ServerTls) -> std::io::Result<()> {
+    /// let listener = async_net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let listener = amp_async_std::tls::TlsListener::start_tls(listener, tls);
+    /// # Ok(()) }
+    /// ```
+    pub fn start_tls(listener: async_net::TcpListener, tls: ServerTls) -> Self {
+        TlsListener {
+            listener,
+            mode: Mode::StartTls(tls),
+        }
+    }
+}
+
+impl Listener for TlsListener {
+    type Reader = TlsReader<TcpStream>;
+    type Writer = TlsWriter<TcpStream>;
+
+    async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
+        let accepted = self.listener.accept().await?;
+        Ok(Accepted::tcp(accepted, TcpStream::set_nodelay, |s| {
+            split(MaybeTls::Plain(s))
+        }))
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    fn serve<Rt: Runtime>(
+        &self,
+        runtime: &Rt,
+        accepted: Accepted<Self::Reader, Self::Writer>,
+        responders: Responders,
+        options: Options,
+    ) -> Peer {
+        let (upgrader, responders, first) = match &self.mode {
+            Mode::Tls(tls) => (
+                upgrades(None),
+                responders,
+                Some(Upgrade::Start(Box::new(tls.clone()))),
+            ),
+            Mode::StartTls(tls) => (
+                upgrades(Some(tls.clone())),
+                answer_start_tls(responders),
+                None,
+            ),
+        };
+        amp_engine::spawn_upgradable(
+            runtime,
+            accepted.reader,
+            accepted.writer,
+            accepted.addr,
+            responders,
+            options,
+            upgrader,
+            first,
+        )
+    }
+}
+
+/// The engine's server on a [`TlsListener`].
+pub type TlsServer<Rt> = amp_engine::Server<Rt, TlsListener>;
+
+/// Binds a server whose connections are TLS from the first byte, with
+/// `tls`'s certificate; `factory` makes each connection's responders.
+///
+/// ```no_run
+/// # async fn f(tls: amp_async_std::tls::ServerTls) -> std::io::Result<()> {
+/// let server = amp_async_std::tls::bind(
+///     amp_async_std::AsyncStd, "127.0.0.1:0", tls, |_| amp_async_std::Responders::new(),
+/// ).await?;
+/// server.run().await
+/// # }
+/// ```
+pub async fn bind<Rt, F>(
+    runtime: Rt,
+    addr: impl AsyncToSocketAddrs,
+    tls: ServerTls,
+    factory: F,
+) -> io::Result<TlsServer<Rt>>
+where
+    Rt: Runtime,
+    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+{
+    let listener = async_net::TcpListener::bind(addr).await?;
+    Ok(TlsServer::new(
+        runtime,
+        TlsListener::tls(listener, tls),
+        factory,
+    ))
+}
+
+/// Binds a server whose connections are plain and answer `StartTLS` with
+/// `tls`'s certificate.
+///
+/// ```no_run
+/// # async fn f(tls: amp_async_std::tls::ServerTls) -> std::io::Result<()> {
+/// let server = amp_async_std::tls::bind_start_tls(
+///     amp_async_std::AsyncStd, "127.0.0.1:0", tls, |_| amp_async_std::Responders::new(),
+/// ).await?;
+/// server.run().await
+/// # }
+/// ```
+pub async fn bind_start_tls<Rt, F>(
+    runtime: Rt,
+    addr: impl AsyncToSocketAddrs,
+    tls: ServerTls,
+    factory: F,
+) -> io::Result<TlsServer<Rt>>
+where
+    Rt: Runtime,
+    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+{
+    let listener = async_net::TcpListener::bind(addr).await?;
+    Ok(TlsServer::new(
+        runtime,
+        TlsListener::start_tls(listener, tls),
+        factory,
+    ))
+}
