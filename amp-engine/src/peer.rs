@@ -23,14 +23,38 @@ use crate::shared::{Shared, State};
 use crate::{Options, SHUTTING_DOWN_ERROR_CODE};
 
 /// What a responder receives beside its arguments: a handle to the peer that
-/// called (to call it back) and its address.
+/// called (to call it back) and its address, and the responders that
+/// dispatched the request.
+///
+/// This is what txampext exposes as special arguments:
+///
+/// | txampext | here |
+/// |---|---|
+/// | `EXPOSED_BOX_SENDER` (the connection's box sender) | [`Context::peer`]: `send_box`, and `call`, `notify`, `call_remote` to call the peer back on the same connection |
+/// | `EXPOSED_RESPONDER_LOCATOR` (the locator that dispatched the request) | [`Context::responders`] (on a route, the route's own) |
 #[derive(Clone, Debug)]
 pub struct Context {
     /// The connection the request came on.
     pub peer: Peer,
+    /// The responders that took the request.
+    pub(crate) responders: Responders,
 }
 
 impl Context {
+    /// The responders of the connection (or route) the request came on:
+    /// the ones that dispatched it, txampext's `EXPOSED_RESPONDER_LOCATOR`.
+    /// A responder can see which commands they answer, or hand a request
+    /// on to one of them.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: amp_engine::Context) {
+    /// let answers_sum = ctx.responders().handles(b"Sum");
+    /// # }
+    /// ```
+    pub fn responders(&self) -> &Responders {
+        &self.responders
+    }
+
     /// The peer's address, if the transport has one.
     ///
     /// ```no_run
