@@ -380,3 +380,85 @@ async fn error_codes_are_txampexts() {
     }
     assert_eq!(amp_core::error_code!(NoSuchFactory), "NO_SUCH_FACTORY");
 }
+
+#[derive(Serialize, Deserialize, Debug)]
+struct RelayArgs {
+    factory: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct Relayed {
+    connection: String,
+    receipt: String,
+    answers: bool,
+}
+
+struct Relay;
+impl Command for Relay {
+    const NAME: &'static str = "Relay";
+    type Arguments = RelayArgs;
+    type Response = Relayed;
+    type Error = std::convert::Infallible;
+}
+
+/// txampext's `EXPOSED_BOX_SENDER` and `EXPOSED_RESPONDER_LOCATOR`: a
+/// responder sends a box and calls back on its own connection through
+/// `ctx.peer`, and hands a request on to the responders that dispatched it
+/// through `ctx.responders()`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_reaches_the_box_sender_and_its_responders() {
+    let server_side = responders()
+        .include(
+            Responders::new().responder(Relay, |ctx: Context, a: RelayArgs| async move {
+                ctx.peer
+                    .send_box(AmpBox::from_pairs([("note", "relaying")]))
+                    .await
+                    .map_err(amp_core::Failure::<std::convert::Infallible>::undeclared)?;
+                let back = ctx
+                    .peer
+                    .call::<Connect>(&ConnectArgs { factory: a.factory })
+                    .await?;
+                let paint = ctx
+                    .responders()
+                    .dispatch(ctx.clone(), b"Paint", raw_paint("red", "2", "relay"))
+                    .await
+                    .map_err(amp_core::Failure::<std::convert::Infallible>::undeclared)?;
+                Ok::<_, amp_core::Failure<std::convert::Infallible>>(Relayed {
+                    connection: back.connection,
+                    receipt: paint.get_str("receipt").unwrap_or_default().to_owned(),
+                    answers: ctx.responders().handles(b"Relay"),
+                })
+            }),
+        )
+        .unwrap();
+    let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+    let client_side = Responders::new()
+        .responder(Connect, |_ctx, a: ConnectArgs| async move {
+            Ok::<_, ConnectError>(Connected {
+                connection: format!("{}-client", a.factory),
+            })
+        })
+        .box_receiver(move |_ctx, b| {
+            let _ = notes_tx.send(b);
+        });
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let server = amp_tokio::from_stream(a, server_side);
+    let client = amp_tokio::from_stream(b, client_side);
+    let relayed = client
+        .call::<Relay>(&RelayArgs {
+            factory: "echo".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        relayed,
+        Relayed {
+            connection: "echo-client".into(),
+            receipt: "2 coats of red by relay".into(),
+            answers: true,
+        }
+    );
+    let note = notes.recv().await.expect("the box the responder sent");
+    assert_eq!(note.get_str("note"), Some("relaying"));
+    drop(server);
+}
