@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "txampext")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -275,6 +275,27 @@ def main():
     amplists = [w for ty, ws in args_by_type.items() if ty.startswith("AmpList") for w in ws]
     for i, wire in enumerate(amplists):
         add("serde_box", f"seed-listing-{i:02}", encode_box([("entries", wire), ("name", "x")]))
+
+    # txampext: nested boxes (one, none, two, an empty one), routes of
+    # nested boxes, and Paint's constrained arguments, valid and not
+    # (fuzz-checks/src/txampext.rs).
+    point = encode_box([("label", "a"), ("x", "1"), ("y", "-2")])
+    noted = encode_box([("label", "\u00e9"), ("note", "n"), ("x", "0"), ("y", "9")])
+    for name, value in (("one", point), ("noted", noted), ("none", b""), ("two", point + noted),
+                        ("empty", b"\x00\x00"), ("cut", point[:-1])):
+        add("txampext", f"seed-nested-{name}", encode_box([("to", value)]))
+    stop = encode_box([("at", point), ("wait", "3")])
+    add("txampext", "seed-route", encode_box([("stops", stop + encode_box([("at", noted), ("wait", "0")]))]))
+    add("txampext", "seed-route-ok", encode_box([("stops", stop + stop)]))
+    for name, pairs in (
+        ("paint", [("coats", "2"), ("colour", "red")]),
+        ("paint-painter", [("coats", "4"), ("colour", "blue"), ("painter", "ann")]),
+        ("paint-root", [("coats", "2"), ("colour", "green"), ("painter", "root")]),
+        ("paint-odd", [("coats", "3"), ("colour", "red")]),
+        ("paint-mauve", [("coats", "2"), ("colour", "mauve")]),
+        ("paint-zero", [("coats", "0"), ("colour", "red")]),
+    ):
+        add("txampext", f"seed-{name}", encode_box(pairs))
 
     # dispatcher: each conversation from the server's side (the client's
     # bytes arrive, every request is answered or failed) and from the

@@ -3,7 +3,8 @@
 //!
 //! Each target in `fuzz/fuzz_targets/` is one line calling one of
 //! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
-//! [`router()`] and [`cli_decode()`] (the `amp decode` command), each from
+//! [`router()`], [`cli_decode()`] (the `amp decode` command) and
+//! [`txampext()`] (nested boxes and constrained arguments), each from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -30,6 +31,7 @@ pub mod input;
 pub mod router;
 pub mod serde_box;
 pub mod timeout_model;
+pub mod txampext;
 pub mod values;
 
 pub use cli_decode::cli_decode;
@@ -37,4 +39,5 @@ pub use decoder::decoder;
 pub use dispatcher::dispatcher;
 pub use router::router;
 pub use serde_box::serde_box;
+pub use txampext::txampext;
 pub use values::values;

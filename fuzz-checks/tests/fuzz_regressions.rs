@@ -77,6 +77,11 @@ fn router() {
 }
 
 #[test]
+fn txampext() {
+    replay("txampext", amp_fuzz_checks::txampext);
+}
+
+#[test]
 fn cli_decode() {
     replay("cli_decode", amp_fuzz_checks::cli_decode);
 }
@@ -91,6 +96,7 @@ fn short_inputs() {
         amp_fuzz_checks::serde_box(data);
         amp_fuzz_checks::dispatcher(data);
         amp_fuzz_checks::cli_decode(data);
+        amp_fuzz_checks::txampext(data);
     }
     for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
         amp_fuzz_checks::router(data);
