@@ -344,3 +344,9 @@ pub mod tests_support {
         peer
     }
 }
+
+/// The txampext chapter's code samples (`docs/txampext.md`), compiled and
+/// run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/txampext.md")]
+pub struct TxampextDoctests;

@@ -130,7 +130,7 @@ pub fn txampext(data: &[u8]) {
     let nested = roundtrip::<Nested>(&b);
     let list = de::from_box::<AsList>(&b);
     match (&nested, &list) {
-        (Some(n), Ok(l)) => assert_eq!(l.to, [n.to.0.clone()], "{b:?}"),
+        (Some(n), Ok(l)) => assert_eq!(l.to, std::slice::from_ref(&n.to.0), "{b:?}"),
         (Some(n), Err(e)) => panic!("{n:?} reads as a nested box but not as an AmpList: {e}"),
         (None, Ok(l)) => assert_ne!(l.to.len(), 1, "an AmpList of one is not a nested box"),
         (None, Err(_)) => {}

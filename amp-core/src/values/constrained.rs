@@ -1,64 +1,4 @@
-//! Constrained arguments: a value that must satisfy constraints both when it
-//! is written and when it is read, as txampext's `ConstrainedArgument`.
-//!
-//! [`Constrained<T, C>`] is `T` on the wire, unchanged; `C` is one
-//! [`Constraint`] or a tuple of them, all of which must hold. The
-//! constraints are part of the argument (or response) struct, so they are
-//! declared with the command:
-//!
-//! - writing a value that violates one fails with a [`ValueError`] of kind
-//!   [`ValueErrorKind::Constraint`]: a call fails locally
-//!   ([`CallError::Value`](crate::CallError::Value)) and nothing is sent;
-//!   a response that violates one is an undeclared failure of the
-//!   responder (`UNKNOWN`, and the connection closes);
-//! - reading one fails the same way: for a request, the responder never
-//!   runs and the peer gets `UNKNOWN` / `Unknown Error`, then the
-//!   connection closes, which is exactly what Twisted answers for the
-//!   `ValueError` that txampext's `ConstrainedArgument.fromString` raises
-//!   while it parses the arguments.
-//!
-//! [`in_set!`](crate::in_set!) and [`not_in_set!`](crate::not_in_set!)
-//! declare txampext's `inSet` and `notInSet`; [`predicate!`](crate::predicate!)
-//! (or a hand-written [`Constraint`]) any other test.
-//!
-//! ```
-//! use amp_core::values::{Constrained, ValueErrorKind};
-//! use serde::{Deserialize, Serialize};
-//!
-//! amp_core::in_set!(
-//!     /// The colours the server knows.
-//!     pub Colour: &str = ["red", "green", "blue"]
-//! );
-//! amp_core::predicate!(
-//!     /// At least one.
-//!     pub Positive: i64 = |n| *n > 0
-//! );
-//! amp_core::predicate!(
-//!     /// Divisible by two.
-//!     pub Even: i64 = |n| n % 2 == 0
-//! );
-//!
-//! #[derive(Serialize, Deserialize, Debug)]
-//! struct Paint {
-//!     colour: Constrained<String, Colour>,
-//!     coats: Constrained<i64, (Positive, Even)>,
-//! }
-//!
-//! let ok = Paint { colour: Constrained::new("red".into()).unwrap(), coats: Constrained::new(2).unwrap() };
-//! let b = amp_core::ser::to_box(&ok).unwrap();
-//! assert_eq!((b.get_str("colour"), b.get_str("coats")), (Some("red"), Some("2")));
-//!
-//! // Refused when written...
-//! let bad = Paint { colour: Constrained::new_unchecked("mauve".into()), coats: Constrained::new(2).unwrap() };
-//! let e = amp_core::ser::to_box(&bad).unwrap_err();
-//! assert!(matches!(e.kind(), ValueErrorKind::Constraint { .. }));
-//! assert_eq!(e.path(), "colour");
-//!
-//! // ...and when read.
-//! let wire = amp_core::AmpBox::from_pairs([("colour", "red"), ("coats", "3")]);
-//! let e = amp_core::de::from_box::<Paint>(&wire).unwrap_err();
-//! assert_eq!(e.to_string(), r#"argument "coats": constraint not satisfied: Even"#);
-//! ```
+//! Constrained arguments: txampext's `ConstrainedArgument`.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -117,7 +57,7 @@ pub trait Constraint<T: ?Sized> {
 }
 
 /// Formats a constraint's [`Constraint::describe`].
-struct Describe<C: ?Sized, T: ?Sized>(PhantomData<(fn() -> Box<C>, fn() -> Box<T>)>);
+struct Describe<C: ?Sized, T: ?Sized>(PhantomData<fn(&T) -> &C>);
 
 impl<C: Constraint<T> + ?Sized, T: ?Sized> fmt::Display for Describe<C, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -165,8 +105,66 @@ tuple_constraints!(A B C D E F);
 ///
 /// Works with any argument type, `Vec`s, AmpLists and
 /// [`NestedBox`](super::NestedBox) included; `Option<Constrained<T, C>>` is
-/// an optional constrained argument (an absent key is not checked). See
-/// [the module](self) for what a violation does.
+/// an optional constrained argument (an absent key is not checked).
+///
+/// It is `T` on the wire, unchanged; `C` is one
+/// [`Constraint`] or a tuple of them, all of which must hold. The
+/// constraints are part of the argument (or response) struct, so they are
+/// declared with the command:
+///
+/// - writing a value that violates one fails with a [`ValueError`] of kind
+///   [`ValueErrorKind::Constraint`]: a call fails locally
+///   ([`CallError::Value`](crate::CallError::Value)) and nothing is sent;
+///   a response that violates one is an undeclared failure of the
+///   responder (`UNKNOWN`, and the connection closes);
+/// - reading one fails the same way: for a request, the responder never
+///   runs and the peer gets `UNKNOWN` / `Unknown Error`, then the
+///   connection closes, which is exactly what Twisted answers for the
+///   `ValueError` that txampext's `ConstrainedArgument.fromString` raises
+///   while it parses the arguments.
+///
+/// [`in_set!`](crate::in_set!) and [`not_in_set!`](crate::not_in_set!)
+/// declare txampext's `inSet` and `notInSet`; [`predicate!`](crate::predicate!)
+/// (or a hand-written [`Constraint`]) any other test.
+///
+/// ```
+/// use amp_core::values::{Constrained, ValueErrorKind};
+/// use serde::{Deserialize, Serialize};
+///
+/// amp_core::in_set!(
+///     /// The colours the server knows.
+///     pub Colour: &str = ["red", "green", "blue"]
+/// );
+/// amp_core::predicate!(
+///     /// At least one.
+///     pub Positive: i64 = |n| *n > 0
+/// );
+/// amp_core::predicate!(
+///     /// Divisible by two.
+///     pub Even: i64 = |n| n % 2 == 0
+/// );
+///
+/// #[derive(Serialize, Deserialize, Debug)]
+/// struct Paint {
+///     colour: Constrained<String, Colour>,
+///     coats: Constrained<i64, (Positive, Even)>,
+/// }
+///
+/// let ok = Paint { colour: Constrained::new("red".into()).unwrap(), coats: Constrained::new(2).unwrap() };
+/// let b = amp_core::ser::to_box(&ok).unwrap();
+/// assert_eq!((b.get_str("colour"), b.get_str("coats")), (Some("red"), Some("2")));
+///
+/// // Refused when written...
+/// let bad = Paint { colour: Constrained::new_unchecked("mauve".into()), coats: Constrained::new(2).unwrap() };
+/// let e = amp_core::ser::to_box(&bad).unwrap_err();
+/// assert!(matches!(e.kind(), ValueErrorKind::Constraint { .. }));
+/// assert_eq!(e.path(), "colour");
+///
+/// // ...and when read.
+/// let wire = amp_core::AmpBox::from_pairs([("colour", "red"), ("coats", "3")]);
+/// let e = amp_core::de::from_box::<Paint>(&wire).unwrap_err();
+/// assert_eq!(e.to_string(), r#"argument "coats": constraint not satisfied: Even"#);
+/// ```
 ///
 /// ```
 /// use amp_core::values::{Constrained, decode_value, encode_value};
