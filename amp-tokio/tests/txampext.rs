@@ -462,3 +462,36 @@ async fn a_responder_reaches_the_box_sender_and_its_responders() {
     assert_eq!(note.get_str("note"), Some("relaying"));
     drop(server);
 }
+
+/// The catch-all on a live connection: commands nobody declared reach it
+/// with their raw box, declared ones their own responder.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_catch_all_answers_undeclared_commands_on_a_live_connection() {
+    let server_side = Responders::compose([
+        responders(),
+        Responders::new().fallback(|_ctx, command, args: AmpBox| async move {
+            let mut answer = args;
+            answer.insert("command", command);
+            Ok(answer)
+        }),
+    ])
+    .unwrap();
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let _server = amp_tokio::from_stream(a, server_side);
+    let client = amp_tokio::from_stream(b, Responders::new());
+    let answer = client
+        .call_remote("Whatever", AmpBox::from_pairs([("k", "v")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        (answer.get_str("k"), answer.get_str("command")),
+        (Some("v"), Some("Whatever"))
+    );
+    let connected = client
+        .call::<Connect>(&ConnectArgs {
+            factory: "echo".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(connected.connection, "echo-1");
+}
