@@ -36,10 +36,25 @@ pub(crate) const VIOLATION_PREFIX: &str = "constraint not satisfied: ";
 /// ```
 pub trait Constraint<T: ?Sized> {
     /// Whether `value` satisfies the constraint.
+    ///
+    /// ```
+    /// use amp_core::values::Constraint;
+    /// amp_core::predicate!(pub Odd: u8 = |n| n % 2 == 1);
+    /// assert!(Odd::check(&3) && !Odd::check(&4));
+    /// ```
     fn check(value: &T) -> bool;
 
     /// What the constraint asks, for error messages (its type's name by
     /// default).
+    ///
+    /// ```
+    /// use amp_core::values::Constraint;
+    /// struct Short;
+    /// impl Constraint<str> for Short {
+    ///     fn check(v: &str) -> bool { v.len() < 4 }
+    /// }
+    /// assert_eq!(Short::violation("long").as_deref(), Some("Short"));
+    /// ```
     fn describe(f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let name = std::any::type_name::<Self>();
         f.write_str(name.rsplit("::").next().unwrap_or(name))
@@ -47,6 +62,14 @@ pub trait Constraint<T: ?Sized> {
 
     /// The first of the constraints `value` fails, described; `None` if it
     /// passes them all. A tuple reports the member that failed.
+    ///
+    /// ```
+    /// use amp_core::values::Constraint;
+    /// amp_core::predicate!(pub Positive: i64 = |n| *n > 0);
+    /// amp_core::predicate!(pub Even: i64 = |n| n % 2 == 0);
+    /// assert_eq!(<(Positive, Even)>::violation(&3).as_deref(), Some("Even"));
+    /// assert_eq!(<(Positive, Even)>::violation(&4), None);
+    /// ```
     fn violation(value: &T) -> Option<String> {
         if Self::check(value) {
             None
@@ -279,6 +302,13 @@ impl<'de, T: Deserialize<'de>, C: Constraint<T>> Deserialize<'de> for Constraine
 
 /// A value refused by [`Constrained::new`]: the value, and the constraint
 /// it failed.
+///
+/// ```
+/// amp_core::in_set!(pub Small: u8 = [1, 2, 3]);
+/// let v = amp_core::values::Constrained::<u8, Small>::new(9).unwrap_err();
+/// assert_eq!(v.value, 9);
+/// assert_eq!(v.to_string(), "constraint not satisfied: Small: one of [1, 2, 3]");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation<T> {
     /// The value refused.
