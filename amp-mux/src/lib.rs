@@ -28,19 +28,57 @@
 //! assert_eq!(b.get_str("factory"), Some("echo"));
 //! ```
 //!
-//! So far this crate holds the wire declarations (tested against the
-//! Python 3 port of txampext's module, `interop/txampext/multiplexing.py`,
-//! on real Twisted); the streams themselves, their flow control and local
-//! proxying are not written yet.
+//! [`Mux`] runs the streams of one live connection (amp-engine, so
+//! amp-tokio and amp-async-std): named factories the peer opens streams
+//! on, streams this side opens on the peer's, each a [`MuxStream`]
+//! (`AsyncRead + AsyncWrite`, features `tokio` and `futures-io`), with the
+//! flow control txampext lacks (a per-stream window). Local proxying
+//! (txampext's `ProxyingFactory`) is not written yet.
+//!
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # async fn f() -> std::io::Result<()> {
+//! use tokio::io::{AsyncReadExt, AsyncWriteExt};
+//!
+//! // The listening side: an echo factory.
+//! let server = amp_mux::Mux::new();
+//! server.listen("echo", |stream| {
+//!     tokio::spawn(async move {
+//!         let (mut r, mut w) = tokio::io::split(stream);
+//!         let _ = tokio::io::copy(&mut r, &mut w).await;
+//!         let _ = w.shutdown().await;
+//!     });
+//!     Ok(())
+//! });
+//! // The connecting side, over one AMP connection.
+//! let client = amp_mux::Mux::new();
+//! let (a, b) = tokio::io::duplex(64 * 1024);
+//! let _server_peer = amp_tokio::from_stream(a, server.responders());
+//! let peer = amp_tokio::from_stream(b, client.responders());
+//! let mut stream = client.open(&peer, "echo").await.unwrap();
+//! stream.write_all(b"hello").await?;
+//! let mut back = [0u8; 5];
+//! stream.read_exact(&mut back).await?;
+//! assert_eq!(&back, b"hello");
+//! stream.shutdown().await?;
+//! # Ok(())
+//! # }
+//! # #[cfg(feature = "tokio")]
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(f()).unwrap();
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod commands;
 mod id;
+mod mux;
+mod stream;
 
 pub use commands::{
     Connect, ConnectArgs, ConnectError, Connected, Disconnect, DisconnectArgs, StreamError,
     Transmit, TransmitArgs,
 };
 pub use id::{ConnectionId, InvalidConnectionId};
+pub use mux::{DEFAULT_WINDOW, Mux, Refused};
+pub use stream::{MAX_CHUNK, MuxStream};

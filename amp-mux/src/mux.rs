@@ -1,0 +1,260 @@
+//! [`Mux`]: the streams of one AMP connection, both sides of them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use amp_core::CallError;
+use amp_engine::{Context, Peer, Responders};
+use bytes::Bytes;
+
+use crate::stream::{MuxStream, Shared};
+use crate::{
+    Connect, ConnectArgs, ConnectError, Connected, ConnectionId, Disconnect, DisconnectArgs,
+    StreamError, Transmit, TransmitArgs,
+};
+
+/// Bytes a stream's writer may have sent without their `Transmit` being
+/// answered, unless [`Mux::with_window`] says otherwise: 256 KiB.
+pub const DEFAULT_WINDOW: usize = 256 * 1024;
+
+/// Why a factory did not take a stream: the peer's `Connect` is answered
+/// `CONNECTION_REFUSED` with this description.
+///
+/// ```
+/// let r = amp_mux::Refused("too many streams".into());
+/// assert_eq!(r.to_string(), "refused: too many streams");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refused(pub String);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "refused: {}", self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+type Factory = Arc<dyn Fn(MuxStream) -> Result<(), Refused> + Send + Sync>;
+
+pub(crate) struct Inner {
+    pub(crate) streams: Mutex<HashMap<Bytes, Arc<Shared>>>,
+    factories: Mutex<HashMap<Bytes, Factory>>,
+    pub(crate) window: usize,
+}
+
+impl Inner {
+    pub(crate) fn streams(&self) -> MutexGuard<'_, HashMap<Bytes, Arc<Shared>>> {
+        self.streams.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn factories(&self) -> MutexGuard<'_, HashMap<Bytes, Factory>> {
+        self.factories.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The multiplexed streams of one AMP connection (txampext's
+/// `MultiplexingCommandLocator` and `ProxyingAMPLocator` in one): named
+/// factories that the peer's `Connect` starts streams with, streams this
+/// side opens on the peer's factories, and the responders (`Connect`,
+/// `Transmit`, `Disconnect`) that carry their bytes.
+///
+/// Give the connection [`responders`](Self::responders) (composed with its
+/// others), then [`open`](Self::open) streams on its peer, or let the peer
+/// open them on the factories [`listen`](Self::listen) names. A stream is a
+/// [`MuxStream`], `AsyncRead + AsyncWrite` (features `tokio`,
+/// `futures-io`).
+///
+/// Flow control that txampext lacks: a stream's writer has at most the
+/// window's bytes sent without their `Transmit` answered, and a stream's
+/// `Transmit` is answered once its reader has taken the stream's buffered
+/// bytes under the window, so neither side holds more than about two
+/// windows of a stream, whatever the writer does. Each `Transmit` carries
+/// at most 65535 bytes, one AMP value.
+///
+/// ```
+/// let mux = amp_mux::Mux::new();
+/// mux.listen("discard", |stream| { drop(stream); Ok(()) });
+/// let responders = mux.responders();
+/// assert!(responders.handles(b"Connect") && responders.handles(b"Transmit"));
+/// ```
+#[derive(Clone)]
+pub struct Mux {
+    inner: Arc<Inner>,
+}
+
+impl Default for Mux {
+    fn default() -> Self {
+        Self::with_window(DEFAULT_WINDOW)
+    }
+}
+
+impl fmt::Debug for Mux {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mux")
+            .field("streams", &self.inner.streams().len())
+            .field("window", &self.inner.window)
+            .finish()
+    }
+}
+
+impl Mux {
+    /// No streams, no factories, the [`DEFAULT_WINDOW`].
+    ///
+    /// ```
+    /// assert_eq!(amp_mux::Mux::new().streams(), 0);
+    /// ```
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// With `window` bytes per stream in flight each way (at least 1).
+    ///
+    /// ```
+    /// let mux = amp_mux::Mux::with_window(64 * 1024);
+    /// # assert_eq!(mux.streams(), 0);
+    /// ```
+    pub fn with_window(window: usize) -> Self {
+        Mux {
+            inner: Arc::new(Inner {
+                streams: Mutex::default(),
+                factories: Mutex::default(),
+                window: window.max(1),
+            }),
+        }
+    }
+
+    /// Names a factory the peer may `Connect` to: each stream it opens is
+    /// handed to `factory` (which typically spawns a task to serve it), or
+    /// refused with [`Refused`] (`CONNECTION_REFUSED`). A name given again
+    /// replaces the factory.
+    ///
+    /// ```
+    /// let mux = amp_mux::Mux::new();
+    /// mux.listen("busy", |_stream| Err(amp_mux::Refused("busy".into())));
+    /// ```
+    pub fn listen(
+        &self,
+        name: impl Into<Bytes>,
+        factory: impl Fn(MuxStream) -> Result<(), Refused> + Send + Sync + 'static,
+    ) {
+        self.inner
+            .factories()
+            .insert(name.into(), Arc::new(factory));
+    }
+
+    /// How many streams are open.
+    ///
+    /// ```
+    /// assert_eq!(amp_mux::Mux::new().streams(), 0);
+    /// ```
+    pub fn streams(&self) -> usize {
+        self.inner.streams().len()
+    }
+
+    /// Opens a stream on the peer's factory `factory` (txampext's
+    /// `Connect`).
+    ///
+    /// ```no_run
+    /// # async fn f(peer: amp_engine::Peer, mux: amp_mux::Mux) {
+    /// let stream = mux.open(&peer, "echo").await.unwrap();
+    /// # }
+    /// ```
+    pub async fn open(
+        &self,
+        peer: &Peer,
+        factory: impl Into<Bytes>,
+    ) -> Result<MuxStream, CallError<ConnectError>> {
+        let connected = peer
+            .call::<Connect>(&ConnectArgs {
+                factory: factory.into(),
+            })
+            .await?;
+        Ok(self.register(peer.clone(), connected.connection))
+    }
+
+    fn register(&self, peer: Peer, connection: Bytes) -> MuxStream {
+        let shared = Arc::new(Shared::new(connection.clone()));
+        self.inner.streams().insert(connection, Arc::clone(&shared));
+        MuxStream::new(shared, peer, Arc::downgrade(&self.inner), self.inner.window)
+    }
+
+    /// The responders of the streams: `Connect` (the factories), `Transmit`
+    /// and `Disconnect` (the streams of both sides). Compose them with the
+    /// connection's others ([`amp_core::Locator::include`]).
+    ///
+    /// ```
+    /// let mux = amp_mux::Mux::new();
+    /// let all = amp_engine::Responders::new().include(mux.responders()).unwrap();
+    /// assert!(all.handles(b"Disconnect"));
+    /// ```
+    pub fn responders(&self) -> Responders {
+        let connect: Weak<Inner> = Arc::downgrade(&self.inner);
+        let transmit = connect.clone();
+        let disconnect = connect.clone();
+        Responders::new()
+            .responder(Connect, move |ctx: Context, args: ConnectArgs| {
+                let result = match connect.upgrade() {
+                    None => Err(ConnectError::NoSuchFactory("no factories any more".into())),
+                    Some(inner) => Mux { inner }.connect(ctx.peer, args.factory),
+                };
+                std::future::ready(result)
+            })
+            .responder(Transmit, move |_ctx: Context, args: TransmitArgs| {
+                let inner = transmit.upgrade();
+                let window = inner.as_ref().map_or(1, |inner| inner.window);
+                let stream = inner.and_then(|inner| inner.streams().get(&args.connection).cloned());
+                // Taken now, as the request is dispatched (in the order the
+                // requests came), not when the answer is worked out.
+                if let Some(stream) = &stream {
+                    stream.received(args.data);
+                }
+                async move {
+                    let Some(stream) = stream else {
+                        return Err(no_such_connection(&args.connection));
+                    };
+                    // Answered once the reader has taken the stream's bytes
+                    // under the window: the writer's window then bounds
+                    // what this side holds.
+                    stream.space(window).await;
+                    Ok(())
+                }
+            })
+            .responder(Disconnect, move |_ctx: Context, args: DisconnectArgs| {
+                let stream = disconnect
+                    .upgrade()
+                    .and_then(|inner| inner.streams().remove(&args.connection));
+                std::future::ready(match stream {
+                    Some(stream) => {
+                        stream.remote_closed();
+                        Ok(())
+                    }
+                    None => Err(no_such_connection(&args.connection)),
+                })
+            })
+    }
+
+    fn connect(&self, peer: Peer, name: Bytes) -> Result<Connected, ConnectError> {
+        let factory = self.inner.factories().get(&name).cloned();
+        let Some(factory) = factory else {
+            return Err(ConnectError::NoSuchFactory(format!(
+                "no factory {}",
+                name.escape_ascii()
+            )));
+        };
+        let id = ConnectionId::new().to_bytes();
+        let stream = self.register(peer, id.clone());
+        match factory(stream) {
+            Ok(()) => Ok(Connected { connection: id }),
+            Err(Refused(why)) => {
+                self.inner.streams().remove(&id);
+                Err(ConnectError::ConnectionRefused(why))
+            }
+        }
+    }
+}
+
+fn no_such_connection(connection: &[u8]) -> StreamError {
+    StreamError::NoSuchConnection(format!("no stream {}", connection.escape_ascii()))
+}
