@@ -159,3 +159,136 @@ async fn txampexts_error_codes_arrive_as_declared_errors() {
         .await;
     assert!(ok.is_ok(), "{ok:?}");
 }
+
+/// A stream of this crate on txampext's echo factory: what is written comes
+/// back, through txampext's own `Transmit` calls, to the stream's reader.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mux_stream_on_txampexts_echo_factory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let server = tokio::task::spawn_blocking(|| PyServer::start("txampext_mux_server.py"))
+        .await
+        .expect("starting txampext_mux_server.py");
+    let mux = amp_mux::Mux::with_window(32 * 1024);
+    let peer = amp_tokio::connect(server.addr(), mux.responders())
+        .await
+        .unwrap();
+    let mut stream = mux.open(&peer, "echo").await.unwrap();
+    assert!(ConnectionId::parse(stream.connection()).is_ok());
+    let data: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let (mut r, mut w) = tokio::io::split(stream);
+    let sent = data.clone();
+    let writer = tokio::spawn(async move {
+        w.write_all(&sent).await.unwrap();
+        w.flush().await.unwrap();
+        w
+    });
+    let mut got = vec![0u8; data.len()];
+    tokio::time::timeout(Duration::from_secs(30), r.read_exact(&mut got))
+        .await
+        .expect("the echo within 30 s")
+        .unwrap();
+    assert!(got == data, "the echo differs");
+    stream = r.unsplit(writer.await.unwrap());
+    stream.shutdown().await.unwrap();
+    assert_eq!(mux.streams(), 0);
+}
+
+/// A Python process of `interop/`, given its arguments, until it prints
+/// `LISTENING <port>`; killed when dropped.
+struct PyProcess {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PyProcess {
+    fn start(script: &str, args: &[&str]) -> PyProcess {
+        use std::io::BufRead;
+        let root = amp_conformance::interop::python::repo_root();
+        let mut child = std::process::Command::new(amp_conformance::interop::python::python())
+            .arg(root.join("interop").join(script))
+            .args(args)
+            .current_dir(&root)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {script}: {e}"));
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut stdout = std::io::BufReader::new(stdout);
+            let mut line = String::new();
+            let _ = tx.send(stdout.read_line(&mut line).map(|_| line));
+            let _ = std::io::copy(&mut stdout, &mut std::io::sink());
+        });
+        let line = rx
+            .recv_timeout(amp_conformance::interop::python::PROCESS_LIMIT)
+            .unwrap_or_else(|_| panic!("{script} printed no LISTENING line"))
+            .expect("reading its standard output");
+        let port = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{script} printed {line:?}"));
+        PyProcess { child, port }
+    }
+}
+
+impl Drop for PyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// txampext's ProxyingFactory forwarding local TCP connections over AMP to
+/// this crate's listening side: each accepted connection is a stream on the
+/// Rust `echo` factory.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn txampexts_proxying_factory_to_a_rust_mux_server() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mux = amp_mux::Mux::new();
+    mux.listen("echo", |stream| {
+        tokio::spawn(async move {
+            let (mut r, mut w) = tokio::io::split(stream);
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+            let _ = w.shutdown().await;
+        });
+        Ok(())
+    });
+    let responders = mux.responders();
+    let server = amp_tokio::bind("127.0.0.1:0", move |_| responders.clone())
+        .await
+        .unwrap();
+    let amp_addr = server.local_addr().unwrap().to_string();
+    let serving = tokio::spawn(server.run());
+    let proxy = tokio::task::spawn_blocking(move || {
+        PyProcess::start("txampext_proxy.py", &[&amp_addr, "echo"])
+    })
+    .await
+    .unwrap();
+
+    for round in 0..3u8 {
+        let mut local = tokio::net::TcpStream::connect(("127.0.0.1", proxy.port))
+            .await
+            .unwrap();
+        // Under one AMP value in all: txampext's ProxyingProtocol sends
+        // each local read as one Transmit without splitting it, and
+        // Twisted refuses a value over 65535 bytes (TooLong).
+        let data: Vec<u8> = (0..60_000u32)
+            .map(|i| (i as u8).wrapping_add(round))
+            .collect();
+        local.write_all(&data).await.unwrap();
+        let mut got = vec![0u8; data.len()];
+        tokio::time::timeout(Duration::from_secs(30), local.read_exact(&mut got))
+            .await
+            .expect("the echo through the proxy within 30 s")
+            .unwrap();
+        assert!(got == data, "round {round}: the echo differs");
+    }
+    assert!(mux.streams() >= 3, "each local connection was a stream");
+    drop(proxy);
+    serving.abort();
+}
