@@ -32,8 +32,10 @@
 //! amp-tokio and amp-async-std): named factories the peer opens streams
 //! on, streams this side opens on the peer's, each a [`MuxStream`]
 //! (`AsyncRead + AsyncWrite`, features `tokio` and `futures-io`), with the
-//! flow control txampext lacks (a per-stream window). Local proxying
-//! (txampext's `ProxyingFactory`) is not written yet.
+//! flow control txampext lacks (a per-stream window). [`tcp`] (feature
+//! `tokio`) forwards local TCP connections over the AMP connection
+//! (txampext's `ProxyingFactory`) and connects streams to TCP addresses;
+//! the examples `mux_server` and `mux_proxy` are the two ends.
 //!
 //! ```
 //! # #[cfg(feature = "tokio")]
@@ -74,6 +76,8 @@ mod commands;
 mod id;
 mod mux;
 mod stream;
+#[cfg(feature = "tokio")]
+pub mod tcp;
 
 pub use commands::{
     Connect, ConnectArgs, ConnectError, Connected, Disconnect, DisconnectArgs, StreamError,

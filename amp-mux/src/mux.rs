@@ -37,10 +37,12 @@ impl fmt::Display for Refused {
 impl std::error::Error for Refused {}
 
 type Factory = Arc<dyn Fn(MuxStream) -> Result<(), Refused> + Send + Sync>;
+type AnyFactory = Arc<dyn Fn(&[u8], MuxStream) -> Result<(), ConnectError> + Send + Sync>;
 
 pub(crate) struct Inner {
     pub(crate) streams: Mutex<HashMap<Bytes, Arc<Shared>>>,
     factories: Mutex<HashMap<Bytes, Factory>>,
+    any: Mutex<Option<AnyFactory>>,
     pub(crate) window: usize,
 }
 
@@ -120,6 +122,7 @@ impl Mux {
             inner: Arc::new(Inner {
                 streams: Mutex::default(),
                 factories: Mutex::default(),
+                any: Mutex::default(),
                 window: window.max(1),
             }),
         }
@@ -142,6 +145,26 @@ impl Mux {
         self.inner
             .factories()
             .insert(name.into(), Arc::new(factory));
+    }
+
+    /// Takes the peer's `Connect`s to names no [`listen`](Self::listen)
+    /// gave: `factory` gets the name and the new stream, and may refuse it
+    /// as no such factory or as refused (a factory per name family, such
+    /// as `forward:HOST:PORT`).
+    ///
+    /// ```
+    /// use amp_mux::ConnectError;
+    /// let mux = amp_mux::Mux::new();
+    /// mux.listen_any(|name, _stream| match name.strip_prefix(b"forward:") {
+    ///     Some(_target) => Ok(()),
+    ///     None => Err(ConnectError::NoSuchFactory("unknown".into())),
+    /// });
+    /// ```
+    pub fn listen_any(
+        &self,
+        factory: impl Fn(&[u8], MuxStream) -> Result<(), ConnectError> + Send + Sync + 'static,
+    ) {
+        *self.inner.any.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(factory));
     }
 
     /// How many streams are open.
@@ -237,19 +260,35 @@ impl Mux {
 
     fn connect(&self, peer: Peer, name: Bytes) -> Result<Connected, ConnectError> {
         let factory = self.inner.factories().get(&name).cloned();
-        let Some(factory) = factory else {
+        let any = match factory {
+            Some(_) => None,
+            None => self
+                .inner
+                .any
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        if factory.is_none() && any.is_none() {
             return Err(ConnectError::NoSuchFactory(format!(
                 "no factory {}",
                 name.escape_ascii()
             )));
-        };
+        }
         let id = ConnectionId::new().to_bytes();
         let stream = self.register(peer, id.clone());
-        match factory(stream) {
+        let taken = match (factory, any) {
+            (Some(factory), _) => {
+                factory(stream).map_err(|Refused(why)| ConnectError::ConnectionRefused(why))
+            }
+            (None, Some(any)) => any(&name, stream),
+            (None, None) => Err(ConnectError::NoSuchFactory(String::new())),
+        };
+        match taken {
             Ok(()) => Ok(Connected { connection: id }),
-            Err(Refused(why)) => {
+            Err(e) => {
                 self.inner.streams().remove(&id);
-                Err(ConnectError::ConnectionRefused(why))
+                Err(e)
             }
         }
     }
