@@ -10,14 +10,22 @@
 
 use amp_mux::Mux;
 
-#[tokio::main]
+// One thread: a stream's bytes cross no thread inside the process.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let [_, listen, amp_addr, factory] = &args[..] else {
         eprintln!("usage: mux_proxy LISTEN AMPADDR FACTORY");
         std::process::exit(2);
     };
-    let mux = Mux::new();
+    // The per-stream window, in bytes (AMP_MUX_WINDOW; 256 KiB if unset).
+    let mux = match std::env::var("AMP_MUX_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
+        Some(window) => Mux::with_window(window),
+        None => Mux::new(),
+    };
     let peer = amp_tokio::connect(amp_addr.as_str(), mux.responders()).await?;
     let listener = tokio::net::TcpListener::bind(listen.as_str()).await?;
     println!("LISTENING {}", listener.local_addr()?.port());

@@ -12,12 +12,20 @@
 use amp_mux::{ConnectError, Mux, MuxStream};
 use tokio::io::AsyncWriteExt;
 
-#[tokio::main]
+// One thread: a stream's bytes cross no thread inside the process.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     let addr = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:7000".into());
-    let mux = Mux::new();
+    // The per-stream window, in bytes (AMP_MUX_WINDOW; 256 KiB if unset).
+    let mux = match std::env::var("AMP_MUX_WINDOW")
+        .ok()
+        .and_then(|w| w.parse().ok())
+    {
+        Some(window) => Mux::with_window(window),
+        None => Mux::new(),
+    };
     mux.listen("echo", |stream: MuxStream| {
         tokio::spawn(async move {
             let (mut r, mut w) = tokio::io::split(stream);

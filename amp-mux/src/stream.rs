@@ -361,16 +361,21 @@ impl MuxStream {
         }
     }
 
-    /// `AsyncRead::poll_read`.
-    fn poll_read_bytes(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
-        if buf.is_empty() {
+    /// `AsyncRead::poll_read`: at most `max` bytes, handed to `put`.
+    fn poll_read_with(
+        &mut self,
+        cx: &mut Context<'_>,
+        max: usize,
+        put: impl FnOnce(&[u8]),
+    ) -> Poll<io::Result<usize>> {
+        if max == 0 {
             return Poll::Ready(Ok(0));
         }
         {
             let mut state = self.shared.lock();
             if let Some(front) = state.inbound.front_mut() {
-                let len = front.len().min(buf.len());
-                buf[..len].copy_from_slice(&front[..len]);
+                let len = front.len().min(max);
+                put(&front[..len]);
                 front.advance(len);
                 if front.is_empty() {
                     state.inbound.pop_front();
@@ -426,11 +431,9 @@ impl tokio::io::AsyncRead for MuxStream {
         cx: &mut Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        let len = std::task::ready!(
-            self.get_mut()
-                .poll_read_bytes(cx, buf.initialize_unfilled())
-        )?;
-        buf.advance(len);
+        // Straight into the unfilled part: nothing to zero first.
+        let max = buf.remaining();
+        std::task::ready!(self.get_mut().poll_read_with(cx, max, |b| buf.put_slice(b)))?;
         Poll::Ready(Ok(()))
     }
 }
@@ -461,7 +464,9 @@ impl futures_io::AsyncRead for MuxStream {
         cx: &mut Context<'_>,
         buf: &mut [u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_read_bytes(cx, buf)
+        let max = buf.len();
+        self.get_mut()
+            .poll_read_with(cx, max, |b| buf[..b.len()].copy_from_slice(b))
     }
 }
 

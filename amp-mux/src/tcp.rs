@@ -16,7 +16,7 @@ use amp_engine::Peer;
 use bytes::Bytes;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::{Mux, MuxStream};
+use crate::{MAX_CHUNK, Mux, MuxStream};
 
 /// Copies both ways between `tcp` and `stream` until both have ended.
 ///
@@ -27,7 +27,9 @@ use crate::{Mux, MuxStream};
 /// ```
 pub async fn join(mut tcp: TcpStream, mut stream: MuxStream) {
     let _ = tcp.set_nodelay(true);
-    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut stream).await;
+    // Reads of one AMP value at most, so each becomes one Transmit.
+    let _ =
+        tokio::io::copy_bidirectional_with_sizes(&mut tcp, &mut stream, MAX_CHUNK, MAX_CHUNK).await;
     // Ended either way: make sure the peer knows.
     let _ = tokio::io::AsyncWriteExt::shutdown(&mut stream).await;
 }
