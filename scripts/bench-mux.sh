@@ -60,6 +60,7 @@ PY
 # Starts "$@" with its output in $tmp/$name.out; sets port to its LISTENING port.
 start() {
     local name=$1; shift
+    : >"$tmp/$name.out"
     "$@" >"$tmp/$name.out" 2>"$tmp/$name.err" &
     pids+=($!)
     eval "${name}_pid=$!"
