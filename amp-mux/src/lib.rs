@@ -84,5 +84,5 @@ pub use commands::{
     Transmit, TransmitArgs,
 };
 pub use id::{ConnectionId, InvalidConnectionId};
-pub use mux::{DEFAULT_WINDOW, Mux, Refused};
+pub use mux::{DEFAULT_MAX_STREAMS, DEFAULT_WINDOW, Mux, Refused};
 pub use stream::{MAX_CHUNK, MuxStream};

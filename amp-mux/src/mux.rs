@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use amp_core::CallError;
@@ -17,6 +18,12 @@ use crate::{
 /// Bytes a stream's writer may have sent without their `Transmit` being
 /// answered, unless [`Mux::with_window`] says otherwise: 256 KiB.
 pub const DEFAULT_WINDOW: usize = 256 * 1024;
+
+/// Streams a [`Mux`] may have open at once (opened by either side) before
+/// the peer's `Connect` is refused (`CONNECTION_REFUSED`), unless
+/// [`Mux::set_max_streams`] says otherwise: 1024. So a peer cannot make
+/// this side hold streams without bound.
+pub const DEFAULT_MAX_STREAMS: usize = 1024;
 
 /// Why a factory did not take a stream: the peer's `Connect` is answered
 /// `CONNECTION_REFUSED` with this description.
@@ -43,6 +50,7 @@ pub(crate) struct Inner {
     pub(crate) streams: Mutex<HashMap<Bytes, Arc<Shared>>>,
     factories: Mutex<HashMap<Bytes, Factory>>,
     any: Mutex<Option<AnyFactory>>,
+    max_streams: AtomicUsize,
     pub(crate) window: usize,
 }
 
@@ -123,6 +131,7 @@ impl Mux {
                 streams: Mutex::default(),
                 factories: Mutex::default(),
                 any: Mutex::default(),
+                max_streams: AtomicUsize::new(DEFAULT_MAX_STREAMS),
                 window: window.max(1),
             }),
         }
@@ -165,6 +174,17 @@ impl Mux {
         factory: impl Fn(&[u8], MuxStream) -> Result<(), ConnectError> + Send + Sync + 'static,
     ) {
         *self.inner.any.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(factory));
+    }
+
+    /// Sets how many streams may be open at once before the peer's
+    /// `Connect` is refused ([`DEFAULT_MAX_STREAMS`] until set).
+    ///
+    /// ```
+    /// let mux = amp_mux::Mux::new();
+    /// mux.set_max_streams(16);
+    /// ```
+    pub fn set_max_streams(&self, max: usize) {
+        self.inner.max_streams.store(max, Ordering::Relaxed);
     }
 
     /// How many streams are open.
@@ -273,6 +293,12 @@ impl Mux {
             return Err(ConnectError::NoSuchFactory(format!(
                 "no factory {}",
                 name.escape_ascii()
+            )));
+        }
+        let open = self.inner.streams().len();
+        if open >= self.inner.max_streams.load(Ordering::Relaxed) {
+            return Err(ConnectError::ConnectionRefused(format!(
+                "{open} streams open: no more"
             )));
         }
         let id = ConnectionId::new().to_bytes();

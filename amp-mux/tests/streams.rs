@@ -200,3 +200,29 @@ async fn unknown_and_refusing_factories() {
     );
     assert_eq!(server.streams(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_cannot_open_streams_without_bound() {
+    let server = Mux::new();
+    server.set_max_streams(3);
+    let (held_tx, _held) = mpsc::unbounded_channel();
+    server.listen("hold", move |stream| {
+        let _ = held_tx.send(stream);
+        Ok(())
+    });
+    let client = Mux::new();
+    let (_s, peer) = pair(&server, &client);
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(client.open(&peer, "hold").await.unwrap());
+    }
+    let e = client.open(&peer, "hold").await.unwrap_err();
+    assert!(
+        matches!(e, CallError::Declared(ConnectError::ConnectionRefused(_))),
+        "{e:?}"
+    );
+    // One ended: room for one more.
+    let mut first = open.remove(0);
+    first.shutdown().await.unwrap();
+    assert!(client.open(&peer, "hold").await.is_ok());
+}
