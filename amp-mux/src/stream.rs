@@ -371,6 +371,9 @@ impl MuxStream {
         if max == 0 {
             return Poll::Ready(Ok(0));
         }
+        // A chunk written and not queued yet goes out while its writer
+        // waits for an answer to it (a failure shows on the next write).
+        let _ = self.poll_sending(cx);
         {
             let mut state = self.shared.lock();
             if let Some(front) = state.inbound.front_mut() {
