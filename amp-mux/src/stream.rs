@@ -142,6 +142,8 @@ pub struct MuxStream {
     ended: Ended,
     failed: Option<(io::ErrorKind, String)>,
     closed: bool,
+    /// The writer's task, while it waits.
+    write_waker: Option<Waker>,
 }
 
 impl fmt::Debug for MuxStream {
@@ -169,6 +171,7 @@ impl MuxStream {
             ended,
             failed: None,
             closed: false,
+            write_waker: None,
         }
     }
 
@@ -372,8 +375,14 @@ impl MuxStream {
             return Poll::Ready(Ok(0));
         }
         // A chunk written and not queued yet goes out while its writer
-        // waits for an answer to it (a failure shows on the next write).
-        let _ = self.poll_sending(cx);
+        // waits for an answer to it (a failure shows on the next write);
+        // the writer, if it waits, is woken then, as the chunk's queueing
+        // now wakes this task instead.
+        if self.sending.is_some() && self.poll_sending(cx).is_ready() {
+            if let Some(writer) = self.write_waker.take() {
+                writer.wake();
+            }
+        }
         {
             let mut state = self.shared.lock();
             if let Some(front) = state.inbound.front_mut() {
@@ -401,6 +410,20 @@ impl MuxStream {
             Poll::Ready(e) => Poll::Ready(Err(e)),
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Runs a write-side poll, keeping the writer's waker while it waits
+    /// (see [`poll_read_with`](Self::poll_read_with)).
+    fn writing<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: impl FnOnce(&mut Self, &mut Context<'_>) -> Poll<T>,
+    ) -> Poll<T> {
+        let result = poll(self, cx);
+        if result.is_pending() {
+            self.write_waker = Some(cx.waker().clone());
+        }
+        result
     }
 
     /// Forgets the stream on this side.
@@ -448,15 +471,16 @@ impl tokio::io::AsyncWrite for MuxStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_bytes(cx, buf)
+        self.get_mut()
+            .writing(cx, |this, cx| this.poll_write_bytes(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_bytes(cx)
+        self.get_mut().writing(cx, Self::poll_flush_bytes)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_close_stream(cx)
+        self.get_mut().writing(cx, Self::poll_close_stream)
     }
 }
 
@@ -480,14 +504,15 @@ impl futures_io::AsyncWrite for MuxStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_bytes(cx, buf)
+        self.get_mut()
+            .writing(cx, |this, cx| this.poll_write_bytes(cx, buf))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_flush_bytes(cx)
+        self.get_mut().writing(cx, Self::poll_flush_bytes)
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_close_stream(cx)
+        self.get_mut().writing(cx, Self::poll_close_stream)
     }
 }
