@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "txampext")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "txampext", "mux")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -296,6 +296,26 @@ def main():
         ("paint-zero", [("coats", "0"), ("colour", "red")]),
     ):
         add("txampext", f"seed-{name}", encode_box(pairs))
+
+    # mux: a window byte, then actions (fuzz-checks/src/mux.rs): 0 Connect
+    # (factory 0 keep, 1 drop, 2 refuse, 3 unknown), 1 Transmit (stream,
+    # ask unless 1, length-prefixed data), 2 Disconnect (stream), 3 raw
+    # bytes, 4 read (stream, two length bytes), 5 drop a kept stream.
+    def transmit(stream, data, ask=0):
+        return [1, stream, ask, len(data)] + list(data)
+    mux_scripts = {
+        "keep-feed-read": [4, 0, 0] + transmit(0, b"hello") + [4, 0, 0, 3] + transmit(0, b"world")
+                          + [4, 0, 0, 16, 2, 0],
+        "window-full": [0, 0, 0] + transmit(0, bytes(range(40))) + transmit(0, bytes(40)) + transmit(0, b"x" * 30)
+                       + [4, 0, 0, 100] + transmit(0, b"more"),
+        "drop-refuse-unknown": [8, 0, 1, 0, 2, 0, 3] + transmit(0, b"to a dropped stream") + transmit(5, b"made up"),
+        "no-ask": [8, 0, 0] + transmit(0, b"quiet", 1) + transmit(3, b"unknown, no ask", 1),
+        "cap": [8] + [0, 0] * 6 + [5, 0, 0, 0],
+        "disconnect-twice": [8, 0, 0, 2, 0, 2, 0] + transmit(0, b"late"),
+        "raw": [8, 3, 6, 0, 1, ord("k"), 0, 0, 0, 0, 0],
+    }
+    for name, parts in mux_scripts.items():
+        add("mux", f"seed-{name}", bytes(parts))
 
     # dispatcher: each conversation from the server's side (the client's
     # bytes arrive, every request is answered or failed) and from the

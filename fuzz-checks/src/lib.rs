@@ -3,8 +3,9 @@
 //!
 //! Each target in `fuzz/fuzz_targets/` is one line calling one of
 //! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
-//! [`router()`], [`cli_decode()`] (the `amp decode` command) and
-//! [`txampext()`] (nested boxes and constrained arguments), each from
+//! [`router()`], [`cli_decode()`] (the `amp decode` command),
+//! [`txampext()`] (nested boxes and constrained arguments) and [`mux()`]
+//! (multiplexed streams on a live connection), each from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -28,6 +29,7 @@ pub mod decoder;
 pub mod dispatcher;
 mod generate;
 pub mod input;
+pub mod mux;
 pub mod router;
 pub mod serde_box;
 pub mod timeout_model;
@@ -37,6 +39,7 @@ pub mod values;
 pub use cli_decode::cli_decode;
 pub use decoder::decoder;
 pub use dispatcher::dispatcher;
+pub use mux::mux;
 pub use router::router;
 pub use serde_box::serde_box;
 pub use txampext::txampext;

@@ -82,6 +82,11 @@ fn txampext() {
 }
 
 #[test]
+fn mux() {
+    replay("mux", amp_fuzz_checks::mux);
+}
+
+#[test]
 fn cli_decode() {
     replay("cli_decode", amp_fuzz_checks::cli_decode);
 }
@@ -97,6 +102,7 @@ fn short_inputs() {
         amp_fuzz_checks::dispatcher(data);
         amp_fuzz_checks::cli_decode(data);
         amp_fuzz_checks::txampext(data);
+        amp_fuzz_checks::mux(data);
     }
     for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
         amp_fuzz_checks::router(data);
