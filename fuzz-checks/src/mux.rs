@@ -11,12 +11,14 @@
 //! error answer with one of the codes the commands declare (or Twisted's
 //! `UNKNOWN`, `UNHANDLED`); no more streams are open than the cap allows;
 //! what a kept stream reads is a prefix of the bytes transmitted on it, in
-//! order.
+//! order (unless raw bytes were sent, which may shift the framing of the
+//! boxes after them).
 
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -120,6 +122,10 @@ struct Peer {
     kept: Arc<Mutex<Kept>>,
     /// Bytes transmitted on each identifier, in order.
     sent: Arc<Mutex<HashMap<Bytes, Vec<u8>>>>,
+    /// Raw bytes were sent: they may shift the framing of the boxes after
+    /// them (a box they start takes the next one's bytes), so what was
+    /// transmitted is no longer known.
+    raw: Arc<AtomicBool>,
     tag: u64,
 }
 
@@ -193,7 +199,10 @@ impl ReadHalf for Peer {
                     let id = self.stream_id(stream);
                     self.request("Disconnect", &[("connection", id)], true)
                 }
-                Action::Raw(bytes) => bytes,
+                Action::Raw(bytes) => {
+                    self.raw.store(true, Ordering::Relaxed);
+                    bytes
+                }
                 Action::Read(stream, n) => {
                     let mut kept = self.kept();
                     let len = kept.streams.len();
@@ -258,11 +267,13 @@ pub fn mux(data: &[u8]) {
     });
     let written = Written::default();
     let sent = Arc::new(Mutex::new(HashMap::new()));
+    let raw = Arc::new(AtomicBool::new(false));
     let peer = Peer {
         actions: actions(data.get(1..).unwrap_or_default()),
         written: written.clone(),
         kept: Arc::clone(&kept),
         sent: Arc::clone(&sent),
+        raw: Arc::clone(&raw),
         tag: 0,
     };
     let responders = Responders::new()
@@ -307,7 +318,11 @@ pub fn mux(data: &[u8]) {
         }
     }
 
-    // What a kept stream read is a prefix of what was sent on it.
+    // What a kept stream read is a prefix of what was sent on it (when
+    // the boxes sent are the ones the actions made).
+    if raw.load(Ordering::Relaxed) {
+        return;
+    }
     let kept = kept.lock().unwrap_or_else(|e| e.into_inner());
     let sent = sent.lock().unwrap_or_else(|e| e.into_inner());
     for (id, read) in &kept.read {
