@@ -51,10 +51,68 @@ pub(crate) struct Inner {
     factories: Mutex<HashMap<Bytes, Factory>>,
     any: Mutex<Option<AnyFactory>>,
     max_streams: AtomicUsize,
+    /// Locked before `streams` wherever both are.
+    opening: Mutex<Opening>,
     pub(crate) window: usize,
 }
 
+/// Streams being opened by this side: the peer may write on a stream before
+/// its answer to `Connect` arrives (txampext's factories do, when their
+/// protocol writes first), so while an `open` waits, bytes for identifiers
+/// not known yet are kept (each under the window, as any stream's), for
+/// the stream the answer names.
+#[derive(Default)]
+struct Opening {
+    /// `open`s waiting for their answer.
+    count: usize,
+    /// Streams written to before their answer arrived.
+    early: HashMap<Bytes, Arc<Shared>>,
+}
+
+/// Identifiers not known yet whose bytes are kept, per `open` waiting.
+const EARLY_PER_OPEN: usize = 2;
+
 impl Inner {
+    fn opening(&self) -> MutexGuard<'_, Opening> {
+        self.opening.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The stream `id` names: an open one, or one not known yet while an
+    /// `open` waits for its answer.
+    fn stream_for_transmit(&self, id: &Bytes) -> Option<Arc<Shared>> {
+        let mut opening = self.opening();
+        if let Some(stream) = self.streams().get(id) {
+            return Some(Arc::clone(stream));
+        }
+        if opening.count == 0 {
+            return None;
+        }
+        let limit = opening.count.saturating_mul(EARLY_PER_OPEN);
+        if let Some(stream) = opening.early.get(id) {
+            return Some(Arc::clone(stream));
+        }
+        if opening.early.len() >= limit {
+            return None;
+        }
+        let stream = Arc::new(Shared::new(id.clone()));
+        opening.early.insert(id.clone(), Arc::clone(&stream));
+        Some(stream)
+    }
+
+    /// The peer ended stream `id`: forgotten if open; if not known yet, its
+    /// stream will read what came, then the end.
+    fn disconnected(&self, id: &Bytes) -> bool {
+        let opening = self.opening();
+        let stream = self.streams().remove(id);
+        match stream.or_else(|| opening.early.get(id).cloned()) {
+            Some(stream) => {
+                stream.remote_closed();
+                true
+            }
+            None => false,
+        }
+    }
+
     pub(crate) fn streams(&self) -> MutexGuard<'_, HashMap<Bytes, Arc<Shared>>> {
         self.streams.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -132,6 +190,7 @@ impl Mux {
                 factories: Mutex::default(),
                 any: Mutex::default(),
                 max_streams: AtomicUsize::new(DEFAULT_MAX_STREAMS),
+                opening: Mutex::default(),
                 window: window.max(1),
             }),
         }
@@ -209,12 +268,28 @@ impl Mux {
         peer: &Peer,
         factory: impl Into<Bytes>,
     ) -> Result<MuxStream, CallError<ConnectError>> {
-        let connected = peer
-            .call::<Connect>(&ConnectArgs {
-                factory: factory.into(),
-            })
-            .await?;
-        Ok(self.register(peer.clone(), connected.connection))
+        let call = peer.call::<Connect>(&ConnectArgs {
+            factory: factory.into(),
+        });
+        let waiting = Waiting::new(&self.inner);
+        let connected = call.await?;
+        let shared = {
+            let mut opening = self.inner.opening();
+            let early = opening.early.remove(&connected.connection);
+            let shared =
+                early.unwrap_or_else(|| Arc::new(Shared::new(connected.connection.clone())));
+            self.inner
+                .streams()
+                .insert(connected.connection, Arc::clone(&shared));
+            shared
+        };
+        drop(waiting);
+        Ok(MuxStream::new(
+            shared,
+            peer.clone(),
+            Arc::downgrade(&self.inner),
+            self.inner.window,
+        ))
     }
 
     fn register(&self, peer: Peer, connection: Bytes) -> MuxStream {
@@ -247,7 +322,7 @@ impl Mux {
             .responder(Transmit, move |_ctx: Context, args: TransmitArgs| {
                 let inner = transmit.upgrade();
                 let window = inner.as_ref().map_or(1, |inner| inner.window);
-                let stream = inner.and_then(|inner| inner.streams().get(&args.connection).cloned());
+                let stream = inner.and_then(|inner| inner.stream_for_transmit(&args.connection));
                 // Taken now, as the request is dispatched (in the order the
                 // requests came), not when the answer is worked out.
                 if let Some(stream) = &stream {
@@ -261,19 +336,21 @@ impl Mux {
                     // under the window: the writer's window then bounds
                     // what this side holds.
                     stream.space(window).await;
+                    if stream.orphaned() {
+                        // Kept for an answer to Connect that never named it.
+                        return Err(no_such_connection(&args.connection));
+                    }
                     Ok(())
                 }
             })
             .responder(Disconnect, move |_ctx: Context, args: DisconnectArgs| {
-                let stream = disconnect
+                let known = disconnect
                     .upgrade()
-                    .and_then(|inner| inner.streams().remove(&args.connection));
-                std::future::ready(match stream {
-                    Some(stream) => {
-                        stream.remote_closed();
-                        Ok(())
-                    }
-                    None => Err(no_such_connection(&args.connection)),
+                    .is_some_and(|inner| inner.disconnected(&args.connection));
+                std::future::ready(if known {
+                    Ok(())
+                } else {
+                    Err(no_such_connection(&args.connection))
                 })
             })
     }
@@ -317,6 +394,32 @@ impl Mux {
                 Err(e)
             }
         }
+    }
+}
+
+/// One `open` waiting for its answer; when the last one is done, the bytes
+/// kept for identifiers no answer named are dropped (their `Transmit`s are
+/// answered `NO_SUCH_CONNECTION`).
+struct Waiting<'a>(&'a Inner);
+
+impl<'a> Waiting<'a> {
+    fn new(inner: &'a Inner) -> Self {
+        inner.opening().count += 1;
+        Waiting(inner)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let orphans: Vec<Arc<Shared>> = {
+            let mut opening = self.0.opening();
+            opening.count = opening.count.saturating_sub(1);
+            if opening.count > 0 {
+                return;
+            }
+            opening.early.drain().map(|(_, stream)| stream).collect()
+        };
+        orphans.iter().for_each(|stream| stream.orphan());
     }
 }
 

@@ -38,6 +38,8 @@ struct State {
     remote_closed: bool,
     /// This side closed or dropped the stream: what arrives is dropped.
     local_closed: bool,
+    /// Kept for a stream being opened that turned out not to be this one.
+    orphaned: bool,
 }
 
 impl Shared {
@@ -96,6 +98,18 @@ impl Shared {
             .collect();
         drop(state);
         wakers.into_iter().for_each(Waker::wake);
+    }
+
+    /// No stream will read these bytes: a stream written to while this side
+    /// was opening streams, whose identifier no answer named.
+    pub(crate) fn orphan(&self) {
+        self.lock().orphaned = true;
+        self.local_closed();
+    }
+
+    /// Whether [`orphan`](Self::orphan)ed.
+    pub(crate) fn orphaned(&self) -> bool {
+        self.lock().orphaned
     }
 
     fn local_closed(&self) {
@@ -336,13 +350,15 @@ impl MuxStream {
             return Poll::Ready(Ok(()));
         }
         if self.closing.is_none() {
+            // A flush that fails (recorded in `failed`) still ends the
+            // stream: the peer is told, and the error is reported after.
             if !self.shared.lock().remote_closed {
-                std::task::ready!(self.poll_flush_bytes(cx))?;
+                let _ = std::task::ready!(self.poll_flush_bytes(cx));
             }
             let remote_closed = self.shared.lock().remote_closed;
-            if remote_closed {
+            if remote_closed || self.peer.is_closed() {
                 self.finish();
-                return Poll::Ready(Ok(()));
+                return Poll::Ready(self.failure().map_or(Ok(()), Err));
             }
             let call = self.peer.call::<Disconnect>(&DisconnectArgs {
                 connection: self.shared.connection.clone(),
@@ -358,7 +374,7 @@ impl MuxStream {
         match result {
             // Gone already on the other side: ended all the same.
             Ok(()) | Err(CallError::Declared(StreamError::NoSuchConnection(_))) => {
-                Poll::Ready(Ok(()))
+                Poll::Ready(self.failure().map_or(Ok(()), Err))
             }
             Err(e) => Poll::Ready(Err(self.call_failed(e))),
         }

@@ -226,3 +226,84 @@ async fn a_peer_cannot_open_streams_without_bound() {
     first.shutdown().await.unwrap();
     assert!(client.open(&peer, "hold").await.is_ok());
 }
+
+/// A factory that writes first, at once (as a server sending a banner):
+/// its bytes may go out before the answer to `Connect` does, and still
+/// reach the stream that `open` returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_written_before_its_connect_is_answered() {
+    let server = Mux::new();
+    server.listen("greet", |mut stream: MuxStream| {
+        // Written from the factory itself: certainly queued before the
+        // answer to Connect.
+        let mut first = Box::pin(stream.write(b"hello"));
+        let _ = futures_util::FutureExt::now_or_never(first.as_mut());
+        drop(first);
+        tokio::spawn(async move {
+            let _ = stream.write_all(b", world").await;
+            let _ = stream.shutdown().await;
+        });
+        Ok(())
+    });
+    let client = Mux::new();
+    let (_s, peer) = pair(&server, &client);
+    for _ in 0..20 {
+        let mut stream = client.open(&peer, "greet").await.unwrap();
+        let mut got = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut got))
+            .await
+            .expect("the greeting within 5 s")
+            .unwrap();
+        assert_eq!(got, b"hello, world");
+    }
+}
+
+/// Bytes for an identifier no answer to `Connect` names, sent while an
+/// `open` waited: kept for a while, then refused (`NO_SUCH_CONNECTION`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_for_a_stream_no_answer_names_are_refused() {
+    use amp_core::AmpBox;
+    use amp_mux::{StreamError, Transmit, TransmitArgs};
+
+    let (calls_tx, mut calls) = mpsc::unbounded_channel();
+    let server_side =
+        Responders::new().raw_responder("Connect", move |ctx: amp_tokio::Context, _| {
+            let calls_tx = calls_tx.clone();
+            async move {
+                let peer = ctx.peer.clone();
+                let call = tokio::spawn(async move {
+                    peer.call::<Transmit>(&TransmitArgs {
+                        connection: "f".repeat(32).into(),
+                        data: vec![1u8; 10].into(),
+                    })
+                    .await
+                });
+                // The Transmit goes out first.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let _ = calls_tx.send(call);
+                Ok(AmpBox::from_pairs([("connection", "0".repeat(32))]))
+            }
+        });
+    let client = Mux::with_window(4);
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let _server = amp_tokio::from_stream(a, server_side);
+    let peer = amp_tokio::from_stream(b, client.responders());
+    let mut stream = client.open(&peer, "any").await.unwrap();
+    assert_eq!(stream.connection(), "0".repeat(32).as_bytes());
+    let call = calls.recv().await.unwrap();
+    let refused = tokio::time::timeout(Duration::from_secs(5), call)
+        .await
+        .expect("answered once the open is done")
+        .unwrap();
+    assert!(
+        matches!(
+            refused,
+            Err(CallError::Declared(StreamError::NoSuchConnection(_)))
+        ),
+        "{refused:?}"
+    );
+    // And the stream that was opened got none of it.
+    let mut buf = [0u8; 4];
+    let nothing = tokio::time::timeout(Duration::from_millis(200), stream.read(&mut buf)).await;
+    assert!(nothing.is_err(), "{nothing:?}");
+}
