@@ -313,6 +313,12 @@ def main():
         "cap": [8] + [0, 0] * 6 + [5, 0, 0, 0],
         "disconnect-twice": [8, 0, 0, 2, 0, 2, 0] + transmit(0, b"late"),
         "raw": [8, 3, 6, 0, 1, ord("k"), 0, 0, 0, 0, 0],
+        # 6 opens a stream from the side under test, 7 answers its oldest
+        # Connect (identifier index, 1 for NO_SUCH_FACTORY); bytes for index
+        # 9 come before the answer naming it, for index 12 none ever does.
+        "open-early": [2, 6, 6] + transmit(9, b"early bytes") + transmit(12, b"orphan" * 3)
+                      + [7, 9, 0, 7, 3, 1] + transmit(9, b" then more") + [4, 0, 0, 64, 2, 9],
+        "open-answered": [8, 6, 7, 2, 0] + transmit(2, b"after") + [4, 0, 0, 16],
     }
     for name, parts in mux_scripts.items():
         add("mux", f"seed-{name}", bytes(parts))

@@ -3,12 +3,15 @@
 //! opens streams on its factories (`keep`: held without being read;
 //! `drop`: dropped at once; `refuse`; unknown names), transmits on them
 //! (by the identifiers the answers gave, or made up, with and without
-//! `_ask`), disconnects them, sends raw bytes; while the side under test
-//! reads some of what its kept streams received, or drops them.
+//! `_ask`), disconnects them, sends raw bytes, answers the side under
+//! test's own `Connect`s (so bytes may come for a stream before its
+//! answer); while the side under test opens streams, reads some of what
+//! its kept streams received, or drops them.
 //!
 //! Checks: the connection ends once the input does (nothing waits for
-//! ever); no panic; every byte written is whole boxes, each an answer or an
-//! error answer with one of the codes the commands declare (or Twisted's
+//! ever); no panic; every byte written is whole boxes, each a request of
+//! the streams' commands, an answer, or an error answer with one of the
+//! codes the commands declare (or Twisted's
 //! `UNKNOWN`, `UNHANDLED`); no more streams are open than the cap allows;
 //! what a kept stream reads is a prefix of the bytes transmitted on it, in
 //! order (unless raw bytes were sent, which may shift the framing of the
@@ -27,8 +30,8 @@ use amp_core::{AmpBox, Limits};
 use amp_engine::{Options, ReadHalf, Responders, WriteHalf};
 use amp_mux::{ConnectError, Mux, MuxStream};
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt;
 use futures_util::io::AsyncReadExt;
+use futures_util::{FutureExt, StreamExt};
 
 use crate::input::Input;
 
@@ -51,23 +54,31 @@ enum Action {
     Read(usize, usize),
     /// The side under test drops a kept stream.
     DropKept(usize),
+    /// The side under test opens a stream on the peer.
+    Open,
+    /// The peer answers the side under test's oldest unanswered `Connect`:
+    /// with a made-up identifier (the one `Transmit` makes of this index),
+    /// or `NO_SUCH_FACTORY`.
+    Answer(usize, bool),
 }
 
 fn actions(data: &[u8]) -> VecDeque<Action> {
     let mut input = Input::new(data);
     let mut out = VecDeque::new();
     while !input.is_empty() && out.len() < MAX_ACTIONS {
-        out.push_back(match input.below(6) {
+        out.push_back(match input.below(8) {
             0 => Action::Connect(input.below(FACTORIES.len())),
             1 => {
-                let stream = input.below(8);
+                let stream = input.below(16);
                 let ask = input.u8() != 1;
                 Action::Transmit(stream, input.bytes().to_vec(), ask)
             }
             2 => Action::Disconnect(input.below(8)),
             3 => Action::Raw(input.bytes().to_vec()),
             4 => Action::Read(input.below(8), usize::from(input.u16())),
-            _ => Action::DropKept(input.below(8)),
+            5 => Action::DropKept(input.below(8)),
+            6 => Action::Open,
+            _ => Action::Answer(input.below(16), input.u8() == 1),
         });
     }
     out
@@ -127,6 +138,12 @@ struct Peer {
     /// transmitted is no longer known.
     raw: Arc<AtomicBool>,
     tag: u64,
+    /// Asks the side under test to open a stream.
+    open: futures_channel::mpsc::UnboundedSender<()>,
+    /// The side under test's `Connect` tags answered so far.
+    answered: Vec<Bytes>,
+    /// The indices of the identifiers given in those answers.
+    given: Vec<usize>,
 }
 
 impl Peer {
@@ -159,6 +176,22 @@ impl Peer {
         b.to_bytes().map(|w| w.to_vec()).unwrap_or_default()
     }
 
+    /// The tag of the side under test's oldest `Connect` not answered yet.
+    fn unanswered_connect(&self) -> Option<Bytes> {
+        let written = self.written.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut at = &written[..];
+        while let Ok(Some((b, used))) = decode_one(at, &Limits::default()) {
+            at = &at[used..];
+            if b.get_str("_command") == Some("Connect")
+                && let Some(tag) = b.get(b"_ask")
+                && !self.answered.iter().any(|t| &t[..] == tag)
+            {
+                return Some(Bytes::copy_from_slice(tag));
+            }
+        }
+        None
+    }
+
     fn stream_id(&self, index: usize) -> Bytes {
         let ids = self.identifiers();
         ids.get(index)
@@ -173,8 +206,9 @@ impl Peer {
 
 impl ReadHalf for Peer {
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        YieldOnce(false).await;
         while let Some(action) = self.actions.pop_front() {
+            // Before each action: what the last one set going runs.
+            YieldOnce(false).await;
             let bytes = match action {
                 Action::Connect(f) => self.request(
                     "Connect",
@@ -218,6 +252,32 @@ impl ReadHalf for Peer {
                         }
                     }
                     continue;
+                }
+                Action::Open => {
+                    let _ = self.open.unbounded_send(());
+                    continue;
+                }
+                Action::Answer(index, fail) => {
+                    let Some(tag) = self.unanswered_connect() else {
+                        continue;
+                    };
+                    self.answered.push(tag.clone());
+                    // Each answer its own identifier: two streams under one
+                    // would share what was sent.
+                    let index = (index..).find(|i| !self.given.contains(i)).unwrap_or(index);
+                    if !fail {
+                        self.given.push(index);
+                    }
+                    let mut b = AmpBox::new();
+                    if fail {
+                        b.insert("_error", tag);
+                        b.insert("_error_code", "NO_SUCH_FACTORY");
+                        b.insert("_error_description", "none");
+                    } else {
+                        b.insert("_answer", tag);
+                        b.insert("connection", format!("{index:032x}"));
+                    }
+                    b.to_bytes().map(|w| w.to_vec()).unwrap_or_default()
                 }
                 Action::DropKept(stream) => {
                     let mut kept = self.kept();
@@ -268,6 +328,7 @@ pub fn mux(data: &[u8]) {
     let written = Written::default();
     let sent = Arc::new(Mutex::new(HashMap::new()));
     let raw = Arc::new(AtomicBool::new(false));
+    let (open, opens) = futures_channel::mpsc::unbounded();
     let peer = Peer {
         actions: actions(data.get(1..).unwrap_or_default()),
         written: written.clone(),
@@ -275,13 +336,33 @@ pub fn mux(data: &[u8]) {
         sent: Arc::clone(&sent),
         raw: Arc::clone(&raw),
         tag: 0,
+        open,
+        answered: Vec::new(),
+        given: Vec::new(),
     };
     let responders = Responders::new()
         .include(mux.responders())
         .unwrap_or_default();
     let (handle, reading, writing) =
         amp_engine::start(peer, written.clone(), None, responders, Options::default());
-    futures_executor::block_on(futures_util::future::join(reading, writing));
+    // The streams the side under test opens join the kept ones.
+    let opener = {
+        let (mux, handle, kept) = (mux.clone(), handle.clone(), Arc::clone(&kept));
+        opens.for_each_concurrent(None, move |()| {
+            let (mux, handle, kept) = (mux.clone(), handle.clone(), Arc::clone(&kept));
+            async move {
+                if let Ok(stream) = mux.open(&handle, "far").await {
+                    kept.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .streams
+                        .push(stream);
+                }
+            }
+        })
+    };
+    // The peer's yield before each action lets the others run first: they
+    // are polled before it.
+    futures_executor::block_on(futures_util::future::join3(opener, writing, reading));
     assert!(handle.is_closed(), "the connection outlived its input");
 
     assert!(
@@ -311,9 +392,13 @@ pub fn mux(data: &[u8]) {
                 "unexpected error code {code}"
             );
         } else {
+            // An answer, or a request of the side under test's own.
             assert!(
-                b.get(b"_answer").is_some(),
-                "neither answer nor error: {b:?}"
+                b.get(b"_answer").is_some()
+                    || ["Connect", "Transmit", "Disconnect"]
+                        .iter()
+                        .any(|c| b.get_str("_command") == Some(c)),
+                "neither answer, nor error, nor a stream's request: {b:?}"
             );
         }
     }
