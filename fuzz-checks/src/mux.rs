@@ -14,8 +14,7 @@
 //! codes the commands declare (or Twisted's
 //! `UNKNOWN`, `UNHANDLED`); the peer opens no more streams than the cap
 //! allows;
-//! what a kept stream reads is a prefix of the bytes transmitted on it, in
-//! order (unless raw bytes were sent, which may shift the framing of the
+//! what a kept stream reads is bytes transmitted on it, in order (unless raw bytes were sent, which may shift the framing of the
 //! boxes after them).
 
 use std::collections::{HashMap, VecDeque};
@@ -411,8 +410,10 @@ pub fn mux(data: &[u8]) {
         }
     }
 
-    // What a kept stream read is a prefix of what was sent on it (when
-    // the boxes sent are the ones the actions made).
+    // What a kept stream read is, in order, bytes transmitted on its
+    // identifier: a subsequence of them (a Transmit refused before the
+    // stream was known, or after it was dropped, leaves its bytes out), when
+    // the boxes sent are the ones the actions made.
     if raw.load(Ordering::Relaxed) {
         return;
     }
@@ -420,11 +421,10 @@ pub fn mux(data: &[u8]) {
     let sent = sent.lock().unwrap_or_else(|e| e.into_inner());
     for (id, read) in &kept.read {
         let sent = sent.get(id).map_or(&[][..], Vec::as_slice);
-        {
-            assert!(
-                sent.starts_with(read),
-                "stream {id:?} read {read:?}, not a prefix of what was sent"
-            );
-        }
+        let mut rest = sent.iter();
+        assert!(
+            read.iter().all(|b| rest.any(|s| s == b)),
+            "stream {id:?} read {read:?}, not in the order it was sent ({sent:?})"
+        );
     }
 }
