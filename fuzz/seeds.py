@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "txampext", "mux")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -275,6 +275,53 @@ def main():
     amplists = [w for ty, ws in args_by_type.items() if ty.startswith("AmpList") for w in ws]
     for i, wire in enumerate(amplists):
         add("serde_box", f"seed-listing-{i:02}", encode_box([("entries", wire), ("name", "x")]))
+
+    # txampext: nested boxes (one, none, two, an empty one), routes of
+    # nested boxes, and Paint's constrained arguments, valid and not
+    # (fuzz-checks/src/txampext.rs).
+    point = encode_box([("label", "a"), ("x", "1"), ("y", "-2")])
+    noted = encode_box([("label", "\u00e9"), ("note", "n"), ("x", "0"), ("y", "9")])
+    for name, value in (("one", point), ("noted", noted), ("none", b""), ("two", point + noted),
+                        ("empty", b"\x00\x00"), ("cut", point[:-1])):
+        add("txampext", f"seed-nested-{name}", encode_box([("to", value)]))
+    stop = encode_box([("at", point), ("wait", "3")])
+    add("txampext", "seed-route", encode_box([("stops", stop + encode_box([("at", noted), ("wait", "0")]))]))
+    add("txampext", "seed-route-ok", encode_box([("stops", stop + stop)]))
+    for name, pairs in (
+        ("paint", [("coats", "2"), ("colour", "red")]),
+        ("paint-painter", [("coats", "4"), ("colour", "blue"), ("painter", "ann")]),
+        ("paint-root", [("coats", "2"), ("colour", "green"), ("painter", "root")]),
+        ("paint-odd", [("coats", "3"), ("colour", "red")]),
+        ("paint-mauve", [("coats", "2"), ("colour", "mauve")]),
+        ("paint-zero", [("coats", "0"), ("colour", "red")]),
+    ):
+        add("txampext", f"seed-{name}", encode_box(pairs))
+
+    # mux: a window byte, then actions (fuzz-checks/src/mux.rs): 0 Connect
+    # (factory 0 keep, 1 drop, 2 refuse, 3 unknown), 1 Transmit (stream,
+    # ask unless 1, length-prefixed data), 2 Disconnect (stream), 3 raw
+    # bytes, 4 read (stream, two length bytes), 5 drop a kept stream.
+    def transmit(stream, data, ask=0):
+        return [1, stream, ask, len(data)] + list(data)
+    mux_scripts = {
+        "keep-feed-read": [4, 0, 0] + transmit(0, b"hello") + [4, 0, 0, 3] + transmit(0, b"world")
+                          + [4, 0, 0, 16, 2, 0],
+        "window-full": [0, 0, 0] + transmit(0, bytes(range(40))) + transmit(0, bytes(40)) + transmit(0, b"x" * 30)
+                       + [4, 0, 0, 100] + transmit(0, b"more"),
+        "drop-refuse-unknown": [8, 0, 1, 0, 2, 0, 3] + transmit(0, b"to a dropped stream") + transmit(5, b"made up"),
+        "no-ask": [8, 0, 0] + transmit(0, b"quiet", 1) + transmit(3, b"unknown, no ask", 1),
+        "cap": [8] + [0, 0] * 6 + [5, 0, 0, 0],
+        "disconnect-twice": [8, 0, 0, 2, 0, 2, 0] + transmit(0, b"late"),
+        "raw": [8, 3, 6, 0, 1, ord("k"), 0, 0, 0, 0, 0],
+        # 6 opens a stream from the side under test, 7 answers its oldest
+        # Connect (identifier index, 1 for NO_SUCH_FACTORY); bytes for index
+        # 9 come before the answer naming it, for index 12 none ever does.
+        "open-early": [2, 6, 6] + transmit(9, b"early bytes") + transmit(12, b"orphan" * 3)
+                      + [7, 9, 0, 7, 3, 1] + transmit(9, b" then more") + [4, 0, 0, 64, 2, 9],
+        "open-answered": [8, 6, 7, 2, 0] + transmit(2, b"after") + [4, 0, 0, 16],
+    }
+    for name, parts in mux_scripts.items():
+        add("mux", f"seed-{name}", bytes(parts))
 
     # dispatcher: each conversation from the server's side (the client's
     # bytes arrive, every request is answered or failed) and from the

@@ -5,7 +5,7 @@
 #   scripts/fuzz.sh [seconds-per-target] [target...]
 #
 # Default: 60 seconds for each of decoder, values, serde_box, dispatcher,
-# router, cli_decode, cli_proxy, cli_pcap.
+# router, cli_decode, cli_proxy, cli_pcap, txampext, mux.
 # Needs the nightly toolchain and cargo-fuzz (`cargo install cargo-fuzz`).
 #
 # Each target starts from its committed seeds (fuzz/corpus/<target>/, read
@@ -21,7 +21,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decoder values serde_box dispatcher router cli_decode cli_proxy cli_pcap)
+    targets=(decoder values serde_box dispatcher router cli_decode cli_proxy cli_pcap txampext mux)
 fi
 
 # shellcheck source=scripts/processes.sh

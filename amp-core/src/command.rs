@@ -148,6 +148,34 @@ impl CommandError for Infallible {
 /// carries the description text; a variant marked `(fatal)` closes the
 /// connection after it is sent.
 ///
+/// A variant without `=> "CODE"` takes its code from its name, as
+/// txampext's `Error.asAMP()` makes one from an exception class's name
+/// ([`error_code!`](crate::error_code!)): `NoSuchFactory` is
+/// `NO_SUCH_FACTORY`, so a declaration matches a txampext one without
+/// writing the code out.
+///
+/// ```
+/// amp_core::command_errors! {
+///     /// What txampext's multiplexing `Connect` declares.
+///     #[derive(PartialEq)]
+///     pub enum ConnectError {
+///         /// No factory by that name.
+///         NoSuchFactory,
+///         /// The factory refused.
+///         ConnectionRefused,
+///         /// An explicit code still works beside derived ones.
+///         Gone => "GONE" (fatal),
+///     }
+/// }
+/// use amp_core::CommandError;
+/// assert_eq!(ConnectError::NoSuchFactory(String::new()).code(), "NO_SUCH_FACTORY");
+/// assert_eq!(
+///     ConnectError::from_remote("CONNECTION_REFUSED", "no"),
+///     Some(ConnectError::ConnectionRefused("no".into())),
+/// );
+/// assert!(ConnectError::Gone(String::new()).is_fatal());
+/// ```
+///
 /// ```
 /// amp_core::command_errors! {
 ///     /// Errors of a bank transfer.
@@ -176,7 +204,7 @@ macro_rules! command_errors {
         $vis:vis enum $name:ident {
             $(
                 $(#[$vmeta:meta])*
-                $variant:ident => $code:literal $(($fatal:ident))?
+                $variant:ident $(=> $code:literal)? $(($fatal:ident))?
             ),* $(,)?
         }
     ) => {
@@ -191,7 +219,7 @@ macro_rules! command_errors {
 
         impl $crate::CommandError for $name {
             fn code(&self) -> &str {
-                match self { $( Self::$variant(_) => $code, )* }
+                match self { $( Self::$variant(_) => $crate::command_errors!(@code $variant $($code)?), )* }
             }
             fn description(&self) -> ::std::string::String {
                 match self { $( Self::$variant(d) => d.clone(), )* }
@@ -200,10 +228,12 @@ macro_rules! command_errors {
                 match self { $( Self::$variant(_) => $crate::command_errors!(@fatal $($fatal)?), )* }
             }
             fn from_remote(code: &str, description: &str) -> ::std::option::Option<Self> {
-                match code {
-                    $( $code => ::std::option::Option::Some(Self::$variant(description.into())), )*
-                    _ => ::std::option::Option::None,
-                }
+                $(
+                    if code == $crate::command_errors!(@code $variant $($code)?) {
+                        return ::std::option::Option::Some(Self::$variant(description.into()));
+                    }
+                )*
+                ::std::option::Option::None
             }
         }
 
@@ -218,6 +248,167 @@ macro_rules! command_errors {
     };
     (@fatal fatal) => { true };
     (@fatal) => { false };
+    (@code $variant:ident $code:literal) => { $code };
+    (@code $variant:ident) => { $crate::error_code!($variant) };
+}
+
+/// The error code txampext's `Error.asAMP()` makes of a type's name, as a
+/// `&'static str` computed at compile time: the name's words, upper-cased
+/// and joined by `_` ([`error_code`] at run time, which says how words
+/// are found).
+///
+/// Takes an identifier or a constant `&str` expression.
+///
+/// ```
+/// const CODE: &str = amp_core::error_code!(NoSuchFactory);
+/// assert_eq!(CODE, "NO_SUCH_FACTORY");
+/// assert_eq!(amp_core::error_code!("AMPException"), "AMP_EXCEPTION");
+/// struct ExceptionWithAMPThere;
+/// let name = stringify!(ExceptionWithAMPThere);
+/// assert_eq!(amp_core::error_code!(ExceptionWithAMPThere), amp_core::command::error_code(name));
+/// ```
+#[macro_export]
+macro_rules! error_code {
+    ($name:ident) => {
+        $crate::error_code!(::core::stringify!($name))
+    };
+    ($name:expr) => {{
+        const NAME: &str = $name;
+        const LEN: usize = $crate::command::error_code_len(NAME);
+        const BYTES: [u8; LEN] = $crate::command::error_code_bytes::<LEN>(NAME);
+        const CODE: &str = match ::core::str::from_utf8(&BYTES) {
+            ::core::result::Result::Ok(code) => code,
+            // Not reached: the code is ASCII capitals and underscores.
+            ::core::result::Result::Err(_) => ::core::panic!("an error code is ASCII"),
+        };
+        CODE
+    }};
+}
+
+/// The next word of a type name, txampext's `groupByUpperCase`
+/// (`re.findall(r"[A-Z]+(?=[A-Z]|$)|[A-Z][a-z]*", name)`): from `from`,
+/// the word's start and end and where to look next, or `None` when no
+/// word is left. Only ASCII letters count; everything else (digits, `_`,
+/// lower-case letters before a capital, non-ASCII) is skipped.
+const fn next_word(name: &[u8], from: usize) -> Option<(usize, usize)> {
+    let len = name.len();
+    let mut start = from;
+    while start < len && !name[start].is_ascii_uppercase() {
+        start += 1;
+    }
+    if start == len {
+        return None;
+    }
+    let mut run = start;
+    while run < len && name[run].is_ascii_uppercase() {
+        run += 1;
+    }
+    // Python's `$`: the end, or just before a newline that ends the text.
+    let at_end = run == len || (run + 1 == len && name[run] == b'\n');
+    if at_end {
+        // `[A-Z]+(?=$)`: the whole run of capitals.
+        Some((start, run))
+    } else if run - start >= 2 {
+        // `[A-Z]+(?=[A-Z])`: the run but its last capital, which starts
+        // the next word.
+        Some((start, run - 1))
+    } else {
+        // `[A-Z][a-z]*`: one capital and the lower-case letters after it.
+        let mut end = run;
+        while end < len && name[end].is_ascii_lowercase() {
+            end += 1;
+        }
+        Some((start, end))
+    }
+}
+
+/// The length of [`error_code`]`(type_name)`, at compile time (for
+/// [`error_code!`](crate::error_code!)).
+///
+/// ```
+/// assert_eq!(amp_core::command::error_code_len("NoSuchFactory"), "NO_SUCH_FACTORY".len());
+/// ```
+pub const fn error_code_len(type_name: &str) -> usize {
+    let name = type_name.as_bytes();
+    let mut len = 0;
+    let mut words = 0;
+    let mut at = 0;
+    while let Some((start, end)) = next_word(name, at) {
+        len += end - start;
+        words += 1;
+        at = end;
+    }
+    if words > 0 { len + words - 1 } else { 0 }
+}
+
+/// [`error_code`]`(type_name)` as `N` bytes, at compile time (for
+/// [`error_code!`](crate::error_code!)); `N` is
+/// [`error_code_len`]`(type_name)`. Fails to compile (panics, at run time)
+/// when `N` is not that length.
+///
+/// ```
+/// const NAME: &str = "HTTPError";
+/// const CODE: [u8; amp_core::command::error_code_len(NAME)] =
+///     amp_core::command::error_code_bytes(NAME);
+/// assert_eq!(&CODE, b"HTTP_ERROR");
+/// ```
+pub const fn error_code_bytes<const N: usize>(type_name: &str) -> [u8; N] {
+    assert!(
+        error_code_len(type_name) == N,
+        "N must be error_code_len(type_name)"
+    );
+    let name = type_name.as_bytes();
+    let mut out = [0u8; N];
+    let mut i = 0;
+    let mut at = 0;
+    while let Some((start, end)) = next_word(name, at) {
+        if i > 0 {
+            out[i] = b'_';
+            i += 1;
+        }
+        let mut c = start;
+        while c < end {
+            out[i] = name[c].to_ascii_uppercase();
+            i += 1;
+            c += 1;
+        }
+        at = end;
+    }
+    out
+}
+
+/// The error code txampext's `Error.asAMP()` makes of an exception class's
+/// name: its words upper-cased and joined by `_`, a word being a run of
+/// capitals followed by another capital or the end (`AMP` in
+/// `AMPException`), or a capital and the lower-case letters after it.
+/// Only ASCII letters take part: digits, underscores, non-ASCII letters and
+/// lower-case letters before the first capital are dropped, exactly as
+/// txampext's regular expression drops them.
+///
+/// ```
+/// use amp_core::command::error_code;
+/// assert_eq!(error_code("NoSuchFactory"), "NO_SUCH_FACTORY");
+/// assert_eq!(error_code("AMPException"), "AMP_EXCEPTION");
+/// assert_eq!(error_code("ExceptionWithAMPThere"), "EXCEPTION_WITH_AMP_THERE");
+/// assert_eq!(error_code("X509Error"), "X_ERROR");
+/// assert_eq!(error_code("lowercase"), "");
+/// ```
+pub fn error_code(type_name: &str) -> String {
+    let name = type_name.as_bytes();
+    let mut code = String::with_capacity(error_code_len(type_name));
+    let mut at = 0;
+    while let Some((start, end)) = next_word(name, at) {
+        if !code.is_empty() {
+            code.push('_');
+        }
+        code.extend(
+            name[start..end]
+                .iter()
+                .map(|c| char::from(c.to_ascii_uppercase())),
+        );
+        at = end;
+    }
+    code
 }
 
 /// An error answer whose code the command does not declare (or that came

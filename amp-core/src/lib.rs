@@ -25,7 +25,7 @@ pub use connection::Connection;
 pub use dispatcher::Dispatcher;
 pub use error::{CodecError, ConnectionError, ProtocolError, SendError};
 pub use event::{CallId, Event, Request};
-pub use locator::{Locator, ResponderFuture};
+pub use locator::{ComposeError, Locator, ResponderFuture};
 pub use timeout::Timeouts;
 pub mod de;
 pub mod ser;

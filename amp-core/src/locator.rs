@@ -29,6 +29,10 @@ type Handler<Ctx> = Arc<dyn Fn(Ctx, &mut AmpBox) -> ResponderFuture + Send + Syn
 /// `IBoxReceiver.ampBoxReceived`).
 type BoxReceiver<Ctx> = Arc<dyn Fn(Ctx, AmpBox) + Send + Sync>;
 
+/// The responder of commands no other responder takes: the context, the
+/// command's name and its arguments.
+type Fallback<Ctx> = Arc<dyn Fn(Ctx, Bytes, AmpBox) -> ResponderFuture + Send + Sync>;
+
 /// Maps command names to responders.
 ///
 /// ```
@@ -47,16 +51,35 @@ type BoxReceiver<Ctx> = Arc<dyn Fn(Ctx, AmpBox) + Send + Sync>;
 ///     .unwrap();
 /// assert_eq!(answer.get_str("total"), Some("94"));
 /// ```
+///
+/// A locator is shared, not copied, when cloned (one reference count): a
+/// live connection hands its responders to each of them
+/// (txampext's `EXPOSED_RESPONDER_LOCATOR`) at that cost. Adding to a
+/// clone copies its table first, leaving the others as they were.
 pub struct Locator<Ctx> {
+    inner: Arc<Inner<Ctx>>,
+}
+
+struct Inner<Ctx> {
     handlers: HashMap<Bytes, Handler<Ctx>, foldhash::fast::RandomState>,
     boxes: Option<BoxReceiver<Ctx>>,
+    fallback: Option<Fallback<Ctx>>,
+}
+
+impl<Ctx> Clone for Inner<Ctx> {
+    fn clone(&self) -> Self {
+        Inner {
+            handlers: self.handlers.clone(),
+            boxes: self.boxes.clone(),
+            fallback: self.fallback.clone(),
+        }
+    }
 }
 
 impl<Ctx> Clone for Locator<Ctx> {
     fn clone(&self) -> Self {
         Locator {
-            handlers: self.handlers.clone(),
-            boxes: self.boxes.clone(),
+            inner: Arc::clone(&self.inner),
         }
     }
 }
@@ -64,15 +87,61 @@ impl<Ctx> Clone for Locator<Ctx> {
 impl<Ctx> Default for Locator<Ctx> {
     fn default() -> Self {
         Locator {
-            handlers: HashMap::default(),
-            boxes: None,
+            inner: Arc::new(Inner {
+                handlers: HashMap::default(),
+                boxes: None,
+                fallback: None,
+            }),
         }
     }
 }
 
+/// Why [`Locator::include`] (or [`Locator::compose`]) refused a locator:
+/// two of them answer the same thing.
+///
+/// ```
+/// use amp_core::locator::ComposeError;
+/// let e = ComposeError::DuplicateCommand { command: bytes::Bytes::from_static(b"Sum") };
+/// assert_eq!(e.to_string(), "two composed locators both answer the command \"Sum\"");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ComposeError {
+    /// Both have a responder for this command.
+    DuplicateCommand {
+        /// The command's name.
+        command: Bytes,
+    },
+    /// Both have a [`fallback`](Locator::fallback).
+    DuplicateFallback,
+    /// Both have a [`box_receiver`](Locator::box_receiver).
+    DuplicateBoxReceiver,
+}
+
+impl fmt::Display for ComposeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ComposeError::DuplicateCommand { command } => write!(
+                f,
+                "two composed locators both answer the command \"{}\"",
+                command.escape_ascii()
+            ),
+            ComposeError::DuplicateFallback => {
+                f.write_str("two composed locators both have a fallback responder")
+            }
+            ComposeError::DuplicateBoxReceiver => {
+                f.write_str("two composed locators both have a box receiver")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ComposeError {}
+
 impl<Ctx> fmt::Debug for Locator<Ctx> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut names: Vec<_> = self
+            .inner
             .handlers
             .keys()
             .map(|k| String::from_utf8_lossy(k).into_owned())
@@ -80,7 +149,8 @@ impl<Ctx> fmt::Debug for Locator<Ctx> {
         names.sort();
         f.debug_struct("Locator")
             .field("commands", &names)
-            .field("receives_boxes", &self.boxes.is_some())
+            .field("receives_boxes", &self.inner.boxes.is_some())
+            .field("fallback", &self.inner.fallback.is_some())
             .finish()
     }
 }
@@ -166,7 +236,8 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
                 result
             })
         });
-        self.handlers
+        self.inner_mut()
+            .handlers
             .insert(Bytes::from_static(C::NAME.as_bytes()), handler);
         self
     }
@@ -294,7 +365,7 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         let handler: Handler<Ctx> = Arc::new(move |ctx, args: &mut AmpBox| {
             Box::pin(f(ctx, std::mem::take(args))) as ResponderFuture
         });
-        self.handlers.insert(name, handler);
+        self.inner_mut().handlers.insert(name, handler);
         self
     }
 
@@ -316,7 +387,7 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
     /// assert_eq!(seen.lock().unwrap()[0].get_str("hello"), Some("world"));
     /// ```
     pub fn box_receiver(mut self, receiver: impl Fn(Ctx, AmpBox) + Send + Sync + 'static) -> Self {
-        self.boxes = Some(Arc::new(receiver));
+        self.inner_mut().boxes = Some(Arc::new(receiver));
         self
     }
 
@@ -326,7 +397,7 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
     /// assert!(!amp_core::Locator::<()>::new().receives_boxes());
     /// ```
     pub fn receives_boxes(&self) -> bool {
-        self.boxes.is_some()
+        self.inner.boxes.is_some()
     }
 
     /// Hands `b` to the [`box_receiver`](Self::box_receiver); returns
@@ -336,7 +407,7 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
     /// assert!(!amp_core::Locator::<()>::new().receive_box((), amp_core::AmpBox::new()));
     /// ```
     pub fn receive_box(&self, ctx: Ctx, b: AmpBox) -> bool {
-        match &self.boxes {
+        match &self.inner.boxes {
             Some(receiver) => {
                 receiver(ctx, b);
                 true
@@ -351,7 +422,7 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
     /// assert!(!amp_core::Locator::<()>::new().handles(b"Sum"));
     /// ```
     pub fn handles(&self, command: &[u8]) -> bool {
-        self.handlers.contains_key(command)
+        self.inner.handlers.contains_key(command)
     }
 
     /// The names of the commands with a responder.
@@ -360,11 +431,12 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
     /// assert!(amp_core::Locator::<()>::new().commands().next().is_none());
     /// ```
     pub fn commands(&self) -> impl Iterator<Item = &[u8]> {
-        self.handlers.keys().map(|k| &k[..])
+        self.inner.handlers.keys().map(|k| &k[..])
     }
 
-    /// Runs the responder for `command`, or answers `UNHANDLED` (not fatal)
-    /// when there is none.
+    /// Runs the responder for `command`, or the [`fallback`](Self::fallback)
+    /// when there is none, or answers `UNHANDLED` (not fatal) when there is
+    /// no fallback either.
     ///
     /// ```
     /// use futures_util::FutureExt;
@@ -395,10 +467,148 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         command: &[u8],
         arguments: &mut AmpBox,
     ) -> ResponderFuture {
-        match self.handlers.get(command) {
+        match self.inner.handlers.get(command) {
             Some(handler) => handler(ctx, arguments),
-            None => Box::pin(std::future::ready(Err(ResponderError::unhandled(command)))),
+            None => match &self.inner.fallback {
+                Some(fallback) => fallback(
+                    ctx,
+                    Bytes::copy_from_slice(command),
+                    std::mem::take(arguments),
+                ),
+                None => Box::pin(std::future::ready(Err(ResponderError::unhandled(command)))),
+            },
         }
+    }
+
+    /// Sets the responder of every command that has no responder of its
+    /// own (a catch-all): it gets the context, the command's name and its
+    /// raw arguments (`_ask` and `_command` removed), and answers as a
+    /// [`raw_responder`](Self::raw_responder) does. Without one such
+    /// commands are answered `UNHANDLED`.
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Locator, ResponderError};
+    /// use futures_util::FutureExt;
+    /// let l = Locator::<()>::new().fallback(|_, command, args: AmpBox| async move {
+    ///     let mut answer = args;
+    ///     answer.insert("seen", command);
+    ///     Ok::<_, ResponderError>(answer)
+    /// });
+    /// assert!(l.has_fallback() && !l.handles(b"Anything"));
+    /// let answer = l
+    ///     .dispatch((), b"Anything", AmpBox::from_pairs([("a", "1")]))
+    ///     .now_or_never()
+    ///     .unwrap()
+    ///     .unwrap();
+    /// assert_eq!((answer.get_str("a"), answer.get_str("seen")), (Some("1"), Some("Anything")));
+    /// ```
+    pub fn fallback<F, Fut>(mut self, f: F) -> Self
+    where
+        F: Fn(Ctx, Bytes, AmpBox) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<AmpBox, ResponderError>> + Send + 'static,
+    {
+        let fallback: Fallback<Ctx> = Arc::new(move |ctx, command: Bytes, args| {
+            #[cfg(feature = "tracing")]
+            {
+                let fut = f(ctx, command.clone(), args);
+                Box::pin(async move {
+                    let result = fut.await;
+                    log_failure(&command, &result);
+                    result
+                }) as ResponderFuture
+            }
+            #[cfg(not(feature = "tracing"))]
+            {
+                Box::pin(f(ctx, command, args)) as ResponderFuture
+            }
+        });
+        self.inner_mut().fallback = Some(fallback);
+        self
+    }
+
+    /// Whether a [`fallback`](Self::fallback) is set.
+    ///
+    /// ```
+    /// assert!(!amp_core::Locator::<()>::new().has_fallback());
+    /// ```
+    pub fn has_fallback(&self) -> bool {
+        self.inner.fallback.is_some()
+    }
+
+    /// Adds every responder of `other` to this locator (txampext's
+    /// `ComposedLocator`). A command both answer is an error, and so are
+    /// two [`fallback`](Self::fallback)s or two
+    /// [`box_receiver`](Self::box_receiver)s: each command has one
+    /// responder, whichever locator it came from. A command is looked up
+    /// among all the named responders first, and goes to the fallback
+    /// only when none of them answers it (txampext's `ComposedLocator`
+    /// asks its locators in order, so there a catch-all shadows the
+    /// locators after it; here it never shadows a named responder).
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Locator, ResponderError};
+    /// use amp_core::locator::ComposeError;
+    /// let echo = |_, b: AmpBox| async move { Ok::<_, ResponderError>(b) };
+    /// let first = Locator::<()>::new().raw_responder("A", echo);
+    /// let second = Locator::<()>::new().raw_responder("B", echo);
+    /// let both = first.clone().include(second).unwrap();
+    /// assert!(both.handles(b"A") && both.handles(b"B"));
+    /// let again = Locator::<()>::new().raw_responder("A", echo);
+    /// assert_eq!(
+    ///     both.include(again).unwrap_err(),
+    ///     ComposeError::DuplicateCommand { command: bytes::Bytes::from_static(b"A") },
+    /// );
+    /// ```
+    pub fn include(mut self, other: Locator<Ctx>) -> Result<Self, ComposeError> {
+        if let Some(command) = other
+            .inner
+            .handlers
+            .keys()
+            .find(|name| self.inner.handlers.contains_key(*name))
+        {
+            return Err(ComposeError::DuplicateCommand {
+                command: command.clone(),
+            });
+        }
+        if self.inner.fallback.is_some() && other.inner.fallback.is_some() {
+            return Err(ComposeError::DuplicateFallback);
+        }
+        if self.inner.boxes.is_some() && other.inner.boxes.is_some() {
+            return Err(ComposeError::DuplicateBoxReceiver);
+        }
+        let other = Arc::unwrap_or_clone(other.inner);
+        let inner = self.inner_mut();
+        inner.handlers.extend(other.handlers);
+        if other.fallback.is_some() {
+            inner.fallback = other.fallback;
+        }
+        if other.boxes.is_some() {
+            inner.boxes = other.boxes;
+        }
+        Ok(self)
+    }
+
+    /// One locator of all of `locators`' responders, as
+    /// [`include`](Self::include) joins two.
+    ///
+    /// ```
+    /// use amp_core::{AmpBox, Locator, ResponderError};
+    /// let echo = |_, b: AmpBox| async move { Ok::<_, ResponderError>(b) };
+    /// let all = Locator::<()>::compose([
+    ///     Locator::new().raw_responder("A", echo),
+    ///     Locator::new().raw_responder("B", echo),
+    ///     Locator::new().fallback(|_, _, b| async move { Ok::<_, ResponderError>(b) }),
+    /// ])
+    /// .unwrap();
+    /// assert!(all.handles(b"A") && all.handles(b"B") && all.has_fallback());
+    /// ```
+    pub fn compose(locators: impl IntoIterator<Item = Locator<Ctx>>) -> Result<Self, ComposeError> {
+        locators.into_iter().try_fold(Self::new(), Self::include)
+    }
+
+    /// The table, copied first if a clone shares it.
+    fn inner_mut(&mut self) -> &mut Inner<Ctx> {
+        Arc::make_mut(&mut self.inner)
     }
 }
 

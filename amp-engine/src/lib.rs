@@ -97,7 +97,7 @@ pub use binding::{Split, TRACING, connected_tcp, from_stream_with, shutdown_with
 pub use deadline::Deadline;
 pub use live::LiveConnections;
 pub use options::Options;
-pub use peer::{Context, Peer, Responders};
+pub use peer::{Context, Peer, QueuedCall, Responders};
 pub use reader::SHUTTING_DOWN_ERROR_CODE;
 pub use runtime::{Runtime, Task};
 pub use server::{Accepted, Listener, Server};
@@ -508,3 +508,9 @@ pub mod tests_support {
         peer
     }
 }
+
+/// The txampext chapter's code samples (`docs/txampext.md`), compiled and
+/// run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/txampext.md")]
+pub struct TxampextDoctests;

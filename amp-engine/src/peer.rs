@@ -24,14 +24,38 @@ use crate::upgrade::{UpgradeError, Upgrading};
 use crate::{Options, SHUTTING_DOWN_ERROR_CODE};
 
 /// What a responder receives beside its arguments: a handle to the peer that
-/// called (to call it back) and its address.
+/// called (to call it back) and its address, and the responders that
+/// dispatched the request.
+///
+/// This is what txampext exposes as special arguments:
+///
+/// | txampext | here |
+/// |---|---|
+/// | `EXPOSED_BOX_SENDER` (the connection's box sender) | [`Context::peer`]: `send_box`, and `call`, `notify`, `call_remote` to call the peer back on the same connection |
+/// | `EXPOSED_RESPONDER_LOCATOR` (the locator that dispatched the request) | [`Context::responders`] (on a route, the route's own) |
 #[derive(Clone, Debug)]
 pub struct Context {
     /// The connection the request came on.
     pub peer: Peer,
+    /// The responders that took the request.
+    pub(crate) responders: Responders,
 }
 
 impl Context {
+    /// The responders of the connection (or route) the request came on:
+    /// the ones that dispatched it, txampext's `EXPOSED_RESPONDER_LOCATOR`.
+    /// A responder can see which commands they answer, or hand a request
+    /// on to one of them.
+    ///
+    /// ```no_run
+    /// # fn f(ctx: amp_engine::Context) {
+    /// let answers_sum = ctx.responders().handles(b"Sum");
+    /// # }
+    /// ```
+    pub fn responders(&self) -> &Responders {
+        &self.responders
+    }
+
     /// The peer's address, if the transport has one.
     ///
     /// ```no_run
@@ -199,6 +223,46 @@ impl<C: Command> Future for TypedCall<C> {
 impl<C: Command> Drop for TypedCall<C> {
     fn drop(&mut self) {
         if let Stage::Wait(id) = self.stage {
+            self.peer.handle.shared.cancel(self.peer.handle.lane, id);
+        }
+    }
+}
+
+/// A call already queued on its connection ([`Peer::call_queued`]): a
+/// future of its answer. Dropped before the answer, forgets the call (its
+/// answer, if it comes, is dropped quietly).
+pub struct QueuedCall<C: Command> {
+    peer: Peer,
+    id: Option<CallId>,
+    command: std::marker::PhantomData<fn() -> C>,
+}
+
+impl<C: Command> fmt::Debug for QueuedCall<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueuedCall")
+            .field("command", &C::NAME)
+            .field("answered", &self.id.is_none())
+            .finish()
+    }
+}
+
+impl<C: Command> Future for QueuedCall<C> {
+    type Output = Result<C::Response, CallError<C::Error>>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Self::Output> {
+        let Some(id) = self.id else {
+            return Poll::Ready(Err(CallError::Connection(ConnectionError::Closed)));
+        };
+        let handle = &self.peer.handle;
+        let outcome = std::task::ready!(handle.shared.poll_answer(handle.lane, id, cx));
+        self.id = None;
+        Poll::Ready(decode_outcome::<C>(outcome))
+    }
+}
+
+impl<C: Command> Drop for QueuedCall<C> {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
             self.peer.handle.shared.cancel(self.peer.handle.lane, id);
         }
     }
@@ -392,6 +456,55 @@ impl Peer {
             tracing::debug_span!(parent: &self.handle.shared.span, "amp_call", command = C::NAME),
         );
         call
+    }
+
+    /// Calls command `C` in two steps: resolves once the request is queued
+    /// on the connection (after any earlier one: requests queued one after
+    /// the other go out in that order), with a future of its answer. A
+    /// stream that sends its bytes as calls keeps them in order this way
+    /// and still has many calls in flight. Dropping the answer's future
+    /// cancels the call, as dropping [`call`](Self::call)'s does.
+    ///
+    /// ```
+    /// # use amp_core::Command;
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
+    /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// # peer.close();
+    /// let queued = futures_executor::block_on(peer.call_queued::<Sum>(&SumArgs { a: 1, b: 2 }));
+    /// assert!(queued.is_err(), "the connection is closed: nothing is queued");
+    /// ```
+    pub fn call_queued<C: Command>(
+        &self,
+        arguments: &C::Arguments,
+    ) -> impl Future<Output = Result<QueuedCall<C>, CallError<C::Error>>> + Send + 'static + use<C>
+    {
+        const {
+            assert!(
+                C::REQUIRES_ANSWER,
+                "this command wants no answer: send it with Peer::notify"
+            )
+        };
+        let wire = amp_core::ser::to_wire(arguments);
+        let peer = self.clone();
+        async move {
+            let wire = wire.map_err(CallError::Value)?;
+            let queued = peer
+                .queue(|state| {
+                    state.queue_call(peer.handle.lane, C::NAME, Body::Wire(&wire), true, None)
+                })
+                .await
+                .map_err(|e| send_failure(e).typed())?;
+            let Some(id) = queued else {
+                return Err(CallError::Connection(ConnectionError::Closed));
+            };
+            Ok(QueuedCall::<C> {
+                peer,
+                id: Some(id),
+                command: std::marker::PhantomData,
+            })
+        }
     }
 
     /// Sends command `C` without asking for an answer (no `_ask`: Twisted's

@@ -182,6 +182,7 @@ impl<R: ReadHalf> Reader<R> {
                 peer: Peer {
                     handle: Arc::clone(peer),
                 },
+                responders: responders.clone(),
             };
             // One span per request served, under the connection's.
             #[cfg(feature = "tracing")]
@@ -378,6 +379,7 @@ impl<R: ReadHalf> Reader<R> {
                 peer: Peer {
                     handle: Arc::clone(peer),
                 },
+                responders: responders.clone(),
             };
             let received =
                 std::panic::catch_unwind(AssertUnwindSafe(|| responders.receive_box(ctx, b)));

@@ -4,8 +4,10 @@
 //! Each target in `fuzz/fuzz_targets/` is one line calling one of
 //! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
 //! [`router()`], [`cli_decode()`] (the `amp decode` command),
-//! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards) and
-//! [`cli_pcap()`] (`amp decode` of packet captures), each from
+//! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards),
+//! [`cli_pcap()`] (`amp decode` of packet captures), [`txampext()`] (nested
+//! boxes and constrained arguments) and [`mux()`] (multiplexed streams on a
+//! live connection), each from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -31,9 +33,11 @@ pub mod decoder;
 pub mod dispatcher;
 mod generate;
 pub mod input;
+pub mod mux;
 pub mod router;
 pub mod serde_box;
 pub mod timeout_model;
+pub mod txampext;
 pub mod values;
 
 pub use cli_decode::cli_decode;
@@ -41,6 +45,8 @@ pub use cli_pcap::cli_pcap;
 pub use cli_proxy::cli_proxy;
 pub use decoder::decoder;
 pub use dispatcher::dispatcher;
+pub use mux::mux;
 pub use router::router;
 pub use serde_box::serde_box;
+pub use txampext::txampext;
 pub use values::values;

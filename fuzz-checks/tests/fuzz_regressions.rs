@@ -77,6 +77,16 @@ fn router() {
 }
 
 #[test]
+fn txampext() {
+    replay("txampext", amp_fuzz_checks::txampext);
+}
+
+#[test]
+fn mux() {
+    replay("mux", amp_fuzz_checks::mux);
+}
+
+#[test]
 fn cli_decode() {
     replay("cli_decode", amp_fuzz_checks::cli_decode);
 }
@@ -103,6 +113,8 @@ fn short_inputs() {
         amp_fuzz_checks::cli_decode(data);
         amp_fuzz_checks::cli_proxy(data);
         amp_fuzz_checks::cli_pcap(data);
+        amp_fuzz_checks::txampext(data);
+        amp_fuzz_checks::mux(data);
     }
     for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
         amp_fuzz_checks::router(data);

@@ -8,7 +8,9 @@ use bytes::Bytes;
 use crate::amp_box::Readable;
 use crate::error::CodecError;
 
+use super::constrained::VIOLATION_PREFIX;
 use super::datetime::DateTimeError;
+use super::nested::{MANY_BOXES, NO_BOX, NOT_ONE_BOX_PREFIX};
 
 /// Longest piece of an offending value an error keeps (and shows).
 const SNIPPET: usize = 64;
@@ -149,6 +151,32 @@ pub enum ValueErrorKind {
     /// assert!(matches!(decode_value::<Vec<u8>>(b"\x00\x011").unwrap_err().kind(), ValueErrorKind::ByteList));
     /// ```
     ByteList,
+    /// A [`Constrained`](super::Constrained) value that violates its
+    /// constraint (txampext's `ConstrainedArgument` raising `ValueError`).
+    ///
+    /// ```
+    /// use amp_core::values::{Constrained, ValueErrorKind, decode_value};
+    /// amp_core::in_set!(pub Yes: &str = ["yes"]);
+    /// let e = decode_value::<Constrained<String, Yes>>(b"no").unwrap_err();
+    /// assert_eq!(e.kind(), &ValueErrorKind::Constraint { constraint: r#"Yes: one of ["yes"]"#.into() });
+    /// ```
+    Constraint {
+        /// The constraint that failed, described.
+        constraint: String,
+    },
+    /// A [`NestedBox`](super::NestedBox) value (an AmpList of exactly one
+    /// box) that holds no box, or more than one.
+    ///
+    /// ```
+    /// use amp_core::values::{NestedBox, ValueErrorKind, decode_value};
+    /// # #[derive(serde::Deserialize, Debug)] struct P { x: i64 }
+    /// let e = decode_value::<NestedBox<P>>(b"").unwrap_err();
+    /// assert_eq!(e.kind(), &ValueErrorKind::NotOneBox { more: false });
+    /// ```
+    NotOneBox {
+        /// `true`: more than one box; `false`: none.
+        more: bool,
+    },
     /// Any other message, from a type's own `Serialize`/`Deserialize`.
     Custom(String),
 }
@@ -303,6 +331,12 @@ impl fmt::Display for ValueErrorKind {
                  or #[serde(with = \"serde_bytes\")]; for a list of integers use a wider \
                  element type such as Vec<u16> or Vec<i64>",
             ),
+            Constraint { constraint } => write!(f, "{VIOLATION_PREFIX}{constraint}"),
+            NotOneBox { more } => write!(
+                f,
+                "{NOT_ONE_BOX_PREFIX}{}",
+                if *more { MANY_BOXES } else { NO_BOX }
+            ),
             Custom(msg) => f.write_str(msg),
         }
     }
@@ -343,15 +377,38 @@ impl From<CodecError> for ValueError {
     }
 }
 
+impl ValueError {
+    /// A type's own error message: typed when it is one of this crate's
+    /// own wrappers' ([`Constrained`](super::Constrained),
+    /// [`NestedBox`](super::NestedBox)), which reach the serializer only
+    /// through serde's `custom`.
+    fn from_message(msg: String) -> Self {
+        let kind = if let Some(constraint) = msg.strip_prefix(VIOLATION_PREFIX) {
+            ValueErrorKind::Constraint {
+                constraint: constraint.to_owned(),
+            }
+        } else if let Some(rest) = msg.strip_prefix(NOT_ONE_BOX_PREFIX)
+            && (rest == NO_BOX || rest == MANY_BOXES)
+        {
+            ValueErrorKind::NotOneBox {
+                more: rest == MANY_BOXES,
+            }
+        } else {
+            ValueErrorKind::Custom(msg)
+        };
+        ValueError::new(kind)
+    }
+}
+
 impl serde::ser::Error for ValueError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        ValueError::new(ValueErrorKind::Custom(msg.to_string()))
+        ValueError::from_message(msg.to_string())
     }
 }
 
 impl serde::de::Error for ValueError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        ValueError::new(ValueErrorKind::Custom(msg.to_string()))
+        ValueError::from_message(msg.to_string())
     }
 
     fn missing_field(field: &'static str) -> Self {

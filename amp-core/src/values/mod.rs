@@ -18,6 +18,8 @@
 //! | `ListOf(T)` | `Vec<T>` (any sequence) of the above, but not of `u8` | each element as a 2-byte big-endian length and its wire form |
 //! | `AmpList([...])` | `Vec<S>` of structs or maps | each element as a whole box, back to back |
 //! | optional argument | `Option<T>` field | the key is absent when `None` |
+//! | txampext's `NestedAMPBox` | [`NestedBox<S>`] of a struct or map | an AmpList of exactly one box |
+//! | txampext's `ConstrainedArgument(T, ...)` | [`Constrained<T, C>`] | `T`'s, once `C` ([`Constraint`]) accepts the value |
 //!
 //! Newtype structs are transparent. A unit enum variant is written as its
 //! name, as Unicode (a convenience: Twisted has no such type).
@@ -56,20 +58,24 @@
 //! assert_eq!(decode_value::<Vec<String>>(b"\x00\x02hi").unwrap(), ["hi"]);
 //! ```
 
+mod constrained;
 mod datetime;
 mod decimal;
 mod error;
 mod float;
 pub(crate) mod integer;
+mod nested;
 
 use bytes::{Bytes, BytesMut};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+pub use constrained::{Constrained, Constraint, Violation};
 pub use datetime::{DateTime, DateTimeError};
 pub use decimal::Decimal;
 pub use error::{ValueError, ValueErrorKind};
 #[cfg(feature = "bigint")]
 pub use integer::BigInteger;
+pub use nested::NestedBox;
 
 pub(crate) use datetime::TOKEN as DATETIME_TOKEN;
 pub(crate) use decimal::TOKEN as DECIMAL_TOKEN;
