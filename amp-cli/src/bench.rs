@@ -22,7 +22,7 @@ use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use crate::addr::{Address, parse_address};
+use crate::addr::{Address, TlsArgs, parse_address};
 use crate::call::parse_pair;
 use crate::failure::{Failure, REFUSED, UNREACHED, USAGE};
 use crate::output::Painter;
@@ -59,9 +59,11 @@ Examples:
   amp bench --json 127.0.0.1:1234 Ping -c 1 -n 1000 | jq .latency_ms.p99"
 )]
 pub struct BenchArgs {
-    /// Where the server listens: HOST:PORT or unix:PATH.
+    /// Where the server listens: HOST:PORT, unix:PATH or tls:HOST:PORT.
     #[arg(value_name = "ADDR", value_parser = parse_address)]
     addr: Address,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// The command to call.
     #[arg(value_name = "COMMAND", value_parser = NonEmptyStringValueParser::new())]
     command: String,
@@ -165,6 +167,9 @@ struct Report {
 
 /// Runs `amp bench`.
 pub fn run(args: &BenchArgs) -> Result<(), Failure> {
+    args.tls
+        .check(&args.addr)
+        .map_err(|e| Failure::new(USAGE, e))?;
     let mut keys = HashSet::new();
     for (key, _) in &args.arguments {
         if !keys.insert(key) {
@@ -240,15 +245,18 @@ async fn bench(args: &BenchArgs, arguments: AmpBox, amount: Amount) -> Result<Re
     let connections = args.connections as usize;
     let mut peers = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let peer = tokio::time::timeout(Duration::from_secs(10), addr.connect(Responders::new()))
-            .await
-            .map_err(|_| {
-                Failure::new(
-                    UNREACHED,
-                    format_args!("connecting to {addr}: no reply within 10 s"),
-                )
-            })?
-            .map_err(|e| Failure::new(UNREACHED, format_args!("cannot connect to {addr}: {e}")))?;
+        let peer = tokio::time::timeout(
+            Duration::from_secs(10),
+            addr.connect(Responders::new(), &args.tls),
+        )
+        .await
+        .map_err(|_| {
+            Failure::new(
+                UNREACHED,
+                format_args!("connecting to {addr}: no reply within 10 s"),
+            )
+        })?
+        .map_err(|e| Failure::new(UNREACHED, format_args!("cannot connect to {addr}: {e}")))?;
         peers.push(peer);
     }
     let shared = Arc::new(Shared {

@@ -14,7 +14,7 @@ use clap::builder::NonEmptyStringValueParser;
 use serde_json::{Map, Value, json};
 use tokio::time::{Instant, timeout_at};
 
-use crate::addr::{Address, parse_address};
+use crate::addr::{Address, TlsArgs, parse_address};
 use crate::failure::{Failure, REFUSED, UNREACHED, USAGE};
 use crate::output::{Painter, json_value, shown};
 use crate::schema::{CommandSchema, Schema};
@@ -61,9 +61,11 @@ Examples:
   amp call --route 3 127.0.0.1:7805 Count
   amp call --open-route NewRoute 127.0.0.1:7805 Count")]
 pub struct CallArgs {
-    /// Where the peer listens: HOST:PORT or unix:PATH.
+    /// Where the peer listens: HOST:PORT, unix:PATH or tls:HOST:PORT.
     #[arg(value_name = "ADDR", value_parser = parse_address)]
     addr: Address,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// The command to call.
     #[arg(value_name = "COMMAND", value_parser = NonEmptyStringValueParser::new())]
     command: String,
@@ -130,6 +132,9 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
 
 /// Runs `amp call`.
 pub fn run(args: &CallArgs) -> Result<(), Failure> {
+    args.tls
+        .check(&args.addr)
+        .map_err(|e| Failure::new(USAGE, e))?;
     let mut keys = HashSet::new();
     for (key, _) in &args.arguments {
         if !keys.insert(key) {
@@ -223,7 +228,7 @@ async fn call(
     let addr = &args.addr;
     let late = |what: &str| Stop::Failed(format!("{what}: no reply within {secs} s"));
     if args.route.is_none() && args.open_route.is_none() {
-        let peer = timeout_at(deadline, addr.connect(Responders::new()))
+        let peer = timeout_at(deadline, addr.connect(Responders::new(), &args.tls))
             .await
             .map_err(|_| late(&format!("connecting to {addr}")))?
             .map_err(|e| Stop::Failed(format!("cannot connect to {addr}: {e}")))?;
@@ -242,6 +247,10 @@ async fn call(
             Address::Unix(path) => tokio::net::UnixStream::connect(path)
                 .await
                 .map(|s| amp_router::tokio::from_stream(s, Options::default())),
+            Address::Tls(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                "routes over tls: addresses are not supported yet",
+            )),
         }
     })
     .await

@@ -162,7 +162,19 @@ async fn proxy(
             let l = UnixListener::bind(path).map_err(cannot)?;
             (Listening::Unix(l), listen.to_string())
         }
+        Address::Tls(_) => {
+            return Err(Failure::new(
+                USAGE,
+                "amp proxy listens on HOST:PORT or unix:PATH, not on a tls: address",
+            ));
+        }
     };
+    if let Address::Tls(_) = &args.upstream {
+        return Err(Failure::new(
+            USAGE,
+            "amp proxy forwards to HOST:PORT or unix:PATH: it cannot read a tls: conversation",
+        ));
+    }
     let upstream = Arc::new(args.upstream.clone());
     {
         let mut out = io::stdout().lock();
@@ -279,6 +291,9 @@ async fn connect(to: &Address) -> io::Result<Box<dyn Stream>> {
             Box::new(s)
         }
         Address::Unix(path) => Box::new(UnixStream::connect(path).await?),
+        Address::Tls(_) => {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "tls: upstream"));
+        }
     })
 }
 

@@ -293,6 +293,10 @@ async fn serve(
             let server = amp_tokio::unix::bind(path, factory).map_err(cannot)?;
             run_server(server, addr.to_string(), &schema, log).await
         }
+        Address::Tls(_) => Err(Failure::new(
+            USAGE,
+            "amp serve listens on HOST:PORT or unix:PATH, not on a tls: address",
+        )),
     }
 }
 
