@@ -38,6 +38,9 @@ cargo test -p amp-core --tests
 step "documentation builds without broken links"
 RUSTDOCFLAGS="-D warnings" cargo doc --quiet --workspace --no-deps --all-features
 
+step "every published crate packages (cargo package: metadata, file lists, versioned dependencies)"
+cargo package --quiet --workspace --exclude amp-conformance --exclude amp-fuzz-checks --no-verify --allow-dirty
+
 step "the benchmark (a workspace of its own) still builds against the library"
 cargo check --quiet --manifest-path bench/Cargo.toml
 
