@@ -51,9 +51,16 @@ Examples:
   amp serve 127.0.0.1:1234 --schema commands.toml
   amp serve 127.0.0.1:0 --schema commands.toml --answers answers.toml --json")]
 pub struct ServeArgs {
-    /// Where to listen: HOST:PORT (port 0 picks a free port) or unix:PATH.
+    /// Where to listen: HOST:PORT (port 0 picks a free port), unix:PATH,
+    /// or tls:HOST:PORT with --cert and --key.
     #[arg(value_name = "ADDR", value_parser = parse_address)]
     addr: Address,
+    /// For a tls: address, the certificate chain (PEM) to show clients.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// The private key (PEM) of --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
     /// The commands to serve (TOML; see docs/cli.md).
     #[arg(long, value_name = "FILE")]
     schema: PathBuf,
@@ -225,6 +232,12 @@ fn canned_answer(at: &str, command: &CommandSchema, value: &toml::Value) -> Resu
 
 /// Runs `amp serve` until killed.
 pub fn run(args: &ServeArgs) -> Result<(), Failure> {
+    if matches!(args.addr, Address::Tls(_)) && args.cert.is_none() {
+        return Err(Failure::new(
+            USAGE,
+            format_args!("{} needs --cert FILE and --key FILE", args.addr),
+        ));
+    }
     let schema = Schema::load(&args.schema).map_err(|e| Failure::new(USAGE, e))?;
     let answers = match &args.answers {
         Some(path) => {
@@ -293,10 +306,26 @@ async fn serve(
             let server = amp_tokio::unix::bind(path, factory).map_err(cannot)?;
             run_server(server, addr.to_string(), &schema, log).await
         }
-        Address::Tls(_) => Err(Failure::new(
-            USAGE,
-            "amp serve listens on HOST:PORT or unix:PATH, not on a tls: address",
-        )),
+        Address::Tls(a) => {
+            let read = |path: &PathBuf| {
+                std::fs::read(path).map_err(|e| {
+                    Failure::new(
+                        UNREACHED,
+                        format_args!("cannot read {}: {e}", path.display()),
+                    )
+                })
+            };
+            let (Some(cert), Some(key)) = (&args.cert, &args.key) else {
+                return Err(Failure::new(USAGE, "a tls: address needs --cert and --key"));
+            };
+            let tls = amp_tokio::tls::ServerTls::from_pem(&read(cert)?, &read(key)?)
+                .map_err(|e| Failure::new(USAGE, format_args!("--cert/--key: {e}")))?;
+            let server = amp_tokio::tls::bind(a.as_str(), tls, factory)
+                .await
+                .map_err(cannot)?;
+            let local = format!("tls:{}", server.local_addr().map_err(cannot)?);
+            run_server(server, local, &schema, log).await
+        }
     }
 }
 

@@ -124,3 +124,47 @@ fn serve_and_proxy_refuse_tls_addresses() {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(stderr(&output).contains("tls:"), "{}", stderr(&output));
 }
+
+#[test]
+fn serve_answers_over_tls() {
+    let (cert, key) = certificate();
+    let (cert_file, key_file) = (file("serve.pem", &cert), file("serve.key", &key));
+    let server = common::Running::start(&[
+        "serve",
+        "tls:127.0.0.1:0",
+        "--schema",
+        &common::schema(),
+        "--cert",
+        cert_file.to_str().unwrap(),
+        "--key",
+        key_file.to_str().unwrap(),
+    ]);
+    let first = server.line();
+    let address = first
+        .strip_prefix("listening on ")
+        .and_then(|r| r.split(": ").next())
+        .unwrap_or_else(|| panic!("{first:?}"))
+        .to_owned();
+    assert!(address.starts_with("tls:127.0.0.1:"), "{first}");
+    let output = amp(&[
+        "call",
+        &address,
+        "--ca",
+        cert_file.to_str().unwrap(),
+        "--server-name",
+        "localhost",
+        "Sum",
+        "a=13",
+        "b=81",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    // Without an answers file, a command is answered with its arguments.
+    assert_eq!(stdout(&output), "a: 13\nb: 81\n");
+    let output = amp(&["serve", "tls:127.0.0.1:0", "--schema", &common::schema()]);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "no --cert: {}",
+        stderr(&output)
+    );
+}
