@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "txampext", "mux")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "cli_pcap", "txampext", "mux")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -515,6 +515,41 @@ def main():
                 whole += bytes([direction | (1 << 2), len(data[k : k + 7])]) + data[k : k + 7]
         add("cli_proxy", f"seed-conv{i}-pieces", bytes([1 | 0b100 | 0b10_0000]) + whole + ends)
     add("cli_proxy", "seed-garbage", bytes([1]) + proxy_steps(0, b"GET / HTTP/1.1\r\n\r\n") + bytes([0b11, 0]))
+
+    # cli_pcap: a settings byte, then a capture: Twisted's documented example
+    # captured by tcpdump (interop/captures/twisted-howto.pcap) under several
+    # settings; the same packets as pcapng and on a raw-IP link; cut in half;
+    # the file header alone.
+    capture_path = os.path.join(HERE, os.pardir, "interop", "captures", "twisted-howto.pcap")
+    with open(capture_path, "rb") as f:
+        cap = f.read()
+
+    def records(cap):
+        at = 24
+        while at + 16 <= len(cap):
+            ts_s, ts_u, incl, orig = struct.unpack("<IIII", cap[at : at + 16])
+            yield ts_s, ts_u, incl, orig, cap[at + 16 : at + 16 + incl]
+            at += 16 + incl
+
+    def ng_block(kind, body):
+        body += b"\0" * ((-len(body)) % 4)
+        total = len(body) + 12
+        return struct.pack("<II", kind, total) + body + struct.pack("<I", total)
+
+    for settings in range(0, 32, 3):
+        add("cli_pcap", f"seed-howto-{settings:02}", bytes([settings]) + cap)
+    ng = ng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    ng += ng_block(1, struct.pack("<HHI", 1, 0, 65535))
+    raw = cap[:20] + struct.pack("<I", 101)
+    for ts_s, ts_u, incl, orig, packet in records(cap):
+        ng += ng_block(6, struct.pack("<IIIII", 0, 0, ts_u, incl, orig) + packet)
+        ip = packet[14:]
+        raw += struct.pack("<IIII", ts_s, ts_u, len(ip), len(ip)) + ip
+    add("cli_pcap", "seed-howto-ng", b"\x00" + ng)
+    add("cli_pcap", "seed-howto-ng-json", b"\x01" + ng)
+    add("cli_pcap", "seed-howto-raw", b"\x00" + raw)
+    add("cli_pcap", "seed-truncated", b"\x00" + cap[: len(cap) // 2])
+    add("cli_pcap", "seed-header-only", b"\x00" + cap[:24])
 
     for target, files in seeds.items():
         d = os.path.join(HERE, "corpus", target)
