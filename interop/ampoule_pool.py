@@ -38,6 +38,8 @@ import sys
 from twisted.internet import defer, error, reactor
 from twisted.protocols import amp
 
+from peer import check, run_checks
+
 from ampoule import child, commands, main as ampoule_main, pool
 
 # Runs as the worker's first process: ampoule's AMP pipes (3 to the child, 4
@@ -103,15 +105,6 @@ async def within(deferred, seconds, what):
     finally:
         if timer.active():
             timer.cancel()
-
-
-async def check(results, name, work):
-    try:
-        await work()
-    except Exception as e:  # noqa: BLE001 (reported, not raised)
-        results.append((name, f"{type(e).__name__}: {e}"))
-    else:
-        results.append((name, None))
 
 
 async def run(worker):
@@ -181,35 +174,7 @@ def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    sys.stdout.reconfigure(line_buffering=True)
-    outcome = {}
-
-    def finished(result):
-        outcome["result"] = result
-        if reactor.running:
-            reactor.stop()
-
-    def give_up():
-        outcome["result"] = RuntimeError("no result within 50 s")
-        reactor.stop()
-
-    reactor.callLater(50, give_up)
-    reactor.callWhenRunning(lambda: defer.ensureDeferred(run(argv[1:])).addBoth(finished))
-    reactor.run()
-    result = outcome.get("result")
-    if not isinstance(result, list):
-        print(f"FAIL pool: {getattr(result, 'value', result)!r}")
-        print("0 passed, 1 failed")
-        return 1
-    failed = 0
-    for name, problem in result:
-        if problem is None:
-            print(f"PASS {name}")
-        else:
-            failed += 1
-            print(f"FAIL {name}: {problem}")
-    print(f"{len(result) - failed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return run_checks("pool", run(argv[1:]))
 
 
 if __name__ == "__main__":

@@ -302,3 +302,50 @@ def stop_when_stdin_closes():
         reactor.callFromThread(stop_reactor)
 
     threading.Thread(target=watch, name="stdin-watch", daemon=True).start()
+
+
+async def check(results, name, work):
+    """Runs the async check `work`, appending (name, None) to `results`, or
+    (name, what it raised)."""
+    try:
+        await work()
+    except Exception as e:  # noqa: BLE001 (reported, not raised)
+        results.append((name, f"{type(e).__name__}: {e}"))
+    else:
+        results.append((name, None))
+
+
+def run_checks(label, checks, limit=50):
+    """Runs the coroutine `checks` (which returns a list of (name, problem or
+    None), as `check` makes it) on the reactor, for at most `limit` seconds;
+    prints PASS or FAIL per check and `N passed, M failed`; returns the exit
+    status: 0 when every check passed."""
+    sys.stdout.reconfigure(line_buffering=True)
+    outcome = {}
+
+    def finished(result):
+        outcome["result"] = result
+        if reactor.running:
+            reactor.stop()
+
+    def give_up():
+        outcome["result"] = RuntimeError(f"no result within {limit} s")
+        reactor.stop()
+
+    reactor.callLater(limit, give_up)
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(checks).addBoth(finished))
+    reactor.run()
+    result = outcome.get("result")
+    if not isinstance(result, list):
+        print(f"FAIL {label}: {getattr(result, 'value', result)!r}")
+        print("0 passed, 1 failed")
+        return 1
+    failed = 0
+    for name, problem in result:
+        if problem is None:
+            print(f"PASS {name}")
+        else:
+            failed += 1
+            print(f"FAIL {name}: {problem}")
+    print(f"{len(result) - failed} passed, {failed} failed")
+    return 0 if failed == 0 else 1

@@ -29,16 +29,8 @@ import sys
 from twisted.internet import defer, error, protocol, reactor
 from twisted.protocols import amp
 
-
-class Sum(amp.Command):
-    arguments = [(b"a", amp.Integer()), (b"b", amp.Integer())]
-    response = [(b"total", amp.Integer())]
-
-
-class Divide(amp.Command):
-    arguments = [(b"numerator", amp.Integer()), (b"denominator", amp.Integer())]
-    response = [(b"result", amp.Float())]
-    errors = {ZeroDivisionError: b"ZERO_DIVISION"}
+from commands import Divide, Sum
+from peer import check, run_checks
 
 
 class Child(protocol.ProcessProtocol):
@@ -82,15 +74,6 @@ class Child(protocol.ProcessProtocol):
     def processEnded(self, reason):
         self.amp.connectionLost(reason)
         self.ended.callback([reason])
-
-
-async def check(results, name, work):
-    try:
-        await work()
-    except Exception as e:  # noqa: BLE001 (reported, not raised)
-        results.append((name, f"{type(e).__name__}: {e}"))
-    else:
-        results.append((name, None))
 
 
 async def run(argv):
@@ -153,35 +136,7 @@ def main(argv):
     if len(argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    sys.stdout.reconfigure(line_buffering=True)
-    outcome = {}
-
-    def finished(result):
-        outcome["result"] = result
-        if reactor.running:
-            reactor.stop()
-
-    def give_up():
-        outcome["result"] = RuntimeError("no result within 60 s")
-        reactor.stop()
-
-    reactor.callLater(50, give_up)
-    reactor.callWhenRunning(lambda: defer.ensureDeferred(run(argv[1:])).addBoth(finished))
-    reactor.run()
-    result = outcome.get("result")
-    if not isinstance(result, list):
-        print(f"FAIL spawn: {getattr(result, 'value', result)!r}")
-        print("0 passed, 1 failed")
-        return 1
-    failed = 0
-    for name, problem in result:
-        if problem is None:
-            print(f"PASS {name}")
-        else:
-            failed += 1
-            print(f"FAIL {name}: {problem}")
-    print(f"{len(result) - failed} passed, {failed} failed")
-    return 0 if failed == 0 else 1
+    return run_checks("spawn", run(argv[1:]))
 
 
 if __name__ == "__main__":
