@@ -179,7 +179,7 @@ pub fn reassemble(
                         legacy = Some(h.network);
                         None
                     }
-                    PcapBlockOwned::Legacy(b) => Some((legacy, b.data.to_vec())),
+                    PcapBlockOwned::Legacy(b) => Some((legacy, b.data)),
                     PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                         interfaces.clear();
                         None
@@ -195,13 +195,13 @@ pub fn reassemble(
                         let len = usize::try_from(epb.caplen)
                             .unwrap_or(usize::MAX)
                             .min(epb.data.len());
-                        Some((link, epb.data[..len].to_vec()))
+                        Some((link, &epb.data[..len]))
                     }
                     PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                         let len = usize::try_from(spb.origlen)
                             .unwrap_or(usize::MAX)
                             .min(spb.data.len());
-                        Some((interfaces.first().copied(), spb.data[..len].to_vec()))
+                        Some((interfaces.first().copied(), &spb.data[..len]))
                     }
                     _ => None,
                 };
@@ -237,13 +237,14 @@ pub fn reassemble(
             Err(e) => return Err(why(format!("the capture is damaged: {e}"))),
         };
         stalled = false;
-        reader.consume(used);
+        // Read where it lies in the reader's buffer, then let go of it.
         if let Some((link, data)) = packet {
             let link = link.ok_or_else(|| {
                 CaptureError("a packet comes before any link type is declared".into())
             })?;
-            flows.packet(link, &data)?;
+            flows.packet(link, data)?;
         }
+        reader.consume(used);
     }
     Ok(flows.finish())
 }
