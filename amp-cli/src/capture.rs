@@ -293,7 +293,7 @@ struct BlockLengths<R> {
     refused: Refusal,
     /// Bytes read so far, for the message.
     at: u64,
-    /// The current block's first 12 bytes, as they arrive.
+    /// The current block's first bytes (up to 12), as they arrive.
     header: [u8; 12],
     have: usize,
     /// Bytes of the current block still to pass after its first 12.
@@ -315,9 +315,21 @@ impl<R> BlockLengths<R> {
         }
     }
 
-    /// Checks the block whose first 12 bytes are in `header`, starting at
-    /// byte `start`.
-    fn check_block(&mut self, start: u64) -> std::io::Result<()> {
+    /// How many of a block's first bytes are checked: its type and length
+    /// (8), and a section header's byte-order mark too (12), which says how
+    /// to read the length. Checked as soon as they are in, before a block
+    /// cut short after its length reaches pcap-parser.
+    fn needed(&self) -> usize {
+        if self.have >= 4 && self.header[..4] == [0x0a, 0x0d, 0x0d, 0x0a] {
+            12
+        } else {
+            8
+        }
+    }
+
+    /// Checks the block starting at byte `start` whose first `read` bytes
+    /// ([`needed`](Self::needed)) are in `header`.
+    fn check_block(&mut self, start: u64, read: usize) -> std::io::Result<()> {
         let bad = |why: String| std::io::Error::new(std::io::ErrorKind::InvalidData, why);
         let kind = &self.header[0..4];
         let length = &self.header[4..8];
@@ -345,7 +357,7 @@ impl<R> BlockLengths<R> {
                 "the pcapng block at byte {start} declares {length} bytes, less than its own framing"
             )));
         }
-        self.rest = u64::from(length - 12);
+        self.rest = u64::from(length) - read as u64;
         Ok(())
     }
 }
@@ -362,14 +374,15 @@ impl<R: Read> Read for BlockLengths<R> {
                 seen = &seen[skip..];
                 continue;
             }
-            let take = (12 - self.have).min(seen.len());
+            let take = (self.needed() - self.have).min(seen.len());
             self.header[self.have..self.have + take].copy_from_slice(&seen[..take]);
             self.have += take;
             self.at += take as u64;
             seen = &seen[take..];
-            if self.have == 12 {
+            let needed = self.needed();
+            if self.have == needed {
                 self.have = 0;
-                if let Err(e) = self.check_block(self.at - 12) {
+                if let Err(e) = self.check_block(self.at - needed as u64, needed) {
                     self.refused.0.replace(Some(e.to_string()));
                     return Err(e);
                 }
@@ -727,6 +740,16 @@ mod tests {
         let mut file = capture_ng(&[(0, false, b"abc")]);
         // The interface block (after the 28-byte section) says 8 bytes.
         file[28 + 4..28 + 8].copy_from_slice(&8u32.to_le_bytes());
+        let e = reassemble(&mut &file[..], CaptureLimits::default()).unwrap_err();
+        assert!(e.0.contains("less than its own framing"), "{e}");
+    }
+
+    #[test]
+    fn a_pcapng_block_cut_after_a_short_length_is_an_error() {
+        // A section, then a block whose length says 4 and which ends there.
+        let mut file = capture_ng(&[])[..28].to_vec();
+        file.extend(0x8000_0001u32.to_le_bytes());
+        file.extend(4u32.to_le_bytes());
         let e = reassemble(&mut &file[..], CaptureLimits::default()).unwrap_err();
         assert!(e.0.contains("less than its own framing"), "{e}");
     }
