@@ -448,8 +448,10 @@ struct Flow {
     parts: BTreeMap<u64, Vec<u8>>,
     /// Bytes held in `parts`.
     held: usize,
-    /// Where the limits cut it, if they did.
-    cut: Option<u64>,
+    /// The smallest range holding every byte the limits dropped, if they
+    /// dropped any. A dropped byte another segment holds is not lost, so
+    /// the stream is cut only where the bytes held run out inside it.
+    dropped: Option<(u64, u64)>,
 }
 
 /// Offsets at or past this are taken for bytes before the stream's start
@@ -507,7 +509,7 @@ impl Flows {
                     base: None,
                     parts: BTreeMap::new(),
                     held: 0,
-                    cut: None,
+                    dropped: None,
                 });
                 self.by_key.insert(key, self.flows.len() - 1);
                 self.flows.len() - 1
@@ -536,9 +538,13 @@ impl Flows {
             .min(self.limits.max_total_bytes.saturating_sub(self.held));
         let mut payload = segment.payload;
         if payload.len() > room {
-            payload = &payload[..room];
+            let start = offset.saturating_add(room as u64);
             let end = offset.saturating_add(payload.len() as u64);
-            flow.cut = Some(flow.cut.map_or(end, |c| c.min(end)));
+            flow.dropped = Some(
+                flow.dropped
+                    .map_or((start, end), |(s, e)| (s.min(start), e.max(end))),
+            );
+            payload = &payload[..room];
         }
         if payload.is_empty() {
             return Ok(());
@@ -564,9 +570,14 @@ impl Flows {
                 for (offset, part) in flow.parts {
                     let at = bytes.len() as u64;
                     if offset > at {
-                        end = StreamEnd::Gap {
-                            offset: at,
-                            missing: offset - at,
+                        end = match flow.dropped {
+                            Some((start, stop)) if start <= at && at < stop => {
+                                StreamEnd::Cut { offset: at }
+                            }
+                            _ => StreamEnd::Gap {
+                                offset: at,
+                                missing: offset - at,
+                            },
                         };
                         break;
                     }
@@ -576,10 +587,13 @@ impl Flows {
                         bytes.extend_from_slice(new);
                     }
                 }
-                if let (StreamEnd::Whole, Some(cut)) = (&end, flow.cut) {
-                    let cut = cut.min(bytes.len() as u64);
-                    bytes.truncate(usize::try_from(cut).unwrap_or(usize::MAX));
-                    end = StreamEnd::Cut { offset: cut };
+                match (&end, flow.dropped) {
+                    (StreamEnd::Whole, Some((_, stop))) if stop > bytes.len() as u64 => {
+                        end = StreamEnd::Cut {
+                            offset: bytes.len() as u64,
+                        };
+                    }
+                    _ => {}
                 }
                 Stream {
                     from: flow.from,
@@ -685,6 +699,38 @@ mod tests {
         let s = one(&file, limits);
         assert_eq!(s.bytes, b"abcd");
         assert_eq!(s.end, StreamEnd::Cut { offset: 4 });
+    }
+
+    #[test]
+    fn a_retransmission_past_the_limits_loses_nothing_already_held() {
+        let limits = CaptureLimits {
+            max_stream_bytes: 6,
+            ..Default::default()
+        };
+        // The limit is spent; the second copy of "abc" no longer fits, but
+        // its bytes are all held already.
+        let file = capture(&[(0, false, b"abc"), (3, false, b"def"), (0, false, b"abc")]);
+        let s = one(&file, limits);
+        assert_eq!(s.bytes, b"abcdef");
+        assert_eq!(s.end, StreamEnd::Whole);
+    }
+
+    #[test]
+    fn bytes_the_limits_dropped_before_later_ones_are_a_cut_not_a_hole() {
+        let limits = CaptureLimits {
+            max_stream_bytes: 6,
+            ..Default::default()
+        };
+        // "ghi" arrives first and "abc" fills the limit; "def" is dropped.
+        let file = capture(&[
+            (99, true, b""),
+            (106, false, b"ghi"),
+            (100, false, b"abc"),
+            (103, false, b"def"),
+        ]);
+        let s = one(&file, limits);
+        assert_eq!(s.bytes, b"abc");
+        assert_eq!(s.end, StreamEnd::Cut { offset: 3 });
     }
 
     /// The same segments as a pcapng file: a section, one Ethernet

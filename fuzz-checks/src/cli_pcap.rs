@@ -42,9 +42,13 @@ pub fn cli_pcap(data: &[u8]) {
         );
         let mut total = 0;
         for s in &streams {
-            // Listed only with bytes, or with the hole that starts it.
+            // Listed only with bytes, or with the hole or cut that starts it.
             assert!(
-                !s.bytes.is_empty() || matches!(s.end, StreamEnd::Gap { offset: 0, .. }),
+                !s.bytes.is_empty()
+                    || matches!(
+                        s.end,
+                        StreamEnd::Gap { offset: 0, .. } | StreamEnd::Cut { offset: 0 }
+                    ),
                 "{s:?}"
             );
             assert!(s.bytes.len() <= limits.max_stream_bytes, "{s:?}");
