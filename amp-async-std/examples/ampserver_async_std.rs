@@ -31,7 +31,7 @@ fn main() -> ExitCode {
             Address::Stdio => {
                 let (responders, asked) = howto::worker_responders();
                 let served = amp_async_std::stdio::serve(AsyncStd, responders)?;
-                Ok(howto::work(&AsyncStd, served, asked).await)
+                Ok(howto::work(served, asked).await)
             }
             Address::Exec { .. } => unreachable!("a server's address is never exec:"),
         }

@@ -189,19 +189,3 @@ pub async fn connect_with(
 pub fn from_stream<Rt: Split<S>, S>(runtime: Rt, stream: S, responders: Responders) -> Peer {
     from_stream_with(runtime, stream, None, responders, Options::default())
 }
-
-/// [`amp_engine::shutdown`] with at most `grace` for the running responders,
-/// timed by `async-io` (under async-std, smol or any executor). Returns why
-/// the connection ended.
-///
-/// ```
-/// # async_std::task::block_on(async {
-/// let (a, _b) = amp_async_std::pipe();
-/// let peer = amp_async_std::from_stream(amp_async_std::AsyncStd, a, amp_async_std::Responders::new());
-/// let reason = amp_async_std::shutdown(&peer, std::time::Duration::from_secs(1)).await;
-/// assert_eq!(reason, amp_core::ConnectionError::Closed);
-/// # });
-/// ```
-pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError {
-    amp_engine::shutdown(peer, sleep(grace)).await
-}

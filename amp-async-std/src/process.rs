@@ -50,7 +50,7 @@ pub fn spawn(
 /// let mut command = async_process::Command::new("target/debug/examples/ampserver_async_std");
 /// command.arg("stdio");
 /// let options = amp_async_std::Options::default().max_responders(16);
-/// let peer = amp_async_std::process::spawn_with(amp_async_std::Smol, &mut command, amp_async_std::Responders::new(), options)?;
+/// let peer = amp_async_std::process::spawn_with(amp_async_std::AsyncStd, &mut command, amp_async_std::Responders::new(), options)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn spawn_with(

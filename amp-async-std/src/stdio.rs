@@ -49,7 +49,7 @@ pub fn serve(runtime: impl Runtime, responders: Responders) -> io::Result<Served
 ///
 /// ```no_run
 /// let options = amp_async_std::Options::default().max_responders(4);
-/// let served = amp_async_std::stdio::serve_with(amp_async_std::Smol, amp_async_std::Responders::new(), options)?;
+/// let served = amp_async_std::stdio::serve_with(amp_async_std::AsyncStd, amp_async_std::Responders::new(), options)?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn serve_with(

@@ -333,7 +333,7 @@ async fn bench(args: &BenchArgs, arguments: AmpBox, amount: Amount) -> Result<Re
     ticker.abort();
     bar.finish_and_clear();
     for peer in &peers {
-        peer.close();
+        peer.shutdown(std::time::Duration::ZERO);
     }
     let ok = latencies.len();
     let failed: u64 = errors.values().sum();

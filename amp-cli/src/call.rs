@@ -238,7 +238,7 @@ async fn call(
         )
         .await
         .map_err(|_| late(&format!("calling {}", args.command)));
-        peer.close();
+        peer.shutdown(std::time::Duration::ZERO);
         return answer?;
     }
     let router = timeout_at(deadline, async {
@@ -274,7 +274,7 @@ async fn call(
     })
     .await
     .map_err(|_| late(&format!("calling {} on a route", args.command)));
-    router.close();
+    router.shutdown(std::time::Duration::ZERO);
     answer?
 }
 
@@ -328,7 +328,7 @@ async fn call_on(
             Ok(()) => {
                 // Written once the connection has flushed it: a graceful
                 // shutdown waits for that.
-                let _ = peer.shutdown().await;
+                let _ = peer.shutdown(std::time::Duration::MAX).await;
                 Ok(None)
             }
             Err(e) => Err(e),

@@ -330,7 +330,7 @@ pub fn responders_counting_sums(sums: Arc<AtomicUsize>) -> Responders {
         })
         .responder(Die, |ctx: Context, _: Empty| {
             // Abort at once, before anything else is answered; never answer.
-            ctx.peer.close();
+            ctx.peer.shutdown(std::time::Duration::ZERO);
             std::future::pending::<Result<Empty, Infallible>>()
         });
     let r = echo(r, EchoInteger);

@@ -298,20 +298,16 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// protocol, say), printing why to standard error.
 ///
 /// ```no_run
-/// # async fn f(rt: impl amp_engine::Runtime, served: amp_engine::stdio::Served) {
+/// # async fn f(served: amp_engine::stdio::Served) {
 /// let (_responders, asked) = amp_conformance::howto::worker_responders();
-/// let code = amp_conformance::howto::work(&rt, served, asked).await;
+/// let code = amp_conformance::howto::work(served, asked).await;
 /// # }
 /// ```
-pub async fn work(
-    runtime: &impl Runtime,
-    served: amp_engine::stdio::Served,
-    asked: ShutdownAsked,
-) -> ExitCode {
+pub async fn work(served: amp_engine::stdio::Served, asked: ShutdownAsked) -> ExitCode {
     let amp_engine::stdio::Served { peer, flushed } = served;
     let reason = match select(Box::pin(peer.closed()), asked.0).await {
         Either::Left((reason, _)) => reason,
-        Either::Right((_, _)) => amp_engine::shutdown_within(runtime, &peer, SHUTDOWN_GRACE).await,
+        Either::Right((_, _)) => peer.shutdown(SHUTDOWN_GRACE).await,
     };
     drop(peer);
     flushed.await;

@@ -277,11 +277,9 @@ pub trait Runtime: Clone + Send + Sync + 'static {
         amp_engine::TRACING
     }
 
-    /// A graceful `shutdown(&peer, grace)`, timed by
-    /// [`engine`](Self::engine) (what every binding's `shutdown` is).
+    /// `peer.shutdown(grace)`, as a boxed future.
     fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError> {
-        let (engine, peer) = (self.engine(), peer.clone());
-        Box::pin(async move { amp_engine::shutdown_within(&engine, &peer, grace).await })
+        Box::pin(peer.shutdown(grace))
     }
 
     /// Runs `future` in the background; the returned [`Task`] resolves with
@@ -480,6 +478,7 @@ macro_rules! suite {
             a_request_without_ask_that_fails_closes_the_connection_silently,
             dropping_the_last_handle_closes_the_connection,
             graceful_shutdown_of_one_peer,
+            a_stop_starts_when_asked_and_a_shorter_grace_wins,
             twisted_conversations_over_tcp,
             a_responder_calling_back_at_the_responder_bound_gets_its_answer,
             large_answers_through_small_buffers_do_not_deadlock,

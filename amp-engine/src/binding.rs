@@ -1,12 +1,8 @@
 //! What every runtime binding would otherwise write again around the
-//! engine: a graceful shutdown timed by the binding's [`Runtime`], and an
-//! accepted stream made ready for the [`Server`](crate::Server).
+//! engine: an accepted stream made ready for the [`Server`](crate::Server).
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Duration;
-
-use amp_core::ConnectionError;
 
 use crate::{Accepted, Options, Peer, ReadHalf, Responders, Runtime, WriteHalf};
 
@@ -18,34 +14,6 @@ use crate::{Accepted, Options, Peer, ReadHalf, Responders, Runtime, WriteHalf};
 /// assert_eq!(amp_engine::TRACING, cfg!(feature = "tracing"));
 /// ```
 pub const TRACING: bool = cfg!(feature = "tracing");
-
-/// [`shutdown`](crate::shutdown) with at most `grace` for the running
-/// responders, timed by `runtime`'s [`sleep`](Runtime::sleep): what every
-/// binding's `shutdown(&peer, grace)` is.
-///
-/// ```
-/// # use amp_engine::{Runtime, Task};
-/// # let peer = amp_engine::tests_support::idle_peer();
-/// #[derive(Clone)]
-/// struct NoTime;
-/// impl Runtime for NoTime {
-///     fn spawn(&self, _: Task) {}
-///     fn sleep(&self, _: std::time::Duration) -> impl Future<Output = ()> + Send + 'static {
-///         std::future::ready(())
-///     }
-/// }
-/// // The grace period ends at once here: the peer is closed.
-/// let grace = std::time::Duration::from_secs(1);
-/// let reason = futures_executor::block_on(amp_engine::shutdown_within(&NoTime, &peer, grace));
-/// assert_eq!(reason, amp_core::ConnectionError::Closed);
-/// ```
-pub async fn shutdown_within(
-    runtime: &impl Runtime,
-    peer: &Peer,
-    grace: Duration,
-) -> ConnectionError {
-    crate::shutdown(peer, runtime.sleep(grace)).await
-}
 
 /// A runtime that can carry AMP over streams of type `S`: how its binding
 /// splits such a stream into the engine's two halves. amp-tokio implements

@@ -93,11 +93,11 @@ use amp_core::{AmpBox, Connection, ConnectionError, ResponderError};
 use machine::{LaneId, Machine, PLAIN};
 
 pub use amp_core;
-pub use binding::{Split, TRACING, connected_tcp, from_stream_with, shutdown_within};
+pub use binding::{Split, TRACING, connected_tcp, from_stream_with};
 pub use deadline::Deadline;
 pub use live::LiveConnections;
 pub use options::Options;
-pub use peer::{Context, Peer, QueuedCall, Responders};
+pub use peer::{Context, Peer, QueuedCall, Responders, Shutdown};
 pub use reader::SHUTTING_DOWN_ERROR_CODE;
 pub use runtime::{Runtime, Task};
 pub use server::{Accepted, Listener, Server};
@@ -446,36 +446,6 @@ pub(crate) fn run_loops<Rt: Runtime>(
 ) {
     runtime.spawn(Box::pin(reading));
     runtime.spawn(Box::pin(writing));
-}
-
-/// Closes `peer` gracefully: starts no new responder (requests still
-/// arriving get a non-fatal [`SHUTTING_DOWN_ERROR_CODE`] error), lets the
-/// running ones finish until `deadline` (a runtime's sleep) resolves, writes
-/// their answers, closes. Returns why the connection ended.
-///
-/// ```
-/// # let peer = amp_engine::tests_support::idle_peer();
-/// // Its loops never run, so the deadline comes first: closed at once.
-/// let reason = futures_executor::block_on(amp_engine::shutdown(&peer, std::future::ready(())));
-/// assert_eq!(reason, amp_core::ConnectionError::Closed);
-/// ```
-pub async fn shutdown(peer: &Peer, deadline: impl Future<Output = ()>) -> ConnectionError {
-    let mut done = std::pin::pin!(peer.shutdown());
-    let mut deadline = std::pin::pin!(deadline);
-    let in_time = std::future::poll_fn(|cx| {
-        if let std::task::Poll::Ready(reason) = done.as_mut().poll(cx) {
-            return std::task::Poll::Ready(Some(reason));
-        }
-        deadline.as_mut().poll(cx).map(|()| None)
-    })
-    .await;
-    match in_time {
-        Some(reason) => reason,
-        None => {
-            peer.close();
-            peer.closed().await
-        }
-    }
 }
 
 #[doc(hidden)]

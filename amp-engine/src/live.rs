@@ -2,10 +2,8 @@
 //! shut down together when it stops.
 
 use std::collections::HashMap;
-use std::future::{Future, poll_fn};
-use std::pin::pin;
+use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::Poll;
 
 use event_listener::Event as Notify;
 
@@ -44,7 +42,7 @@ impl LiveConnections {
     /// let live = amp_engine::LiveConnections::default();
     /// let watch = live.hold(peer.clone());
     /// assert_eq!(live.len(), 1);
-    /// peer.close();
+    /// peer.shutdown(std::time::Duration::ZERO);
     /// futures_executor::block_on(watch);
     /// assert_eq!(live.len(), 0);
     /// ```
@@ -83,7 +81,7 @@ impl LiveConnections {
     /// let live = amp_engine::LiveConnections::default();
     /// let watch = live.hold(peer.clone());
     /// assert!(live.room(1).now_or_never().is_none());
-    /// peer.close();
+    /// peer.shutdown(std::time::Duration::ZERO);
     /// futures_executor::block_on(watch);
     /// assert!(live.room(1).now_or_never().is_some());
     /// ```
@@ -120,32 +118,15 @@ impl LiveConnections {
         self.len() == 0
     }
 
-    /// Shuts every held connection down gracefully; `deadline` bounds the
-    /// wait (a runtime's sleep), after which the rest are closed at once.
+    /// Stops every held connection with [`Peer::shutdown`] and the same
+    /// `grace`, and returns once all have ended.
     ///
     /// ```
     /// let live = amp_engine::LiveConnections::default();
-    /// futures_executor::block_on(live.shutdown_all(std::future::pending()));
+    /// futures_executor::block_on(live.shutdown_all(std::time::Duration::from_secs(1)));
     /// ```
-    pub async fn shutdown_all(&self, deadline: impl Future<Output = ()>) {
+    pub async fn shutdown_all(&self, grace: std::time::Duration) {
         let peers: Vec<Peer> = self.lock().1.values().cloned().collect();
-        let all = futures_util::future::join_all(peers.iter().map(Peer::shutdown));
-        let mut all = pin!(all);
-        let mut deadline = pin!(deadline);
-        let in_time = poll_fn(|cx| {
-            if all.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(true);
-            }
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(false);
-            }
-            Poll::Pending
-        })
-        .await;
-        if !in_time {
-            for peer in &peers {
-                peer.close();
-            }
-        }
+        futures_util::future::join_all(peers.iter().map(|peer| peer.shutdown(grace))).await;
     }
 }

@@ -106,7 +106,7 @@ impl Drop for Handle {
 }
 
 /// A handle to one AMP connection. Cheap to clone. The connection closes when
-/// [`close`](Self::close) is called, when the peer closes, or when the last
+/// [`shutdown`](Self::shutdown) is called, when the peer closes, or when the last
 /// handle is dropped (a server keeps one per connection until it ends).
 ///
 /// AMP is symmetric: the same handle calls the peer while the connection's
@@ -276,6 +276,35 @@ fn send_failure(e: SendError) -> CallError {
     }
 }
 
+/// The future [`Peer::shutdown`] and
+/// [`RoutedPeer::shutdown`](crate::routed::RoutedPeer::shutdown) return:
+/// resolves with why the connection ended. The stop has started already;
+/// dropping this does not cancel it.
+pub struct Shutdown {
+    ended: Pin<Box<dyn Future<Output = ConnectionError> + Send>>,
+}
+
+impl Shutdown {
+    pub(crate) fn new(ended: impl Future<Output = ConnectionError> + Send + 'static) -> Self {
+        Shutdown {
+            ended: Box::pin(ended),
+        }
+    }
+}
+
+impl fmt::Debug for Shutdown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shutdown").finish_non_exhaustive()
+    }
+}
+
+impl Future for Shutdown {
+    type Output = ConnectionError;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<ConnectionError> {
+        self.ended.as_mut().poll(cx)
+    }
+}
+
 impl Peer {
     pub(crate) fn shared(&self) -> &Shared {
         &self.handle.shared
@@ -366,7 +395,7 @@ impl Peer {
     ///     pub struct Sum { pub a: i64, pub b: i64 } -> pub struct Total { pub total: i64 }
     /// }
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// # peer.close();
+    /// # peer.shutdown(std::time::Duration::ZERO);
     /// let answer = futures_executor::block_on(peer.call(Sum { a: 1, b: 2 }));
     /// assert!(answer.is_err(), "the connection is closed");
     /// ```
@@ -396,7 +425,7 @@ impl Peer {
     ///     pub struct Log { pub text: String } -> () without answer
     /// }
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// # peer.close();
+    /// # peer.shutdown(std::time::Duration::ZERO);
     /// let sent = futures_executor::block_on(peer.notify(Log { text: "hi".into() }));
     /// assert!(sent.is_err(), "the connection is closed");
     /// ```
@@ -471,7 +500,7 @@ impl Peer {
     /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
     /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// # peer.close();
+    /// # peer.shutdown(std::time::Duration::ZERO);
     /// let queued = futures_executor::block_on(peer.call_queued::<Sum>(&SumArgs { a: 1, b: 2 }));
     /// assert!(queued.is_err(), "the connection is closed: nothing is queued");
     /// ```
@@ -518,7 +547,7 @@ impl Peer {
     /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Empty {}
     /// # struct Log; impl Command for Log { const NAME: &'static str = "Log"; const REQUIRES_ANSWER: bool = false; type Arguments = Text; type Response = Empty; type Error = std::convert::Infallible; }
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// # peer.close();
+    /// # peer.shutdown(std::time::Duration::ZERO);
     /// let sent = futures_executor::block_on(peer.notify_as::<Log>(&Text { text: "hi".into() }));
     /// assert!(sent.is_err(), "the connection is closed");
     /// ```
@@ -617,7 +646,7 @@ impl Peer {
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// peer.close();
+    /// peer.shutdown(std::time::Duration::ZERO);
     /// let upgraded = futures_executor::block_on(peer.upgraded());
     /// assert_eq!(upgraded, Err(amp_core::ConnectionError::Closed));
     /// ```
@@ -797,44 +826,57 @@ impl Peer {
         self.shared().wake_reader.notify();
     }
 
-    /// Closes the connection now: pending calls fail with
-    /// [`ConnectionError::Closed`], running responders' results are dropped,
-    /// bytes already queued are still written. On a route of a routed
-    /// connection, closes that route only: it is unbound, its pending calls
-    /// fail with [`ConnectionError::RouteUnbound`], and a later box for it
-    /// ends the connection (an unknown route); the other routes go on.
+    /// Stops the connection: the one way to stop a peer. Resolves with why
+    /// it ended, but the stop starts at once, whether or not the returned
+    /// future is awaited.
+    ///
+    /// - **Requests that arrive from now on** are not run: each gets a
+    ///   non-fatal [`SHUTTING_DOWN_ERROR_CODE`] error answer (one without
+    ///   `_ask` is dropped).
+    /// - **Responders already running** may finish until `grace` has
+    ///   passed; their calls back still get their answers, and their
+    ///   answers are written. Those still running then are dropped, and
+    ///   their requests stay unanswered.
+    /// - **This side's calls** still go out, and are answered, until the
+    ///   connection closes; one still waiting then fails with
+    ///   [`ConnectionError::Closed`].
+    /// - The connection closes as soon as no responder runs, or when
+    ///   `grace` has passed: bytes already queued are written, then the
+    ///   transport is closed. It ends with [`ConnectionError::Closed`]
+    ///   (unless it had ended already, with another reason).
+    ///
+    /// A zero `grace` closes now: nothing more is run or answered.
+    /// `Duration::MAX` waits for the running responders however long they
+    /// take. The grace is timed by the connection's own runtime.
+    ///
+    /// On a route of a routed connection, stops that route only, at once
+    /// whatever the grace: it is unbound, its pending calls fail with
+    /// [`ConnectionError::RouteUnbound`], and a later box for it ends the
+    /// connection (an unknown route); the other routes go on. The whole
+    /// routed connection stops with
+    /// [`RoutedPeer::shutdown`](crate::routed::RoutedPeer::shutdown).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// # let peer = amp_engine::tests_support::idle_peer();
+    /// let reason = futures_executor::block_on(peer.shutdown(Duration::ZERO));
+    /// assert_eq!(reason, amp_core::ConnectionError::Closed);
+    /// assert!(peer.is_closed());
+    /// ```
+    ///
+    /// Without waiting (from a `Drop`, say), the stop still happens:
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// peer.close();
+    /// peer.shutdown(std::time::Duration::ZERO);
     /// assert!(peer.is_closed());
     /// ```
-    pub fn close(&self) {
+    pub fn shutdown(&self, grace: std::time::Duration) -> Shutdown {
         match self.handle.lane {
-            PLAIN => self.shared().end(ConnectionError::Closed),
+            PLAIN => self.shared().stop(grace),
             lane => self.shared().unbind(lane),
         }
-    }
-
-    /// Starts a graceful close: the connection starts no new responder
-    /// (requests still arriving are answered with a
-    /// [`SHUTTING_DOWN_ERROR_CODE`] error, not fatal), lets the running
-    /// responders finish (their calls back still get their answers), writes
-    /// their answers, then closes ([`ConnectionError::Closed`]). Resolves when it has closed. Wrap it in
-    /// the runtime's timeout and call [`close`](Self::close) after it to
-    /// bound the wait. On a route, the whole connection shuts down: its
-    /// routes share it.
-    ///
-    /// ```no_run
-    /// # async fn f(peer: amp_engine::Peer) {
-    /// let reason = peer.shutdown().await;
-    /// # }
-    /// ```
-    pub fn shutdown(&self) -> impl Future<Output = ConnectionError> + Send + 'static + use<> {
-        let shared = self.shared();
-        shared.draining.store(true, Ordering::SeqCst);
-        shared.wake_reader.notify();
-        self.closed()
+        Shutdown::new(self.closed())
     }
 
     /// Resolves when the connection has ended, with the reason (on a route:
@@ -843,7 +885,7 @@ impl Peer {
     ///
     /// ```
     /// # let peer = amp_engine::tests_support::idle_peer();
-    /// peer.close();
+    /// peer.shutdown(std::time::Duration::ZERO);
     /// let reason = futures_executor::block_on(peer.closed());
     /// assert_eq!(reason, amp_core::ConnectionError::Closed);
     /// ```

@@ -76,6 +76,8 @@ struct Look {
     holding: bool,
     /// The transport waits to be handed over for an upgrade.
     upgrade_ready: bool,
+    /// When a graceful shutdown closes the connection.
+    drain_by: Option<Instant>,
 }
 
 /// How the reader hands its half over for an upgrade (to the writer, who
@@ -148,6 +150,7 @@ impl<R: ReadHalf> Reader<R> {
             awaited: state.machine.outstanding_calls(),
             holding: state.upgrades.hold_decoding,
             upgrade_ready: state.upgrades.is_ready(),
+            drain_by: state.drain_by,
         }
     }
 
@@ -252,17 +255,23 @@ impl<R: ReadHalf> Reader<R> {
 
     /// Tells the state machine whether this side reads, and sets the timer
     /// for the deadline it gives (the timeouts are its decisions).
-    fn set_timer(&mut self, reading: bool) {
-        if !self.timed {
-            return;
-        }
-        let deadline = {
+    /// A graceful shutdown's end (`drain_by`) is a deadline too.
+    fn set_timer(&mut self, reading: bool, drain_by: Option<Instant>) {
+        let machine = if self.timed {
             let mut state = self.shared.lock();
             if self.paused == reading {
                 self.paused = !reading;
                 state.machine.pause_reading(self.paused);
             }
             state.machine.poll_timeout(Instant::now())
+        } else if drain_by.is_none() {
+            return;
+        } else {
+            None
+        };
+        let deadline = match (machine, drain_by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         };
         self.deadline.set::<R>(deadline);
     }
@@ -519,6 +528,10 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         {
             break;
         }
+        if look.drain_by.is_some_and(|by| Instant::now() >= by) {
+            // The grace period is over: what still runs is dropped.
+            break;
+        }
         if look.detaching && r.running.is_empty() && look.awaited == 0 {
             return r.take_apart(handback);
         }
@@ -539,7 +552,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         if r.buf.capacity() - r.buf.len() < r.options.read_buffer / 4 {
             r.buf.reserve(r.options.read_buffer);
         }
-        r.set_timer(can_read);
+        r.set_timer(can_read, look.drain_by);
         r.shared.responders_busy.store(
             r.running.len() + r.waiting.requests.len(),
             Ordering::Relaxed,

@@ -41,7 +41,7 @@ use crate::writer::write_loop;
 use crate::{Options, Peer, ReadHalf, Responders, Runtime, Split, WriteHalf};
 
 /// A connection carrying routes. Cheap to clone. The connection lives until
-/// it ends (the peer closes it, [`close`](Self::close), an error), whether
+/// it ends (the peer closes it, [`shutdown`](Self::shutdown), an error), whether
 /// or not a handle is still held.
 #[derive(Clone)]
 pub struct RoutedPeer {
@@ -230,15 +230,21 @@ impl RoutedPeer {
         })
     }
 
-    /// Closes the whole connection: every route ends.
+    /// Stops the whole connection, every route of it, as
+    /// [`Peer::shutdown`](crate::Peer::shutdown) stops a plain one: requests
+    /// arriving from now on get a non-fatal `SHUTTING_DOWN` error, running
+    /// responders may finish within `grace`, then it closes (at once for a
+    /// zero grace). Resolves with why it ended; the stop starts whether or
+    /// not this is awaited.
     ///
     /// ```no_run
-    /// # fn f(router: amp_engine::routed::RoutedPeer) {
-    /// router.close();
+    /// # async fn f(router: amp_engine::routed::RoutedPeer) {
+    /// router.shutdown(std::time::Duration::from_secs(5)).await;
     /// # }
     /// ```
-    pub fn close(&self) {
-        self.handle.shared.end(ConnectionError::Closed);
+    pub fn shutdown(&self, grace: std::time::Duration) -> crate::Shutdown {
+        self.handle.shared.stop(grace);
+        crate::Shutdown::new(self.closed())
     }
 
     /// Whether the connection has ended.

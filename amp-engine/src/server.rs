@@ -256,7 +256,7 @@ impl<Rt: Runtime, L: Listener> Server<Rt, L> {
             }
         };
         drop(self.listener);
-        live.shutdown_all(self.runtime.sleep(grace)).await;
+        live.shutdown_all(grace).await;
         self.stop.finished();
         Ok(())
     }

@@ -35,7 +35,7 @@ pub type CallFuture<C> = Pin<
 ///     pub struct Sum { pub a: i64, pub b: i64 } -> pub struct Total { pub total: i64 }
 /// }
 /// # let peer = amp_engine::tests_support::idle_peer();
-/// # peer.close();
+/// # peer.shutdown(std::time::Duration::ZERO);
 /// let mut sums = peer.service::<Sum>();
 /// let called = futures_executor::block_on(sums.ready()).map(|_| ());
 /// assert!(called.is_err(), "the connection is closed");

@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 use event_listener::Event as Notify;
 use futures_util::task::AtomicWaker;
@@ -75,6 +76,9 @@ pub(crate) struct State {
     pub(crate) detaching: bool,
     /// Upgrading the transport in place (StartTLS).
     pub(crate) upgrades: Upgrades,
+    /// A graceful shutdown's end: the reader closes the connection then,
+    /// whatever still runs.
+    pub(crate) drain_by: Option<Instant>,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -220,6 +224,7 @@ impl Shared {
                 boxes: VecDeque::new(),
                 detaching: false,
                 upgrades: Upgrades::default(),
+                drain_by: None,
             }),
             write_ready: Signal::default(),
             space: Notify::new(),
@@ -249,6 +254,23 @@ impl Shared {
         // Nothing panics while holding the lock but a bug in this module;
         // the state is still usable to fail calls then.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops the connection: at once for a zero `grace`; otherwise it
+    /// starts no new responder, and the reader closes it when the running
+    /// ones are done or `grace` has passed, whichever comes first. A second
+    /// stop can only bring the end closer.
+    pub(crate) fn stop(&self, grace: Duration) {
+        if grace.is_zero() {
+            self.end(ConnectionError::Closed);
+            return;
+        }
+        if let Some(by) = Instant::now().checked_add(grace) {
+            let mut state = self.lock();
+            state.drain_by = Some(state.drain_by.map_or(by, |at| at.min(by)));
+        }
+        self.draining.store(true, Ordering::SeqCst);
+        self.wake_reader.notify();
     }
 
     pub(crate) fn close_reason(&self) -> Option<ConnectionError> {

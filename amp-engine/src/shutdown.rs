@@ -32,14 +32,12 @@ struct StopState {
 }
 
 impl ShutdownHandle {
-    /// Stops the server: it stops accepting, lets each connection's running
-    /// responders finish (for at most `grace`), writes their answers, closes
-    /// every connection, and finishes. Returns once it has. Requests that
-    /// arrive on the closing connections meanwhile are answered with a
-    /// non-fatal [`SHUTTING_DOWN_ERROR_CODE`](crate::SHUTTING_DOWN_ERROR_CODE)
-    /// error; a call the server's side makes still goes out until its
-    /// connection closes, and one still waiting then fails with
-    /// `ConnectionError::Closed`.
+    /// Stops the server, the one way to: it stops accepting, stops each
+    /// of its connections with [`Peer::shutdown`](crate::Peer::shutdown)
+    /// and this `grace` (see there for what happens to requests arriving
+    /// meanwhile, to running responders and to calls in flight), and
+    /// returns once every connection has closed and
+    /// [`Server::run`](crate::Server::run) has returned.
     ///
     /// ```no_run
     /// # async fn f(handle: amp_engine::ShutdownHandle) {

@@ -168,7 +168,7 @@ async fn losing_the_amp_connection_fails_the_streams() {
     let (server_peer, peer) = pair(&server, &client);
     let mut stream = client.open(&peer, "hold").await.unwrap();
     let mut other = held.recv().await.unwrap();
-    server_peer.close();
+    server_peer.shutdown(std::time::Duration::ZERO);
     let mut buf = [0u8; 8];
     let e = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
         .await

@@ -157,7 +157,7 @@ async fn rust_client(
             .collect();
         results.insert(local(route), (theirs, counted));
     }
-    router.close();
+    router.shutdown(std::time::Duration::ZERO);
     results
 }
 

@@ -22,7 +22,6 @@ use std::process::ExitCode;
 
 use amp_conformance::howto::{self, Address, Side};
 use amp_conformance::howto_tls;
-use amp_tokio::Tokio;
 use amp_tokio::upgradable::{self, Switched, Upgrades};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -39,7 +38,7 @@ async fn main() -> ExitCode {
         Address::Stdio => {
             let (responders, asked) = howto::worker_responders();
             match amp_tokio::stdio::serve(responders) {
-                Ok(served) => return howto::work(&Tokio, served, asked).await,
+                Ok(served) => return howto::work(served, asked).await,
                 Err(e) => Err(e),
             }
         }

@@ -95,7 +95,7 @@ async fn client(addr: &str) -> Result<(), Box<dyn std::error::Error>> {
     );
     let stats = peer.call_remote("Stats", AmpBox::new()).await?;
     println!("count {}", stats.get_str("count").unwrap_or("?"));
-    peer.shutdown().await;
+    peer.shutdown(Duration::from_secs(5)).await;
     Ok(())
 }
 

@@ -46,7 +46,6 @@ pub mod unix;
 pub mod upgradable;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 pub use amp_core;
 use amp_engine::connected_tcp;
@@ -128,22 +127,6 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     amp_engine::from_stream_with(Tokio, stream, addr, responders, options)
-}
-
-/// Shuts `peer` down gracefully (see [`Peer::shutdown`]), giving the running
-/// responders at most `grace` by tokio's clock before it closes; returns why
-/// the connection ended.
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// let (a, _b) = tokio::io::duplex(1024);
-/// let peer = amp_tokio::from_stream(a, amp_tokio::Responders::new());
-/// let reason = amp_tokio::shutdown(&peer, std::time::Duration::from_secs(1)).await;
-/// assert_eq!(reason, amp_core::ConnectionError::Closed);
-/// # }
-/// ```
-pub async fn shutdown(peer: &Peer, grace: Duration) -> amp_core::ConnectionError {
-    amp_engine::shutdown_within(&Tokio, peer, grace).await
 }
 
 /// The tower chapter of the guide, compiled and run as doctests.

@@ -224,7 +224,7 @@ async fn constrained_arguments_against_twisted_with_txampext() {
         .unwrap();
     assert_eq!(ok.receipt, "4 coats of blue by bo");
     assert!(!peer.is_closed());
-    peer.close();
+    peer.shutdown(std::time::Duration::ZERO);
 
     // Sent anyway (as a peer that does not check would): Twisted with
     // txampext answers UNKNOWN and closes.
@@ -272,7 +272,7 @@ async fn nested_boxes_and_error_codes_against_twisted_with_txampext() {
         .await
         .unwrap();
     assert_eq!(connected.connection, "echo-1");
-    peer.close();
+    peer.shutdown(std::time::Duration::ZERO);
 
     // An AmpList of two boxes where txampext's NestedAMPBox wants one.
     let one = amp_core::ser::to_box(&MoveArgs {

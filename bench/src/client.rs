@@ -195,7 +195,7 @@ pub async fn amp_worker(peer: Peer, inflight: usize, counter: &Counters, stop: &
         })
         .collect();
     while workers.next().await.is_some() {}
-    peer.close();
+    peer.shutdown(std::time::Duration::ZERO);
 }
 
 /// CPU seconds (user + system) a process has used, from /proc.

@@ -129,7 +129,7 @@ async fn in_flight<R: Runtime>(rt: &R, case: &str, reset: bool) {
     if reset {
         kill.open(1);
     } else {
-        client.close();
+        client.shutdown(std::time::Duration::ZERO);
     }
     let mut failures = Vec::new();
     for (side, calls) in [("client", client_calls), ("server", server_calls)] {

@@ -310,7 +310,7 @@ pub async fn h25_large_calls_both_ways<R: Runtime>(rt: R) {
     }
     let took = started.elapsed();
     let summary = other.checkpoint().await;
-    client.close();
+    client.shutdown(std::time::Duration::ZERO);
     let reason = h.reason(me).await;
     row(
         &format!(

@@ -76,7 +76,7 @@ pub fn responders<R: Runtime>(rt: &R, stats: Arc<Stats>) -> Responders {
                 if q.ms > 0 {
                     rt.sleep(Duration::from_millis(q.ms)).await;
                 }
-                ctx.peer.close();
+                ctx.peer.shutdown(std::time::Duration::ZERO);
                 stats.quit_returned.fetch_add(1, Ordering::SeqCst);
                 Ok::<_, Infallible>(Empty {})
             }

@@ -171,7 +171,9 @@ async fn in_flight_batch<R: Runtime>(
     for (kill, client, ..) in &conns {
         match kill {
             Some(kill) => kill.open(1),
-            None => client.close(),
+            None => {
+                client.shutdown(std::time::Duration::ZERO);
+            }
         }
     }
     for (_, client, server_addr, calls) in conns {

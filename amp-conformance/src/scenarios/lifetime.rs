@@ -1,6 +1,6 @@
 //! How calls and connections end: a dropped call, a lost connection,
-//! `close()`, the last handle dropped, and the graceful shutdown of one
-//! peer.
+//! `shutdown(Duration::ZERO)`, the last handle dropped, and the graceful
+//! shutdown of one peer.
 
 use std::pin::pin;
 use std::time::Duration;
@@ -66,7 +66,7 @@ pub async fn connection_loss_fails_every_pending_call_with_the_reason<R: Runtime
         probes.entered.at_least(20),
     )
     .await;
-    server.close();
+    server.shutdown(std::time::Duration::ZERO);
     drop(server);
     for p in pending {
         let r = within(&rt, "a pending call", p).await;
@@ -97,7 +97,7 @@ pub async fn closed_reports_why_and_close_fails_pending_calls<R: Runtime>(rt: R)
     let probes = Probes::default();
     let (server, client) = rt.pair(math(&probes), Responders::new());
     let pending = started_wait(&rt, &client, &probes).await;
-    client.close();
+    client.shutdown(std::time::Duration::ZERO);
     assert!(client.is_closed());
     assert_eq!(
         within(&rt, "closed()", client.closed()).await,
@@ -144,7 +144,7 @@ pub async fn dropping_the_last_handle_closes_the_connection<R: Runtime>(rt: R) {
     );
 }
 
-/// The binding's `shutdown(&peer, grace)`: the running responder finishes
+/// `peer.shutdown(grace)`: the running responder finishes
 /// and its answer is written, then the connection closes; past the grace
 /// period it closes anyway.
 pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
@@ -152,8 +152,7 @@ pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
     let (server, client) = rt.pair(math(&probes), Responders::new());
     let in_flight = started_wait(&rt, &client, &probes).await;
     let mut stopping = rt.shutdown(&server, WAIT);
-    // Its first step starts the shutdown; it cannot finish before the gate
-    // opens.
+    // The shutdown has started; it cannot finish before the gate opens.
     assert!((&mut stopping).now_or_never().is_none());
     let stopping = rt.spawn(stopping);
     assert!(!in_flight.is_finished());
@@ -178,6 +177,55 @@ pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
             &rt,
             "the shutdown",
             rt.shutdown(&server, Duration::from_millis(100))
+        )
+        .await,
+        ConnectionError::Closed
+    );
+    let r = within(&rt, "the call in flight", in_flight).await;
+    assert!(
+        matches!(r, Err(CallError::Connection(ConnectionError::PeerClosed))),
+        "{r:?}"
+    );
+    assert_eq!(probes.passed.get(), 0);
+}
+
+/// The stop starts when `shutdown` is called, not when its future is
+/// polled: dropping the future does not cancel it. A second `shutdown` with
+/// a shorter grace brings the end closer.
+pub async fn a_stop_starts_when_asked_and_a_shorter_grace_wins<R: Runtime>(rt: R) {
+    let probes = Probes::default();
+    let (server, client) = rt.pair(math(&probes), Responders::new());
+    let in_flight = started_wait(&rt, &client, &probes).await;
+    drop(server.shutdown(WAIT));
+    // A request arriving now is refused, not run.
+    let refused = within(
+        &rt,
+        "a call during the shutdown",
+        client.call_as::<Sum>(&sum(1, 2)),
+    )
+    .await;
+    assert!(
+        matches!(&refused, Err(CallError::Remote(e)) if e.code == amp_engine::SHUTTING_DOWN_ERROR_CODE),
+        "{refused:?}"
+    );
+    assert!(!server.is_closed(), "a responder still runs");
+    probes.gate.open(1);
+    let r = within(&rt, "the call in flight", in_flight).await;
+    assert!(matches!(r, Ok(Empty {})), "{r:?}");
+    assert_eq!(
+        within(&rt, "the server to close", server.closed()).await,
+        ConnectionError::Closed
+    );
+
+    let probes = Probes::default();
+    let (server, client) = rt.pair(math(&probes), Responders::new());
+    let in_flight = started_wait(&rt, &client, &probes).await;
+    drop(server.shutdown(Duration::MAX));
+    assert_eq!(
+        within(
+            &rt,
+            "the shorter shutdown",
+            server.shutdown(Duration::from_millis(50))
         )
         .await,
         ConnectionError::Closed

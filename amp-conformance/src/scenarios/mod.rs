@@ -30,6 +30,7 @@ pub use calls::{
     unknown_commands_get_unhandled_and_the_connection_survives,
 };
 pub use lifetime::{
+    a_stop_starts_when_asked_and_a_shorter_grace_wins,
     closed_reports_why_and_close_fails_pending_calls,
     connection_loss_fails_every_pending_call_with_the_reason,
     dropping_a_call_cancels_it_and_its_late_answer_is_ignored,

@@ -160,7 +160,7 @@ pub async fn a_server_at_its_connection_limit_accepts_once_one_ends<R: Runtime>(
         });
         rt.sleep(Duration::from_millis(300)).await;
         assert!(!waiting.is_finished(), "served beyond the limit");
-        ending.close();
+        ending.shutdown(std::time::Duration::ZERO);
         let r = within(&rt, "the waiting connection's call", waiting).await;
         assert_eq!(r.unwrap().total, i128::from(n + 1));
         kept.push(next);
