@@ -75,7 +75,7 @@ pub async fn bind<Rt, F>(
 ) -> io::Result<Server<Rt>>
 where
     Rt: Runtime,
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = async_net::TcpListener::bind(addr).await?;
     Ok(Server::new(runtime, TcpListener(listener), factory))

@@ -289,6 +289,7 @@ impl TlsListener {
 impl Listener for TlsListener {
     type Reader = TlsReader<TcpStream>;
     type Writer = TlsWriter<TcpStream>;
+    type Addr = std::net::SocketAddr;
 
     async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
         let accepted = self.listener.accept().await?;
@@ -324,7 +325,7 @@ impl Listener for TlsListener {
             runtime,
             accepted.reader,
             accepted.writer,
-            accepted.addr,
+            Some(accepted.addr),
             responders,
             options,
             upgrader,
@@ -355,7 +356,7 @@ pub async fn bind<Rt, F>(
 ) -> io::Result<TlsServer<Rt>>
 where
     Rt: Runtime,
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = async_net::TcpListener::bind(addr).await?;
     Ok(TlsServer::new(
@@ -384,7 +385,7 @@ pub async fn bind_start_tls<Rt, F>(
 ) -> io::Result<TlsServer<Rt>>
 where
     Rt: Runtime,
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = async_net::TcpListener::bind(addr).await?;
     Ok(TlsServer::new(

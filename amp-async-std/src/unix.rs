@@ -2,7 +2,7 @@
 //! alike), as Twisted's `connectUNIX` and `listenUNIX`: connect to a socket
 //! path, or serve on one with the engine's one
 //! [`Server`](amp_engine::Server). A UNIX peer has no IP address, so the
-//! server's factory gets `None` and [`Peer::peer_addr`] is `None`.
+//! server's factory gets `()` and [`Peer::peer_addr`] is `None`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -70,7 +70,7 @@ pub async fn connect_with(
 /// let listener = amp_async_std::unix::UnixListener::bind(&path)?;
 /// assert_eq!(listener.path(), path);
 /// let server = amp_async_std::unix::Server::new(amp_async_std::AsyncStd, listener, |addr| {
-///     assert!(addr.is_none(), "UNIX peers have no IP address");
+///     let () = addr; // UNIX peers have no address
 ///     amp_async_std::Responders::new()
 /// });
 /// # drop(server); std::fs::remove_file(&path)?; std::io::Result::Ok(()) }).unwrap();
@@ -102,14 +102,16 @@ impl UnixListener {
 impl Listener for UnixListener {
     type Reader = Reader<ReadHalf<UnixStream>>;
     type Writer = Writer<WriteHalf<UnixStream>>;
+    /// UNIX peers have no address.
+    type Addr = ();
 
-    async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
+    async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer, ()>> {
         let (stream, _) = self.listener.accept().await?;
         let (reader, writer) = transport::split(stream);
         Ok(Accepted {
             reader,
             writer,
-            addr: None,
+            addr: (),
         })
     }
 
@@ -144,15 +146,15 @@ impl Listener for UnixListener {
 pub type Server<Rt> = amp_engine::Server<Rt, UnixListener>;
 
 /// Listens on a new UNIX socket at `path` (which must not exist yet);
-/// `factory` builds each connection's responders (it gets `None`: UNIX
-/// peers have no IP address), which run on `runtime`. The socket file
+/// `factory` builds each connection's responders (it gets `()`: UNIX
+/// peers have no address), which run on `runtime`. The socket file
 /// stays when the server stops.
 ///
 /// See [`Server`] for an example.
 pub fn bind<Rt, F>(runtime: Rt, path: impl AsRef<Path>, factory: F) -> io::Result<Server<Rt>>
 where
     Rt: Runtime,
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(()) -> Responders + Send + Sync + 'static,
 {
     Ok(Server::new(runtime, UnixListener::bind(path)?, factory))
 }

@@ -468,6 +468,7 @@ impl UpgradableListener {
 impl amp_engine::Listener for UpgradableListener {
     type Reader = UpgradableReader<async_net::TcpStream>;
     type Writer = UpgradableWriter<async_net::TcpStream>;
+    type Addr = std::net::SocketAddr;
 
     async fn accept(&self) -> io::Result<amp_engine::Accepted<Self::Reader, Self::Writer>> {
         let accepted = self.listener.accept().await?;
@@ -498,7 +499,7 @@ impl amp_engine::Listener for UpgradableListener {
             runtime,
             accepted.reader,
             accepted.writer,
-            accepted.addr,
+            Some(accepted.addr),
             responders,
             options,
             self.upgrades.clone(),
@@ -530,7 +531,7 @@ pub async fn bind<Rt, F>(
 ) -> io::Result<UpgradableServer<Rt>>
 where
     Rt: Runtime,
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = async_net::TcpListener::bind(addr).await?;
     Ok(UpgradableServer::new(

@@ -22,7 +22,7 @@ impl<E: Executor> TlsRuntime for FuturesIo<E> {
         Box::pin(async move {
             let server =
                 amp_async_std::tls::bind_start_tls(rt.0, "127.0.0.1:0", tls, move |addr| {
-                    factory(addr)
+                    factory(Some(addr))
                 })
                 .await?;
             ServerSetup::default().start(&rt, server)
@@ -33,7 +33,7 @@ impl<E: Executor> TlsRuntime for FuturesIo<E> {
         let rt = *self;
         Box::pin(async move {
             let server =
-                amp_async_std::tls::bind(rt.0, "127.0.0.1:0", tls, move |addr| factory(addr))
+                amp_async_std::tls::bind(rt.0, "127.0.0.1:0", tls, move |addr| factory(Some(addr)))
                     .await?;
             ServerSetup::default().start(&rt, server)
         })

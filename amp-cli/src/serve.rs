@@ -292,18 +292,21 @@ async fn serve(
     log: Log,
 ) -> Result<(), Failure> {
     let factory_schema = Arc::clone(&schema);
-    let factory = move |peer| responders(&factory_schema, &answers, peer, log);
+    let factory =
+        move |peer: Option<std::net::SocketAddr>| responders(&factory_schema, &answers, peer, log);
     let addr = &args.addr;
     let cannot =
         |e: io::Error| Failure::new(UNREACHED, format_args!("cannot listen on {addr}: {e}"));
     match addr {
         Address::Tcp(a) => {
-            let server = amp_tokio::bind(a.as_str(), factory).await.map_err(cannot)?;
+            let server = amp_tokio::bind(a.as_str(), move |a| factory(Some(a)))
+                .await
+                .map_err(cannot)?;
             let local = server.local_addr().map_err(cannot)?.to_string();
             run_server(server, local, &schema, log).await
         }
         Address::Unix(path) => {
-            let server = amp_tokio::unix::bind(path, factory).map_err(cannot)?;
+            let server = amp_tokio::unix::bind(path, move |()| factory(None)).map_err(cannot)?;
             run_server(server, addr.to_string(), &schema, log).await
         }
         Address::Tls(a) => {
@@ -320,7 +323,7 @@ async fn serve(
             };
             let tls = amp_tokio::tls::ServerTls::from_pem(&read(cert)?, &read(key)?)
                 .map_err(|e| Failure::new(USAGE, format_args!("--cert/--key: {e}")))?;
-            let server = amp_tokio::tls::bind(a.as_str(), tls, factory)
+            let server = amp_tokio::tls::bind(a.as_str(), tls, move |a| factory(Some(a)))
                 .await
                 .map_err(cannot)?;
             let local = format!("tls:{}", server.local_addr().map_err(cannot)?);

@@ -101,7 +101,7 @@ impl ServerSetup {
     /// fn serve_with(&self, factory: Factory, setup: ServerSetup) -> BoxFuture<io::Result<Served>> {
     ///     let rt = self.clone();
     ///     Box::pin(async move {
-    ///         let server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(addr)).await?;
+    ///         let server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(Some(addr))).await?;
     ///         setup.start(&rt, server)
     ///     })
     /// }

@@ -107,7 +107,7 @@ pub fn connected_tcp<S>(
     Ok(peer_addr(stream).ok())
 }
 
-impl<R, W> Accepted<R, W> {
+impl<R, W> Accepted<R, W, SocketAddr> {
     /// A TCP connection as a listener accepted it, made ready for the
     /// engine: `nodelay` sets `TCP_NODELAY` on the stream (AMP's boxes are
     /// small and answered at once; a stream on which it cannot be set is
@@ -124,7 +124,7 @@ impl<R, W> Accepted<R, W> {
     /// let addr = SocketAddr::from(([127, 0, 0, 1], 4321));
     /// let accepted = amp_engine::Accepted::tcp((Stream, addr), nodelay, split);
     /// assert_eq!((accepted.reader, accepted.writer), ("reader", "writer"));
-    /// assert_eq!(accepted.addr, Some(addr));
+    /// assert_eq!(accepted.addr, addr);
     /// ```
     pub fn tcp<S>(
         (stream, addr): (S, SocketAddr),
@@ -136,7 +136,7 @@ impl<R, W> Accepted<R, W> {
         Accepted {
             reader,
             writer,
-            addr: Some(addr),
+            addr,
         }
     }
 }
@@ -188,7 +188,7 @@ impl<R, W> Accepted<R, W> {
 /// let listener = TcpListener::from(net::TcpListener(SocketAddr::from(([127, 0, 0, 1], 1234))));
 /// assert_eq!(listener.local_addr().unwrap().port(), 1234);
 /// let accepted = futures_executor::block_on(listener.accept()).unwrap();
-/// assert_eq!(accepted.addr.map(|a| a.port()), Some(5000));
+/// assert_eq!(accepted.addr.port(), 5000);
 /// ```
 #[macro_export]
 macro_rules! tcp_listener {
@@ -211,6 +211,7 @@ macro_rules! tcp_listener {
         impl $crate::Listener for $name {
             type Reader = $reader;
             type Writer = $writer;
+            type Addr = ::std::net::SocketAddr;
 
             async fn accept(&self) -> ::std::io::Result<$crate::Accepted<$reader, $writer>> {
                 let accepted = self.0.accept().await?;

@@ -100,7 +100,7 @@ pub use options::Options;
 pub use peer::{Context, Peer, QueuedCall, Responders, Shutdown};
 pub use reader::SHUTTING_DOWN_ERROR_CODE;
 pub use runtime::{Runtime, Task};
-pub use server::{Accepted, Listener, Server};
+pub use server::{Accepted, Listener, PeerAddr, Server};
 #[cfg(feature = "tower")]
 pub use service::{CallFuture, CallService};
 pub use shared::UPGRADE_IN_PROGRESS_ERROR_CODE;

@@ -19,14 +19,51 @@ use crate::{
 const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// A connection a [`Listener`] accepted: the two halves the engine reads and
-/// writes, and the peer's address if it has one.
-pub struct Accepted<R, W> {
+/// writes, and where it came from (a TCP peer's [`SocketAddr`], `()` for a
+/// UNIX socket's peer: see [`PeerAddr`]).
+pub struct Accepted<R, W, A = SocketAddr> {
     /// The receiving half.
     pub reader: R,
     /// The sending half.
     pub writer: W,
-    /// The peer's address (none for a UNIX socket, say).
-    pub addr: Option<SocketAddr>,
+    /// Where the connection came from.
+    pub addr: A,
+}
+
+/// Where an accepted connection came from, as a [`Server`]'s factory gets
+/// it: a [`SocketAddr`] for TCP (and TLS over TCP), `()` for a UNIX
+/// socket, whose peers have no address. [`socket_addr`](Self::socket_addr) is what
+/// [`Peer::peer_addr`] then says.
+///
+/// ```
+/// use amp_engine::PeerAddr;
+/// let tcp = std::net::SocketAddr::from(([127, 0, 0, 1], 7));
+/// assert_eq!(tcp.socket_addr(), Some(tcp));
+/// assert_eq!(().socket_addr(), None);
+/// ```
+pub trait PeerAddr: Clone + Send + Sync + std::fmt::Debug + 'static {
+    /// The IP address and port, if the peer has one.
+    fn socket_addr(&self) -> Option<SocketAddr>;
+}
+
+impl PeerAddr for SocketAddr {
+    fn socket_addr(&self) -> Option<SocketAddr> {
+        Some(*self)
+    }
+}
+
+/// A peer with no address: a UNIX socket's.
+impl PeerAddr for () {
+    fn socket_addr(&self) -> Option<SocketAddr> {
+        None
+    }
+}
+
+/// A peer that may have an address.
+impl PeerAddr for Option<SocketAddr> {
+    fn socket_addr(&self) -> Option<SocketAddr> {
+        *self
+    }
 }
 
 /// Where a server's connections come from: a TCP listener of some runtime,
@@ -44,6 +81,7 @@ pub struct Accepted<R, W> {
 /// impl Listener for Nothing {
 ///     type Reader = R;
 ///     type Writer = W;
+///     type Addr = SocketAddr;
 ///     async fn accept(&self) -> io::Result<Accepted<R, W>> {
 ///         std::future::pending().await
 ///     }
@@ -58,12 +96,14 @@ pub trait Listener: Send + Sync + 'static {
     type Reader: ReadHalf;
     /// The sending half of an accepted connection.
     type Writer: WriteHalf;
+    /// Where a connection comes from: what the [`Server`]'s factory gets.
+    type Addr: PeerAddr;
 
     /// Accepts the next connection, ready for the engine (a TCP listener
     /// sets `TCP_NODELAY` here).
     fn accept(
         &self,
-    ) -> impl Future<Output = io::Result<Accepted<Self::Reader, Self::Writer>>> + Send;
+    ) -> impl Future<Output = io::Result<Accepted<Self::Reader, Self::Writer, Self::Addr>>> + Send;
 
     /// The address listened on.
     fn local_addr(&self) -> io::Result<SocketAddr>;
@@ -76,7 +116,7 @@ pub trait Listener: Send + Sync + 'static {
     fn serve<Rt: Runtime>(
         &self,
         runtime: &Rt,
-        accepted: Accepted<Self::Reader, Self::Writer>,
+        accepted: Accepted<Self::Reader, Self::Writer, Self::Addr>,
         responders: Responders,
         options: Options,
     ) -> Peer {
@@ -84,14 +124,14 @@ pub trait Listener: Send + Sync + 'static {
             runtime,
             accepted.reader,
             accepted.writer,
-            accepted.addr,
+            accepted.addr.socket_addr(),
             responders,
             options,
         )
     }
 }
 
-type Factory = Arc<dyn Fn(Option<SocketAddr>) -> Responders + Send + Sync>;
+type Factory<A> = Arc<dyn Fn(A) -> Responders + Send + Sync>;
 type Hook = Arc<dyn Fn(&Peer) + Send + Sync>;
 
 /// An AMP server: accepts connections and serves each with the responders
@@ -108,7 +148,7 @@ type Hook = Arc<dyn Fn(&Peer) + Send + Sync>;
 /// # use amp_engine::{Accepted, Listener, ReadHalf, Runtime, Task, WriteHalf};
 /// # struct R; impl ReadHalf for R { async fn read(&mut self, _: &mut bytes::BytesMut) -> io::Result<usize> { Ok(0) } }
 /// # struct W; impl WriteHalf for W { async fn write_all(&mut self, _: &[u8]) -> io::Result<()> { Ok(()) } async fn close(&mut self) -> io::Result<()> { Ok(()) } }
-/// # struct Nothing; impl Listener for Nothing { type Reader = R; type Writer = W;
+/// # struct Nothing; impl Listener for Nothing { type Reader = R; type Writer = W; type Addr = SocketAddr;
 /// #     async fn accept(&self) -> io::Result<Accepted<R, W>> { std::future::pending().await }
 /// #     fn local_addr(&self) -> io::Result<SocketAddr> { Ok(SocketAddr::from(([127, 0, 0, 1], 0))) } }
 /// # #[derive(Clone)] struct Inline;
@@ -120,10 +160,10 @@ type Hook = Arc<dyn Fn(&Peer) + Send + Sync>;
 /// stop.ask(std::time::Duration::ZERO);
 /// futures_executor::block_on(server.run()).unwrap();
 /// ```
-pub struct Server<Rt, L> {
+pub struct Server<Rt, L: Listener> {
     runtime: Rt,
     listener: L,
-    factory: Factory,
+    factory: Factory<L::Addr>,
     on_connection: Option<Hook>,
     options: Options,
     stop: ShutdownHandle,
@@ -132,12 +172,14 @@ pub struct Server<Rt, L> {
 
 impl<Rt: Runtime, L: Listener> Server<Rt, L> {
     /// Serves on `listener`, running every connection on `runtime`;
-    /// `factory` builds each connection's responders.
+    /// `factory` builds each connection's responders, from where it came
+    /// ([`Listener::Addr`]: a [`SocketAddr`] for TCP, `()` for a UNIX
+    /// socket).
     ///
     /// See [`Server`] for an example.
     pub fn new<F>(runtime: Rt, listener: L, factory: F) -> Self
     where
-        F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+        F: Fn(L::Addr) -> Responders + Send + Sync + 'static,
     {
         Server {
             runtime,
@@ -234,7 +276,7 @@ impl<Rt: Runtime, L: Listener> Server<Rt, L> {
             match accepted {
                 Err(grace) => break 'serving grace,
                 Ok(Ok(accepted)) => {
-                    let responders = (self.factory)(accepted.addr);
+                    let responders = (self.factory)(accepted.addr.clone());
                     let peer = self.listener.serve(
                         &self.runtime,
                         accepted,

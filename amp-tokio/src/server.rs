@@ -97,7 +97,7 @@ pub type Server = amp_engine::Server<Tokio, TcpListener>;
 /// ```
 pub async fn bind<F>(addr: impl ToSocketAddrs, factory: F) -> io::Result<Server>
 where
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(Server::new(Tokio, TcpListener(listener), factory))

@@ -269,6 +269,7 @@ impl TlsListener {
 impl Listener for TlsListener {
     type Reader = TlsReader<TcpStream>;
     type Writer = TlsWriter<TcpStream>;
+    type Addr = std::net::SocketAddr;
 
     async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
         let accepted = self.listener.accept().await?;
@@ -304,7 +305,7 @@ impl Listener for TlsListener {
             runtime,
             accepted.reader,
             accepted.writer,
-            accepted.addr,
+            Some(accepted.addr),
             responders,
             options,
             upgrader,
@@ -327,7 +328,7 @@ pub type TlsServer = amp_engine::Server<Tokio, TlsListener>;
 /// ```
 pub async fn bind<F>(addr: impl ToSocketAddrs, tls: ServerTls, factory: F) -> io::Result<TlsServer>
 where
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(TlsServer::new(
@@ -352,7 +353,7 @@ pub async fn bind_start_tls<F>(
     factory: F,
 ) -> io::Result<TlsServer>
 where
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(TlsServer::new(

@@ -1,7 +1,7 @@
 //! AMP over UNIX stream sockets (Twisted's `connectUNIX` and `listenUNIX`):
 //! connect to a socket path, or serve on one with the engine's one
 //! [`Server`](amp_engine::Server). A UNIX peer has no IP address, so the
-//! server's factory gets `None` and [`Peer::peer_addr`] is `None`.
+//! server's factory gets `()` and [`Peer::peer_addr`] is `None`.
 
 use std::io;
 use std::net::SocketAddr;
@@ -61,7 +61,7 @@ pub async fn connect_with(
 /// let listener = amp_tokio::unix::UnixListener::bind(&path)?;
 /// assert_eq!(listener.path(), path);
 /// let server = amp_tokio::unix::Server::new(amp_tokio::Tokio, listener, |addr| {
-///     assert!(addr.is_none(), "UNIX peers have no IP address");
+///     let () = addr; // UNIX peers have no address
 ///     amp_tokio::Responders::new()
 /// });
 /// # drop(server); std::fs::remove_file(&path)?; Ok(()) }
@@ -94,14 +94,16 @@ impl UnixListener {
 impl Listener for UnixListener {
     type Reader = Reader<ReadHalf<UnixStream>>;
     type Writer = Writer<WriteHalf<UnixStream>>;
+    /// UNIX peers have no address.
+    type Addr = ();
 
-    async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer>> {
+    async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer, ()>> {
         let (stream, _) = self.listener.accept().await?;
         let (reader, writer) = Tokio::split(stream);
         Ok(Accepted {
             reader,
             writer,
-            addr: None,
+            addr: (),
         })
     }
 
@@ -135,14 +137,14 @@ impl Listener for UnixListener {
 pub type Server = amp_engine::Server<Tokio, UnixListener>;
 
 /// Listens on a new UNIX socket at `path` (which must not exist yet);
-/// `factory` builds each connection's responders (it gets `None`: UNIX
-/// peers have no IP address). Must be called inside a tokio runtime; the
+/// `factory` builds each connection's responders (it gets `()`: UNIX
+/// peers have no address). Must be called inside a tokio runtime; the
 /// socket file stays when the server stops.
 ///
 /// See [`Server`] for an example.
 pub fn bind<F>(path: impl AsRef<Path>, factory: F) -> io::Result<Server>
 where
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(()) -> Responders + Send + Sync + 'static,
 {
     Ok(Server::new(Tokio, UnixListener::bind(path)?, factory))
 }

@@ -473,6 +473,7 @@ impl UpgradableListener {
 impl amp_engine::Listener for UpgradableListener {
     type Reader = UpgradableReader<tokio::net::TcpStream>;
     type Writer = UpgradableWriter<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
 
     async fn accept(&self) -> io::Result<amp_engine::Accepted<Self::Reader, Self::Writer>> {
         let accepted = self.listener.accept().await?;
@@ -503,7 +504,7 @@ impl amp_engine::Listener for UpgradableListener {
             runtime,
             accepted.reader,
             accepted.writer,
-            accepted.addr,
+            Some(accepted.addr),
             responders,
             options,
             self.upgrades.clone(),
@@ -531,7 +532,7 @@ pub async fn bind<F>(
     factory: F,
 ) -> io::Result<UpgradableServer>
 where
-    F: Fn(Option<SocketAddr>) -> Responders + Send + Sync + 'static,
+    F: Fn(SocketAddr) -> Responders + Send + Sync + 'static,
 {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     Ok(UpgradableServer::new(

@@ -18,7 +18,7 @@ impl TlsRuntime for Tokio {
         let rt = *self;
         Box::pin(async move {
             let server =
-                amp_tokio::tls::bind_start_tls("127.0.0.1:0", tls, move |addr| factory(addr))
+                amp_tokio::tls::bind_start_tls("127.0.0.1:0", tls, move |addr| factory(Some(addr)))
                     .await?;
             ServerSetup::default().start(&rt, server)
         })
@@ -28,7 +28,7 @@ impl TlsRuntime for Tokio {
         let rt = *self;
         Box::pin(async move {
             let server =
-                amp_tokio::tls::bind("127.0.0.1:0", tls, move |addr| factory(addr)).await?;
+                amp_tokio::tls::bind("127.0.0.1:0", tls, move |addr| factory(Some(addr))).await?;
             ServerSetup::default().start(&rt, server)
         })
     }

@@ -52,7 +52,7 @@ impl<E: Executor> Runtime for FuturesIo<E> {
         let rt = *self;
         Box::pin(async move {
             let server =
-                amp_async_std::bind(rt.0, "127.0.0.1:0", move |addr| factory(addr)).await?;
+                amp_async_std::bind(rt.0, "127.0.0.1:0", move |addr| factory(Some(addr))).await?;
             setup.start(&rt, server)
         })
     }
@@ -108,7 +108,7 @@ where
         path: std::path::PathBuf,
         factory: Factory,
     ) -> io::Result<amp_conformance::interop::transports::ServedUnix> {
-        let server = amp_async_std::unix::bind(self.0, path, move |addr| factory(addr))?;
+        let server = amp_async_std::unix::bind(self.0, path, move |()| factory(None))?;
         let stop = server.shutdown_handle();
         let running = amp_conformance::Runtime::spawn(self, server.run());
         Ok(amp_conformance::interop::transports::ServedUnix {

@@ -53,7 +53,7 @@ impl Runtime for Tokio {
     fn serve_with(&self, factory: Factory, setup: ServerSetup) -> BoxFuture<io::Result<Served>> {
         let rt = *self;
         Box::pin(async move {
-            let server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(addr)).await?;
+            let server = amp_tokio::bind("127.0.0.1:0", move |addr| factory(Some(addr))).await?;
             setup.start(&rt, server)
         })
     }
@@ -92,7 +92,7 @@ impl amp_conformance::interop::transports::Transports for Tokio {
         path: std::path::PathBuf,
         factory: Factory,
     ) -> io::Result<amp_conformance::interop::transports::ServedUnix> {
-        let server = amp_tokio::unix::bind(path, move |addr| factory(addr))?;
+        let server = amp_tokio::unix::bind(path, move |()| factory(None))?;
         let stop = server.shutdown_handle();
         let running = tokio::spawn(server.run());
         Ok(amp_conformance::interop::transports::ServedUnix {
