@@ -23,6 +23,10 @@ PAIRS = [
     ("twisted", "Twisted → Twisted"),
     ("amp-to-twisted", "amp-tokio → Twisted"),
     ("twisted-to-amp", "Twisted → amp-tokio"),
+    ("raw-tls", "raw TLS ping-pong"),
+    ("amp-tls", "amp-tokio over TLS"),
+    ("raw-unix", "raw UNIX ping-pong"),
+    ("amp-unix", "amp-tokio over UNIX"),
 ]
 TWISTED = ["twisted", "amp-to-twisted", "twisted-to-amp"]
 TARPC = ["tarpc", "tarpc-json"]
@@ -30,6 +34,9 @@ TARPC = ["tarpc", "tarpc-json"]
 # this fraction of amp-tokio's rate on every workload.
 FUTURES_IO = ["amp-async-std", "amp-smol"]
 WITHIN = 0.8
+# AMP over another transport against the raw ping-pong over the same one:
+# (amp pair, raw pair, goal or None).
+TRANSPORTS = [("amp-tls", "raw-tls", 0.8), ("amp-unix", "raw-unix", None)]
 
 
 def parse(path):
@@ -186,6 +193,27 @@ def main(argv):
                 row.append("—" if not rs or not rt else f"{rs / rt:.2f}")
             w(f"| {wl} | " + " | ".join(row) + " |")
 
+    # Other transports, each against the raw ping-pong over the same one.
+    if any(k[1] in ("amp-tls", "amp-unix") for k in cells):
+        w("")
+        w("Other transports (amp-tokio and the raw ping-pong, on tokio): AMP ÷ the raw "
+          "ping-pong over the same transport, and each ÷ its plain-TCP counterpart:")
+        w("")
+        head = ["amp TLS ÷ raw TLS", "amp UNIX ÷ raw UNIX", "amp TLS ÷ amp TCP",
+                "raw TLS ÷ raw TCP", "amp UNIX ÷ amp TCP", "raw UNIX ÷ raw TCP"]
+        w("| workload | " + " | ".join(head) + " |")
+        w("|---|" + "---:|" * len(head))
+
+        def ratio_of(wl, a, b):
+            x, y = rate(cells, wl, a), rate(cells, wl, b)
+            return "—" if not x or not y else f"{x / y:.2f}"
+
+        for wl in order:
+            row = [ratio_of(wl, "amp-tls", "raw-tls"), ratio_of(wl, "amp-unix", "raw-unix"),
+                   ratio_of(wl, "amp-tls", "amp"), ratio_of(wl, "raw-tls", "raw"),
+                   ratio_of(wl, "amp-unix", "amp"), ratio_of(wl, "raw-unix", "raw")]
+            w(f"| {wl} | " + " | ".join(row) + " |")
+
     # Targets.
     w("")
     w("## Targets")
@@ -226,9 +254,21 @@ def main(argv):
                 continue
             r = other / tokio if other and tokio else None
             target(f"{wl}: {title} ≥ {WITHIN} × amp-tokio", r, WITHIN, fmt_ratio(r))
+    for amp_pair, raw_pair, goal in TRANSPORTS:
+        if goal is None:
+            continue
+        for wl in order:
+            a, r = rate(cells, wl, amp_pair), rate(cells, wl, raw_pair)
+            if a is None and r is None:
+                continue
+            x = a / r if a and r else None
+            target(f"{wl}: {dict(PAIRS)[amp_pair]} ≥ {goal} × {dict(PAIRS)[raw_pair]}",
+                   x, goal, fmt_ratio(x))
     if conns:
         amp = rate(cells, conns, "amp")
         for p, title in pairs:
+            if p in ("raw-tls", "amp-tls", "raw-unix", "amp-unix"):
+                continue
             if p == "amp" or p in FUTURES_IO:
                 continue
             other = rate(cells, conns, p)

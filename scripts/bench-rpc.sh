@@ -24,7 +24,9 @@
 # Pairs (client -> server): raw -> raw, amp-tokio -> amp-tokio,
 # amp-async-std -> amp-async-std on async-std and on smol, raw -> raw on smol,
 # tarpc -> tarpc (bincode, JSON), Twisted -> Twisted, amp-tokio -> Twisted,
-# Twisted -> amp-tokio. Every Rust process runs its tasks on one thread
+# Twisted -> amp-tokio; and on tokio over other transports: amp-tokio and the
+# raw ping-pong over TLS from the first byte (rustls, a certificate the server
+# makes as it starts) and over a UNIX socket. Every Rust process runs its tasks on one thread
 # (amp-bench's default --threads 1). All servers start first and stay idle
 # while not measured; then each workload runs against each pair in turn, so a
 # slow moment of the machine is spread over all pairs instead of one. With
@@ -106,13 +108,20 @@ server_max=$(( 900 ))
 # A client gets this long before it is killed.
 client_max="$(awk -v s="$seconds" -v w="$warmup" 'BEGIN { printf "%d", s + w + 90 }')"
 
-declare -A port pid
-# start_server NAME KIND IMPL: KIND is rust or twisted.
+declare -A port pid addr extra
+# start_server NAME KIND IMPL: KIND is rust or twisted. Sets the address
+# clients connect to (addr[NAME]) and what else they need (extra[NAME]).
 start_server() {
     local name="$1" kind="$2" impl="$3" file="$work/server-$1.out"
+    local listen=127.0.0.1:0 more=()
+    extra[$name]=""
+    case "$impl" in
+        *-unix) listen="$work/$name.sock" ;;
+        *-tls) more=(--cert "$work/$name.pem"); extra[$name]="--cert $work/$name.pem" ;;
+    esac
     : >"$file"
     case "$kind" in
-        rust) "$bin" server --impl "$impl" --addr 127.0.0.1:0 --max-seconds "$server_max" >"$file" 2>"$work/server-$name.err" & ;;
+        rust) "$bin" server --impl "$impl" --addr "$listen" ${more[@]+"${more[@]}"} --max-seconds "$server_max" >"$file" 2>"$work/server-$name.err" & ;;
         twisted) "$py" "$repo/bench/twisted_server.py" --addr 127.0.0.1:0 --max-seconds "$server_max" >"$file" 2>"$work/server-$name.err" & ;;
     esac
     pid[$name]=$!
@@ -121,7 +130,11 @@ start_server() {
     for i in $(seq 200); do
         if grep -q '^LISTENING ' "$file"; then
             port[$name]="$(awk '/^LISTENING /{ print $2; exit }' "$file")"
-            log "server $name ($kind $impl) on port ${port[$name]}, pid ${pid[$name]}"
+            case "$impl" in
+                *-unix) addr[$name]="$listen" ;;
+                *) addr[$name]="127.0.0.1:${port[$name]}" ;;
+            esac
+            log "server $name ($kind $impl) on ${addr[$name]}, pid ${pid[$name]}"
             return
         fi
         if ! kill -0 "${pid[$name]}" 2>/dev/null; then break; fi
@@ -141,6 +154,10 @@ pairs=(
     "raw-smol rust raw-smol raw-smol"
     "tarpc rust tarpc tarpc"
     "tarpc-json rust tarpc-json tarpc-json"
+    "raw-tls rust raw-tls raw-tls"
+    "amp-tls rust amp-tls amp-tls"
+    "raw-unix rust raw-unix raw-unix"
+    "amp-unix rust amp-unix amp-unix"
 )
 start_server raw rust raw
 start_server amp rust amp
@@ -149,6 +166,10 @@ start_server amp-smol rust amp-smol
 start_server raw-smol rust raw-smol
 start_server tarpc rust tarpc
 start_server tarpc-json rust tarpc-json
+start_server raw-tls rust raw-tls
+start_server amp-tls rust amp-tls
+start_server raw-unix rust raw-unix
+start_server amp-unix rust amp-unix
 if (( twisted )); then
     start_server twisted twisted sum
     pairs+=(
@@ -195,8 +216,10 @@ for round in $(seq "$rounds"); do
         read -r wname wconns winflight <<<"$w"
         for p in "${pairs[@]}"; do
             read -r pname ckind cimpl sname <<<"$p"
-            args=(--addr "127.0.0.1:${port[$sname]}" --conns "$wconns" --inflight "$winflight"
+            args=(--addr "${addr[$sname]}" --conns "$wconns" --inflight "$winflight"
                   --seconds "$seconds" --warmup "$warmup" --server-pid "${pid[$sname]}" --label "$pname")
+            # shellcheck disable=SC2206 # a path without spaces
+            [[ -n "${extra[$sname]}" ]] && args+=(${extra[$sname]})
             case "$ckind" in
                 rust) cmd=("$bin" client --impl "$cimpl" "${args[@]}") ;;
                 twisted) cmd=("$py" "$repo/bench/twisted_client.py" "${args[@]}") ;;

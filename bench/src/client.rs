@@ -32,6 +32,8 @@ pub struct ClientSpec {
     pub warmup: f64,
     pub server_pid: Option<String>,
     pub label: String,
+    /// The TLS server's certificate (PEM), for the TLS impls.
+    pub cert: Option<String>,
 }
 
 /// What a client needs of an async runtime.

@@ -12,8 +12,15 @@
 //! amp-bench wire
 //!
 //! IMPL: amp (amp-tokio), amp-async-std, amp-smol, tarpc, tarpc-json, raw,
-//!       raw-smol (the raw ping-pong on smol)
+//!       raw-smol (the raw ping-pong on smol), amp-tls and raw-tls (TLS from
+//!       the first byte, on tokio), amp-unix and raw-unix (a UNIX socket,
+//!       on tokio)
 //! ```
+//!
+//! The UNIX impls take a socket path as `--addr` (the server prints
+//! `LISTENING 0`). The TLS server makes a self-signed certificate for
+//! `localhost` as it starts and writes it to `--cert FILE`; the TLS client
+//! trusts the certificate in `--cert FILE`.
 //!
 //! A server prints `LISTENING <port>` once bound and runs until it is killed
 //! or `--max-seconds` pass. A client opens `C` connections, keeps `I` calls in
@@ -138,6 +145,14 @@ pub enum Impl {
     /// The raw ping-pong on smol (async-io's TCP), for comparison with
     /// `Raw` on tokio.
     RawSmol,
+    /// amp-tokio over TLS from the first byte (rustls).
+    AmpTls,
+    /// The raw ping-pong over TLS (tokio-rustls, the same rustls settings).
+    RawTls,
+    /// amp-tokio over a UNIX socket.
+    AmpUnix,
+    /// The raw ping-pong over a UNIX socket.
+    RawUnix,
 }
 
 impl Impl {
@@ -150,9 +165,13 @@ impl Impl {
             "tarpc-json" => Impl::Tarpc(tarpc_sum::Codec::Json),
             "raw" => Impl::Raw,
             "raw-smol" => Impl::RawSmol,
+            "amp-tls" => Impl::AmpTls,
+            "raw-tls" => Impl::RawTls,
+            "amp-unix" => Impl::AmpUnix,
+            "raw-unix" => Impl::RawUnix,
             other => {
                 return Err(format!(
-                    "unknown --impl {other:?} (amp, amp-async-std, amp-smol, tarpc, tarpc-json, raw, raw-smol)"
+                    "unknown --impl {other:?} (amp, amp-async-std, amp-smol, tarpc, tarpc-json, raw, raw-smol, amp-tls, raw-tls, amp-unix, raw-unix)"
                 ));
             }
         })
@@ -168,6 +187,10 @@ impl Impl {
             Impl::Tarpc(tarpc_sum::Codec::Json) => "tarpc-json",
             Impl::Raw => "raw",
             Impl::RawSmol => "raw-smol",
+            Impl::AmpTls => "amp-tls",
+            Impl::RawTls => "raw-tls",
+            Impl::AmpUnix => "amp-unix",
+            Impl::RawUnix => "raw-unix",
         }
     }
 }
@@ -230,7 +253,7 @@ fn main() -> ExitCode {
                     Impl::AmpSmol | Impl::RawSmol => {
                         on_futures::smol_server(imp, &addr, threads, executor)
                     }
-                    _ => on_tokio::run_server(imp, &addr, threads),
+                    _ => on_tokio::run_server(imp, &addr, opts.0.get("cert").cloned(), threads),
                 }
                 .map_err(|e| e.to_string())
             }
@@ -244,6 +267,7 @@ fn main() -> ExitCode {
                     warmup: opts.num("warmup", 1.0)?,
                     server_pid: opts.0.get("server-pid").cloned(),
                     label: opts.str("label", ""),
+                    cert: opts.0.get("cert").cloned(),
                 };
                 if spec.conns == 0 || spec.inflight == 0 {
                     return Err("--conns and --inflight must be at least 1".into());

@@ -1,14 +1,16 @@
-//! Servers and clients on tokio: amp-tokio, tarpc and the raw ping-pong.
+//! Servers and clients on tokio: amp-tokio, tarpc and the raw ping-pong,
+//! over TCP, and amp-tokio and the raw ping-pong over TLS and UNIX sockets.
 
 use std::future::Future;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 
+use amp_tokio::tls::{ClientTls, ServerTls};
 use amp_tokio::{Peer, Responders, Server};
 use futures::stream::{FuturesUnordered, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::client::{self, ClientSpec, Counters, Runtime};
 use crate::{A, B, Impl, RAW_READ, TOTAL, Whole, raw_messages, sum_responders, tarpc_sum};
@@ -28,8 +30,26 @@ pub fn runtime(threads: usize) -> io::Result<tokio::runtime::Runtime> {
     }
 }
 
-pub fn run_server(imp: Impl, addr: &str, threads: usize) -> io::Result<()> {
-    runtime(threads)?.block_on(server(imp, addr))
+pub fn run_server(imp: Impl, addr: &str, cert: Option<String>, threads: usize) -> io::Result<()> {
+    runtime(threads)?.block_on(server(imp, addr, cert))
+}
+
+/// A self-signed certificate for `localhost`, made now and written (PEM)
+/// to `cert_out` for the clients to trust.
+fn server_tls(cert_out: Option<String>) -> io::Result<ServerTls> {
+    let cert_out = cert_out.ok_or_else(|| io::Error::other("a TLS server needs --cert FILE"))?;
+    let made = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()])
+        .map_err(io::Error::other)?;
+    let cert = made.cert.pem();
+    std::fs::write(&cert_out, &cert)?;
+    ServerTls::from_pem(cert.as_bytes(), made.key_pair.serialize_pem().as_bytes())
+        .map_err(io::Error::other)
+}
+
+/// The client's side: trusts the server's certificate in `cert`.
+fn client_tls(cert: Option<&str>) -> io::Result<ClientTls> {
+    let cert = cert.ok_or_else(|| io::Error::other("a TLS client needs --cert FILE"))?;
+    ClientTls::from_pem(&std::fs::read(cert)?, "localhost").map_err(io::Error::other)
 }
 
 pub fn run_client(spec: ClientSpec, threads: usize) -> io::Result<String> {
@@ -38,46 +58,93 @@ pub fn run_client(spec: ClientSpec, threads: usize) -> io::Result<String> {
 
 // ---------------------------------------------------------------- servers
 
-async fn server(imp: Impl, addr: &str) -> io::Result<()> {
+fn listening(port: u16) -> io::Result<()> {
+    println!("LISTENING {port}");
+    io::stdout().flush()
+}
+
+async fn server(imp: Impl, addr: &str, cert: Option<String>) -> io::Result<()> {
+    if let Impl::AmpUnix | Impl::RawUnix = imp {
+        let _ = std::fs::remove_file(addr);
+        if imp == Impl::AmpUnix {
+            let listener = amp_tokio::unix::UnixListener::bind(addr)?;
+            listening(0)?;
+            return amp_engine::Server::new(amp_tokio::Tokio, listener, |()| sum_responders())
+                .run()
+                .await;
+        }
+        let listener = UnixListener::bind(addr)?;
+        listening(0)?;
+        loop {
+            let (stream, _) = listener.accept().await?;
+            tokio::spawn(raw_answer(stream));
+        }
+    }
     let listener = TcpListener::bind(addr).await?;
-    println!("LISTENING {}", listener.local_addr()?.port());
-    io::stdout().flush()?;
     match imp {
         Impl::Amp => {
+            listening(listener.local_addr()?.port())?;
             Server::new(amp_tokio::Tokio, listener.into(), |_| sum_responders())
                 .run()
                 .await
         }
-        Impl::Tarpc(codec) => tarpc_sum::serve(listener, codec).await,
-        Impl::Raw => raw_serve(listener).await,
-        Impl::AmpAsyncStd | Impl::AmpSmol | Impl::RawSmol => unreachable!("not a tokio server"),
+        Impl::AmpTls => {
+            let tls = server_tls(cert)?;
+            listening(listener.local_addr()?.port())?;
+            let listener = amp_tokio::tls::TlsListener::tls(listener, tls);
+            amp_engine::Server::new(amp_tokio::Tokio, listener, |_| sum_responders())
+                .run()
+                .await
+        }
+        Impl::Tarpc(codec) => {
+            listening(listener.local_addr()?.port())?;
+            tarpc_sum::serve(listener, codec).await
+        }
+        Impl::Raw => {
+            listening(listener.local_addr()?.port())?;
+            loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                tokio::spawn(raw_answer(stream));
+            }
+        }
+        Impl::RawTls => {
+            let tls = tokio_rustls::TlsAcceptor::from(Arc::clone(server_tls(cert)?.config()));
+            listening(listener.local_addr()?.port())?;
+            loop {
+                let (stream, _) = listener.accept().await?;
+                stream.set_nodelay(true)?;
+                let tls = tls.clone();
+                tokio::spawn(async move {
+                    if let Ok(stream) = tls.accept(stream).await {
+                        raw_answer(stream).await;
+                    }
+                });
+            }
+        }
+        Impl::AmpAsyncStd | Impl::AmpSmol | Impl::RawSmol | Impl::AmpUnix | Impl::RawUnix => {
+            unreachable!("not a tokio TCP server")
+        }
     }
 }
 
 /// Answers every whole request-sized chunk it reads with one answer-sized
 /// chunk, in one write per read: a ping-pong with no protocol work at all.
-async fn raw_serve(listener: TcpListener) -> io::Result<()> {
+async fn raw_answer(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
     let (req, ans) = raw_messages();
-    let answers: Arc<Vec<u8>> = Arc::new(ans.repeat(RAW_READ / req.len() + 2));
+    let answers = ans.repeat(RAW_READ / req.len() + 2);
     let ans_len = ans.len();
+    let mut requests = Whole::new(req.len());
+    let mut buf = vec![0u8; RAW_READ];
     loop {
-        let (mut stream, _) = listener.accept().await?;
-        stream.set_nodelay(true)?;
-        let answers = Arc::clone(&answers);
-        let mut requests = Whole::new(req.len());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; RAW_READ];
-            loop {
-                let n = match stream.read(&mut buf).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                let k = requests.add(n);
-                if k > 0 && stream.write_all(&answers[..k * ans_len]).await.is_err() {
-                    return;
-                }
-            }
-        });
+        let n = match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let k = requests.add(n);
+        if k > 0 && stream.write_all(&answers[..k * ans_len]).await.is_err() {
+            return;
+        }
     }
 }
 
@@ -101,23 +168,43 @@ enum Conn {
     Amp(Peer),
     Tarpc(tarpc_sum::ArithClient),
     Raw(TcpStream),
+    RawTls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    RawUnix(UnixStream),
 }
 
-async fn connect(imp: Impl, addr: &str) -> io::Result<Conn> {
+async fn connect(imp: Impl, addr: &str, tls: Option<&ClientTls>) -> io::Result<Conn> {
+    let tcp = || async {
+        let s = TcpStream::connect(addr).await?;
+        s.set_nodelay(true)?;
+        Ok::<_, io::Error>(s)
+    };
+    let tls = || tls.ok_or_else(|| io::Error::other("no TLS settings"));
     Ok(match imp {
         Impl::Amp => Conn::Amp(amp_tokio::connect(addr, Responders::new()).await?),
+        Impl::AmpTls => Conn::Amp(amp_tokio::tls::connect(addr, tls()?, Responders::new()).await?),
+        Impl::AmpUnix => Conn::Amp(amp_tokio::unix::connect(addr, Responders::new()).await?),
         Impl::Tarpc(codec) => Conn::Tarpc(tarpc_sum::connect(addr, codec).await?),
-        Impl::Raw => {
-            let s = TcpStream::connect(addr).await?;
-            s.set_nodelay(true)?;
-            Conn::Raw(s)
+        Impl::Raw => Conn::Raw(tcp().await?),
+        Impl::RawTls => {
+            let tls = tls()?;
+            let connector = tokio_rustls::TlsConnector::from(Arc::clone(tls.config()));
+            let stream = connector
+                .connect(tls.server_name().clone(), tcp().await?)
+                .await?;
+            Conn::RawTls(Box::new(stream))
         }
+        Impl::RawUnix => Conn::RawUnix(UnixStream::connect(addr).await?),
         Impl::AmpAsyncStd | Impl::AmpSmol | Impl::RawSmol => unreachable!("not a tokio client"),
     })
 }
 
 async fn client(spec: ClientSpec) -> io::Result<String> {
-    let conns = client::connect_all(spec.conns, || connect(spec.imp, &spec.addr)).await?;
+    let tls = match spec.imp {
+        Impl::AmpTls | Impl::RawTls => Some(client_tls(spec.cert.as_deref())?),
+        _ => None,
+    };
+    let conns =
+        client::connect_all(spec.conns, || connect(spec.imp, &spec.addr, tls.as_ref())).await?;
     Ok(client::measure(
         &Tokio,
         &spec,
@@ -127,6 +214,8 @@ async fn client(spec: ClientSpec) -> io::Result<String> {
                 Conn::Amp(peer) => client::amp_worker(peer, inflight, &counter, &stop).await,
                 Conn::Tarpc(client) => tarpc_worker(client, inflight, &counter, &stop).await,
                 Conn::Raw(stream) => raw_worker(stream, inflight, &counter, &stop).await,
+                Conn::RawTls(stream) => raw_worker(*stream, inflight, &counter, &stop).await,
+                Conn::RawUnix(stream) => raw_worker(stream, inflight, &counter, &stop).await,
             }
         },
     )
@@ -160,7 +249,12 @@ async fn tarpc_worker(
 }
 
 /// Writes `inflight` requests, then one request for each answer read.
-async fn raw_worker(mut stream: TcpStream, inflight: usize, counter: &Counters, stop: &AtomicBool) {
+async fn raw_worker(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    inflight: usize,
+    counter: &Counters,
+    stop: &AtomicBool,
+) {
     let (req, ans) = raw_messages();
     let requests = req.repeat(inflight);
     let mut buf = vec![0u8; RAW_READ];
