@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "cli_pcap", "txampext", "mux")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "cli_pcap", "txampext", "mux", "switch")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -322,6 +322,24 @@ def main():
     }
     for name, parts in mux_scripts.items():
         add("mux", f"seed-{name}", bytes(parts))
+
+    # switch (fuzz-checks/src/switch.rs): settings (bit 0: this side calls
+    # the switch, else it answers one; bit 1: the answer refuses), the
+    # number of boxes before the switch and each one's kind (0-2 Sum, 3 an
+    # unknown command, 4 a notification, 5-7 pairs from the input), the
+    # number of the next protocol's pieces (each: 1 a box, else 0 and
+    # length-prefixed bytes), then the size less one of each read.
+    def piece(data):
+        return [0, len(data)] + list(data)
+    switch_scripts = {
+        "answered-one-read": [0, 2, 0, 3, 2] + piece(b"hello") + [1],
+        "answered-byte-by-byte": [0, 1, 0, 1] + piece(b"abc") + [0] * 200,
+        "called-in-eights": [1, 1, 4, 2, 1] + piece(b"echo") + [7] * 40,
+        "refused": [2, 1, 0, 1] + piece(b"xyz") + [3] * 30,
+        "odd-prefix": [0, 1, 5, 1, 1, ord("k"), 1, ord("v"), 1] + piece(b"after") + [5] * 40,
+    }
+    for name, parts in switch_scripts.items():
+        add("switch", f"seed-{name}", bytes(parts))
 
     # dispatcher: each conversation from the server's side (the client's
     # bytes arrive, every request is answered or failed) and from the

@@ -6,8 +6,9 @@
 //! [`router()`], [`cli_decode()`] (the `amp decode` command),
 //! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards),
 //! [`cli_pcap()`] (`amp decode` of packet captures), [`txampext()`] (nested
-//! boxes and constrained arguments) and [`mux()`] (multiplexed streams on a
-//! live connection), each from
+//! boxes and constrained arguments), [`mux()`] (multiplexed streams on a
+//! live connection) and [`switch()`] (a live connection handing its
+//! transport over by `ProtocolSwitchCommand`), each from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -36,6 +37,7 @@ pub mod input;
 pub mod mux;
 pub mod router;
 pub mod serde_box;
+pub mod switch;
 pub mod timeout_model;
 pub mod txampext;
 pub mod values;
@@ -48,5 +50,6 @@ pub use dispatcher::dispatcher;
 pub use mux::mux;
 pub use router::router;
 pub use serde_box::serde_box;
+pub use switch::switch;
 pub use txampext::txampext;
 pub use values::values;

@@ -87,6 +87,11 @@ fn mux() {
 }
 
 #[test]
+fn switch() {
+    replay("switch", amp_fuzz_checks::switch);
+}
+
+#[test]
 fn cli_decode() {
     replay("cli_decode", amp_fuzz_checks::cli_decode);
 }
@@ -115,6 +120,7 @@ fn short_inputs() {
         amp_fuzz_checks::cli_pcap(data);
         amp_fuzz_checks::txampext(data);
         amp_fuzz_checks::mux(data);
+        amp_fuzz_checks::switch(data);
     }
     for data in [&b""[..], b"\x00", b"\xff", b"\x04\x05\x00\x01\x00\x00\x0c"] {
         amp_fuzz_checks::router(data);
