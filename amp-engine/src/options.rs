@@ -38,7 +38,9 @@ pub struct Options {
     /// Bytes of received requests that may wait for a responder, at least 1
     /// (default 8 MiB).
     pub max_waiting_bytes: usize,
-    /// Bytes one read asks the transport for, at least 512 (default 64 KiB).
+    /// Bytes one read asks the transport for at most, at least 512 (default
+    /// 64 KiB). Reads start at 1 KiB (or this, if smaller) and grow while
+    /// they fill what they are given, so an idle connection holds little.
     pub read_buffer: usize,
     /// How long a box may stay unfinished, at least 1 ms (default: none).
     /// Also bounds an upgrade of the transport (a TLS handshake).
@@ -152,7 +154,8 @@ impl Options {
         self
     }
 
-    /// How many bytes one read asks the transport for, at least.
+    /// How many bytes one read asks the transport for at most (at least
+    /// 512): reads start small and grow to this while they fill their room.
     ///
     /// ```
     /// assert_eq!(amp_engine::Options::default().read_buffer(4096).read_buffer, 4096);

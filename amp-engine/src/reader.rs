@@ -104,6 +104,10 @@ struct Reader<R> {
     running: FuturesUnordered<Pin<Box<dyn Future<Output = Answer> + Send>>>,
     /// Where reads land before they are handed to the state machine.
     buf: BytesMut,
+    /// Room the next read gets: [`MIN_READ`] while reads are small,
+    /// growing while they fill it, up to `read_buffer` (see
+    /// [`next_read_size`]).
+    read_size: usize,
     /// Callers to wake once the lock is released.
     wakers: Vec<Waker>,
     /// Requests read but not started yet, and their size. Reading goes on
@@ -335,7 +339,8 @@ impl<R: ReadHalf> Reader<R> {
                 self.eof = true;
                 state.machine.handle_eof();
             }
-            Step::Read(Ok(_)) => {
+            Step::Read(Ok(n)) => {
+                self.read_size = next_read_size(self.read_size, n, self.options.read_buffer);
                 self.fresh_read = true;
                 let core_buf = state.machine.read_buffer();
                 if core_buf.is_empty() {
@@ -498,7 +503,8 @@ pub(crate) async fn read_loop<R: ReadHalf>(
     let options = shared.options.clone();
     let timed = !options.connection_config().timeouts().is_off();
     let mut r = Reader {
-        buf: BytesMut::with_capacity(options.read_buffer),
+        buf: BytesMut::with_capacity(MIN_READ.min(options.read_buffer)),
+        read_size: MIN_READ.min(options.read_buffer),
         shared,
         handle,
         _keep: keep,
@@ -549,8 +555,13 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         // Coming apart, reading goes on only for answers still awaited.
         // Upgrading, what follows is the new transport's: not read yet.
         let can_read = !r.eof && can_take && !look.holding && (!look.detaching || look.awaited > 0);
-        if r.buf.capacity() - r.buf.len() < r.options.read_buffer / 4 {
-            r.buf.reserve(r.options.read_buffer);
+        // An idle connection holds a small buffer: one that a burst grew
+        // is let go once empty.
+        if r.buf.is_empty() && r.buf.capacity() > 2 * r.read_size {
+            r.buf = BytesMut::new();
+        }
+        if r.buf.capacity() - r.buf.len() < r.read_size / 4 {
+            r.buf.reserve(r.read_size);
         }
         r.set_timer(can_read, look.drain_by);
         r.shared.responders_busy.store(
@@ -586,6 +597,28 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         std::mem::take(&mut routed.lanes)
     });
     drop(lanes);
+}
+
+/// The room a connection's first read gets, and the least any read gets
+/// (unless `Options::read_buffer` is smaller): an idle connection holds no
+/// more than this for reading.
+const MIN_READ: usize = 1024;
+
+/// The room for the next read, after one that brought `n` bytes into
+/// `size`: four times more (up to `max`) when it filled it, half (down to
+/// [`MIN_READ`]) when it used less than an eighth, else the same. Busy
+/// pipelined connections reach `max` in a few reads; quiet ones stay small.
+///
+/// The sizes stay within `[MIN_READ.min(max), max]`.
+fn next_read_size(size: usize, n: usize, max: usize) -> usize {
+    let least = MIN_READ.min(max);
+    if n >= size {
+        size.saturating_mul(4).min(max)
+    } else if n < size / 8 {
+        (size / 2).max(least)
+    } else {
+        size
+    }
 }
 
 /// Error code of the answer to a request that arrives while the connection
@@ -674,4 +707,38 @@ fn respond(
         }
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{MIN_READ, next_read_size};
+
+    #[test]
+    fn reads_that_fill_the_room_grow_it_to_the_most_and_small_ones_shrink_it() {
+        let max = 64 * 1024;
+        let mut size = MIN_READ;
+        let mut steps = 0;
+        while size < max {
+            size = next_read_size(size, size, max);
+            steps += 1;
+        }
+        assert_eq!(size, max, "never past the most");
+        assert!(
+            steps <= 4,
+            "a busy connection reaches the most in a few reads"
+        );
+        // A read that leaves room changes nothing.
+        assert_eq!(next_read_size(size, size / 2, max), size);
+        while size > MIN_READ {
+            size = next_read_size(size, 40, max);
+        }
+        assert_eq!(size, MIN_READ, "never below the least");
+        assert_eq!(next_read_size(MIN_READ, 0, max), MIN_READ);
+    }
+
+    #[test]
+    fn a_read_buffer_below_the_least_is_the_size_of_every_read() {
+        assert_eq!(next_read_size(512, 512, 512), 512);
+        assert_eq!(next_read_size(512, 1, 512), 512);
+    }
 }

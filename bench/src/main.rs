@@ -9,6 +9,7 @@
 //!                  [--conns C] [--inflight I] [--seconds S] [--warmup W]
 //!                  [--threads N] [--executor own|global]
 //!                  [--server-pid PID] [--label TEXT]
+//! amp-bench hold --impl IMPL --addr HOST:PORT [--conns C] [--seconds S]
 //! amp-bench wire
 //!
 //! IMPL: amp (amp-tokio), amp-async-std, amp-smol, tarpc, tarpc-json, raw,
@@ -28,6 +29,10 @@
 //! warm-up pass, counts the calls that complete in the next `S` seconds and
 //! prints one `RESULT key=value ...` line. With `--server-pid` it also reports
 //! the server process's CPU use over the same window.
+//!
+//! `hold` opens `C` connections (tokio impls), makes one call on each,
+//! prints `READY <C>` and keeps them open and idle for `S` seconds: for
+//! measuring a server's memory per idle connection (`scripts/bench-idle.sh`).
 //!
 //! `--threads` is the number of threads running tasks (default 1: tokio's
 //! current-thread runtime, one async-std worker, one thread running smol's
@@ -286,6 +291,21 @@ fn main() -> ExitCode {
                 io::stdout().flush().ok();
                 // Connections still open (a slow peer) must not hold up the
                 // exit: the measurement is done.
+                std::process::exit(0);
+            }
+            "hold" => {
+                let spec = ClientSpec {
+                    imp: Impl::parse(&opts.str("impl", "amp"))?,
+                    addr: opts.0.get("addr").cloned().ok_or("hold needs --addr")?,
+                    conns: opts.num("conns", 1000)?,
+                    inflight: 1,
+                    seconds: 0.0,
+                    warmup: 0.0,
+                    server_pid: None,
+                    label: String::new(),
+                    cert: opts.0.get("cert").cloned(),
+                };
+                on_tokio::run_hold(spec, opts.num("seconds", 10.0)?).map_err(|e| e.to_string())?;
                 std::process::exit(0);
             }
             "wire" => {

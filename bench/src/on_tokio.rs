@@ -64,6 +64,7 @@ fn listening(port: u16) -> io::Result<()> {
 }
 
 async fn server(imp: Impl, addr: &str, cert: Option<String>) -> io::Result<()> {
+    let answers = raw_answers();
     if let Impl::AmpUnix | Impl::RawUnix = imp {
         let _ = std::fs::remove_file(addr);
         if imp == Impl::AmpUnix {
@@ -77,7 +78,7 @@ async fn server(imp: Impl, addr: &str, cert: Option<String>) -> io::Result<()> {
         listening(0)?;
         loop {
             let (stream, _) = listener.accept().await?;
-            tokio::spawn(raw_answer(stream));
+            tokio::spawn(raw_answer(stream, Arc::clone(&answers)));
         }
     }
     let listener = TcpListener::bind(addr).await?;
@@ -105,7 +106,7 @@ async fn server(imp: Impl, addr: &str, cert: Option<String>) -> io::Result<()> {
             loop {
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
-                tokio::spawn(raw_answer(stream));
+                tokio::spawn(raw_answer(stream, Arc::clone(&answers)));
             }
         }
         Impl::RawTls => {
@@ -115,9 +116,10 @@ async fn server(imp: Impl, addr: &str, cert: Option<String>) -> io::Result<()> {
                 let (stream, _) = listener.accept().await?;
                 stream.set_nodelay(true)?;
                 let tls = tls.clone();
+                let answers = Arc::clone(&answers);
                 tokio::spawn(async move {
                     if let Ok(stream) = tls.accept(stream).await {
-                        raw_answer(stream).await;
+                        raw_answer(stream, answers).await;
                     }
                 });
             }
@@ -128,11 +130,17 @@ async fn server(imp: Impl, addr: &str, cert: Option<String>) -> io::Result<()> {
     }
 }
 
+/// Answers for every request one read can bring, shared by the raw
+/// servers' connections.
+fn raw_answers() -> Arc<Vec<u8>> {
+    let (req, ans) = raw_messages();
+    Arc::new(ans.repeat(RAW_READ / req.len() + 2))
+}
+
 /// Answers every whole request-sized chunk it reads with one answer-sized
 /// chunk, in one write per read: a ping-pong with no protocol work at all.
-async fn raw_answer(mut stream: impl AsyncRead + AsyncWrite + Unpin) {
+async fn raw_answer(mut stream: impl AsyncRead + AsyncWrite + Unpin, answers: Arc<Vec<u8>>) {
     let (req, ans) = raw_messages();
-    let answers = ans.repeat(RAW_READ / req.len() + 2);
     let ans_len = ans.len();
     let mut requests = Whole::new(req.len());
     let mut buf = vec![0u8; RAW_READ];
@@ -283,4 +291,52 @@ async fn raw_worker(
             outstanding += k;
         }
     }
+}
+
+/// Opens `spec.conns` connections, makes one call on each (the raw
+/// ping-pong: one exchange) so that both ends have done their first read
+/// and write, prints `READY`, then holds them, idle, for `hold` seconds:
+/// the other side's memory per idle connection is then measurable.
+pub fn run_hold(spec: ClientSpec, hold: f64) -> io::Result<()> {
+    runtime(1)?.block_on(async move {
+        let tls = match spec.imp {
+            Impl::AmpTls | Impl::RawTls => Some(client_tls(spec.cert.as_deref())?),
+            _ => None,
+        };
+        let mut conns =
+            client::connect_all(spec.conns, || connect(spec.imp, &spec.addr, tls.as_ref())).await?;
+        let (req, ans) = raw_messages();
+        let mut buf = vec![0u8; ans.len()];
+        for conn in &mut conns {
+            match conn {
+                Conn::Amp(peer) => {
+                    let total = peer
+                        .call_as::<crate::Sum>(&crate::SumArgs { a: A, b: B })
+                        .await
+                        .map_err(io::Error::other)?;
+                    assert_eq!(total.total, TOTAL);
+                }
+                Conn::Tarpc(c) => {
+                    tarpc_sum::call(c, A, B).await.map_err(io::Error::other)?;
+                }
+                Conn::Raw(s) => {
+                    s.write_all(&req).await?;
+                    s.read_exact(&mut buf).await?;
+                }
+                Conn::RawTls(s) => {
+                    s.write_all(&req).await?;
+                    s.read_exact(&mut buf).await?;
+                }
+                Conn::RawUnix(s) => {
+                    s.write_all(&req).await?;
+                    s.read_exact(&mut buf).await?;
+                }
+            }
+        }
+        println!("READY {}", conns.len());
+        io::stdout().flush()?;
+        client::sleep(std::time::Duration::from_secs_f64(hold)).await;
+        drop(conns);
+        Ok(())
+    })
 }
