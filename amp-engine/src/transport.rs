@@ -51,6 +51,43 @@ pub trait ReadHalf: Send + 'static {
         let _ = duration;
         std::future::pending()
     }
+
+    /// The descriptors that came with the bytes of the last read (a UNIX
+    /// socket's `SCM_RIGHTS`), taken out of the half; and whether some were
+    /// lost to truncated control data (`MSG_CTRUNC`). The default, for
+    /// every transport that carries no descriptors, is none. See
+    /// [`amp_core::descriptor`] for which box they belong to.
+    ///
+    /// ```
+    /// # use amp_engine::ReadHalf;
+    /// struct R;
+    /// impl ReadHalf for R {
+    ///     async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) }
+    /// }
+    /// let got = R.take_descriptors();
+    /// assert!(got.fds.is_empty() && !got.truncated);
+    /// ```
+    #[cfg(unix)]
+    fn take_descriptors(&mut self) -> ReceivedDescriptors {
+        ReceivedDescriptors::default()
+    }
+}
+
+/// What [`ReadHalf::take_descriptors`] gives: the descriptors a read
+/// brought, in the order they came.
+///
+/// ```
+/// let got = amp_engine::ReceivedDescriptors::default();
+/// assert!(got.fds.is_empty());
+/// ```
+#[cfg(unix)]
+#[derive(Debug, Default)]
+pub struct ReceivedDescriptors {
+    /// The descriptors, owned (closed if dropped).
+    pub fds: Vec<std::os::fd::OwnedFd>,
+    /// Whether the control data was truncated (`MSG_CTRUNC`): some
+    /// descriptors the peer sent were lost, which ends the connection.
+    pub truncated: bool,
 }
 
 /// The sending half of a transport.
@@ -59,4 +96,55 @@ pub trait WriteHalf: Send + 'static {
     fn write_all(&mut self, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
     /// Closes the sending direction once everything is written.
     fn close(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Whether this half sends descriptors ([`send_descriptor`](Self::send_descriptor)):
+    /// a UNIX socket's does. The engine then lets boxes carry
+    /// [`Descriptor`](amp_core::values::Descriptor) values; otherwise they
+    /// are refused locally. The default is `false`.
+    ///
+    /// ```
+    /// # use amp_engine::WriteHalf;
+    /// struct W;
+    /// impl WriteHalf for W {
+    ///     async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) }
+    ///     async fn close(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// }
+    /// assert!(!W.passes_descriptors());
+    /// ```
+    #[cfg(unix)]
+    fn passes_descriptors(&self) -> bool {
+        false
+    }
+
+    /// Sends `fd` with the one byte `byte` (a `sendmsg` with `SCM_RIGHTS`),
+    /// as Twisted's UNIX transport sends each descriptor. The writer calls
+    /// it only if [`passes_descriptors`](Self::passes_descriptors); the
+    /// default fails with `Unsupported`.
+    ///
+    /// ```
+    /// # use amp_engine::WriteHalf;
+    /// # struct W;
+    /// # impl WriteHalf for W {
+    /// #     async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) }
+    /// #     async fn close(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// # }
+    /// use std::os::fd::AsFd;
+    /// let (s, _) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let sent = futures_executor::block_on(W.send_descriptor(b'x', s.as_fd()));
+    /// assert_eq!(sent.unwrap_err().kind(), std::io::ErrorKind::Unsupported);
+    /// ```
+    #[cfg(unix)]
+    fn send_descriptor(
+        &mut self,
+        byte: u8,
+        fd: std::os::fd::BorrowedFd<'_>,
+    ) -> impl Future<Output = io::Result<()>> + Send {
+        let _ = (byte, fd);
+        async {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this transport cannot pass descriptors",
+            ))
+        }
+    }
 }

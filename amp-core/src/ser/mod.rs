@@ -94,7 +94,22 @@ use value::ValueSerializer;
 /// assert!(amp_core::ser::to_box(&Nothing).unwrap().is_empty());
 /// assert!(amp_core::ser::to_box(&()).unwrap().is_empty());
 /// ```
+///
+/// A [`Descriptor`](crate::values::Descriptor) argument goes with the box
+/// (see [`AmpBox::descriptor_count`]); [`to_wire`] cannot carry one.
 pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
+    #[cfg(unix)]
+    {
+        let outer = crate::descriptor::start_collecting();
+        let built = value.serialize(TopSerializer::<AmpBox>(PhantomData));
+        let collected = crate::descriptor::stop_collecting(outer);
+        let mut b = built?;
+        if !collected.is_empty() {
+            b.attach_outgoing(collected)?;
+        }
+        Ok(b)
+    }
+    #[cfg(not(unix))]
     value.serialize(TopSerializer::<AmpBox>(PhantomData))
 }
 

@@ -128,9 +128,20 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
         self,
-        _: &'static str,
+        name: &'static str,
         value: &T,
     ) -> Result<bool, ValueError> {
+        #[cfg(unix)]
+        if name == crate::descriptor::MAGIC {
+            // A descriptor: `to_box` takes it, with where its value starts
+            // (the placeholder written here becomes its ordinal when the
+            // box is queued).
+            if !crate::descriptor::collect(self.out.len()) {
+                return Err(ValueError::unsupported(crate::descriptor::NEEDS_BOX));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = name;
         value.serialize(self)
     }
 
