@@ -387,6 +387,43 @@ pub async fn held_descriptors_are_closed_with_the_connection<R: Transports>(rt: 
             .is_empty()
     );
 
+    // More descriptors in one message than a read takes: the kernel
+    // truncates the control data (MSG_CTRUNC) and closes the rest; the
+    // numbering is lost, so the server ends that connection.
+    let (read_end, write_end) = pipe();
+    let path = dir.socket();
+    let ended = within_for(
+        &rt,
+        STEP,
+        "truncated control data",
+        blocking(move || {
+            use std::mem::MaybeUninit;
+            use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+            const MANY: usize = amp_engine::descriptors::MAX_PER_READ + 1;
+            let s = raw_client(path);
+            let fds = [write_end.as_fd(); MANY];
+            let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MANY))];
+            let mut control = SendAncillaryBuffer::new(&mut space);
+            assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
+            rustix::net::sendmsg(
+                &s,
+                &[std::io::IoSlice::new(b"\x00")],
+                &mut control,
+                SendFlags::empty(),
+            )
+            .expect("sendmsg");
+            drop(write_end);
+            let mut rest = Vec::new();
+            (&s).read_to_end(&mut rest).map(|_| rest)
+        }),
+    )
+    .await;
+    assert!(
+        matches!(&ended, Ok(rest) if rest.is_empty()),
+        "the connection with truncated control data: {ended:?}"
+    );
+    assert!(read_to_end(&rt, read_end, "every truncated descriptor closed").await.is_empty());
+
     // The server serves on.
     let peer = within_for(
         &rt,
