@@ -397,8 +397,8 @@ pub async fn held_descriptors_are_closed_with_the_connection<R: Transports>(rt: 
         STEP,
         "truncated control data",
         blocking(move || {
-            use std::mem::MaybeUninit;
             use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
+            use std::mem::MaybeUninit;
             const MANY: usize = amp_engine::descriptors::MAX_PER_READ + 1;
             let s = raw_client(path);
             let fds = [write_end.as_fd(); MANY];
@@ -422,7 +422,11 @@ pub async fn held_descriptors_are_closed_with_the_connection<R: Transports>(rt: 
         matches!(&ended, Ok(rest) if rest.is_empty()),
         "the connection with truncated control data: {ended:?}"
     );
-    assert!(read_to_end(&rt, read_end, "every truncated descriptor closed").await.is_empty());
+    assert!(
+        read_to_end(&rt, read_end, "every truncated descriptor closed")
+            .await
+            .is_empty()
+    );
 
     // The server serves on.
     let peer = within_for(
