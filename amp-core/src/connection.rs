@@ -415,17 +415,18 @@ impl Connection {
                 return None;
             }
             match self.decoder.decode() {
-                Ok(Some(mut b)) => match {
+                #[cfg_attr(not(unix), allow(unused_mut))]
+                Ok(Some(mut b)) => {
                     #[cfg(unix)]
                     self.attach_received(&mut b);
-                    self.dispatcher.receive(b)
-                } {
-                    // Nothing is queued (checked above): this is the next
-                    // event.
-                    Ok(Some(event)) => return Some(event),
-                    Ok(None) => {}
-                    Err(e) => self.dispatcher.close(ConnectionError::Protocol(e)),
-                },
+                    match self.dispatcher.receive(b) {
+                        // Nothing is queued (checked above): this is the next
+                        // event.
+                        Ok(Some(event)) => return Some(event),
+                        Ok(None) => {}
+                        Err(e) => self.dispatcher.close(ConnectionError::Protocol(e)),
+                    }
+                }
                 Ok(None) => {
                     if !self.eof {
                         self.drained_at = self.decoder.consumed() + self.decoder.buffered() as u64;

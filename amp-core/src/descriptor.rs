@@ -89,13 +89,16 @@ impl Attached {
     }
 }
 
+/// Descriptors a `to_box` collected, each with where its value starts.
+type Collected = Vec<(usize, Arc<OwnedFd>)>;
+
 thread_local! {
     /// The descriptor a [`Descriptor`](crate::values::Descriptor) being
     /// serialized hands to the serializer.
     static HANDED: RefCell<Option<Arc<OwnedFd>>> = const { RefCell::new(None) };
     /// While `ser::to_box` runs: the descriptors its values handed over,
     /// with where each value starts in the box's frame.
-    static COLLECTED: RefCell<Option<Vec<(usize, Arc<OwnedFd>)>>> = const { RefCell::new(None) };
+    static COLLECTED: RefCell<Option<Collected>> = const { RefCell::new(None) };
     /// While `de::from_box` runs on a box that came with descriptors.
     static RECEIVED: RefCell<Option<Arc<Attached>>> = const { RefCell::new(None) };
 }
@@ -136,14 +139,12 @@ pub(crate) const NEEDS_BOX: &str =
     "a Descriptor outside a box being built (ser::to_box carries it; to_wire cannot)";
 
 /// Starts collecting for one `to_box`; returns what an outer one collected.
-pub(crate) fn start_collecting() -> Option<Vec<(usize, Arc<OwnedFd>)>> {
+pub(crate) fn start_collecting() -> Option<Collected> {
     COLLECTED.with(|c| c.borrow_mut().replace(Vec::new()))
 }
 
 /// Ends collecting; gives back what was collected and restores `outer`.
-pub(crate) fn stop_collecting(
-    outer: Option<Vec<(usize, Arc<OwnedFd>)>>,
-) -> Vec<(usize, Arc<OwnedFd>)> {
+pub(crate) fn stop_collecting(outer: Option<Collected>) -> Collected {
     COLLECTED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer).unwrap_or_default())
 }
 

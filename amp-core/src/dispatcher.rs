@@ -878,10 +878,8 @@ impl Dispatcher {
         }
         let first = passing.next_send;
         let mut plain = b.without_descriptors();
-        let mut ordinal = first;
-        for (key, _) in fds {
+        for (ordinal, (key, _)) in (first..).zip(fds) {
             plain.insert(key.clone(), ordinal.to_string());
-            ordinal += 1;
         }
         Ok((plain, first))
     }
