@@ -8,7 +8,7 @@
 //! theirs alone.
 //!
 //! A binding's test implements
-//! [`Transports`](crate::interop::transports::Transports) and expands
+//! [`Transports`] and expands
 //! [`descriptors_suite!`](crate::descriptors_suite). The interop scenarios
 //! need the Python environment as the rest of [`crate::interop`] does:
 //! without it they fail, never skip.
