@@ -167,8 +167,9 @@ enum Stage {
     /// and queueing is one copy), not queued yet; a listener once the
     /// outbound budget was found full.
     Send(Bytes, Option<event_listener::EventListener>),
-    /// Arguments that carry descriptors, which go with a box.
-    SendBox(AmpBox, Option<event_listener::EventListener>),
+    /// Arguments that carry descriptors, which go with a box (boxed: the
+    /// future of a call without descriptors stays as small as before).
+    SendBox(Box<AmpBox>, Option<event_listener::EventListener>),
     /// The arguments did not encode.
     Invalid(amp_core::ValueError),
     /// Queued; waiting for the answer.
@@ -463,7 +464,7 @@ impl Peer {
             Ok(wire) => Stage::Send(wire, None),
             // Descriptors go with a box (see amp_core::descriptor).
             Err(e) if e.needs_box() => match amp_core::ser::to_box(arguments) {
-                Ok(b) => Stage::SendBox(b, None),
+                Ok(b) => Stage::SendBox(Box::new(b), None),
                 Err(e) => Stage::Invalid(e),
             },
             Err(e) => Stage::Invalid(e),
