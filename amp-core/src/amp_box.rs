@@ -315,6 +315,7 @@ impl AmpBox {
         self.attached = Some(std::sync::Arc::new(crate::descriptor::Attached {
             outgoing,
             received: Default::default(),
+            held: None,
         }));
         Ok(())
     }

@@ -797,7 +797,8 @@ impl Connection {
     /// gets the next received ordinal. Closed at once if passing is off,
     /// the connection has ended, or no byte came with them; more than
     /// [`MAX_HELD_DESCRIPTORS`](crate::descriptor::MAX_HELD_DESCRIPTORS)
-    /// waiting for their box end the connection
+    /// held and not taken by an argument (waiting for their box, or in
+    /// boxes not dropped yet) end the connection
     /// ([`DescriptorError::TooMany`](crate::descriptor::DescriptorError::TooMany)).
     ///
     /// ```
@@ -828,7 +829,7 @@ impl Connection {
         };
         let mut too_many = false;
         for fd in fds {
-            if passing.incoming.len() >= MAX_HELD_DESCRIPTORS {
+            if passing.holding() >= MAX_HELD_DESCRIPTORS {
                 too_many = true;
                 drop(fd);
                 continue;

@@ -35,9 +35,11 @@
 //!
 //! # Bounds
 //!
-//! At most [`MAX_HELD_DESCRIPTORS`] received descriptors wait for the rest
-//! of their box; one more ends the connection with
-//! [`DescriptorError::TooMany`] (a [`ProtocolError`]). At most as many
+//! A connection holds at most [`MAX_HELD_DESCRIPTORS`] received
+//! descriptors that no argument has taken yet, whether they wait for the
+//! rest of their box or are in boxes not done with yet (a request waiting
+//! for its responder, an answer its caller has not decoded); one more ends
+//! the connection with [`DescriptorError::TooMany`] (a [`ProtocolError`]). At most as many
 //! wait to be sent; queueing more is refused locally
 //! ([`SendError::Descriptors`]), as Twisted's transport refuses a 65th.
 //!
@@ -48,6 +50,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::os::fd::OwnedFd;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -69,6 +72,9 @@ pub const MAX_HELD_DESCRIPTORS: usize = 64;
 pub(crate) struct Attached {
     pub(crate) outgoing: Vec<(Bytes, Arc<OwnedFd>)>,
     pub(crate) received: Mutex<Vec<(u64, OwnedFd)>>,
+    /// The connection's count of received descriptors held in boxes, which
+    /// this box's count is part of until they are taken or dropped.
+    pub(crate) held: Option<Arc<AtomicUsize>>,
 }
 
 impl Attached {
@@ -77,6 +83,9 @@ impl Attached {
     pub(crate) fn take(&self, ordinal: u64) -> Option<OwnedFd> {
         let mut received = self.received.lock().unwrap_or_else(|e| e.into_inner());
         let i = received.iter().position(|(n, _)| *n == ordinal)?;
+        if let Some(held) = &self.held {
+            held.fetch_sub(1, Ordering::Relaxed);
+        }
         Some(received.swap_remove(i).1)
     }
 
@@ -86,6 +95,19 @@ impl Attached {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .len()
+    }
+}
+
+impl Drop for Attached {
+    fn drop(&mut self) {
+        // The descriptors left are closed now: no longer held.
+        if let Some(held) = &self.held {
+            let left = match self.received.get_mut() {
+                Ok(r) => r.len(),
+                Err(e) => e.into_inner().len(),
+            };
+            held.fetch_sub(left, Ordering::Relaxed);
+        }
     }
 }
 
@@ -183,9 +205,18 @@ pub(crate) struct Passing {
     /// Received descriptors whose box is not decoded yet: the stream
     /// position of the byte each came with, its ordinal.
     pub(crate) incoming: VecDeque<(u64, u64, OwnedFd)>,
+    /// Received descriptors handed over with their boxes and not taken by
+    /// an argument (nor closed with their box) yet.
+    pub(crate) held: Arc<AtomicUsize>,
 }
 
 impl Passing {
+    /// Received descriptors this connection holds: waiting for their box,
+    /// or in boxes not done with yet.
+    pub(crate) fn holding(&self) -> usize {
+        self.incoming.len() + self.held.load(Ordering::Relaxed)
+    }
+
     /// The received descriptors that belong to a box ending before stream
     /// position `end`, as that box carries them; `None` if there are none.
     pub(crate) fn for_box(&mut self, end: u64) -> Option<Arc<Attached>> {
@@ -201,9 +232,11 @@ impl Passing {
             };
             received.push((ordinal, fd));
         }
+        self.held.fetch_add(received.len(), Ordering::Relaxed);
         Some(Arc::new(Attached {
             outgoing: Vec::new(),
             received: Mutex::new(received),
+            held: Some(Arc::clone(&self.held)),
         }))
     }
 }

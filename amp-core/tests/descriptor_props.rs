@@ -122,3 +122,45 @@ proptest! {
 struct Only {
     n: u32,
 }
+
+/// The bound counts every received descriptor not taken by an argument:
+/// those waiting for their box and those in boxes not dropped yet. Taking
+/// one, or dropping its box, makes room again.
+#[test]
+fn descriptors_held_in_boxes_count_towards_the_bound() {
+    use amp_core::descriptor::{DescriptorError, MAX_HELD_DESCRIPTORS};
+    use amp_core::{ConnectionError, ProtocolError};
+    let request = b"\x00\x08_command\x00\x04Take\x00\x00";
+    let mut c = Connection::default();
+    c.pass_descriptors();
+    let mut kept = Vec::new();
+    for _ in 0..MAX_HELD_DESCRIPTORS {
+        c.handle_input(request);
+        c.receive_descriptors([descriptor()]);
+        let Some(Event::Request(req)) = c.poll_event() else {
+            panic!()
+        };
+        assert_eq!(req.arguments.descriptor_count(), 1);
+        kept.push(req);
+    }
+    // Dropping a box frees its descriptor's place; one more fills it.
+    kept.pop();
+    c.handle_input(request);
+    c.receive_descriptors([descriptor()]);
+    let Some(Event::Request(req)) = c.poll_event() else {
+        panic!()
+    };
+    kept.push(req);
+    assert!(!c.is_closed());
+    // One more than the bound ends the connection.
+    c.handle_input(request);
+    c.receive_descriptors([descriptor()]);
+    assert_eq!(
+        c.close_reason(),
+        Some(&ConnectionError::Protocol(ProtocolError::Descriptors(
+            DescriptorError::TooMany {
+                limit: MAX_HELD_DESCRIPTORS
+            }
+        )))
+    );
+}
