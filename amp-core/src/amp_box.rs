@@ -291,33 +291,19 @@ impl AmpBox {
         self.attached = Some(attached);
     }
 
-    /// Gives the box the descriptors its values handed `to_box`, each
-    /// found by where its value starts in the frame.
+    /// The box with the descriptors its `Descriptor` values handed over,
+    /// under their keys.
     #[cfg(unix)]
-    pub(crate) fn attach_outgoing(
-        &mut self,
-        collected: Vec<(usize, std::sync::Arc<std::os::fd::OwnedFd>)>,
-    ) -> Result<(), crate::ValueError> {
-        let mut outgoing = Vec::with_capacity(collected.len());
-        for (at, fd) in collected {
-            let key = self
-                .pairs
-                .iter()
-                .find(|p| p.value.len != OWNED && p.value.start as usize == at)
-                .map(|p| self.span_bytes(p.key))
-                .ok_or_else(|| {
-                    crate::ValueError::unsupported(
-                        "a Descriptor inside a list (it must be an argument of its own)",
-                    )
-                })?;
-            outgoing.push((key, fd));
-        }
+    pub(crate) fn with_outgoing(
+        mut self,
+        outgoing: Vec<(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)>,
+    ) -> AmpBox {
         self.attached = Some(std::sync::Arc::new(crate::descriptor::Attached {
             outgoing,
             received: Default::default(),
             held: None,
         }));
-        Ok(())
+        self
     }
 
     /// The pairs' wire form without the terminator, when the box holds it

@@ -111,16 +111,10 @@ impl Drop for Attached {
     }
 }
 
-/// Descriptors a `to_box` collected, each with where its value starts.
-type Collected = Vec<(usize, Arc<OwnedFd>)>;
-
 thread_local! {
     /// The descriptor a [`Descriptor`](crate::values::Descriptor) being
     /// serialized hands to the serializer.
     static HANDED: RefCell<Option<Arc<OwnedFd>>> = const { RefCell::new(None) };
-    /// While `ser::to_box` runs: the descriptors its values handed over,
-    /// with where each value starts in the box's frame.
-    static COLLECTED: RefCell<Option<Collected>> = const { RefCell::new(None) };
     /// While `de::from_box` runs on a box that came with descriptors.
     static RECEIVED: RefCell<Option<Arc<Attached>>> = const { RefCell::new(None) };
 }
@@ -140,35 +134,14 @@ pub(crate) fn not_taken() -> bool {
     HANDED.with(|h| h.borrow_mut().take()).is_some()
 }
 
-/// The box serializer met a descriptor value starting at `at` in its frame:
-/// takes the handed descriptor if a box is being collected.
-/// `false` if no box is being collected (the value is written where a
-/// descriptor cannot go: `to_wire`, `encode_value`).
-pub(crate) fn collect(at: usize) -> bool {
-    COLLECTED.with(|c| match c.borrow_mut().as_mut() {
-        Some(list) => {
-            if let Some(fd) = HANDED.with(|h| h.borrow_mut().take()) {
-                list.push((at, fd));
-            }
-            true
-        }
-        None => false,
-    })
+/// The descriptor handed over by the value being serialized, if any.
+pub(crate) fn take_handed() -> Option<Arc<OwnedFd>> {
+    HANDED.with(|h| h.borrow_mut().take())
 }
 
 /// Why a descriptor value was refused where no box is being built.
 pub(crate) const NEEDS_BOX: &str =
     "a Descriptor outside a box being built (ser::to_box carries it; to_wire cannot)";
-
-/// Starts collecting for one `to_box`; returns what an outer one collected.
-pub(crate) fn start_collecting() -> Option<Collected> {
-    COLLECTED.with(|c| c.borrow_mut().replace(Vec::new()))
-}
-
-/// Ends collecting; gives back what was collected and restores `outer`.
-pub(crate) fn stop_collecting(outer: Option<Collected>) -> Collected {
-    COLLECTED.with(|c| std::mem::replace(&mut *c.borrow_mut(), outer).unwrap_or_default())
-}
 
 /// Makes a box's received descriptors the ones `Descriptor` values decode
 /// from, until dropped.

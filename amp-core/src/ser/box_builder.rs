@@ -16,19 +16,38 @@ use crate::values::ValueError;
 
 /// What serializing a box ends in: the box, or its bare wire form.
 pub(super) trait Finish: Sized {
-    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self;
+    /// Whether it carries descriptors (a box does; wire bytes cannot).
+    #[cfg(unix)]
+    const DESCRIPTORS: bool;
+    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>, fds: Outgoing) -> Self;
 }
 
+/// The descriptors of `Descriptor` values, under their keys.
+#[cfg(unix)]
+pub(super) type Outgoing = Vec<(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)>;
+#[cfg(not(unix))]
+pub(super) type Outgoing = ();
+
 impl Finish for AmpBox {
+    #[cfg(unix)]
+    const DESCRIPTORS: bool = true;
     #[inline]
-    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self {
+    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>, fds: Outgoing) -> Self {
+        #[cfg(unix)]
+        if !fds.is_empty() {
+            return AmpBox::from_wire(frame, pairs).with_outgoing(fds);
+        }
+        #[cfg(not(unix))]
+        let () = fds;
         AmpBox::from_wire(frame, pairs)
     }
 }
 
 impl Finish for Bytes {
+    #[cfg(unix)]
+    const DESCRIPTORS: bool = false;
     #[inline]
-    fn finish(frame: Bytes, _: SmallVec<[Pair; 6]>) -> Self {
+    fn finish(frame: Bytes, _: SmallVec<[Pair; 6]>, _: Outgoing) -> Self {
         frame
     }
 }
@@ -43,6 +62,12 @@ pub(super) struct BoxBuilder<O> {
     pairs: SmallVec<[Pair; 6]>,
     /// A map key written, waiting for its value: where its pair starts.
     key: Option<usize>,
+    /// The descriptor a `Descriptor` value just handed over.
+    #[cfg(unix)]
+    handed: Vec<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// The descriptors of the box's `Descriptor` values, under their keys.
+    #[cfg(unix)]
+    outgoing: Outgoing,
     finish: PhantomData<fn() -> O>,
 }
 
@@ -79,6 +104,10 @@ impl<O: Finish> BoxBuilder<O> {
             buf,
             pairs: SmallVec::with_capacity(len),
             key: None,
+            #[cfg(unix)]
+            handed: Vec::new(),
+            #[cfg(unix)]
+            outgoing: Vec::new(),
             finish: PhantomData,
         }
     }
@@ -106,7 +135,15 @@ impl<O: Finish> BoxBuilder<O> {
         let key_start = start + 2;
         let value_start = key_start + key_len + 2;
         debug_assert_eq!(value_start, self.buf.len());
-        let present = value.serialize(ValueSerializer { out: &mut self.buf });
+        let present = value.serialize(ValueSerializer {
+            out: &mut self.buf,
+            #[cfg(unix)]
+            fds: if O::DESCRIPTORS {
+                Some(&mut self.handed)
+            } else {
+                None
+            },
+        });
         let key = &self.buf[key_start..key_start + key_len];
         let present = present.map_err(|e| e.at_key_bytes(key))?;
         if !present {
@@ -133,6 +170,13 @@ impl<O: Finish> BoxBuilder<O> {
         // 65535, and the whole buffer was checked against u32::MAX.
         self.buf[start..key_start].copy_from_slice(&(key_len as u16).to_be_bytes());
         self.buf[value_start - 2..value_start].copy_from_slice(&(value_len as u16).to_be_bytes());
+        // A Descriptor value handed its descriptor over: it goes with the
+        // box, under this key.
+        #[cfg(unix)]
+        if let Some(fd) = self.handed.pop() {
+            let key = Bytes::copy_from_slice(&self.buf[key_start..key_start + key_len]);
+            self.outgoing.push((key, fd));
+        }
         self.pairs.push(Pair::in_frame(
             key_start as u32,
             key_len as u32,
@@ -146,7 +190,11 @@ impl<O: Finish> BoxBuilder<O> {
         let frame = self.buf.split().freeze();
         // What is left of the chunk serves the next box.
         SCRATCH.set(self.buf);
-        O::finish(frame, self.pairs)
+        #[cfg(unix)]
+        let fds = self.outgoing;
+        #[cfg(not(unix))]
+        let fds = ();
+        O::finish(frame, self.pairs, fds)
     }
 }
 
@@ -179,7 +227,7 @@ impl<O: Finish> ser::SerializeMap for BoxBuilder<O> {
         }
         let start = self.buf.len();
         self.buf.put_u16(0);
-        let present = key.serialize(ValueSerializer { out: &mut self.buf })?;
+        let present = key.serialize(ValueSerializer::plain(&mut self.buf))?;
         if !present {
             self.buf.truncate(start);
             return Err(ValueError::unsupported("None as a map key"));

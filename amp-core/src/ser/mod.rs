@@ -98,18 +98,6 @@ use value::ValueSerializer;
 /// A [`Descriptor`](crate::values::Descriptor) argument goes with the box
 /// (see [`AmpBox::descriptor_count`]); [`to_wire`] cannot carry one.
 pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
-    #[cfg(unix)]
-    {
-        let outer = crate::descriptor::start_collecting();
-        let built = value.serialize(TopSerializer::<AmpBox>(PhantomData));
-        let collected = crate::descriptor::stop_collecting(outer);
-        let mut b = built?;
-        if !collected.is_empty() {
-            b.attach_outgoing(collected)?;
-        }
-        Ok(b)
-    }
-    #[cfg(not(unix))]
     value.serialize(TopSerializer::<AmpBox>(PhantomData))
 }
 
@@ -133,7 +121,7 @@ pub(crate) fn write_value<T: Serialize + ?Sized>(
     out: &mut BytesMut,
     value: &T,
 ) -> Result<(), ValueError> {
-    if !value.serialize(ValueSerializer { out: &mut *out })? {
+    if !value.serialize(ValueSerializer::plain(&mut *out))? {
         return Err(ValueError::unsupported(
             "None on its own (an absent key has no wire form)",
         ));

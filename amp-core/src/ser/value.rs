@@ -10,6 +10,22 @@ use crate::values::{ValueError, ValueErrorKind, integer, write_f32, write_f64};
 /// a value at all (`false` for `None`: the key is left out).
 pub(super) struct ValueSerializer<'a> {
     pub(super) out: &'a mut BytesMut,
+    /// Where a `Descriptor` value hands its descriptor: only a box's own
+    /// values have it (`ser::to_box`); elsewhere a descriptor is refused.
+    #[cfg(unix)]
+    pub(super) fds: Option<&'a mut Vec<std::sync::Arc<std::os::fd::OwnedFd>>>,
+}
+
+impl<'a> ValueSerializer<'a> {
+    /// A serializer of a value that cannot carry a descriptor.
+    #[inline]
+    pub(super) fn plain(out: &'a mut BytesMut) -> Self {
+        ValueSerializer {
+            out,
+            #[cfg(unix)]
+            fds: None,
+        }
+    }
 }
 
 const STRUCT_AS_VALUE: &str =
@@ -127,17 +143,18 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
+        #[allow(unused_mut)] mut self,
         name: &'static str,
         value: &T,
     ) -> Result<bool, ValueError> {
         #[cfg(unix)]
         if name == crate::descriptor::MAGIC {
-            // A descriptor: `to_box` takes it, with where its value starts
-            // (the placeholder written here becomes its ordinal when the
-            // box is queued).
-            if !crate::descriptor::collect(self.out.len()) {
-                return Err(ValueError::unsupported(crate::descriptor::NEEDS_BOX));
+            // A descriptor: the box takes it under this value's key (the
+            // placeholder written here becomes its ordinal when the box is
+            // queued).
+            match self.fds.as_deref_mut() {
+                Some(fds) => fds.extend(crate::descriptor::take_handed()),
+                None => return Err(ValueError::unsupported(crate::descriptor::NEEDS_BOX)),
             }
         }
         #[cfg(not(unix))]
