@@ -13,6 +13,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::Arc;
 use std::time::Duration;
 
+use amp_engine::descriptors::Piece;
 use amp_engine::{Accepted, Listener, ReceivedDescriptors, Responders, Runtime, Split};
 use async_io::Async;
 use async_net::unix::UnixStream;
@@ -277,10 +278,21 @@ impl amp_engine::WriteHalf for UnixWriter {
         true
     }
 
-    async fn send_descriptor(&mut self, byte: u8, passed: BorrowedFd<'_>) -> io::Result<()> {
-        self.0
-            .write_with(|s| amp_engine::descriptors::send(fd(s), byte, passed))
-            .await
-            .map(drop)
+    async fn write_with_descriptors(
+        &mut self,
+        bytes: &[u8],
+        fds: &[(usize, Arc<std::os::fd::OwnedFd>)],
+    ) -> io::Result<()> {
+        for piece in amp_engine::descriptors::pieces(bytes, fds)? {
+            match piece {
+                Piece::Plain(plain) => self.write_all(plain).await?,
+                Piece::WithDescriptor(byte, passed) => {
+                    self.0
+                        .write_with(|s| amp_engine::descriptors::send(fd(s), byte, passed))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
     }
 }

@@ -8,7 +8,8 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
-use std::os::fd::BorrowedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::sync::Arc;
 
 use rustix::net::{
     RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags, SendAncillaryBuffer,
@@ -97,4 +98,49 @@ pub fn send(socket: BorrowedFd<'_>, byte: u8, fd: BorrowedFd<'_>) -> io::Result<
         &mut control,
         flags,
     )?)
+}
+
+/// One piece of what [`pieces`] cuts: bytes to write plainly, or one byte
+/// to send with one descriptor.
+#[derive(Debug)]
+pub enum Piece<'a> {
+    /// Bytes to write as they are (never empty).
+    Plain(&'a [u8]),
+    /// One byte, sent with this descriptor in a `sendmsg` of its own.
+    WithDescriptor(u8, BorrowedFd<'a>),
+}
+
+/// Cuts `bytes` for [`WriteHalf::write_with_descriptors`](crate::WriteHalf::write_with_descriptors):
+/// each descriptor with the byte at its position, the bytes between plain.
+/// A position outside `bytes`, or not after the previous one, is an error
+/// (the writer never makes one: each descriptor is queued with a byte of
+/// its own box).
+///
+/// ```
+/// use amp_engine::descriptors::{Piece, pieces};
+/// let (s, _) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let fds = [(2, std::sync::Arc::new(std::os::fd::OwnedFd::from(s)))];
+/// let cut = pieces(b"abcd", &fds).unwrap();
+/// assert!(matches!(cut[..], [Piece::Plain(b"ab"), Piece::WithDescriptor(b'c', _), Piece::Plain(b"d")]));
+/// ```
+pub fn pieces<'a>(bytes: &'a [u8], fds: &'a [(usize, Arc<OwnedFd>)]) -> io::Result<Vec<Piece<'a>>> {
+    let mut cut = Vec::with_capacity(2 * fds.len() + 1);
+    let mut at = 0;
+    for (pos, fd) in fds {
+        let pos = *pos;
+        let Some(&byte) = bytes.get(pos).filter(|_| pos >= at) else {
+            return Err(io::Error::other(
+                "a descriptor queued outside the bytes taken with it",
+            ));
+        };
+        if pos > at {
+            cut.push(Piece::Plain(&bytes[at..pos]));
+        }
+        cut.push(Piece::WithDescriptor(byte, fd.as_fd()));
+        at = pos + 1;
+    }
+    if at < bytes.len() {
+        cut.push(Piece::Plain(&bytes[at..]));
+    }
+    Ok(cut)
 }

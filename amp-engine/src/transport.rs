@@ -97,7 +97,7 @@ pub trait WriteHalf: Send + 'static {
     /// Closes the sending direction once everything is written.
     fn close(&mut self) -> impl Future<Output = io::Result<()>> + Send;
 
-    /// Whether this half sends descriptors ([`send_descriptor`](Self::send_descriptor)):
+    /// Whether this half sends descriptors ([`write_with_descriptors`](Self::write_with_descriptors)):
     /// a UNIX socket's does. The engine then lets boxes carry
     /// [`Descriptor`](amp_core::values::Descriptor) values; otherwise they
     /// are refused locally. The default is `false`.
@@ -116,10 +116,15 @@ pub trait WriteHalf: Send + 'static {
         false
     }
 
-    /// Sends `fd` with the one byte `byte` (a `sendmsg` with `SCM_RIGHTS`),
-    /// as Twisted's UNIX transport sends each descriptor. The writer calls
-    /// it only if [`passes_descriptors`](Self::passes_descriptors); the
-    /// default fails with `Unsupported`.
+    /// Writes all of `bytes` (and flushes them), sending each descriptor
+    /// of `fds` with the one byte at its position in `bytes` (a `sendmsg`
+    /// of its own with `SCM_RIGHTS`), as Twisted's UNIX transport sends
+    /// them, and the bytes between them plainly:
+    /// [`descriptors::pieces`](crate::descriptors::pieces) cuts them so.
+    /// The writer calls it, instead of [`write_all`](Self::write_all),
+    /// only for bytes that carry descriptors, and only if
+    /// [`passes_descriptors`](Self::passes_descriptors); the default fails
+    /// with `Unsupported`.
     ///
     /// ```
     /// # use amp_engine::WriteHalf;
@@ -128,18 +133,18 @@ pub trait WriteHalf: Send + 'static {
     /// #     async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) }
     /// #     async fn close(&mut self) -> std::io::Result<()> { Ok(()) }
     /// # }
-    /// use std::os::fd::AsFd;
     /// let (s, _) = std::os::unix::net::UnixStream::pair().unwrap();
-    /// let sent = futures_executor::block_on(W.send_descriptor(b'x', s.as_fd()));
+    /// let fds = [(0, std::sync::Arc::new(std::os::fd::OwnedFd::from(s)))];
+    /// let sent = futures_executor::block_on(W.write_with_descriptors(b"x", &fds));
     /// assert_eq!(sent.unwrap_err().kind(), std::io::ErrorKind::Unsupported);
     /// ```
     #[cfg(unix)]
-    fn send_descriptor(
+    fn write_with_descriptors(
         &mut self,
-        byte: u8,
-        fd: std::os::fd::BorrowedFd<'_>,
+        bytes: &[u8],
+        fds: &[(usize, std::sync::Arc<std::os::fd::OwnedFd>)],
     ) -> impl Future<Output = io::Result<()>> + Send {
-        let _ = (byte, fd);
+        let _ = (bytes, fds);
         async {
             Err(io::Error::new(
                 io::ErrorKind::Unsupported,

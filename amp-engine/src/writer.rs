@@ -96,7 +96,7 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
             let written = if fds.is_empty() {
                 writer.write_all(&bytes).await
             } else {
-                write_passing(&mut writer, &bytes, fds).await
+                writer.write_with_descriptors(&bytes, &fds).await
             };
             #[cfg(not(unix))]
             let written = writer.write_all(&bytes).await;
@@ -241,37 +241,6 @@ async fn ended(shared: &Shared) {
         }
         listener.await;
     }
-}
-
-/// Writes `bytes`, sending each descriptor with the byte at its position
-/// (one `sendmsg` each, as Twisted does) and the bytes between them
-/// plainly.
-#[cfg(unix)]
-async fn write_passing<W: WriteHalf>(
-    writer: &mut W,
-    bytes: &[u8],
-    fds: amp_core::descriptor::Outgoing,
-) -> std::io::Result<()> {
-    use std::os::fd::AsFd;
-    let mut at = 0;
-    for (pos, fd) in fds {
-        // Each descriptor was queued with a byte of a box taken along with
-        // it, after the previous one's.
-        let Some(&byte) = bytes.get(pos).filter(|_| pos >= at) else {
-            return Err(std::io::Error::other(
-                "a descriptor queued outside the bytes taken with it",
-            ));
-        };
-        if pos > at {
-            writer.write_all(&bytes[at..pos]).await?;
-        }
-        writer.send_descriptor(byte, fd.as_fd()).await?;
-        at = pos + 1;
-    }
-    if at < bytes.len() {
-        writer.write_all(&bytes[at..]).await?;
-    }
-    Ok(())
 }
 
 /// Closes the descriptors still queued when the writer stops (dropped).

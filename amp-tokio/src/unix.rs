@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
+use amp_engine::descriptors::Piece;
 use amp_engine::{Accepted, Listener, ReceivedDescriptors, Responders};
 use bytes::BytesMut;
 use tokio::io::{AsyncWriteExt, Interest};
@@ -258,13 +259,24 @@ impl amp_engine::WriteHalf for UnixWriter {
         true
     }
 
-    async fn send_descriptor(&mut self, byte: u8, fd: BorrowedFd<'_>) -> io::Result<()> {
-        let stream: &UnixStream = self.0.as_ref();
-        stream
-            .async_io(Interest::WRITABLE, || {
-                amp_engine::descriptors::send(socket(stream), byte, fd)
-            })
-            .await
-            .map(drop)
+    async fn write_with_descriptors(
+        &mut self,
+        bytes: &[u8],
+        fds: &[(usize, std::sync::Arc<std::os::fd::OwnedFd>)],
+    ) -> io::Result<()> {
+        for piece in amp_engine::descriptors::pieces(bytes, fds)? {
+            match piece {
+                Piece::Plain(plain) => self.0.write_all(plain).await?,
+                Piece::WithDescriptor(byte, fd) => {
+                    let stream: &UnixStream = self.0.as_ref();
+                    stream
+                        .async_io(Interest::WRITABLE, || {
+                            amp_engine::descriptors::send(socket(stream), byte, fd)
+                        })
+                        .await?;
+                }
+            }
+        }
+        self.0.flush().await
     }
 }

@@ -22,9 +22,32 @@ pub(super) trait Finish: Sized {
     fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>, fds: Outgoing) -> Self;
 }
 
-/// The descriptors of `Descriptor` values, under their keys.
+/// The descriptors of a box's `Descriptor` values: the one a value just
+/// handed over, and those under their keys. Made only when a box has one,
+/// so a builder without descriptors grows by one pointer.
 #[cfg(unix)]
-pub(super) type Outgoing = Vec<(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)>;
+#[derive(Default)]
+pub(super) struct BuilderFds {
+    pub(super) handed: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    outgoing: Vec<(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)>,
+}
+
+#[cfg(unix)]
+impl BuilderFds {
+    /// Keeps the descriptor just handed over, if any, under `key` (out of
+    /// the way of the builder's own code: only a box with descriptors
+    /// comes here).
+    #[cold]
+    #[inline(never)]
+    fn keep(&mut self, key: &[u8]) {
+        if let Some(fd) = self.handed.take() {
+            self.outgoing.push((Bytes::copy_from_slice(key), fd));
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(super) type Outgoing = Option<Box<BuilderFds>>;
 #[cfg(not(unix))]
 pub(super) type Outgoing = ();
 
@@ -34,8 +57,8 @@ impl Finish for AmpBox {
     #[inline]
     fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>, fds: Outgoing) -> Self {
         #[cfg(unix)]
-        if !fds.is_empty() {
-            return AmpBox::from_wire(frame, pairs).with_outgoing(fds);
+        if let Some(fds) = fds {
+            return AmpBox::from_wire(frame, pairs).with_outgoing(fds.outgoing);
         }
         #[cfg(not(unix))]
         let () = fds;
@@ -62,12 +85,9 @@ pub(super) struct BoxBuilder<O> {
     pairs: SmallVec<[Pair; 6]>,
     /// A map key written, waiting for its value: where its pair starts.
     key: Option<usize>,
-    /// The descriptor a `Descriptor` value just handed over.
+    /// The descriptors of the box's `Descriptor` values.
     #[cfg(unix)]
-    handed: Vec<std::sync::Arc<std::os::fd::OwnedFd>>,
-    /// The descriptors of the box's `Descriptor` values, under their keys.
-    #[cfg(unix)]
-    outgoing: Outgoing,
+    fds: Outgoing,
     finish: PhantomData<fn() -> O>,
 }
 
@@ -105,9 +125,7 @@ impl<O: Finish> BoxBuilder<O> {
             pairs: SmallVec::with_capacity(len),
             key: None,
             #[cfg(unix)]
-            handed: Vec::new(),
-            #[cfg(unix)]
-            outgoing: Vec::new(),
+            fds: None,
             finish: PhantomData,
         }
     }
@@ -139,7 +157,7 @@ impl<O: Finish> BoxBuilder<O> {
             out: &mut self.buf,
             #[cfg(unix)]
             fds: if O::DESCRIPTORS {
-                Some(&mut self.handed)
+                Some(&mut self.fds)
             } else {
                 None
             },
@@ -173,9 +191,8 @@ impl<O: Finish> BoxBuilder<O> {
         // A Descriptor value handed its descriptor over: it goes with the
         // box, under this key.
         #[cfg(unix)]
-        if let Some(fd) = self.handed.pop() {
-            let key = Bytes::copy_from_slice(&self.buf[key_start..key_start + key_len]);
-            self.outgoing.push((key, fd));
+        if let Some(fds) = &mut self.fds {
+            fds.keep(&self.buf[key_start..key_start + key_len]);
         }
         self.pairs.push(Pair::in_frame(
             key_start as u32,
@@ -191,7 +208,7 @@ impl<O: Finish> BoxBuilder<O> {
         // What is left of the chunk serves the next box.
         SCRATCH.set(self.buf);
         #[cfg(unix)]
-        let fds = self.outgoing;
+        let fds = self.fds;
         #[cfg(not(unix))]
         let fds = ();
         O::finish(frame, self.pairs, fds)

@@ -13,7 +13,7 @@ pub(super) struct ValueSerializer<'a> {
     /// Where a `Descriptor` value hands its descriptor: only a box's own
     /// values have it (`ser::to_box`); elsewhere a descriptor is refused.
     #[cfg(unix)]
-    pub(super) fds: Option<&'a mut Vec<std::sync::Arc<std::os::fd::OwnedFd>>>,
+    pub(super) fds: Option<&'a mut super::box_builder::Outgoing>,
 }
 
 impl<'a> ValueSerializer<'a> {
@@ -152,10 +152,7 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
             // A descriptor: the box takes it under this value's key (the
             // placeholder written here becomes its ordinal when the box is
             // queued).
-            match self.fds.as_deref_mut() {
-                Some(fds) => fds.extend(crate::descriptor::take_handed()),
-                None => return Err(ValueError::unsupported(crate::descriptor::NEEDS_BOX)),
-            }
+            take_descriptor(self.fds.as_deref_mut())?;
         }
         #[cfg(not(unix))]
         let _ = name;
@@ -232,5 +229,22 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
 
     fn is_human_readable(&self) -> bool {
         true
+    }
+}
+
+/// A `Descriptor` value is being written: the box being built takes its
+/// descriptor; anywhere else it is refused.
+#[cfg(unix)]
+#[cold]
+#[inline(never)]
+fn take_descriptor(fds: Option<&mut super::box_builder::Outgoing>) -> Result<(), ValueError> {
+    match fds {
+        Some(fds) => {
+            if let Some(fd) = crate::descriptor::take_handed() {
+                fds.get_or_insert_with(Box::default).handed = Some(fd);
+            }
+            Ok(())
+        }
+        None => Err(ValueError::unsupported(crate::descriptor::NEEDS_BOX)),
     }
 }
