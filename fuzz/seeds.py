@@ -198,7 +198,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else DEFAULT_VECTORS
     with open(path) as f:
         vectors = json.load(f)
-    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "cli_pcap", "txampext", "mux", "switch")}
+    seeds = {t: {} for t in ("decoder", "values", "serde_box", "dispatcher", "router", "cli_proxy", "cli_pcap", "txampext", "mux", "switch", "descriptors")}
 
     def add(target, name, data):
         seeds[target][name] = bytes(data)
@@ -568,6 +568,28 @@ def main():
     add("cli_pcap", "seed-howto-raw", b"\x00" + raw)
     add("cli_pcap", "seed-truncated", b"\x00" + cap[: len(cap) // 2])
     add("cli_pcap", "seed-header-only", b"\x00" + cap[:24])
+
+    # descriptors: requests naming descriptors that came with them (whole,
+    # split, two at once), unclaimed ones, lost control data, calls of our
+    # own, and more held than the bound. Steps: 0 = a read (length-prefixed
+    # bytes, then how many descriptors came with them), 2 = control data
+    # lost, 3 = end of stream, 4 = a call (two choices: which descriptors);
+    # each request then takes one choice (keep its arguments a while).
+    def take(pairs, ask="1"):
+        return encode_box([(b"_ask", ask.encode()), (b"_command", b"Take")] + pairs)
+
+    one = take([(b"fd", b"0")])
+    two = take([(b"fd", b"0"), (b"other", b"1")])
+    add("descriptors", "seed-one", bytes([0, len(one)]) + one + bytes([1, 1]))
+    add("descriptors", "seed-split", bytes([0, 1, one[0], 1, 0, len(one) - 1]) + one[1:] + bytes([0, 0]))
+    add("descriptors", "seed-two", bytes([0, len(two)]) + two + bytes([2, 1]))
+    plain = take([(b"text", b"hi")])
+    add("descriptors", "seed-unclaimed", bytes([0, len(plain)]) + plain + bytes([3, 0]))
+    add("descriptors", "seed-missing", bytes([0, len(one)]) + one + bytes([0, 0]))
+    add("descriptors", "seed-lost", bytes([0, len(one)]) + one + bytes([1, 2]))
+    add("descriptors", "seed-call", bytes([4, 1, 1, 4, 0, 1, 0, len(one)]) + one + bytes([1, 1, 3]))
+    head = [0x00, 0xFF] + [ord("k")] * 20
+    add("descriptors", "seed-too-many", b"".join(bytes([0, 1, b, 3]) for b in head) + bytes([3]))
 
     for target, files in seeds.items():
         d = os.path.join(HERE, "corpus", target)

@@ -275,3 +275,32 @@ class SwitchToEcho(amp.ProtocolSwitchCommand):
 
     arguments = []
     response = []
+
+
+# -- Descriptor passing (UNIX sockets only) -------------------------------------
+
+
+class WriteTo(amp.Command):
+    """
+    The responder writes `text`, as UTF-8, into the descriptor it received,
+    closes it, and answers how many bytes it wrote.
+    """
+
+    arguments = [(b"fd", amp.Descriptor()), (b"text", amp.Unicode())]
+    response = [(b"written", amp.Integer())]
+
+
+class OpenGreeting(amp.Command):
+    """
+    The responder answers with the read end of a pipe holding
+    ``hello from <implementation>\\n`` (``Twisted`` for these peers,
+    ``amp-rs`` for the Rust ones), and closes its own ends.
+    """
+
+    arguments = []
+    response = [(b"fd", amp.Descriptor())]
+
+
+def greeting(implementation):
+    """The bytes OpenGreeting's pipe holds."""
+    return f"hello from {implementation}\n".encode("utf-8")

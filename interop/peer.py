@@ -45,10 +45,13 @@ from commands import (
     Hang,
     Notify,
     NotifyFail,
+    OpenGreeting,
     Storm,
     Sum,
     SwitchToEcho,
+    WriteTo,
     echo_repr,
+    greeting,
 )
 
 
@@ -185,6 +188,29 @@ class InteropProtocol(amp.AMP):
 
     # -- Protocol switching ------------------------------------------------
 
+    @WriteTo.responder
+    def write_to(self, fd, text):
+        data = text.encode("utf-8")
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+        finally:
+            os.close(fd)
+        return {"written": len(data)}
+
+    @OpenGreeting.responder
+    def open_greeting(self):
+        read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, greeting("Twisted"))
+        finally:
+            os.close(write_end)
+        # Twisted's transport sends the descriptor when it next writes, so
+        # the read end stays open until then (a second is plenty).
+        reactor.callLater(1.0, _close_quietly, read_end)
+        return {"fd": read_end}
+
     @SwitchToEcho.responder
     def switch_to_echo(self):
         # The protocol switched to: ProtocolSwitchCommand's responder
@@ -194,6 +220,13 @@ class InteropProtocol(amp.AMP):
 
 
 # -- Helpers -------------------------------------------------------------------
+
+
+def _close_quietly(fd):
+    try:
+        os.close(fd)
+    except OSError:
+        pass
 
 
 def parse_address(text, default="127.0.0.1:1234"):

@@ -21,7 +21,7 @@ seconds=${1:-60}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(decoder values serde_box dispatcher router cli_decode cli_proxy cli_pcap txampext mux)
+    targets=(decoder values serde_box dispatcher router cli_decode cli_proxy cli_pcap txampext mux descriptors)
 fi
 
 # shellcheck source=scripts/processes.sh

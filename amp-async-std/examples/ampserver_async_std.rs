@@ -23,7 +23,9 @@ fn main() -> ExitCode {
         match flags.where_to(Side::Server) {
             Address::Tcp(addr) => serve_tcp(&flags, addr).await.map(|()| ExitCode::SUCCESS),
             Address::Unix(path) => {
-                let server = amp_async_std::unix::bind(AsyncStd, &path, |_| howto::responders())?;
+                let server = amp_async_std::unix::bind(AsyncStd, &path, |_| {
+                    amp_conformance::catalogue::descriptor_responders(howto::responders())
+                })?;
                 howto::serve_unix(server, &path)
                     .await
                     .map(|()| ExitCode::SUCCESS)

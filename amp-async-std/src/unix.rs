@@ -8,11 +8,17 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use amp_engine::{Accepted, Listener, Responders, Runtime, Split};
-use async_net::unix::UnixStream;
-use futures_util::io::{ReadHalf, WriteHalf};
+use std::io::Write;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::Arc;
+use std::time::Duration;
 
-use crate::transport::{self, Reader, Writer};
+use amp_engine::descriptors::Piece;
+use amp_engine::{Accepted, Listener, ReceivedDescriptors, Responders, Runtime, Split};
+use async_io::Async;
+use async_net::unix::UnixStream;
+use bytes::BytesMut;
+
 use crate::{Options, Peer};
 
 /// Connects to the UNIX socket at `path` and serves `responders` on the
@@ -55,9 +61,32 @@ pub async fn connect_with(
     options: Options,
 ) -> io::Result<Peer> {
     let stream = UnixStream::connect(path.as_ref()).await?;
-    Ok(crate::from_stream_with(
-        runtime, stream, None, responders, options,
-    ))
+    Ok(from_unix_stream(&runtime, stream, responders, options))
+}
+
+/// Serves `responders` on a connected UNIX stream (one end of
+/// `UnixStream::pair`, say) on `runtime`, passing descriptors: `connect`
+/// without the connecting.
+///
+/// ```
+/// use amp_async_std::Smol;
+/// smol::block_on(async {
+///     let (a, b) = async_net::unix::UnixStream::pair().unwrap();
+///     let server = amp_async_std::unix::from_unix_stream(&Smol, a, amp_async_std::Responders::new(), Default::default());
+///     let client = amp_async_std::unix::from_unix_stream(&Smol, b, amp_async_std::Responders::new(), Default::default());
+///     let answer = client.call_remote("Nope", amp_core::AmpBox::new()).await;
+///     assert!(matches!(answer, Err(amp_core::CallError::Remote(e)) if e.code == "UNHANDLED"));
+///     drop(server);
+/// });
+/// ```
+pub fn from_unix_stream(
+    runtime: &impl Runtime,
+    stream: UnixStream,
+    responders: Responders,
+    options: Options,
+) -> Peer {
+    let (reader, writer) = split(stream);
+    amp_engine::spawn(runtime, reader, writer, None, responders, options)
 }
 
 /// An `async-net` UNIX socket listener, as the
@@ -100,14 +129,14 @@ impl UnixListener {
 }
 
 impl Listener for UnixListener {
-    type Reader = Reader<ReadHalf<UnixStream>>;
-    type Writer = Writer<WriteHalf<UnixStream>>;
+    type Reader = UnixReader;
+    type Writer = UnixWriter;
     /// UNIX peers have no address.
     type Addr = ();
 
     async fn accept(&self) -> io::Result<Accepted<Self::Reader, Self::Writer, ()>> {
         let (stream, _) = self.listener.accept().await?;
-        let (reader, writer) = transport::split(stream);
+        let (reader, writer) = split(stream);
         Ok(Accepted {
             reader,
             writer,
@@ -157,4 +186,115 @@ where
     F: Fn(()) -> Responders + Send + Sync + 'static,
 {
     Ok(Server::new(runtime, UnixListener::bind(path)?, factory))
+}
+
+/// Bytes asked of the socket per read.
+const CHUNK: usize = 64 * 1024;
+
+type Socket = Arc<Async<std::os::unix::net::UnixStream>>;
+
+/// Splits a UNIX stream into the engine's halves, which pass descriptors
+/// (`SCM_RIGHTS`; see [`amp_core::descriptor`]): the reader uses `recvmsg`
+/// and keeps what descriptors come, the writer sends each queued
+/// descriptor with one byte in a `sendmsg` of its own and everything else
+/// with plain writes.
+///
+/// ```
+/// use amp_engine::WriteHalf;
+/// let (a, _b) = async_net::unix::UnixStream::pair().unwrap();
+/// let (_reader, writer) = amp_async_std::unix::split(a);
+/// assert!(writer.passes_descriptors());
+/// ```
+pub fn split(stream: UnixStream) -> (UnixReader, UnixWriter) {
+    let socket: Socket = stream.into();
+    (
+        UnixReader {
+            socket: Arc::clone(&socket),
+            scratch: vec![0; CHUNK].into_boxed_slice(),
+            got: ReceivedDescriptors::default(),
+        },
+        UnixWriter(socket),
+    )
+}
+
+/// The receiving half of a UNIX stream (see [`split`]).
+#[derive(Debug)]
+pub struct UnixReader {
+    socket: Socket,
+    /// Where `recvmsg` reads (into initialised memory) before the bytes
+    /// are appended to the session's buffer.
+    scratch: Box<[u8]>,
+    got: ReceivedDescriptors,
+}
+
+/// The sending half of a UNIX stream (see [`split`]).
+#[derive(Debug)]
+pub struct UnixWriter(Socket);
+
+fn fd(stream: &std::os::unix::net::UnixStream) -> BorrowedFd<'_> {
+    stream.as_fd()
+}
+
+impl amp_engine::ReadHalf for UnixReader {
+    // Cancel-safe: `read_with` runs the `recvmsg` inside one poll, and the
+    // bytes it read are appended before that poll returns.
+    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        let UnixReader {
+            socket,
+            scratch,
+            got,
+        } = self;
+        let n = socket
+            .read_with(|s| amp_engine::descriptors::recv(fd(s), scratch, got))
+            .await?;
+        buf.extend_from_slice(&scratch[..n]);
+        Ok(n)
+    }
+
+    async fn sleep(duration: Duration) {
+        async_io::Timer::after(duration).await;
+    }
+
+    fn take_descriptors(&mut self) -> ReceivedDescriptors {
+        std::mem::take(&mut self.got)
+    }
+}
+
+impl amp_engine::WriteHalf for UnixWriter {
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        while !bytes.is_empty() {
+            let n = self.0.write_with(|mut s| s.write(bytes)).await?;
+            if n == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.0.get_ref().shutdown(std::net::Shutdown::Write)
+    }
+
+    fn passes_descriptors(&self) -> bool {
+        true
+    }
+
+    async fn write_with_descriptors(
+        &mut self,
+        bytes: &[u8],
+        fds: &[(usize, Arc<std::os::fd::OwnedFd>)],
+    ) -> io::Result<()> {
+        for piece in amp_engine::descriptors::pieces(bytes, fds)? {
+            match piece {
+                Piece::Plain(plain) => self.write_all(plain).await?,
+                Piece::WithDescriptor(byte, passed) => {
+                    self.0
+                        .write_with(|s| amp_engine::descriptors::send(fd(s), byte, passed))
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
 }

@@ -254,6 +254,100 @@ impl Command for SwitchToEcho {
     type Error = Infallible;
 }
 
+// -- Descriptor passing (UNIX sockets) -------------------------------------------
+
+/// What the Rust peers' `OpenGreeting` pipe holds: `hello from amp-rs\n`
+/// (Twisted's peers say `hello from Twisted\n`).
+pub const GREETING: &str = "hello from amp-rs\n";
+
+/// `WriteTo(fd: Descriptor, text: Unicode) -> (written: Integer)`'s
+/// arguments.
+#[cfg(unix)]
+#[derive(Serialize, Deserialize, Debug)]
+pub struct WriteToArgs {
+    /// Where to write.
+    pub fd: amp_core::values::Descriptor,
+    /// What to write, as UTF-8.
+    pub text: String,
+}
+
+/// `WriteTo`'s answer.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    /// Bytes written.
+    pub written: u64,
+}
+
+/// `WriteTo`: the responder writes the text into the descriptor it
+/// received, closes it, and answers the byte count.
+#[cfg(unix)]
+pub struct WriteTo;
+#[cfg(unix)]
+impl Command for WriteTo {
+    const NAME: &'static str = "WriteTo";
+    type Arguments = WriteToArgs;
+    type Response = Written;
+    type Error = Infallible;
+}
+
+/// `OpenGreeting`'s answer: the read end of a pipe.
+#[cfg(unix)]
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Greeting {
+    /// The pipe's read end.
+    pub fd: amp_core::values::Descriptor,
+}
+
+/// `OpenGreeting() -> (fd: Descriptor)`: the read end of a pipe that holds
+/// the responder's greeting ([`GREETING`] for Rust peers).
+#[cfg(unix)]
+pub struct OpenGreeting;
+#[cfg(unix)]
+impl Command for OpenGreeting {
+    const NAME: &'static str = "OpenGreeting";
+    type Arguments = Empty;
+    type Response = Greeting;
+    type Error = Infallible;
+}
+
+/// Adds the descriptor commands (`WriteTo`, `OpenGreeting`) to `r`: what
+/// the catalogue's responders and the `ampserver` examples on a UNIX
+/// socket answer.
+///
+/// ```
+/// let r = amp_conformance::catalogue::descriptor_responders(amp_engine::Responders::new());
+/// # drop(r);
+/// ```
+#[cfg(unix)]
+pub fn descriptor_responders(r: Responders) -> Responders {
+    use std::io::Write;
+    r.responder(WriteTo, |_, args: WriteToArgs| async move {
+        let fd = args
+            .fd
+            .into_owned_fd()
+            .map_err(|_| Failure::<Infallible>::undeclared("the descriptor is still being sent"))?;
+        let mut file = std::fs::File::from(fd);
+        file.write_all(args.text.as_bytes())
+            .map_err(|e| Failure::<Infallible>::undeclared(format!("writing: {e}")))?;
+        drop(file);
+        Ok::<_, Failure<Infallible>>(Written {
+            written: args.text.len() as u64,
+        })
+    })
+    .responder(OpenGreeting, |_, _: Empty| async move {
+        let (read_end, write_end) = rustix::pipe::pipe()
+            .map_err(|e| Failure::<Infallible>::undeclared(format!("pipe: {e}")))?;
+        std::fs::File::from(write_end)
+            .write_all(GREETING.as_bytes())
+            .map_err(|e| Failure::<Infallible>::undeclared(format!("writing: {e}")))?;
+        // Our write end is closed; the read end goes with the answer (and
+        // is closed here once sent).
+        Ok::<_, Failure<Infallible>>(Greeting {
+            fd: amp_core::values::Descriptor::new(read_end),
+        })
+    })
+}
+
 // -- Responders -----------------------------------------------------------------
 
 /// Responders for the whole catalogue, with a fresh Notify log: call it once
@@ -345,7 +439,10 @@ pub fn responders_counting_sums(sums: Arc<AtomicUsize>) -> Responders {
     let r = echo(r, EchoListOfString);
     let r = echo(r, EchoListOfBoolean);
     let r = echo(r, EchoAmpList);
-    echo(r, EchoPath)
+    let r = echo(r, EchoPath);
+    #[cfg(unix)]
+    let r = descriptor_responders(r);
+    r
 }
 
 /// Adds the responder of echo command `C`: the decoded value back, with its

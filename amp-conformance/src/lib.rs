@@ -33,6 +33,8 @@
 
 pub mod catalogue;
 pub mod commands;
+#[cfg(unix)]
+pub mod descriptors;
 pub mod hostile;
 pub mod howto;
 pub mod howto_tls;

@@ -58,6 +58,9 @@ pub struct AmpBox {
     /// without the terminator, every length already checked (a box the
     /// serializer wrote and nobody changed since): encoding it is one copy.
     wire: bool,
+    /// The descriptors the box carries (see [`crate::descriptor`]).
+    #[cfg(unix)]
+    attached: Option<std::sync::Arc<crate::descriptor::Attached>>,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -170,6 +173,8 @@ impl AmpBox {
             pairs: SmallVec::with_capacity(n),
             owned: Vec::with_capacity(2 * n),
             wire: false,
+            #[cfg(unix)]
+            attached: None,
         }
     }
 
@@ -220,6 +225,8 @@ impl AmpBox {
             pairs,
             owned: Vec::new(),
             wire: false,
+            #[cfg(unix)]
+            attached: None,
         }
     }
 
@@ -231,6 +238,72 @@ impl AmpBox {
             wire: true,
             ..AmpBox::from_frame(frame, pairs)
         }
+    }
+
+    /// How many descriptors the box carries: to send with it (its
+    /// [`Descriptor`](crate::values::Descriptor) arguments), or received
+    /// with it and not taken by an argument yet. Dropping the box closes
+    /// the received ones still here.
+    ///
+    /// ```
+    /// assert_eq!(amp_core::AmpBox::new().descriptor_count(), 0);
+    /// ```
+    #[cfg(unix)]
+    pub fn descriptor_count(&self) -> usize {
+        self.attached
+            .as_ref()
+            .map_or(0, |a| a.outgoing.len() + a.unclaimed())
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn attached(&self) -> Option<&std::sync::Arc<crate::descriptor::Attached>> {
+        self.attached.as_ref()
+    }
+
+    /// The descriptors to send with the box, under their keys, if any.
+    #[cfg(unix)]
+    #[inline]
+    pub(crate) fn outgoing_descriptors(
+        &self,
+    ) -> Option<&[(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)]> {
+        match &self.attached {
+            Some(a) if !a.outgoing.is_empty() => Some(&a.outgoing),
+            _ => None,
+        }
+    }
+
+    /// The box without its descriptors (what is encoded once they are
+    /// numbered).
+    #[cfg(unix)]
+    pub(crate) fn without_descriptors(&self) -> AmpBox {
+        AmpBox {
+            attached: None,
+            ..self.clone()
+        }
+    }
+
+    /// Hands the box the descriptors received with it.
+    #[cfg(unix)]
+    pub(crate) fn attach_received(
+        &mut self,
+        attached: std::sync::Arc<crate::descriptor::Attached>,
+    ) {
+        self.attached = Some(attached);
+    }
+
+    /// The box with the descriptors its `Descriptor` values handed over,
+    /// under their keys.
+    #[cfg(unix)]
+    pub(crate) fn with_outgoing(
+        mut self,
+        outgoing: Vec<(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)>,
+    ) -> AmpBox {
+        self.attached = Some(std::sync::Arc::new(crate::descriptor::Attached {
+            outgoing,
+            received: Default::default(),
+            held: None,
+        }));
+        self
     }
 
     /// The pairs' wire form without the terminator, when the box holds it
@@ -486,6 +559,8 @@ impl AmpBox {
             pairs,
             owned: self.owned.clone(),
             wire: false,
+            #[cfg(unix)]
+            attached: self.attached.clone(),
         }
     }
 }

@@ -415,13 +415,18 @@ impl Connection {
                 return None;
             }
             match self.decoder.decode() {
-                Ok(Some(b)) => match self.dispatcher.receive(b) {
-                    // Nothing is queued (checked above): this is the next
-                    // event.
-                    Ok(Some(event)) => return Some(event),
-                    Ok(None) => {}
-                    Err(e) => self.dispatcher.close(ConnectionError::Protocol(e)),
-                },
+                #[cfg_attr(not(unix), allow(unused_mut))]
+                Ok(Some(mut b)) => {
+                    #[cfg(unix)]
+                    self.attach_received(&mut b);
+                    match self.dispatcher.receive(b) {
+                        // Nothing is queued (checked above): this is the next
+                        // event.
+                        Ok(Some(event)) => return Some(event),
+                        Ok(None) => {}
+                        Err(e) => self.dispatcher.close(ConnectionError::Protocol(e)),
+                    }
+                }
                 Ok(None) => {
                     if !self.eof {
                         self.drained_at = self.decoder.consumed() + self.decoder.buffered() as u64;
@@ -760,5 +765,143 @@ impl Connection {
     /// ```
     pub fn close_reason(&self) -> Option<&ConnectionError> {
         self.dispatcher.close_reason()
+    }
+}
+
+/// Descriptor passing (see [`crate::descriptor`]).
+#[cfg(unix)]
+impl Connection {
+    /// Turns descriptor passing on (the transport is a UNIX socket that
+    /// carries them): see [`Dispatcher::pass_descriptors`].
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// c.pass_descriptors();
+    /// assert!(c.passes_descriptors());
+    /// ```
+    pub fn pass_descriptors(&mut self) {
+        self.dispatcher.pass_descriptors();
+    }
+
+    /// Whether descriptor passing is on.
+    ///
+    /// ```
+    /// assert!(!amp_core::Connection::default().passes_descriptors());
+    /// ```
+    pub fn passes_descriptors(&self) -> bool {
+        self.dispatcher.passes_descriptors()
+    }
+
+    /// Descriptors that came with the bytes just fed (one `recvmsg`'s):
+    /// they belong to the box that holds the last of those bytes, and each
+    /// gets the next received ordinal. Closed at once if passing is off,
+    /// the connection has ended, or no byte came with them; more than
+    /// [`MAX_HELD_DESCRIPTORS`](crate::descriptor::MAX_HELD_DESCRIPTORS)
+    /// held and not taken by an argument (waiting for their box, or in
+    /// boxes not dropped yet) end the connection
+    /// ([`DescriptorError::TooMany`](crate::descriptor::DescriptorError::TooMany)).
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// use amp_core::{Connection, Event};
+    /// #[derive(serde::Deserialize)]
+    /// struct Args { fd: amp_core::values::Descriptor }
+    ///
+    /// let mut c = Connection::default();
+    /// c.pass_descriptors();
+    /// let (received, _other) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// c.handle_input(b"\x00\x08_command\x00\x04Take\x00\x02fd\x00\x010\x00\x00");
+    /// c.receive_descriptors([OwnedFd::from(received)]);
+    /// let Some(Event::Request(req)) = c.poll_event() else { panic!() };
+    /// assert_eq!(req.arguments.descriptor_count(), 1);
+    /// let args: Args = amp_core::de::from_box(&req.arguments).unwrap();
+    /// assert_eq!(req.arguments.descriptor_count(), 0); // the argument took it
+    /// # drop(args);
+    /// ```
+    pub fn receive_descriptors(&mut self, fds: impl IntoIterator<Item = std::os::fd::OwnedFd>) {
+        use crate::descriptor::{DescriptorError, MAX_HELD_DESCRIPTORS};
+        let end = self.decoder.consumed() + self.decoder.buffered() as u64;
+        if self.dispatcher.is_closed() || end == 0 {
+            return;
+        }
+        let Some(passing) = self.dispatcher.passing_mut() else {
+            return;
+        };
+        let mut too_many = false;
+        for fd in fds {
+            if passing.holding() >= MAX_HELD_DESCRIPTORS {
+                too_many = true;
+                drop(fd);
+                continue;
+            }
+            passing
+                .incoming
+                .push_back((end - 1, passing.next_received, fd));
+            passing.next_received += 1;
+        }
+        if too_many {
+            self.dispatcher
+                .close(ConnectionError::Protocol(ProtocolError::Descriptors(
+                    DescriptorError::TooMany {
+                        limit: MAX_HELD_DESCRIPTORS,
+                    },
+                )));
+        }
+    }
+
+    /// The transport lost descriptors the peer sent (truncated control
+    /// data): the numbering is off, so the connection ends
+    /// ([`DescriptorError::Truncated`](crate::descriptor::DescriptorError::Truncated)).
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// c.descriptors_lost();
+    /// assert!(c.is_closed());
+    /// ```
+    pub fn descriptors_lost(&mut self) {
+        self.dispatcher
+            .close(ConnectionError::Protocol(ProtocolError::Descriptors(
+                crate::descriptor::DescriptorError::Truncated,
+            )));
+    }
+
+    /// Hands a decoded box the descriptors that came with its bytes.
+    fn attach_received(&mut self, b: &mut AmpBox) {
+        let end = self.decoder.consumed();
+        if let Some(passing) = self.dispatcher.passing_mut()
+            && let Some(attached) = passing.for_box(end)
+        {
+            b.attach_received(attached);
+        }
+    }
+
+    /// Bytes taken for sending so far (see [`Dispatcher::transmitted`]).
+    ///
+    /// ```
+    /// assert_eq!(amp_core::Connection::default().transmitted(), 0);
+    /// ```
+    pub fn transmitted(&self) -> u64 {
+        self.dispatcher.transmitted()
+    }
+
+    /// See [`Dispatcher::take_descriptors`].
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// let from = c.transmitted();
+    /// let _bytes = c.take_transmit();
+    /// assert!(c.take_descriptors(from).is_empty());
+    /// ```
+    pub fn take_descriptors(&mut self, taken_from: u64) -> crate::descriptor::Outgoing {
+        self.dispatcher.take_descriptors(taken_from)
+    }
+
+    /// See [`Dispatcher::drop_outgoing_descriptors`].
+    ///
+    /// ```
+    /// amp_core::Connection::default().drop_outgoing_descriptors();
+    /// ```
+    pub fn drop_outgoing_descriptors(&mut self) {
+        self.dispatcher.drop_outgoing_descriptors();
     }
 }

@@ -82,6 +82,11 @@ use crate::values::{
 /// assert_eq!(amp_core::de::from_box::<Nothing>(&b).unwrap(), Nothing);
 /// ```
 pub fn from_box<'de, T: Deserialize<'de>>(b: &'de AmpBox) -> Result<T, ValueError> {
+    // The descriptors that came with the box, for its `Descriptor` values.
+    #[cfg(unix)]
+    let _installed = b
+        .attached()
+        .map(|a| crate::descriptor::Installed::new(std::sync::Arc::clone(a)));
     T::deserialize(BoxDeserializer { b })
 }
 

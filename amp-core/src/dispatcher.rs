@@ -95,6 +95,9 @@ pub struct Dispatcher {
     routed: bool,
     raw_boxes: bool,
     closed: Option<ConnectionError>,
+    /// Descriptor passing, once turned on (see [`crate::descriptor`]).
+    #[cfg(unix)]
+    passing: Option<Box<crate::descriptor::Passing>>,
 }
 
 impl Default for Dispatcher {
@@ -123,6 +126,8 @@ impl Dispatcher {
             routed: false,
             raw_boxes: config.raw_boxes,
             closed: None,
+            #[cfg(unix)]
+            passing: None,
         }
     }
 
@@ -210,6 +215,16 @@ impl Dispatcher {
     /// Writes a box made of `head` pairs, then `body`'s pairs, then `_route`
     /// if routed, then the terminator. On error nothing is written.
     fn write_box(&mut self, head: &[(&[u8], &[u8])], body: Body<'_>) -> Result<(), SendError> {
+        #[cfg(unix)]
+        if let Body::Box(b) = body
+            && let Some(fds) = b.outgoing_descriptors()
+        {
+            let (plain, first) = self.number_descriptors(b, fds)?;
+            let at = self.transmitted + self.out.len() as u64;
+            self.write_box(head, Body::Box(&plain))?;
+            self.queue_descriptors(at, first, fds);
+            return Ok(());
+        }
         let start = self.out.len();
         let result = self.write_box_inner(head, body);
         if result.is_err() {
@@ -372,7 +387,15 @@ impl Dispatcher {
         arguments: &C::Arguments,
     ) -> Result<Option<CallId>, CallError<C::Error>> {
         self.check_open()?;
-        let wire = ser::to_wire(arguments).map_err(CallError::Value)?;
+        let wire = match ser::to_wire(arguments) {
+            Ok(wire) => wire,
+            // Descriptors go with a box.
+            Err(e) if e.needs_box() => {
+                let b = ser::to_box(arguments).map_err(CallError::Value)?;
+                return Ok(self.call_body(C::NAME, Body::Box(&b), C::REQUIRES_ANSWER)?);
+            }
+            Err(e) => return Err(CallError::Value(e)),
+        };
         Ok(self.call_body(C::NAME, Body::Wire(&wire), C::REQUIRES_ANSWER)?)
     }
 
@@ -511,7 +534,11 @@ impl Dispatcher {
                     // failure, as an exception while serializing is in
                     // Twisted: the peer is told UNKNOWN and the reason is
                     // logged here (with the `tracing` feature).
-                    Err(e @ (SendError::Codec(_) | SendError::ReservedKey(_))) => {
+                    Err(
+                        e @ (SendError::Codec(_)
+                        | SendError::ReservedKey(_)
+                        | SendError::Descriptors(_)),
+                    ) => {
                         #[cfg(feature = "tracing")]
                         tracing::error!(
                             tag = %String::from_utf8_lossy(tag),
@@ -547,6 +574,14 @@ impl Dispatcher {
     /// ```
     pub fn send_box(&mut self, b: &AmpBox) -> Result<(), SendError> {
         self.check_open()?;
+        #[cfg(unix)]
+        if let Some(fds) = b.outgoing_descriptors() {
+            let (plain, first) = self.number_descriptors(b, fds)?;
+            let at = self.transmitted + self.out.len() as u64;
+            self.send_box(&plain)?;
+            self.queue_descriptors(at, first, fds);
+            return Ok(());
+        }
         if self.routed && b.contains_key("_route") {
             return Err(SendError::ReservedKey(Bytes::from_static(b"_route")));
         }
@@ -719,6 +754,12 @@ impl Dispatcher {
         }
         self.forgotten.clear();
         self.owed.clear();
+        // Received descriptors waiting for the rest of their box never get
+        // one: closed now. (Queued ones go when the writer is done.)
+        #[cfg(unix)]
+        if let Some(passing) = &mut self.passing {
+            passing.incoming.clear();
+        }
         self.events.push_back(Event::Closed(reason.clone()));
         self.closed = Some(reason);
     }
@@ -783,6 +824,133 @@ impl Dispatcher {
         } else {
             dst.extend_from_slice(&self.out);
             self.out.clear();
+        }
+    }
+}
+
+/// Descriptor passing (see [`crate::descriptor`]).
+#[cfg(unix)]
+impl Dispatcher {
+    /// Turns descriptor passing on: the transport is a UNIX socket that
+    /// sends and receives them. Until then a box carrying a descriptor is
+    /// refused ([`SendError::Descriptors`]) and received ones are closed.
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// assert!(!d.passes_descriptors());
+    /// d.pass_descriptors();
+    /// assert!(d.passes_descriptors());
+    /// ```
+    pub fn pass_descriptors(&mut self) {
+        if self.passing.is_none() {
+            self.passing = Some(Box::default());
+        }
+    }
+
+    /// Whether descriptor passing is on.
+    ///
+    /// ```
+    /// assert!(!amp_core::Dispatcher::default().passes_descriptors());
+    /// ```
+    pub fn passes_descriptors(&self) -> bool {
+        self.passing.is_some()
+    }
+
+    pub(crate) fn passing_mut(&mut self) -> Option<&mut crate::descriptor::Passing> {
+        self.passing.as_deref_mut()
+    }
+
+    /// The box with its descriptors' ordinals in place of their values,
+    /// and the first ordinal; or why they cannot be sent.
+    fn number_descriptors(
+        &self,
+        b: &AmpBox,
+        fds: &[(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)],
+    ) -> Result<(AmpBox, u64), SendError> {
+        use crate::descriptor::{DescriptorError, MAX_HELD_DESCRIPTORS};
+        let Some(passing) = self.passing.as_deref() else {
+            return Err(SendError::Descriptors(DescriptorError::Unsupported));
+        };
+        if passing.outgoing.len() + fds.len() > MAX_HELD_DESCRIPTORS {
+            return Err(SendError::Descriptors(DescriptorError::TooMany {
+                limit: MAX_HELD_DESCRIPTORS,
+            }));
+        }
+        let first = passing.next_send;
+        let mut plain = b.without_descriptors();
+        for (ordinal, (key, _)) in (first..).zip(fds) {
+            plain.insert(key.clone(), ordinal.to_string());
+        }
+        Ok((plain, first))
+    }
+
+    /// Queues a written box's descriptors: the `i`-th goes out with the
+    /// box's `i`-th byte (the box starts at stream position `at`).
+    fn queue_descriptors(
+        &mut self,
+        at: u64,
+        first: u64,
+        fds: &[(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)],
+    ) {
+        if let Some(passing) = self.passing.as_deref_mut() {
+            passing.next_send = first + fds.len() as u64;
+            for (i, (_, fd)) in fds.iter().enumerate() {
+                passing
+                    .outgoing
+                    .push_back((at + i as u64, std::sync::Arc::clone(fd)));
+            }
+        }
+    }
+
+    /// The descriptors to send with bytes already taken for sending
+    /// ([`take_transmit`](Self::take_transmit)), each with the position of
+    /// its byte counted from `taken_from`, the
+    /// [`transmitted`](Self::transmitted) count before those bytes were
+    /// taken. Each is sent with that one byte, in a `sendmsg` of its own.
+    ///
+    /// ```
+    /// use std::os::fd::OwnedFd;
+    /// #[derive(serde::Serialize)]
+    /// struct Args { fd: amp_core::values::Descriptor }
+    ///
+    /// let mut d = amp_core::Dispatcher::default();
+    /// d.pass_descriptors();
+    /// let (mine, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let b = amp_core::ser::to_box(&Args { fd: OwnedFd::from(mine).into() }).unwrap();
+    /// d.send_box(&b).unwrap();
+    /// let from = d.transmitted();
+    /// let bytes = d.take_transmit();
+    /// assert_eq!(&bytes[..], b"\x00\x02fd\x00\x010\x00\x00"); // ordinal 0
+    /// let fds = d.take_descriptors(from);
+    /// assert_eq!(fds.len(), 1);
+    /// assert_eq!(fds[0].0, 0); // with the box's first byte
+    /// ```
+    pub fn take_descriptors(&mut self, taken_from: u64) -> crate::descriptor::Outgoing {
+        let Some(passing) = self.passing.as_deref_mut() else {
+            return Vec::new();
+        };
+        let mut taken = Vec::new();
+        while let Some((at, _)) = passing.outgoing.front()
+            && *at < self.transmitted
+        {
+            let Some((at, fd)) = passing.outgoing.pop_front() else {
+                break;
+            };
+            taken.push((at.saturating_sub(taken_from) as usize, fd));
+        }
+        taken
+    }
+
+    /// Drops every descriptor queued for sending (closing those nothing
+    /// else holds): for a writer that stops.
+    ///
+    /// ```
+    /// let mut d = amp_core::Dispatcher::default();
+    /// d.drop_outgoing_descriptors();
+    /// ```
+    pub fn drop_outgoing_descriptors(&mut self) {
+        if let Some(passing) = self.passing.as_deref_mut() {
+            passing.outgoing.clear();
         }
     }
 }

@@ -149,7 +149,56 @@ pub enum ProtocolError {
         /// The missing key.
         missing: &'static str,
     },
+    /// The peer's descriptors could not be taken as they came (too many
+    /// held, or some lost to truncated control data): see
+    /// [`crate::descriptor`].
+    Descriptors(DescriptorError),
 }
+
+/// What went wrong passing descriptors (see [`crate::descriptor`]).
+///
+/// ```
+/// use amp_core::error::DescriptorError;
+/// assert_eq!(
+///     DescriptorError::Unsupported.to_string(),
+///     "this connection cannot pass descriptors (only a UNIX socket can)"
+/// );
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DescriptorError {
+    /// The connection is not one that passes descriptors (a UNIX socket):
+    /// a box carrying one is refused, nothing is sent.
+    Unsupported,
+    /// More descriptors than the bound (received and waiting for the rest
+    /// of their box, or queued for sending).
+    TooMany {
+        /// The bound.
+        limit: usize,
+    },
+    /// The control data that carried descriptors was truncated
+    /// (`MSG_CTRUNC`): some the peer sent were lost, so the numbering no
+    /// longer matches the peer's.
+    Truncated,
+}
+
+impl fmt::Display for DescriptorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DescriptorError::Unsupported => {
+                f.write_str("this connection cannot pass descriptors (only a UNIX socket can)")
+            }
+            DescriptorError::TooMany { limit } => {
+                write!(f, "more than {limit} descriptors held on one connection")
+            }
+            DescriptorError::Truncated => {
+                f.write_str("descriptors were lost to truncated control data (MSG_CTRUNC)")
+            }
+        }
+    }
+}
+
+impl std::error::Error for DescriptorError {}
 
 impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -184,6 +233,7 @@ impl fmt::Display for ProtocolError {
             ProtocolError::MalformedError { missing } => {
                 write!(f, "_error box without {missing}")
             }
+            ProtocolError::Descriptors(e) => write!(f, "descriptors: {e}"),
         }
     }
 }
@@ -299,6 +349,9 @@ pub enum SendError {
     ReservedKey(Bytes),
     /// An answer for a tag the peer is not waiting on.
     NotAsked(Bytes),
+    /// The box carries descriptors that cannot be sent (see
+    /// [`DescriptorError`]); nothing was queued.
+    Descriptors(DescriptorError),
 }
 
 impl fmt::Display for SendError {
@@ -309,6 +362,7 @@ impl fmt::Display for SendError {
             SendError::ReservedKey(k) => {
                 write!(f, "key {} is reserved by the protocol", Readable(k))
             }
+            SendError::Descriptors(e) => write!(f, "cannot send: {e}"),
             SendError::NotAsked(t) => {
                 write!(
                     f,

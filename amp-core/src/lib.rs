@@ -8,6 +8,8 @@ pub mod command;
 pub mod config;
 pub mod connection;
 pub mod declare;
+#[cfg(unix)]
+pub mod descriptor;
 pub mod dispatcher;
 pub mod error;
 pub mod event;

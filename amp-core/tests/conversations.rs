@@ -591,7 +591,13 @@ fn starttls_request_and_answer_are_plain_boxes_then_the_switch() {
 
 // -- Descriptor -------------------------------------------------------------------
 
+/// The ordinals as they are on the wire (the descriptors themselves come
+/// out of band: see `amp_core::descriptor`).
 #[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct FdOrdinals {
+    fd: u64,
+}
+#[derive(Serialize, Deserialize, Debug)]
 struct FdArgs {
     fd: amp_core::values::Descriptor,
 }
@@ -609,10 +615,15 @@ impl Command for ReadDescriptor {
 
 /// Declared `source` first, as in Twisted's command: `source` gets the
 /// smaller ordinal, and `log` still comes first on the wire.
-#[derive(Serialize, Deserialize, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Debug)]
 struct RelayArgs {
     source: amp_core::values::Descriptor,
     log: amp_core::values::Descriptor,
+}
+#[derive(Serialize, Deserialize, Debug, PartialEq)]
+struct RelayOrdinals {
+    source: u64,
+    log: u64,
 }
 #[derive(Serialize, Deserialize, Debug)]
 struct Relayed {
@@ -634,6 +645,11 @@ const RELAYED_FILE: &str = "relayed through the server";
 fn descriptor_arguments_are_their_ordinals_in_the_box() {
     use amp_core::values::Descriptor;
     use serde_json::json;
+    // A descriptor to send: one end of a socket pair.
+    let descriptor = || {
+        let (mine, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+        Descriptor::new(std::os::fd::OwnedFd::from(mine))
+    };
     let v = support::vectors();
     assert_eq!(v.descriptors.len(), 1);
     let conv = &v.descriptors[0];
@@ -641,7 +657,7 @@ fn descriptor_arguments_are_their_ordinals_in_the_box() {
     let s2c = support::unhex(&conv.server_to_client_hex);
     let ordinal = |call: usize, name: &str| {
         let c = &conv.calls[call];
-        Descriptor(
+        u64::from(
             *c.ordinals
                 .get(name)
                 .unwrap_or_else(|| panic!("no ordinal for {} {name}", c.command)),
@@ -657,10 +673,10 @@ fn descriptor_arguments_are_their_ordinals_in_the_box() {
     let Some(Event::Request(first)) = server.poll_event() else {
         panic!()
     };
-    let args: FdArgs = amp_core::de::from_box(&first.arguments).unwrap();
+    let args: FdOrdinals = amp_core::de::from_box(&first.arguments).unwrap();
     assert_eq!(
         args,
-        FdArgs {
+        FdOrdinals {
             fd: ordinal(0, "fd")
         }
     );
@@ -676,10 +692,10 @@ fn descriptor_arguments_are_their_ordinals_in_the_box() {
     let Some(Event::Request(relay)) = server.poll_event() else {
         panic!()
     };
-    let args: RelayArgs = amp_core::de::from_box(&relay.arguments).unwrap();
+    let args: RelayOrdinals = amp_core::de::from_box(&relay.arguments).unwrap();
     assert_eq!(
         args,
-        RelayArgs {
+        RelayOrdinals {
             source: ordinal(1, "source"),
             log: ordinal(1, "log"),
         }
@@ -695,23 +711,31 @@ fn descriptor_arguments_are_their_ordinals_in_the_box() {
         .unwrap();
     assert_eq!(twisted_order(&server.take_transmit()), s2c);
 
-    // Our client, given the same ordinals, writes Twisted's boxes and reads
-    // Twisted's answers.
+    // Our client, sending real descriptors, numbers them as Twisted did
+    // (the same ordinals, so the same boxes), queues each with the first
+    // bytes of its box, and reads Twisted's answers.
     let mut client = Connection::default();
+    client.pass_descriptors();
     let a = client
-        .call_as::<ReadDescriptor>(&FdArgs {
-            fd: ordinal(0, "fd"),
-        })
+        .call_as::<ReadDescriptor>(&FdArgs { fd: descriptor() })
         .unwrap()
         .unwrap();
+    let first_len = client.pending_transmit();
     let b = client
         .call_as::<Relay>(&RelayArgs {
-            source: ordinal(1, "source"),
-            log: ordinal(1, "log"),
+            source: descriptor(),
+            log: descriptor(),
         })
         .unwrap()
         .unwrap();
+    let from = client.transmitted();
     assert_eq!(twisted_order(&client.take_transmit()), c2s);
+    let positions: Vec<usize> = client
+        .take_descriptors(from)
+        .into_iter()
+        .map(|(at, _)| at)
+        .collect();
+    assert_eq!(positions, [0, first_len, first_len + 1]);
     client.handle_input(&s2c);
     let mut results = Vec::new();
     while let Some(event) = client.poll_event() {

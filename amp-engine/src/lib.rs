@@ -61,6 +61,8 @@
 
 mod binding;
 mod deadline;
+#[cfg(unix)]
+pub mod descriptors;
 mod live;
 mod machine;
 mod options;
@@ -105,6 +107,8 @@ pub use server::{Accepted, Listener, PeerAddr, Server};
 pub use service::{CallFuture, CallService};
 pub use shared::UPGRADE_IN_PROGRESS_ERROR_CODE;
 pub use shutdown::ShutdownHandle;
+#[cfg(unix)]
+pub use transport::ReceivedDescriptors;
 pub(crate) use transport::end_reason;
 pub use transport::{ReadHalf, WriteHalf};
 pub use upgrade::{Upgrade, UpgradeError, Upgraded, Upgrader};
@@ -347,7 +351,14 @@ fn start_with<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     if responders.receives_boxes() {
         config = config.raw_boxes(true);
     }
-    let machine = Machine::Plain(Connection::new(&config));
+    #[allow(unused_mut)]
+    let mut machine = Machine::Plain(Connection::new(&config));
+    // A UNIX socket's halves pass descriptors (not once upgraded: an
+    // upgradable connection holds bytes back, and descriptors with them).
+    #[cfg(unix)]
+    if upgradable.is_none() && writer.passes_descriptors() {
+        machine.pass_descriptors();
+    }
     let shared = Shared::new(machine, options, addr);
     let (read_switch, write_switch) = match upgradable {
         None => (None, None),

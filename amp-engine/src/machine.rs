@@ -272,6 +272,50 @@ impl Machine {
         }
     }
 
+    /// Bytes taken for sending so far (descriptor passing only).
+    #[cfg(unix)]
+    pub(crate) fn transmitted(&self) -> u64 {
+        match self {
+            Machine::Plain(c) => c.transmitted(),
+            Machine::Routed(_) => 0,
+        }
+    }
+
+    /// Turns descriptor passing on (a plain connection only: routes carry
+    /// none).
+    #[cfg(unix)]
+    pub(crate) fn pass_descriptors(&mut self) {
+        if let Machine::Plain(c) = self {
+            c.pass_descriptors();
+        }
+    }
+
+    /// Descriptors a read brought (closed at once on a routed connection).
+    #[cfg(unix)]
+    pub(crate) fn receive_descriptors(&mut self, got: crate::ReceivedDescriptors) {
+        if let Machine::Plain(c) = self {
+            if got.truncated {
+                c.descriptors_lost();
+            }
+            c.receive_descriptors(got.fds);
+        }
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn take_descriptors(&mut self, taken_from: u64) -> amp_core::descriptor::Outgoing {
+        match self {
+            Machine::Plain(c) => c.take_descriptors(taken_from),
+            Machine::Routed(_) => Vec::new(),
+        }
+    }
+
+    #[cfg(unix)]
+    pub(crate) fn drop_outgoing_descriptors(&mut self) {
+        if let Machine::Plain(c) = self {
+            c.drop_outgoing_descriptors();
+        }
+    }
+
     #[inline]
     pub(crate) fn buffered(&self) -> usize {
         match self {

@@ -167,6 +167,9 @@ enum Stage {
     /// and queueing is one copy), not queued yet; a listener once the
     /// outbound budget was found full.
     Send(Bytes, Option<event_listener::EventListener>),
+    /// Arguments that carry descriptors, which go with a box (boxed: the
+    /// future of a call without descriptors stays as small as before).
+    SendBox(Box<AmpBox>, Option<event_listener::EventListener>),
     /// The arguments did not encode.
     Invalid(amp_core::ValueError),
     /// Queued; waiting for the answer.
@@ -182,10 +185,26 @@ impl<C: Command> Future for TypedCall<C> {
         let shared = &*this.peer.handle.shared;
         let lane = this.peer.handle.lane;
         match &mut this.stage {
-            Stage::Send(arguments, listener) => {
-                let queued = std::task::ready!(shared.poll_queue(listener, cx, |state, waker| {
-                    state.queue_call(lane, C::NAME, Body::Wire(arguments), true, Some(waker))
-                }));
+            Stage::Send(..) | Stage::SendBox(..) => {
+                let queued = std::task::ready!(match &mut this.stage {
+                    Stage::SendBox(arguments, listener) => {
+                        shared.poll_queue(listener, cx, |state, waker| {
+                            state.queue_call(lane, C::NAME, Body::Box(arguments), true, Some(waker))
+                        })
+                    }
+                    Stage::Send(arguments, listener) => {
+                        shared.poll_queue(listener, cx, |state, waker| {
+                            state.queue_call(
+                                lane,
+                                C::NAME,
+                                Body::Wire(arguments),
+                                true,
+                                Some(waker),
+                            )
+                        })
+                    }
+                    _ => unreachable!(),
+                });
                 match queued {
                     Ok(Some(id)) => {
                         // Its slot has this task's waker: wait without
@@ -472,6 +491,11 @@ impl Peer {
         };
         let stage = match amp_core::ser::to_wire(arguments) {
             Ok(wire) => Stage::Send(wire, None),
+            // Descriptors go with a box (see amp_core::descriptor).
+            Err(e) if e.needs_box() => match amp_core::ser::to_box(arguments) {
+                Ok(b) => Stage::SendBox(Box::new(b), None),
+                Err(e) => Stage::Invalid(e),
+            },
             Err(e) => Stage::Invalid(e),
         };
         let call = TypedCall::<C> {

@@ -349,6 +349,15 @@ impl<R: ReadHalf> Reader<R> {
                     core_buf.extend_from_slice(&self.buf);
                     self.buf.clear();
                 }
+                // Descriptors that came with these bytes belong to the box
+                // holding the last of them (amp_core::descriptor).
+                #[cfg(unix)]
+                if let Some(transport) = &mut self.transport {
+                    let got = transport.take_descriptors();
+                    if !got.fds.is_empty() || got.truncated {
+                        state.machine.receive_descriptors(got);
+                    }
+                }
             }
             Step::Read(Err(e)) => state.machine.connection_lost(crate::end_reason(e)),
             Step::Woken => {}

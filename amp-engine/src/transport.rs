@@ -51,6 +51,43 @@ pub trait ReadHalf: Send + 'static {
         let _ = duration;
         std::future::pending()
     }
+
+    /// The descriptors that came with the bytes of the last read (a UNIX
+    /// socket's `SCM_RIGHTS`), taken out of the half; and whether some were
+    /// lost to truncated control data (`MSG_CTRUNC`). The default, for
+    /// every transport that carries no descriptors, is none. See
+    /// [`amp_core::descriptor`] for which box they belong to.
+    ///
+    /// ```
+    /// # use amp_engine::ReadHalf;
+    /// struct R;
+    /// impl ReadHalf for R {
+    ///     async fn read(&mut self, _: &mut bytes::BytesMut) -> std::io::Result<usize> { Ok(0) }
+    /// }
+    /// let got = R.take_descriptors();
+    /// assert!(got.fds.is_empty() && !got.truncated);
+    /// ```
+    #[cfg(unix)]
+    fn take_descriptors(&mut self) -> ReceivedDescriptors {
+        ReceivedDescriptors::default()
+    }
+}
+
+/// What [`ReadHalf::take_descriptors`] gives: the descriptors a read
+/// brought, in the order they came.
+///
+/// ```
+/// let got = amp_engine::ReceivedDescriptors::default();
+/// assert!(got.fds.is_empty());
+/// ```
+#[cfg(unix)]
+#[derive(Debug, Default)]
+pub struct ReceivedDescriptors {
+    /// The descriptors, owned (closed if dropped).
+    pub fds: Vec<std::os::fd::OwnedFd>,
+    /// Whether the control data was truncated (`MSG_CTRUNC`): some
+    /// descriptors the peer sent were lost, which ends the connection.
+    pub truncated: bool,
 }
 
 /// The sending half of a transport.
@@ -59,4 +96,60 @@ pub trait WriteHalf: Send + 'static {
     fn write_all(&mut self, bytes: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
     /// Closes the sending direction once everything is written.
     fn close(&mut self) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// Whether this half sends descriptors ([`write_with_descriptors`](Self::write_with_descriptors)):
+    /// a UNIX socket's does. The engine then lets boxes carry
+    /// [`Descriptor`](amp_core::values::Descriptor) values; otherwise they
+    /// are refused locally. The default is `false`.
+    ///
+    /// ```
+    /// # use amp_engine::WriteHalf;
+    /// struct W;
+    /// impl WriteHalf for W {
+    ///     async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) }
+    ///     async fn close(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// }
+    /// assert!(!W.passes_descriptors());
+    /// ```
+    #[cfg(unix)]
+    fn passes_descriptors(&self) -> bool {
+        false
+    }
+
+    /// Writes all of `bytes` (and flushes them), sending each descriptor
+    /// of `fds` with the one byte at its position in `bytes` (a `sendmsg`
+    /// of its own with `SCM_RIGHTS`), as Twisted's UNIX transport sends
+    /// them, and the bytes between them plainly:
+    /// [`descriptors::pieces`](crate::descriptors::pieces) cuts them so.
+    /// The writer calls it, instead of [`write_all`](Self::write_all),
+    /// only for bytes that carry descriptors, and only if
+    /// [`passes_descriptors`](Self::passes_descriptors); the default fails
+    /// with `Unsupported`.
+    ///
+    /// ```
+    /// # use amp_engine::WriteHalf;
+    /// # struct W;
+    /// # impl WriteHalf for W {
+    /// #     async fn write_all(&mut self, _: &[u8]) -> std::io::Result<()> { Ok(()) }
+    /// #     async fn close(&mut self) -> std::io::Result<()> { Ok(()) }
+    /// # }
+    /// let (s, _) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let fds = [(0, std::sync::Arc::new(std::os::fd::OwnedFd::from(s)))];
+    /// let sent = futures_executor::block_on(W.write_with_descriptors(b"x", &fds));
+    /// assert_eq!(sent.unwrap_err().kind(), std::io::ErrorKind::Unsupported);
+    /// ```
+    #[cfg(unix)]
+    fn write_with_descriptors(
+        &mut self,
+        bytes: &[u8],
+        fds: &[(usize, std::sync::Arc<std::os::fd::OwnedFd>)],
+    ) -> impl Future<Output = io::Result<()>> + Send {
+        let _ = (bytes, fds);
+        async {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "this transport cannot pass descriptors",
+            ))
+        }
+    }
 }

@@ -53,15 +53,30 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     handback: Option<oneshot::Sender<W>>,
     mut switch: Option<WriteSwitch<R, U>>,
 ) {
+    // Descriptors go out only on a connection that passes them (a plain
+    // one over a UNIX socket); what is queued when the writer stops is
+    // closed then.
+    #[cfg(unix)]
+    let passing = writer.passes_descriptors() && switch.is_none();
+    #[cfg(unix)]
+    let _close_queued = passing.then(|| DropQueued(&shared));
     let mut held = BytesMut::new();
     // The reader's half, handed over for an upgrade, until everything
     // before the switch is written.
     let mut handed: Option<(R, BytesMut, Upgrade)> = None;
     let mut reader_gone = false;
     loop {
+        #[cfg(unix)]
+        let mut fds = Vec::new();
         let (bytes, closed, at_switch) = {
             let mut state = shared.lock();
+            #[cfg(unix)]
+            let from = state.machine.transmitted();
             let bytes = take(&mut state, &mut held);
+            #[cfg(unix)]
+            if passing {
+                fds = state.machine.take_descriptors(from);
+            }
             (
                 bytes,
                 state.machine.is_closed(),
@@ -77,7 +92,15 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
             if bytes.len() >= shared.options.max_outbound_bytes {
                 shared.wake_reader.notify();
             }
-            if let Err(e) = writer.write_all(&bytes).await {
+            #[cfg(unix)]
+            let written = if fds.is_empty() {
+                writer.write_all(&bytes).await
+            } else {
+                writer.write_with_descriptors(&bytes, &fds).await
+            };
+            #[cfg(not(unix))]
+            let written = writer.write_all(&bytes).await;
+            if let Err(e) = written {
                 shared.end(crate::end_reason(e));
                 return;
             }
@@ -217,5 +240,16 @@ async fn ended(shared: &Shared) {
             return;
         }
         listener.await;
+    }
+}
+
+/// Closes the descriptors still queued when the writer stops (dropped).
+#[cfg(unix)]
+struct DropQueued<'a>(&'a Shared);
+
+#[cfg(unix)]
+impl Drop for DropQueued<'_> {
+    fn drop(&mut self) {
+        self.0.lock().machine.drop_outgoing_descriptors();
     }
 }

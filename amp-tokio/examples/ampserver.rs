@@ -31,7 +31,9 @@ async fn main() -> ExitCode {
     let flags = howto_tls::flags();
     let served = match flags.where_to(Side::Server) {
         Address::Tcp(addr) => serve_tcp(&flags, addr).await,
-        Address::Unix(path) => match amp_tokio::unix::bind(&path, |_| howto::responders()) {
+        Address::Unix(path) => match amp_tokio::unix::bind(&path, |_| {
+            amp_conformance::catalogue::descriptor_responders(howto::responders())
+        }) {
             Ok(server) => howto::serve_unix(server, &path).await,
             Err(e) => Err(e),
         },

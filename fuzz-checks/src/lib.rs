@@ -5,10 +5,12 @@
 //! [`decoder()`], [`values()`], [`serde_box()`], [`dispatcher()`],
 //! [`router()`], [`cli_decode()`] (the `amp decode` command),
 //! [`cli_proxy()`] (what `amp proxy` makes of the bytes it forwards),
-//! [`cli_pcap()`] (`amp decode` of packet captures), [`txampext()`] (nested
-//! boxes and constrained arguments), [`mux()`] (multiplexed streams on a
-//! live connection) and [`switch()`] (a live connection handing its
-//! transport over by `ProtocolSwitchCommand`), each from
+//! [`cli_pcap()`] (`amp decode` of packet captures), [`descriptors()`]
+//! (descriptor passing: ordinals in boxes, descriptors among the bytes),
+//! [`txampext()`] (nested boxes and constrained arguments), [`mux()`]
+//! (multiplexed streams on a live connection) and [`switch()`] (a live
+//! connection handing its transport over by `ProtocolSwitchCommand`), each
+//! from
 //! the module of the same name. This crate's tests
 //! (`tests/fuzz_regressions.rs`) run every seed of `fuzz/corpus/<target>/`
 //! and every saved crash of `fuzz/regressions/<target>/` through the same
@@ -31,6 +33,8 @@ pub mod cli_decode;
 pub mod cli_pcap;
 pub mod cli_proxy;
 pub mod decoder;
+#[cfg(unix)]
+pub mod descriptors;
 pub mod dispatcher;
 mod generate;
 pub mod input;
@@ -46,6 +50,8 @@ pub use cli_decode::cli_decode;
 pub use cli_pcap::cli_pcap;
 pub use cli_proxy::cli_proxy;
 pub use decoder::decoder;
+#[cfg(unix)]
+pub use descriptors::descriptors;
 pub use dispatcher::dispatcher;
 pub use mux::mux;
 pub use router::router;

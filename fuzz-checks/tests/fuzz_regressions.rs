@@ -56,6 +56,9 @@ fn decoder() {
     replay("decoder", amp_fuzz_checks::decoder);
 }
 
+// `descriptors` is replayed by tests/descriptors_replay.rs, alone in its
+// process: its check counts the process's open descriptors.
+
 #[test]
 fn values() {
     replay("values", amp_fuzz_checks::values);

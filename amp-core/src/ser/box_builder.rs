@@ -16,19 +16,61 @@ use crate::values::ValueError;
 
 /// What serializing a box ends in: the box, or its bare wire form.
 pub(super) trait Finish: Sized {
-    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self;
+    /// Whether it carries descriptors (a box does; wire bytes cannot).
+    #[cfg(unix)]
+    const DESCRIPTORS: bool;
+    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>, fds: Outgoing) -> Self;
 }
 
+/// The descriptors of a box's `Descriptor` values: the one a value just
+/// handed over, and those under their keys. Made only when a box has one,
+/// so a builder without descriptors grows by one pointer.
+#[cfg(unix)]
+#[derive(Default)]
+pub(super) struct BuilderFds {
+    pub(super) handed: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    outgoing: Vec<(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)>,
+}
+
+#[cfg(unix)]
+impl BuilderFds {
+    /// Keeps the descriptor just handed over, if any, under `key` (out of
+    /// the way of the builder's own code: only a box with descriptors
+    /// comes here).
+    #[cold]
+    #[inline(never)]
+    fn keep(&mut self, key: &[u8]) {
+        if let Some(fd) = self.handed.take() {
+            self.outgoing.push((Bytes::copy_from_slice(key), fd));
+        }
+    }
+}
+
+#[cfg(unix)]
+pub(super) type Outgoing = Option<Box<BuilderFds>>;
+#[cfg(not(unix))]
+pub(super) type Outgoing = ();
+
 impl Finish for AmpBox {
+    #[cfg(unix)]
+    const DESCRIPTORS: bool = true;
     #[inline]
-    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>) -> Self {
+    fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>, fds: Outgoing) -> Self {
+        #[cfg(unix)]
+        if let Some(fds) = fds {
+            return AmpBox::from_wire(frame, pairs).with_outgoing(fds.outgoing);
+        }
+        #[cfg(not(unix))]
+        let () = fds;
         AmpBox::from_wire(frame, pairs)
     }
 }
 
 impl Finish for Bytes {
+    #[cfg(unix)]
+    const DESCRIPTORS: bool = false;
     #[inline]
-    fn finish(frame: Bytes, _: SmallVec<[Pair; 6]>) -> Self {
+    fn finish(frame: Bytes, _: SmallVec<[Pair; 6]>, _: Outgoing) -> Self {
         frame
     }
 }
@@ -43,6 +85,9 @@ pub(super) struct BoxBuilder<O> {
     pairs: SmallVec<[Pair; 6]>,
     /// A map key written, waiting for its value: where its pair starts.
     key: Option<usize>,
+    /// The descriptors of the box's `Descriptor` values.
+    #[cfg(unix)]
+    fds: Outgoing,
     finish: PhantomData<fn() -> O>,
 }
 
@@ -79,6 +124,8 @@ impl<O: Finish> BoxBuilder<O> {
             buf,
             pairs: SmallVec::with_capacity(len),
             key: None,
+            #[cfg(unix)]
+            fds: None,
             finish: PhantomData,
         }
     }
@@ -106,7 +153,15 @@ impl<O: Finish> BoxBuilder<O> {
         let key_start = start + 2;
         let value_start = key_start + key_len + 2;
         debug_assert_eq!(value_start, self.buf.len());
-        let present = value.serialize(ValueSerializer { out: &mut self.buf });
+        let present = value.serialize(ValueSerializer {
+            out: &mut self.buf,
+            #[cfg(unix)]
+            fds: if O::DESCRIPTORS {
+                Some(&mut self.fds)
+            } else {
+                None
+            },
+        });
         let key = &self.buf[key_start..key_start + key_len];
         let present = present.map_err(|e| e.at_key_bytes(key))?;
         if !present {
@@ -133,6 +188,12 @@ impl<O: Finish> BoxBuilder<O> {
         // 65535, and the whole buffer was checked against u32::MAX.
         self.buf[start..key_start].copy_from_slice(&(key_len as u16).to_be_bytes());
         self.buf[value_start - 2..value_start].copy_from_slice(&(value_len as u16).to_be_bytes());
+        // A Descriptor value handed its descriptor over: it goes with the
+        // box, under this key.
+        #[cfg(unix)]
+        if let Some(fds) = &mut self.fds {
+            fds.keep(&self.buf[key_start..key_start + key_len]);
+        }
         self.pairs.push(Pair::in_frame(
             key_start as u32,
             key_len as u32,
@@ -146,7 +207,11 @@ impl<O: Finish> BoxBuilder<O> {
         let frame = self.buf.split().freeze();
         // What is left of the chunk serves the next box.
         SCRATCH.set(self.buf);
-        O::finish(frame, self.pairs)
+        #[cfg(unix)]
+        let fds = self.fds;
+        #[cfg(not(unix))]
+        let fds = ();
+        O::finish(frame, self.pairs, fds)
     }
 }
 
@@ -179,7 +244,7 @@ impl<O: Finish> ser::SerializeMap for BoxBuilder<O> {
         }
         let start = self.buf.len();
         self.buf.put_u16(0);
-        let present = key.serialize(ValueSerializer { out: &mut self.buf })?;
+        let present = key.serialize(ValueSerializer::plain(&mut self.buf))?;
         if !present {
             self.buf.truncate(start);
             return Err(ValueError::unsupported("None as a map key"));

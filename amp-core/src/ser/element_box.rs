@@ -60,9 +60,7 @@ impl<'a> ElementBox<'a> {
         let at = self.out.len();
         self.out.put_u16(0);
         let present = value
-            .serialize(ValueSerializer {
-                out: &mut *self.out,
-            })
+            .serialize(ValueSerializer::plain(&mut *self.out))
             .map_err(|e| e.at_key_bytes(&self.out[start + 2..start + 2 + key_len]))?;
         if !present {
             self.out.truncate(start);
@@ -145,9 +143,7 @@ impl ser::SerializeMap for ElementBox<'_> {
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), ValueError> {
         let start = self.out.len();
         self.out.put_u16(0);
-        if !key.serialize(ValueSerializer {
-            out: &mut *self.out,
-        })? {
+        if !key.serialize(ValueSerializer::plain(&mut *self.out))? {
             return Err(ValueError::unsupported("None as a map key"));
         }
         Self::check_key(&self.out[start + 2..])?;

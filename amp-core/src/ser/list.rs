@@ -61,9 +61,7 @@ impl ElementSerializer<'_> {
     fn prefixed<T: Serialize + ?Sized>(self, value: &T) -> Result<(), ValueError> {
         let at = self.out.len();
         self.out.put_u16(0);
-        if !value.serialize(ValueSerializer {
-            out: &mut *self.out,
-        })? {
+        if !value.serialize(ValueSerializer::plain(&mut *self.out))? {
             return Err(ValueError::unsupported("None inside a list"));
         }
         patch_length(self.out, at)
@@ -215,10 +213,7 @@ impl<'a> ser::Serializer for ElementSerializer<'a> {
     fn collect_str<T: std::fmt::Display + ?Sized>(self, value: &T) -> Result<(), ValueError> {
         let at = self.out.len();
         self.out.put_u16(0);
-        ValueSerializer {
-            out: &mut *self.out,
-        }
-        .collect_str(value)?;
+        ValueSerializer::plain(&mut *self.out).collect_str(value)?;
         patch_length(self.out, at)
     }
 

@@ -94,6 +94,9 @@ use value::ValueSerializer;
 /// assert!(amp_core::ser::to_box(&Nothing).unwrap().is_empty());
 /// assert!(amp_core::ser::to_box(&()).unwrap().is_empty());
 /// ```
+///
+/// A [`Descriptor`](crate::values::Descriptor) argument goes with the box
+/// (see [`AmpBox::descriptor_count`]); [`to_wire`] cannot carry one.
 pub fn to_box<T: Serialize + ?Sized>(value: &T) -> Result<AmpBox, ValueError> {
     value.serialize(TopSerializer::<AmpBox>(PhantomData))
 }
@@ -118,7 +121,7 @@ pub(crate) fn write_value<T: Serialize + ?Sized>(
     out: &mut BytesMut,
     value: &T,
 ) -> Result<(), ValueError> {
-    if !value.serialize(ValueSerializer { out: &mut *out })? {
+    if !value.serialize(ValueSerializer::plain(&mut *out))? {
         return Err(ValueError::unsupported(
             "None on its own (an absent key has no wire form)",
         ));

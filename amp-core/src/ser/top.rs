@@ -130,7 +130,7 @@ impl<O: Finish> ser::Serializer for TopSerializer<O> {
 
 /// The empty box.
 fn empty<O: Finish>() -> O {
-    O::finish(Bytes::new(), SmallVec::new())
+    O::finish(Bytes::new(), SmallVec::new(), Default::default())
 }
 
 /// A tuple struct without fields: an empty box (a field, which the length

@@ -10,6 +10,22 @@ use crate::values::{ValueError, ValueErrorKind, integer, write_f32, write_f64};
 /// a value at all (`false` for `None`: the key is left out).
 pub(super) struct ValueSerializer<'a> {
     pub(super) out: &'a mut BytesMut,
+    /// Where a `Descriptor` value hands its descriptor: only a box's own
+    /// values have it (`ser::to_box`); elsewhere a descriptor is refused.
+    #[cfg(unix)]
+    pub(super) fds: Option<&'a mut super::box_builder::Outgoing>,
+}
+
+impl<'a> ValueSerializer<'a> {
+    /// A serializer of a value that cannot carry a descriptor.
+    #[inline]
+    pub(super) fn plain(out: &'a mut BytesMut) -> Self {
+        ValueSerializer {
+            out,
+            #[cfg(unix)]
+            fds: None,
+        }
+    }
 }
 
 const STRUCT_AS_VALUE: &str =
@@ -127,10 +143,19 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
     }
 
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
-        self,
-        _: &'static str,
+        #[allow(unused_mut)] mut self,
+        name: &'static str,
         value: &T,
     ) -> Result<bool, ValueError> {
+        #[cfg(unix)]
+        if name == crate::descriptor::MAGIC {
+            // A descriptor: the box takes it under this value's key (the
+            // placeholder written here becomes its ordinal when the box is
+            // queued).
+            take_descriptor(self.fds.as_deref_mut())?;
+        }
+        #[cfg(not(unix))]
+        let _ = name;
         value.serialize(self)
     }
 
@@ -204,5 +229,22 @@ impl<'a> ser::Serializer for ValueSerializer<'a> {
 
     fn is_human_readable(&self) -> bool {
         true
+    }
+}
+
+/// A `Descriptor` value is being written: the box being built takes its
+/// descriptor; anywhere else it is refused.
+#[cfg(unix)]
+#[cold]
+#[inline(never)]
+fn take_descriptor(fds: Option<&mut super::box_builder::Outgoing>) -> Result<(), ValueError> {
+    match fds {
+        Some(fds) => {
+            if let Some(fd) = crate::descriptor::take_handed() {
+                fds.get_or_insert_with(Box::default).handed = Some(fd);
+            }
+            Ok(())
+        }
+        None => Err(ValueError::unsupported(crate::descriptor::NEEDS_BOX)),
     }
 }

@@ -272,6 +272,28 @@ impl ValueError {
         ValueError::new(ValueErrorKind::MissingKey).at_key(key)
     }
 
+    /// Whether this is a [`Descriptor`](crate::values::Descriptor) met
+    /// where only a box can carry it ([`ser::to_wire`](crate::ser::to_wire)):
+    /// then [`ser::to_box`](crate::ser::to_box) can.
+    ///
+    /// ```
+    /// # #[cfg(unix)] {
+    /// #[derive(serde::Serialize)]
+    /// struct Args { fd: amp_core::values::Descriptor }
+    /// let (s, _) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let args = Args { fd: std::os::fd::OwnedFd::from(s).into() };
+    /// assert!(amp_core::ser::to_wire(&args).unwrap_err().needs_box());
+    /// assert!(amp_core::ser::to_box(&args).is_ok());
+    /// # }
+    /// ```
+    pub fn needs_box(&self) -> bool {
+        #[cfg(unix)]
+        if let ValueErrorKind::Unsupported { what } = self.kind() {
+            return *what == crate::descriptor::NEEDS_BOX;
+        }
+        false
+    }
+
     pub(crate) fn unsupported(what: &'static str) -> Self {
         ValueError::new(ValueErrorKind::Unsupported { what })
     }

@@ -14,7 +14,7 @@
 //! | `Float` | `f64`, `f32` | Python's `repr(float)`: `0.1`, `1e+16`, `-0.0`, `inf`, `nan` (an `f32` with its own shortest digits in the same layout: `0.1f32` is `0.1`) |
 //! | `Decimal` | [`Decimal`] | Python's `str(Decimal)`: `1E+2`, `-0`, `sNaN` |
 //! | `DateTime` | [`DateTime`] | `YYYY-MM-DDTHH:MM:SS.ffffff±HH:MM` |
-//! | `Descriptor` | [`Descriptor`] | the descriptor's ordinal, as Integer |
+//! | `Descriptor` | [`Descriptor`] (unix) | the descriptor's ordinal, as Integer; the descriptor itself out of band (see [`descriptor`](crate::descriptor)) |
 //! | `ListOf(T)` | `Vec<T>` (any sequence) of the above, but not of `u8` | each element as a 2-byte big-endian length and its wire form |
 //! | `AmpList([...])` | `Vec<S>` of structs or maps | each element as a whole box, back to back |
 //! | optional argument | `Option<T>` field | the key is absent when `None` |
@@ -104,32 +104,132 @@ pub mod bigint {
     pub use super::integer::big::{deserialize, serialize};
 }
 
-/// A file descriptor passed with Twisted's `Descriptor` argument, as its
-/// ordinal.
+/// A file descriptor passed with Twisted's `Descriptor` argument: an open
+/// descriptor, owned.
 ///
-/// Twisted's `Descriptor` is an `Integer` on the wire: the descriptor itself
-/// travels out of band over a UNIX socket (`SCM_RIGHTS`), and the value names
-/// its position among those received. This type carries that number only;
-/// sending and receiving the descriptors is up to the transport.
+/// On the wire the value is an `Integer`, the descriptor's ordinal among
+/// those sent on the connection; the descriptor itself travels out of band
+/// over a UNIX socket (`SCM_RIGHTS`), with the first bytes of the box that
+/// carries it. See [`descriptor`](crate::descriptor) for the numbering, and
+/// which box a received descriptor belongs to.
+///
+/// - **Sending.** [`Descriptor::new`] takes the descriptor by value: the
+///   sender gives up its copy (keep one with `OwnedFd::try_clone` first).
+///   Serializing the value into a box ([`ser::to_box`](crate::ser::to_box),
+///   or a live peer's typed call or answer) shares it with that box; the
+///   descriptor is closed once the value, the box and the send are all
+///   done with it. It must be an argument of its own (not inside a list),
+///   and only a connection that passes descriptors (a UNIX socket) can send
+///   it: elsewhere the call or answer fails locally, nothing sent
+///   ([`SendError::Descriptors`](crate::SendError::Descriptors)).
+/// - **Receiving.** Decoding a box ([`de::from_box`](crate::de::from_box),
+///   which typed responders and typed calls use) takes the descriptor the
+///   value names from those that came with the box; a value naming none is
+///   a decode error, as Twisted's `KeyError`. [`into_owned_fd`](Self::into_owned_fd)
+///   hands it over.
 ///
 /// ```
-/// use amp_core::values::{Descriptor, decode_value, encode_value};
+/// use std::os::fd::OwnedFd;
+/// use amp_core::values::Descriptor;
 ///
-/// assert_eq!(&encode_value(&Descriptor(3)).unwrap()[..], b"3");
-/// assert_eq!(decode_value::<Descriptor>(b"7").unwrap(), Descriptor(7));
+/// #[derive(serde::Serialize, serde::Deserialize, Debug)]
+/// struct WriteTo { fd: Descriptor, text: String }
+///
+/// let (mine, _theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+/// let fd = Descriptor::new(OwnedFd::from(mine));
+/// let b = amp_core::ser::to_box(&WriteTo { fd, text: "hi".into() }).unwrap();
+/// assert_eq!(b.descriptor_count(), 1); // goes out with the box
+///
+/// // A box that came with no descriptor cannot give one.
+/// let e = amp_core::de::from_box::<WriteTo>(&b).unwrap_err();
+/// assert!(e.to_string().contains("no descriptor 0 came with this box"), "{e}");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Descriptor(pub u32);
+#[cfg(unix)]
+#[derive(Clone, Debug)]
+pub struct Descriptor(std::sync::Arc<std::os::fd::OwnedFd>);
 
-impl Serialize for Descriptor {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_u32(self.0)
+#[cfg(unix)]
+impl Descriptor {
+    /// A descriptor to send, taken by value.
+    ///
+    /// ```
+    /// let (r, _w) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let d = amp_core::values::Descriptor::new(r.into());
+    /// # let _ = d;
+    /// ```
+    pub fn new(fd: std::os::fd::OwnedFd) -> Descriptor {
+        Descriptor(std::sync::Arc::new(fd))
+    }
+
+    /// The descriptor, owned; or the value back if a box queued for
+    /// sending still holds it (then drop the value, or use
+    /// [`AsFd`](std::os::fd::AsFd)). A received descriptor is always
+    /// handed over.
+    ///
+    /// ```
+    /// use std::os::fd::AsRawFd;
+    /// let (r, _w) = std::os::unix::net::UnixStream::pair().unwrap();
+    /// let raw = r.as_raw_fd();
+    /// let d = amp_core::values::Descriptor::new(r.into());
+    /// assert_eq!(d.into_owned_fd().unwrap().as_raw_fd(), raw);
+    /// ```
+    pub fn into_owned_fd(self) -> Result<std::os::fd::OwnedFd, Descriptor> {
+        std::sync::Arc::try_unwrap(self.0).map_err(Descriptor)
     }
 }
 
+#[cfg(unix)]
+impl From<std::os::fd::OwnedFd> for Descriptor {
+    fn from(fd: std::os::fd::OwnedFd) -> Descriptor {
+        Descriptor::new(fd)
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsFd for Descriptor {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.0.as_fd()
+    }
+}
+
+#[cfg(unix)]
+impl std::os::fd::AsRawFd for Descriptor {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
+#[cfg(unix)]
+impl Serialize for Descriptor {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::Error;
+        crate::descriptor::hand(std::sync::Arc::clone(&self.0));
+        // The box serializer takes the descriptor and writes a placeholder
+        // that queueing replaces with the ordinal; any other serializer
+        // leaves it, and the value cannot be sent from there.
+        let written = s.serialize_newtype_struct(crate::descriptor::MAGIC, &0u8);
+        let left = crate::descriptor::not_taken();
+        match written {
+            Ok(_) if left => Err(S::Error::custom(
+                "a Descriptor can only be sent as an argument of its own in a box (ser::to_box, a typed call or answer)",
+            )),
+            written => written,
+        }
+    }
+}
+
+#[cfg(unix)]
 impl<'de> Deserialize<'de> for Descriptor {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Descriptor, D::Error> {
-        u32::deserialize(d).map(Descriptor)
+        use serde::de::Error;
+        let ordinal = u64::deserialize(d)?;
+        crate::descriptor::take_received(ordinal)
+            .map(Descriptor::new)
+            .ok_or_else(|| {
+                D::Error::custom(format_args!(
+                    "no descriptor {ordinal} came with this box (or an argument took it already)"
+                ))
+            })
     }
 }
 
