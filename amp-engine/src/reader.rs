@@ -551,7 +551,8 @@ pub(crate) async fn read_loop<R: ReadHalf>(
             return r.take_apart(handback);
         }
         if look.upgrade_ready {
-            r.switch().await;
+            // Boxed: rare, and it would otherwise enlarge every reader.
+            Box::pin(r.switch()).await;
             continue;
         }
         if !r.waiting.requests.is_empty() && !draining {

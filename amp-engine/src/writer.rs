@@ -121,7 +121,9 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
         if at_switch
             && let (Some((reader, leftover, how)), Some(switch)) = (handed.take(), &mut switch)
         {
-            match upgrade(&shared, switch, reader, writer, leftover, how).await {
+            // Boxed: an upgrade is rare, and its handshake would otherwise make
+            // every connection's writer as large as its largest state.
+            match Box::pin(upgrade(&shared, switch, reader, writer, leftover, how)).await {
                 Some(upgraded) => {
                     writer = upgraded;
                     continue;
