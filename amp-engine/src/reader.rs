@@ -175,6 +175,11 @@ impl<R: ReadHalf> Reader<R> {
             return Started::Wait;
         };
         let answered = &mut self.answered;
+        if answered.capacity() == 0 {
+            // Room for one at first, not the four a first push makes: a
+            // quiet connection keeps this allocation while idle.
+            answered.reserve_exact(1);
+        }
         while self.running.len() < self.options.max_responders
             && transmit < self.options.max_outbound_bytes
             && answered.len() < chunk

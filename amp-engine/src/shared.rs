@@ -39,6 +39,11 @@ impl Waiting {
         if let Some(lane) = lane {
             self.lanes.push_back(lane);
         }
+        if self.requests.capacity() == 0 {
+            // Room for one at first, not the four a first push makes: a
+            // quiet connection keeps this allocation while idle.
+            self.requests.reserve_exact(1);
+        }
         self.requests.push_back(req);
     }
 
