@@ -44,24 +44,43 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The process's open descriptors.
-pub fn open_descriptors() -> usize {
+/// The process's open descriptors: each number with what it refers to
+/// (`pipe:[inode]`, `socket:[inode]`, a path), so that a descriptor closed
+/// and its number reused for another thing counts as a different one.
+pub fn open_descriptors() -> std::collections::BTreeSet<(String, String)> {
     std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
-        .count()
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            // A descriptor closed between the listing and the reading of
+            // its link is no longer open: left out.
+            let target = std::fs::read_link(entry.path()).ok()?;
+            Some((
+                entry.file_name().to_string_lossy().into_owned(),
+                target.to_string_lossy().into_owned(),
+            ))
+        })
+        .collect()
 }
 
-/// Waits (a few seconds at most) for the count of open descriptors to come
-/// back to `before`: closing is done by tasks that may still be finishing.
-async fn no_leak<R: Runtime>(rt: &R, before: usize, what: &str) {
+/// Waits (a few seconds at most) until every descriptor open now was open
+/// `before`: closing is done by tasks that may still be finishing. (Ones
+/// that were open before and closed since, by the runtime or by an earlier
+/// scenario's processes, are no leak.)
+async fn no_leak<R: Runtime>(
+    rt: &R,
+    before: std::collections::BTreeSet<(String, String)>,
+    what: &str,
+) {
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let now = open_descriptors();
-        if now == before {
+        let new: Vec<_> = now.difference(&before).collect();
+        if new.is_empty() {
             return;
         }
         if Instant::now() > deadline {
-            panic!("{what}: {now} descriptors open, {before} before");
+            panic!("{what}: descriptors left open: {new:?}");
         }
         rt.sleep(Duration::from_millis(20)).await;
     }
