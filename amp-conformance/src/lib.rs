@@ -55,7 +55,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
-use amp_core::ConnectionError;
 pub use amp_engine::{Options, Peer, Responders, ShutdownHandle};
 use futures_channel::oneshot;
 use futures_util::FutureExt;
@@ -277,11 +276,6 @@ pub trait Runtime: Clone + Send + Sync + 'static {
     /// hostile suite counts.
     fn engine_logs(&self) -> bool {
         amp_engine::TRACING
-    }
-
-    /// `peer.shutdown(grace)`, as a boxed future.
-    fn shutdown(&self, peer: &Peer, grace: Duration) -> BoxFuture<ConnectionError> {
-        Box::pin(peer.shutdown(grace))
     }
 
     /// Runs `future` in the background; the returned [`Task`] resolves with

@@ -171,7 +171,6 @@ pub fn switch(data: &[u8]) {
         }
     }
     let after = stream[switch_end..].to_vec();
-    let whole = stream.clone();
     let mut reads = VecDeque::new();
     let mut at = 0;
     while at < stream.len() {
@@ -248,7 +247,7 @@ pub fn switch(data: &[u8]) {
             // its answer), but what is handed over is still exactly what
             // followed that box in the stream.
             assert!(
-                whole.ends_with(&got),
+                stream.ends_with(&got),
                 "handed over bytes not the stream's tail"
             );
         }

@@ -259,7 +259,7 @@ pub async fn a_responder_calling_back_during_a_graceful_shutdown_gets_its_answer
         probes.entered.at_least(1),
     )
     .await;
-    let mut stopping = rt.shutdown(&server, WAIT);
+    let mut stopping = server.shutdown(WAIT);
     assert!((&mut stopping).now_or_never().is_none());
     let stopping = rt.spawn(stopping);
     probes.gate.open(1);

@@ -151,7 +151,7 @@ pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
     let probes = Probes::default();
     let (server, client) = rt.pair(math(&probes), Responders::new());
     let in_flight = started_wait(&rt, &client, &probes).await;
-    let mut stopping = rt.shutdown(&server, WAIT);
+    let mut stopping = server.shutdown(WAIT);
     // The shutdown has started; it cannot finish before the gate opens.
     assert!((&mut stopping).now_or_never().is_none());
     let stopping = rt.spawn(stopping);
@@ -176,7 +176,7 @@ pub async fn graceful_shutdown_of_one_peer<R: Runtime>(rt: R) {
         within(
             &rt,
             "the shutdown",
-            rt.shutdown(&server, Duration::from_millis(100))
+            server.shutdown(Duration::from_millis(100))
         )
         .await,
         ConnectionError::Closed
