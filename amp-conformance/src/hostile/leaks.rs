@@ -446,16 +446,36 @@ pub async fn h29_result_dropped_when_its_connection_ended<R: Runtime>(rt: R) {
             seen.server.add(&h.reason(me).await);
         }
     }
-    let returned = h.stats.quit_returned.load(Ordering::SeqCst);
+    // A responder closes its connection before it counts itself, so the
+    // caller can see the end while the responder's thread has yet to
+    // count: the count is read once every task has settled (where the
+    // runtime counts them) and after waiting for it (where it does not).
+    // A responder dropped before returning never counts.
+    let settled = tasks_back_to(&rt, baseline, "after the dropped results").await;
+    let counted = || h.stats.quit_returned.load(Ordering::SeqCst);
+    timeout(&rt, WAIT, async {
+        while counted() < LEAK_CONNECTIONS {
+            rt.sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    let returned = counted();
     assert_eq!(
         returned, LEAK_CONNECTIONS,
         "Quit responders that returned a result"
     );
-    let settled = tasks_back_to(&rt, baseline, "after the dropped results").await;
     assert_eq!(panics(), panicked, "something panicked");
     let logged = match logged_before {
         Some(logged_before) => {
-            let n = dropped_results_logged() - logged_before;
+            // Logged just after the responder returns, on its thread.
+            let logged = || dropped_results_logged() - logged_before;
+            timeout(&rt, WAIT, async {
+                while logged() < LEAK_CONNECTIONS {
+                    rt.sleep(Duration::from_millis(5)).await;
+                }
+            })
+            .await;
+            let n = logged();
             assert_eq!(n, LEAK_CONNECTIONS, "\"responder result dropped\" events");
             format!("{n} logged (\"responder result dropped\")")
         }
