@@ -46,8 +46,11 @@ pub fn exclusive() -> MutexGuard<'static, ()> {
 
 /// The process's open descriptors: each number with what it refers to
 /// (`pipe:[inode]`, `socket:[inode]`, a path), so that a descriptor closed
-/// and its number reused for another thing counts as a different one.
+/// and its number reused for another thing counts as a different one. The
+/// listing's own descriptor (the directory being read, whose number is the
+/// lowest free one at the time) is left out.
 pub fn open_descriptors() -> std::collections::BTreeSet<(String, String)> {
+    let listing = format!("/proc/{}/fd", std::process::id());
     std::fs::read_dir("/proc/self/fd")
         .expect("/proc/self/fd")
         .filter_map(Result::ok)
@@ -55,10 +58,8 @@ pub fn open_descriptors() -> std::collections::BTreeSet<(String, String)> {
             // A descriptor closed between the listing and the reading of
             // its link is no longer open: left out.
             let target = std::fs::read_link(entry.path()).ok()?;
-            Some((
-                entry.file_name().to_string_lossy().into_owned(),
-                target.to_string_lossy().into_owned(),
-            ))
+            let target = target.to_string_lossy().into_owned();
+            (target != listing).then(|| (entry.file_name().to_string_lossy().into_owned(), target))
         })
         .collect()
 }
@@ -247,10 +248,10 @@ struct BadWriteTo {
     text: Vec<u8>,
 }
 
-/// Descriptors that no argument claims, and those of a box that fails to
-/// decode, are closed by the receiver (each write end's last copy goes:
-/// the pipe ends); so is a `Descriptor` value that names no descriptor a
-/// decode error, and nothing leaks.
+/// Descriptors that no argument claims (once a later one is taken), and
+/// those of a box that fails to decode, are closed by the receiver (each
+/// write end's last copy goes: the pipe ends); a `Descriptor` value that
+/// names no descriptor received is a decode error; nothing leaks.
 pub async fn unclaimed_and_undecoded_descriptors_are_closed<R: Transports>(rt: R) {
     let before = open_descriptors();
     let dir = Dir::new("unclaimed");
@@ -269,13 +270,15 @@ pub async fn unclaimed_and_undecoded_descriptors_are_closed<R: Transports>(rt: R
         .await
         .expect("Sum answered");
     assert_eq!(answer.get_str("total"), Some("3"));
+    // The connection goes on, numbering included. The unclaimed descriptor
+    // is closed once a later one is taken (as in Twisted, a later box may
+    // name a descriptor that came with an earlier one's bytes).
+    write_to(&rt, &peer).await;
     assert!(
         read_to_end(&rt, read_end, "the unclaimed descriptor closed")
             .await
             .is_empty()
     );
-    // The connection goes on, numbering included.
-    write_to(&rt, &peer).await;
 
     // WriteTo whose text does not decode: answered UNKNOWN (fatal, as an
     // undeclared failure is in Twisted), the descriptor closed unwritten.
@@ -322,7 +325,7 @@ pub async fn unclaimed_and_undecoded_descriptors_are_closed<R: Transports>(rt: R
     )
     .await;
     // (Its description is Twisted's "Unknown Error": the reason, "no
-    // descriptor 0 came with this box", is logged on the responder's side.)
+    // descriptor 0 was received", is logged on the responder's side.)
     assert!(
         matches!(&refused, Err(CallError::Remote(e)) if e.code == "UNKNOWN"),
         "WriteTo without a descriptor: {refused:?}"
@@ -522,7 +525,9 @@ pub async fn descriptors_are_refused_off_unix_sockets<R: Transports>(rt: R) {
 
 /// A Rust client of Twisted's catalogue server on a UNIX socket: `WriteTo`
 /// (Twisted writes into the descriptor it got) and `OpenGreeting`
-/// (Twisted's pipe, `hello from Twisted`), twice each; nothing leaks here.
+/// (Twisted's pipe, `hello from Twisted`), twice each, then three
+/// `OpenGreeting` at once (Twisted writes their answers in one go); nothing
+/// leaks here.
 pub async fn rust_client_passes_descriptors_to_twisted<R: Transports>(rt: R) {
     let dir = Dir::new("py");
     let address = format!("unix:{}", dir.socket().display());
@@ -541,6 +546,13 @@ pub async fn rust_client_passes_descriptors_to_twisted<R: Transports>(rt: R) {
         write_to(&rt, &peer).await;
         open_greeting(&rt, &peer, "hello from Twisted\n").await;
     }
+    // Calls that reach Twisted in one read: it answers them in one turn
+    // and writes the answers in one go, every descriptor with the first
+    // bytes of that write. Each answer still gets its own.
+    let greetings = futures_util::future::join_all(
+        (0..3).map(|_| open_greeting(&rt, &peer, "hello from Twisted\n")),
+    );
+    within_for(&rt, STEP, "three OpenGreeting at once", greetings).await;
     peer.shutdown(std::time::Duration::ZERO);
     within_for(&rt, CLOSE_WITHIN, "closing", peer.closed()).await;
     drop(peer);
@@ -550,7 +562,9 @@ pub async fn rust_client_passes_descriptors_to_twisted<R: Transports>(rt: R) {
 
 /// Twisted's `fd_client.py` against the binding's `ampserver` example on
 /// `unix:PATH`: Twisted sends a descriptor for `WriteTo`, and receives
-/// `OpenGreeting`'s (`hello from amp-rs`), twice each.
+/// `OpenGreeting`'s (`hello from amp-rs`), twice each; then three `WriteTo`
+/// at once (Twisted writes them in one go, every descriptor with the first
+/// bytes of that write).
 pub async fn twisted_client_passes_descriptors_to_the_rust_ampserver<R: Transports>(rt: R) {
     let (package, name) = rt.ampserver_example();
     let binary = blocking(move || example_binary(package, name)).await;
@@ -592,7 +606,7 @@ pub async fn twisted_client_passes_descriptors_to_the_rust_ampserver<R: Transpor
     drop(listening);
     let last = ran.stdout.lines().last().unwrap_or("");
     assert!(
-        ran.status.is_some_and(|s| s.success()) && last == "3 passed, 0 failed",
+        ran.status.is_some_and(|s| s.success()) && last == "4 passed, 0 failed",
         "fd_client.py against {name}: {}, last line {last:?}; its output:\n{}\n{}",
         describe(ran.status),
         ran.stdout,

@@ -300,8 +300,7 @@ impl AmpBox {
     ) -> AmpBox {
         self.attached = Some(std::sync::Arc::new(crate::descriptor::Attached {
             outgoing,
-            received: Default::default(),
-            held: None,
+            received: None,
         }));
         self
     }

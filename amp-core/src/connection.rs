@@ -793,12 +793,15 @@ impl Connection {
     }
 
     /// Descriptors that came with the bytes just fed (one `recvmsg`'s):
-    /// they belong to the box that holds the last of those bytes, and each
-    /// gets the next received ordinal. Closed at once if passing is off,
-    /// the connection has ended, or no byte came with them; more than
+    /// each gets the next received ordinal, and is handed over with the
+    /// box that holds the last of those bytes, for an argument of that box
+    /// or a later one to take (see [`crate::descriptor`]). Closed at once
+    /// if passing is off, the connection has ended, or no byte came with
+    /// them. Past
     /// [`MAX_HELD_DESCRIPTORS`](crate::descriptor::MAX_HELD_DESCRIPTORS)
-    /// held and not taken by an argument (waiting for their box, or in
-    /// boxes not dropped yet) end the connection
+    /// held and not taken by an argument, the oldest whose box is dropped
+    /// is closed; if there is none (all wait for their box or are in boxes
+    /// not dropped yet), the connection ends
     /// ([`DescriptorError::TooMany`](crate::descriptor::DescriptorError::TooMany)).
     ///
     /// ```
@@ -829,7 +832,7 @@ impl Connection {
         };
         let mut too_many = false;
         for fd in fds {
-            if passing.holding() >= MAX_HELD_DESCRIPTORS {
+            if !passing.make_room() {
                 too_many = true;
                 drop(fd);
                 continue;

@@ -755,10 +755,11 @@ impl Dispatcher {
         self.forgotten.clear();
         self.owed.clear();
         // Received descriptors waiting for the rest of their box never get
-        // one: closed now. (Queued ones go when the writer is done.)
+        // one: closed now; those handed over once no box can take them.
+        // (Queued ones go when the writer is done.)
         #[cfg(unix)]
         if let Some(passing) = &mut self.passing {
-            passing.incoming.clear();
+            passing.end();
         }
         self.events.push_back(Event::Closed(reason.clone()));
         self.closed = Some(reason);

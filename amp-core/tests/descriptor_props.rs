@@ -1,9 +1,11 @@
 //! Descriptor passing through two sans-IO connections, with the transport
 //! simulated as Linux behaves (a `recvmsg` ends on the byte that carries
 //! descriptors; anywhere else reads may be cut at will): whatever the
-//! boxes and the cuts, each box decodes with exactly the descriptors sent
-//! with it, numbered as Twisted numbers them, and the ones no argument
-//! takes are closed with their box.
+//! boxes and the cuts, and whether each box's descriptors ride its own
+//! bytes (as this crate sends them) or all ride the first bytes of the
+//! stream (as Twisted sends the boxes it writes in one go), each box
+//! decodes with exactly the descriptors sent for it, numbered as Twisted
+//! numbers them; and the rules for closing the ones no argument takes.
 
 #![cfg(unix)]
 
@@ -40,6 +42,7 @@ proptest! {
         sent in boxes(),
         cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
         unclaimed in any::<bool>(),
+        twisted_batch in any::<bool>(),
     ) {
         let mut client = Connection::default();
         client.pass_descriptors();
@@ -61,7 +64,14 @@ proptest! {
         }
         let from = client.transmitted();
         let stream = client.take_transmit();
-        let queued = client.take_descriptors(from);
+        let mut queued = client.take_descriptors(from);
+        if twisted_batch {
+            // Twisted sends every queued descriptor with one of the first
+            // bytes of its write: here all the boxes are one write.
+            for (i, (at, _)) in queued.iter_mut().enumerate() {
+                *at = i;
+            }
+        }
         // Twisted's numbering: ordinals in the order the boxes were queued.
         let count = expected.iter().flat_map(|(_, r)| r.iter().flatten()).count();
         prop_assert_eq!(queued.len(), count);
@@ -95,16 +105,18 @@ proptest! {
                 let Event::Request(req) = event else { panic!("{event:?}") };
                 let held = req.arguments.descriptor_count();
                 if unclaimed {
-                    // Decoded as a command without descriptors: all closed
-                    // with the box.
+                    // Decoded as a command without descriptors: none taken.
                     decoded.push((amp_core::de::from_box::<Only>(&req.arguments).unwrap().n, [None; 3]));
                     continue;
                 }
                 let args: Args = amp_core::de::from_box(&req.arguments).unwrap();
-                prop_assert_eq!(req.arguments.descriptor_count(), 0);
                 let raw = |d: &Option<Descriptor>| d.as_ref().map(|d| d.as_raw_fd());
                 let got = [raw(&args.a), raw(&args.b), raw(&args.c)];
-                prop_assert_eq!(got.iter().flatten().count(), held);
+                if !twisted_batch {
+                    // Each box carried exactly its own, and took them all.
+                    prop_assert_eq!(req.arguments.descriptor_count(), 0);
+                    prop_assert_eq!(got.iter().flatten().count(), held);
+                }
                 decoded.push((args.n, got));
             }
         }
@@ -163,4 +175,163 @@ fn descriptors_held_in_boxes_count_towards_the_bound() {
             }
         )))
     );
+}
+
+/// A descriptor to pass, and the other end of its socket, which sees the
+/// descriptor's last copy closed.
+fn watched() -> (OwnedFd, std::os::unix::net::UnixStream) {
+    let (mine, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    mine.set_nonblocking(true).unwrap();
+    (OwnedFd::from(theirs), mine)
+}
+
+fn is_closed(watch: &std::os::unix::net::UnixStream) -> bool {
+    use std::io::Read;
+    match (&*watch).read(&mut [0u8; 1]) {
+        Ok(0) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A request `Take` whose `fd` argument names `ordinal`.
+fn take(ordinal: u64) -> Vec<u8> {
+    let n = ordinal.to_string();
+    let mut b = b"\x00\x08_command\x00\x04Take\x00\x02fd".to_vec();
+    b.extend_from_slice(&[0, n.len() as u8]);
+    b.extend_from_slice(n.as_bytes());
+    b.extend_from_slice(b"\x00\x00");
+    b
+}
+
+fn next_request(c: &mut Connection) -> amp_core::AmpBox {
+    match c.poll_event() {
+        Some(Event::Request(req)) => req.arguments,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[derive(Deserialize)]
+struct TakeArgs {
+    fd: Descriptor,
+}
+
+/// Twisted writes two boxes that carry descriptors in one go: both
+/// descriptors come with the first box's bytes, and the second box takes
+/// its own, even once the first box is dropped.
+#[test]
+fn a_later_box_takes_a_descriptor_that_came_with_an_earlier_one() {
+    let mut c = Connection::default();
+    c.pass_descriptors();
+    let ((fd0, w0), (fd1, w1)) = (watched(), watched());
+    let (raw0, raw1) = (fd0.as_raw_fd(), fd1.as_raw_fd());
+    let (first, second) = (take(0), take(1));
+    c.handle_input(&first[..1]);
+    c.receive_descriptors([fd0]);
+    c.handle_input(&first[1..2]);
+    c.receive_descriptors([fd1]);
+    c.handle_input(&first[2..]);
+    let first = next_request(&mut c);
+    assert_eq!(first.descriptor_count(), 2);
+    let a: TakeArgs = amp_core::de::from_box(&first).unwrap();
+    drop(first);
+    assert!(!is_closed(&w1), "the second box's descriptor waits for it");
+    c.handle_input(&second);
+    let second = next_request(&mut c);
+    assert_eq!(second.descriptor_count(), 0);
+    let b: TakeArgs = amp_core::de::from_box(&second).unwrap();
+    assert_eq!((a.fd.as_raw_fd(), b.fd.as_raw_fd()), (raw0, raw1));
+    assert!(!is_closed(&w0) && !is_closed(&w1));
+    drop((a, b));
+    assert!(is_closed(&w0) && is_closed(&w1));
+}
+
+/// A descriptor no argument takes stays open while its box is alive, and
+/// is closed once the box is dropped and a later descriptor is taken.
+#[test]
+fn an_unclaimed_descriptor_closes_once_a_later_one_is_taken() {
+    #[derive(Deserialize)]
+    struct Nothing {}
+    let mut c = Connection::default();
+    c.pass_descriptors();
+    let ((fd0, w0), (fd1, _w1)) = (watched(), watched());
+    c.handle_input(&take(0));
+    c.receive_descriptors([fd0]);
+    let ignored = next_request(&mut c);
+    let _: Nothing = amp_core::de::from_box(&ignored).unwrap();
+    assert_eq!(ignored.descriptor_count(), 1);
+    drop(ignored);
+    assert!(!is_closed(&w0), "a later box might still name it");
+    c.handle_input(&take(1));
+    c.receive_descriptors([fd1]);
+    let taken: TakeArgs = amp_core::de::from_box(&next_request(&mut c)).unwrap();
+    assert!(is_closed(&w0), "no box names an earlier descriptor");
+    // Taking one twice: a decode error naming it.
+    let again = take(1);
+    c.handle_input(&again);
+    let e = amp_core::de::from_box::<TakeArgs>(&next_request(&mut c))
+        .err()
+        .expect("descriptor 1 was taken already");
+    assert!(
+        e.to_string().contains("no descriptor 1 was received"),
+        "{e}"
+    );
+    drop(taken);
+}
+
+/// When the connection ends, descriptors no box can take are closed; one
+/// a box still alive may take stays until that box is dropped.
+#[test]
+fn the_end_closes_what_no_box_can_take() {
+    let mut c = Connection::default();
+    c.pass_descriptors();
+    let ((fd0, w0), (fd1, w1), (fd2, w2)) = (watched(), watched(), watched());
+    // Descriptors 0 and 1 with the first box (Twisted's batching), 2 with
+    // the start of a box that never ends.
+    let first = take(0);
+    c.handle_input(&first[..1]);
+    c.receive_descriptors([fd0, fd1]);
+    c.handle_input(&first[1..]);
+    let first = next_request(&mut c);
+    c.handle_input(&take(1));
+    let second = next_request(&mut c);
+    c.handle_input(b"\x00");
+    c.receive_descriptors([fd2]);
+    c.close();
+    assert!(is_closed(&w2), "waiting for a box that never comes");
+    assert!(!is_closed(&w0) && !is_closed(&w1));
+    drop(first);
+    // The second box is alive: it may still take descriptor 1 (or 0).
+    assert!(!is_closed(&w0) && !is_closed(&w1));
+    let b: TakeArgs = amp_core::de::from_box(&second).unwrap();
+    drop(second);
+    assert!(is_closed(&w0), "no box left to take it");
+    assert!(!is_closed(&w1));
+    drop(b);
+    assert!(is_closed(&w1));
+}
+
+/// Past the bound, the oldest descriptor whose box is dropped makes room:
+/// a peer that sends descriptors nobody names does not end the connection,
+/// and holds at most the bound.
+#[test]
+fn the_oldest_dropped_descriptor_makes_room() {
+    use amp_core::descriptor::MAX_HELD_DESCRIPTORS;
+    #[derive(Deserialize)]
+    struct Nothing {}
+    let mut c = Connection::default();
+    c.pass_descriptors();
+    let mut watches = Vec::new();
+    for i in 0..MAX_HELD_DESCRIPTORS + 3 {
+        let (fd, w) = watched();
+        watches.push(w);
+        c.handle_input(&take(i as u64));
+        c.receive_descriptors([fd]);
+        let b = next_request(&mut c);
+        let _: Nothing = amp_core::de::from_box(&b).unwrap();
+    }
+    assert!(!c.is_closed());
+    let closed: Vec<bool> = watches.iter().map(is_closed).collect();
+    assert_eq!(closed[..3], [true; 3]);
+    assert!(closed[3..].iter().all(|c| !c));
 }

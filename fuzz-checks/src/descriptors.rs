@@ -3,7 +3,8 @@
 //! hands them over), lost control data, the end of the stream, and calls
 //! of its own carrying descriptors; every request decoded as a command
 //! whose arguments are descriptors. Checks that nothing panics, that no
-//! box ever holds more than the bound, that queued descriptors go with
+//! box ever holds more than the bound, that decoding a box never
+//! leaves it more descriptors than came with it, that queued descriptors go with
 //! bytes of their own box in order, and that every descriptor received or
 //! sent is closed once the connection and its boxes are gone (the count of
 //! `/proc/self/fd`).
@@ -96,8 +97,10 @@ fn run(data: &[u8]) {
                     "a box holds {held} descriptors"
                 );
                 if let Ok(args) = amp_core::de::from_box::<Args>(&req.arguments) {
-                    let taken = usize::from(args.fd.is_some()) + usize::from(args.other.is_some());
-                    assert_eq!(req.arguments.descriptor_count(), held - taken);
+                    // An argument takes its descriptor whichever box's
+                    // bytes it came with (Twisted's numbering): those of
+                    // this box no argument took are the most left.
+                    assert!(req.arguments.descriptor_count() <= held);
                     // Some kept a while (as a responder would), some not.
                     if input.bool() {
                         kept.push(args);

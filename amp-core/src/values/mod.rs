@@ -142,7 +142,7 @@ pub mod bigint {
 ///
 /// // A box that came with no descriptor cannot give one.
 /// let e = amp_core::de::from_box::<WriteTo>(&b).unwrap_err();
-/// assert!(e.to_string().contains("no descriptor 0 came with this box"), "{e}");
+/// assert!(e.to_string().contains("no descriptor 0 was received"), "{e}");
 /// ```
 #[cfg(unix)]
 #[derive(Clone, Debug)]
@@ -227,7 +227,7 @@ impl<'de> Deserialize<'de> for Descriptor {
             .map(Descriptor::new)
             .ok_or_else(|| {
                 D::Error::custom(format_args!(
-                    "no descriptor {ordinal} came with this box (or an argument took it already)"
+                    "no descriptor {ordinal} was received (or an argument took it already)"
                 ))
             })
     }
