@@ -373,6 +373,15 @@ impl<R: ReadHalf> Reader<R> {
         self.more_buffered =
             self.shared
                 .drain(&mut state, &mut self.waiting, &mut self.wakers, batch);
+        // The state machine decoded all it got: when the next read needs
+        // room, its buffer's is taken back (the two are swapped at each
+        // read), so that a quiet connection holds one read buffer, not two.
+        if self.buf.is_empty() && self.buf.capacity() < self.read_size / 4 {
+            let core_buf = state.machine.read_buffer();
+            if core_buf.is_empty() && core_buf.capacity() >= self.read_size / 4 {
+                std::mem::swap(core_buf, &mut self.buf);
+            }
+        }
         let received = self.waiting.requests.len() - queued_before;
         self.waiting_bytes += self
             .waiting
