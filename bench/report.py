@@ -6,7 +6,10 @@ Turns the result lines of scripts/bench-rpc.sh into a Markdown report.
 Each line of RESULTS.txt is ``pair=P workload=W round=R key=value ...`` as the
 script writes it (the clients' ``RESULT`` lines with the pair, workload and
 round in front). The ``key=value`` arguments describe the run (command,
-machine, versions). With several rounds, each cell is the median.
+machine, versions). With several rounds, each cell is the median (of each
+latency percentile on its own, for the latency table). Lines without the
+latency fields (``p50_us``, ``p99_us``, ``p999_us``, ``max_us``; older runs)
+show "n/a" there.
 """
 
 import statistics
@@ -37,6 +40,12 @@ WITHIN = 0.8
 # AMP over another transport against the raw ping-pong over the same one:
 # (amp pair, raw pair, goal or None).
 TRANSPORTS = [("amp-tls", "raw-tls", 0.8), ("amp-unix", "raw-unix", None)]
+# The latency percentiles of a RESULT line, in microseconds.
+PERCENTILES = [("p50_us", "p50"), ("p99_us", "p99"), ("p999_us", "p99.9")]
+# The tail compared with tarpc's: amp-tokio's p99 and p99.9 are to be no
+# worse (no higher) than tarpc (bincode)'s, at 16 in flight and with N
+# connections.
+TAIL = [("p99_us", "p99"), ("p999_us", "p99.9")]
 
 
 def parse(path):
@@ -80,6 +89,16 @@ def fmt_rate(x):
 
 def fmt_us(x):
     return "—" if x is None else f"{x:.2f}"
+
+
+def latency(cells, workload, pair, field):
+    return median(cells.get((workload, pair), []), field)
+
+
+def fmt_lat(x):
+    if x is None:
+        return "n/a"
+    return f"{x:.1f}" if x < 100 else f"{x:,.0f}"
 
 
 def fmt_ratio(x):
@@ -147,6 +166,69 @@ def main(argv):
                 cell += f" (steal {st:.2f})"
             row.append(cell)
         w(f"| {wl} | " + " | ".join(row) + " |")
+
+    # Latency.
+    rounds = max((len(runs) for runs in cells.values()), default=1)
+    w("")
+    w("Latency per call, µs: p50 / p99 / p99.9"
+      + (f" (each the median over {rounds} rounds)" if rounds > 1 else "")
+      + "; from the moment a call is issued to the moment its whole answer is "
+      "the caller's, over the calls completed in the measured window (closed "
+      "loop: with I calls in flight the mean is about I ÷ the rate). The raw "
+      "ping-pong matches each whole answer read with the oldest request not yet "
+      "answered, timed from the write that sent it. n/a: the client reported no "
+      "latency:")
+    w("")
+    w("| pair | " + " | ".join(order) + " |")
+    w("|---|" + "---:|" * len(order))
+    for p, title in pairs:
+        row = []
+        for wl in order:
+            if all("failed" in r for r in cells.get((wl, p), [{"failed": 1}])):
+                row.append("—")
+                continue
+            vals = [latency(cells, wl, p, f) for f, _ in PERCENTILES]
+            row.append("n/a" if all(v is None for v in vals)
+                       else " / ".join(fmt_lat(v) for v in vals))
+        w(f"| {title} | " + " | ".join(row) + " |")
+    w("")
+    w("Longest call, µs" + (" (median over rounds)" if rounds > 1 else "") + ":")
+    w("")
+    w("| pair | " + " | ".join(order) + " |")
+    w("|---|" + "---:|" * len(order))
+    for p, title in pairs:
+        row = []
+        for wl in order:
+            if all("failed" in r for r in cells.get((wl, p), [{"failed": 1}])):
+                row.append("—")
+            else:
+                row.append(fmt_lat(latency(cells, wl, p, "max_us")))
+        w(f"| {title} | " + " | ".join(row) + " |")
+    tail_workloads = [wl for wl in ("pipelined16", conns) if wl in order]
+    if tail_workloads and any(k[1] == "amp" for k in cells) and any(k[1] == "tarpc" for k in cells):
+        parts = []
+        verdicts = []
+        for wl in tail_workloads:
+            bits = []
+            for f, name in TAIL:
+                a, t = latency(cells, wl, "amp", f), latency(cells, wl, "tarpc", f)
+                if a is None or t is None:
+                    bits.append(f"{name} n/a")
+                    verdicts.append(None)
+                else:
+                    bits.append(f"{name} {fmt_lat(a)} against {fmt_lat(t)} µs")
+                    verdicts.append(a <= t)
+            parts.append(f"{wl}: " + ", ".join(bits))
+        if None in verdicts:
+            verdict = "not known (a figure is missing)"
+        elif all(verdicts):
+            verdict = "yes"
+        else:
+            verdict = "no"
+        w("")
+        w("amp-tokio's tail against tarpc (bincode)'s: " + "; ".join(parts)
+          + f". No worse at both percentiles on both workloads: **{verdict}**.")
+
     failed = sorted({k for k, runs in cells.items() if any("failed" in r for r in runs)})
     errors = sorted({k for k, runs in cells.items() if any(r.get("errors", "0") != "0" for r in runs)})
     if failed or errors:
@@ -264,6 +346,16 @@ def main(argv):
             x = a / r if a and r else None
             target(f"{wl}: {dict(PAIRS)[amp_pair]} ≥ {goal} × {dict(PAIRS)[raw_pair]}",
                    x, goal, fmt_ratio(x))
+    for wl in tail_workloads:
+        for f, name in TAIL:
+            a, t = latency(cells, wl, "amp", f), latency(cells, wl, "tarpc", f)
+            if a is None and t is None:
+                continue
+            if a is None or t is None:
+                w(f"| {wl}: amp-tokio {name} ≤ tarpc (bincode)'s | — | — |")
+            else:
+                w(f"| {wl}: amp-tokio {name} ≤ tarpc (bincode)'s | {fmt_lat(a)} µs "
+                  f"(tarpc {fmt_lat(t)}) | {'yes' if a <= t else 'no'} |")
     if conns:
         amp = rate(cells, conns, "amp")
         for p, title in pairs:

@@ -8,8 +8,12 @@ Twisted AMP client of the RPC benchmark: the same workloads as
 Opens C connections (at most 64 handshakes at a time), keeps I Sum calls in
 flight on each (a new callRemote as each answer comes), lets W seconds of
 warm-up pass, counts the calls answered in the next S seconds and prints one
-``RESULT key=value ...`` line, in the format of the Rust client.
+``RESULT key=value ...`` line, in the format of the Rust client, with the
+latencies of those calls (from ``callRemote`` to the answer's callback:
+``lat_calls``, ``p50_us``, ``p99_us``, ``p999_us``, ``max_us``).
 """
+
+import math
 
 import os
 import sys
@@ -45,6 +49,9 @@ class Bench:
         self.outstanding = 0
         self.stopping = False
         self.failure = None
+        # Latencies (seconds) of the calls answered in the measured window.
+        self.measuring = False
+        self.latencies = []
 
     # -- connecting
 
@@ -81,12 +88,15 @@ class Bench:
 
     def call(self, proto):
         self.outstanding += 1
+        issued = time.perf_counter()
         d = proto.callRemote(Sum, a=A, b=B)
-        d.addCallbacks(self.answered, self.failed, callbackArgs=(proto,), errbackArgs=(proto,))
+        d.addCallbacks(self.answered, self.failed, callbackArgs=(proto, issued), errbackArgs=(proto,))
 
-    def answered(self, response, proto):
+    def answered(self, response, proto, issued):
         self.outstanding -= 1
         if response["total"] == A + B:
+            if self.measuring:
+                self.latencies.append(time.perf_counter() - issued)
             self.done += 1
         else:
             self.errors += 1
@@ -112,9 +122,11 @@ class Bench:
         self.busy0 = machine_busy_seconds()
         self.steal0 = machine_steal_seconds()
         self.t0 = time.monotonic()
+        self.measuring = True
         reactor.callLater(self.opts["seconds"], self.mark_end)
 
     def mark_end(self):
+        self.measuring = False
         elapsed = time.monotonic() - self.t0
         calls, errors = self.done - self.c0, self.errors - self.e0
         cpu1 = cpu_seconds("self")
@@ -135,12 +147,27 @@ class Bench:
             f"inflight={self.opts['inflight']} calls={calls} seconds={elapsed:.3f} "
             f"rate={calls / elapsed:.0f} errors={errors} "
             f"client_cpu={cpu(self.cpu0, cpu1)} server_cpu={cpu(self.scpu0, scpu1)} "
-            f"others_cpu={others} steal_cpu={steal:.2f}",
+            f"others_cpu={others} steal_cpu={steal:.2f} {latency_fields(self.latencies)}",
             flush=True,
         )
         self.stopping = True
         # Let the calls in flight come back (bounded), then stop.
         reactor.callLater(3, reactor.stop)
+
+
+def latency_fields(latencies):
+    """The RESULT line's latency fields, in microseconds: the value at or
+    below which a fraction q of the calls fall (nearest rank, as the Rust
+    client's histograms give it)."""
+    if not latencies:
+        return "lat_calls=0 p50_us=na p99_us=na p999_us=na max_us=na"
+    xs = sorted(latencies)
+
+    def at(q):
+        return xs[max(math.ceil(q * len(xs)) - 1, 0)] * 1e6
+
+    return (f"lat_calls={len(xs)} p50_us={at(0.5):.1f} p99_us={at(0.99):.1f} "
+            f"p999_us={at(0.999):.1f} max_us={xs[-1] * 1e6:.1f}")
 
 
 def main(argv):

@@ -15,6 +15,18 @@
 #   pipelined256  1 connection, 256 calls in flight
 #   connsN        N connections (default 1000), 1 call in flight on each
 #
+# Latency: every client also records the latency of each call completed in
+# the measured window (not the warm-up) and reports p50, p99, p99.9 and the
+# maximum in microseconds. A call's latency runs from the moment the caller
+# issues it to the moment it has the whole answer (AMP, tarpc: the call's
+# future completes; Twisted: the Deferred's callback runs). The raw
+# ping-pong has no calls: it reads the clock before each write of requests
+# and after each read, and matches every whole answer a read completes with
+# the oldest request not yet answered (the server answers in order). These
+# are closed-loop latencies: with I calls in flight the mean is about I
+# divided by the connection's rate. The Rust clients record into one
+# hdrhistogram per thread (3 significant digits), merged at the end.
+#
 # The machine may be shared: before each measurement the script waits (a few
 # seconds at most) for the other processes to go quiet, every result records
 # the CPU that other processes used during its window (others_cpu), and a
@@ -30,14 +42,17 @@
 # (amp-bench's default --threads 1). All servers start first and stay idle
 # while not measured; then each workload runs against each pair in turn, so a
 # slow moment of the machine is spread over all pairs instead of one. With
-# --rounds R > 1 everything runs R times and the report takes the median.
+# --rounds R > 1 everything runs R times and the report takes the median
+# (of each rate, CPU figure and latency percentile).
 #
 # Builds bench/ (its own cargo workspace) in release mode, gets Twisted from
 # scripts/python-env.sh, prints a Markdown report and writes it to FILE
 # (default bench/target/bench-rpc.md), with the raw result lines beside it
-# (FILE with .txt). Every process is bounded in time; servers are killed on
-# exit, clients too on Ctrl-C or SIGTERM. Defaults take three to four
-# minutes on 2 cores (five at worst).
+# (FILE with .txt). The report gives calls per second, CPU per call and the
+# latency percentiles of every pair, and whether amp-tokio's p99 and p99.9
+# are no worse than tarpc (bincode)'s. Every process is bounded in time;
+# servers are killed on exit, clients too on Ctrl-C or SIGTERM. Defaults
+# take three to four minutes on 2 cores (five at worst).
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -62,7 +77,7 @@ while [[ $# -gt 0 ]]; do
         --budget) budget="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --no-twisted) twisted=0; shift ;;
-        -h|--help) sed -n '2,38p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,55p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "bench-rpc: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -239,7 +254,7 @@ for round in $(seq "$rounds"); do
                 fi
                 others="$(grep -o 'others_cpu=[0-9.na]*' <<<"$line" | cut -d= -f2)"
                 [[ "$others" == na ]] && others=0
-                log "round $round $wname $pname: $(grep -o 'rate=[0-9]*' <<<"$line")/s (others ${others})"
+                log "round $round $wname $pname: $(grep -o 'rate=[0-9]*' <<<"$line")/s, $(grep -o 'p99_us=[0-9.na]*' <<<"$line" || echo 'p99_us=?') (others ${others})"
                 if [[ -z "$best" ]] || awk -v o="$others" -v b="$best_others" 'BEGIN { exit !(o < b) }'; then
                     best="$line" best_others="$others"
                 fi

@@ -1,8 +1,8 @@
 //! The client side, apart from the runtime: connecting N connections, the
-//! warm-up and the measured window, the counters, the CPU readings and the
-//! `RESULT` line, and the AMP call loop (the peer type is the same whichever
-//! runtime drives its connection). A runtime only supplies [`Runtime`]: how
-//! to spawn a task.
+//! warm-up and the measured window, the counters, the CPU readings, the
+//! latencies (see `latency`) and the `RESULT` line, and the AMP call loop
+//! (the peer type is the same whichever runtime drives its connection). A
+//! runtime only supplies [`Runtime`]: how to spawn a task.
 //!
 //! The client's clock (warm-up, measured window, the wait for the last
 //! calls) is a thread of its own, not a runtime timer: every runtime is
@@ -20,6 +20,7 @@ use futures::channel::oneshot;
 use futures::future::{self, Either};
 use futures::stream::{FuturesUnordered, StreamExt, TryStreamExt};
 
+use crate::latency;
 use crate::{A, B, Impl, Sum, SumArgs, TOTAL, Total};
 
 /// What a client measures.
@@ -80,7 +81,9 @@ where
 
 /// Runs `work(connection, inflight, counters, stop)` on every connection as a
 /// task of its own, lets the warm-up pass, counts the calls completed in the
-/// measured window, stops the workers and returns the `RESULT` line.
+/// measured window and records their latencies (the workers call
+/// `latency::record`, or use `latency::Sent`), stops the workers and returns
+/// the `RESULT` line.
 pub async fn measure<R, C, W, Fut>(rt: &R, spec: &ClientSpec, conns: Vec<C>, work: W) -> String
 where
     R: Runtime,
@@ -113,7 +116,9 @@ where
     let scpu0 = spec.server_pid.as_deref().and_then(cpu_seconds);
     let busy0 = machine_busy_seconds();
     let t0 = Instant::now();
+    latency::start();
     sleep(Duration::from_secs_f64(spec.seconds)).await;
+    latency::stop();
     let (c1, e1) = total(&counters);
     let elapsed = t0.elapsed().as_secs_f64();
     let cpu1 = cpu_seconds("self");
@@ -129,6 +134,7 @@ where
         // Some connection did not finish in time: the measurement is done
         // anyway.
     }
+    let latencies = latency::fields(&latency::total());
 
     let calls = c1 - c0;
     let fmt_cpu = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -151,7 +157,7 @@ where
         _ => "na".to_owned(),
     };
     format!(
-        "RESULT impl={} label={} conns={} inflight={} calls={} seconds={:.3} rate={:.0} errors={} client_cpu={} server_cpu={} others_cpu={} steal_cpu={}",
+        "RESULT impl={} label={} conns={} inflight={} calls={} seconds={:.3} rate={:.0} errors={} client_cpu={} server_cpu={} others_cpu={} steal_cpu={} {}",
         spec.imp.name(),
         if spec.label.is_empty() {
             "-"
@@ -168,6 +174,7 @@ where
         fmt_cpu(scpu0, scpu1),
         others,
         steal,
+        latencies,
     )
 }
 
@@ -175,15 +182,22 @@ where
 /// `inflight` loops, each making one call after another (as the Twisted
 /// client's callbacks do), polled together in one task. The harness costs
 /// one wake-up per call and no allocation (a `FuturesUnordered` refilled
-/// with a new call as each completes allocated and freed a task per call).
+/// with a new call as each completes allocated and freed a task per call),
+/// and one clock reading per call: the instant a call is answered is the
+/// instant the loop issues its next one.
 pub async fn amp_worker(peer: Peer, inflight: usize, counter: &Counters, stop: &AtomicBool) {
+    let _flush = latency::prepare();
     let args = SumArgs { a: A, b: B };
     let (peer, args) = (&peer, &args);
     let mut workers: FuturesUnordered<_> = (0..inflight)
         .map(|_| async move {
+            let mut issued = Instant::now();
             while !stop.load(Relaxed) {
-                match peer.call_as::<Sum>(args).await {
+                let answer = peer.call_as::<Sum>(args).await;
+                let answered = Instant::now();
+                match answer {
                     Ok(Total { total: TOTAL }) => {
+                        latency::record(issued, answered);
                         counter.done.fetch_add(1, Relaxed);
                     }
                     _ => {
@@ -193,6 +207,7 @@ pub async fn amp_worker(peer: Peer, inflight: usize, counter: &Counters, stop: &
                         }
                     }
                 }
+                issued = answered;
             }
         })
         .collect();

@@ -27,8 +27,10 @@
 //! or `--max-seconds` pass. A client opens `C` connections, keeps `I` calls in
 //! flight on each (re-issuing one as each completes), lets `W` seconds of
 //! warm-up pass, counts the calls that complete in the next `S` seconds and
-//! prints one `RESULT key=value ...` line. With `--server-pid` it also reports
-//! the server process's CPU use over the same window.
+//! prints one `RESULT key=value ...` line, with those calls' latencies
+//! (`lat_calls`, `p50_us`, `p99_us`, `p999_us`, `max_us`; see `latency` for
+//! what a raw ping-pong "call" is). With `--server-pid` it also reports the
+//! server process's CPU use over the same window.
 //!
 //! `hold` opens `C` connections (tokio impls), makes one call on each,
 //! prints `READY <C>` and keeps them open and idle for `S` seconds: for
@@ -39,6 +41,7 @@
 //! executor); `--executor` chooses amp-smol's executor (see `on_futures`).
 
 mod client;
+mod latency;
 mod on_futures;
 mod on_tokio;
 mod tarpc_sum;

@@ -23,15 +23,18 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Instant;
 
 use amp_async_std::Runtime as AmpRuntime;
 use amp_async_std::{AsyncStd, Responders, Smol, Split, Task};
+use futures::FutureExt;
 use futures::future;
 use futures::io::{AsyncReadExt, AsyncWriteExt};
 use smol::Executor;
 use smol::net::{TcpListener, TcpStream};
 
 use crate::client::{self, ClientSpec, Counters, Runtime};
+use crate::latency::{self, Sent};
 use crate::{Impl, RAW_READ, Whole, raw_messages, sum_responders};
 
 /// Which executor runs amp-smol's tasks.
@@ -126,9 +129,8 @@ impl AmpRuntime for OnExecutor {
     }
 
     fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send + 'static {
-        async move {
-            smol::Timer::after(duration).await;
-        }
+        // Not an `async fn`: its future would borrow `self`.
+        smol::Timer::after(duration).map(drop)
     }
 }
 
@@ -268,13 +270,16 @@ async fn raw_serve(listener: TcpListener, spawner: impl AmpRuntime) -> io::Resul
     }
 }
 
-/// The tokio raw client's loop over async-io's TCP.
+/// The tokio raw client's loop over async-io's TCP, timed the same way.
 async fn raw_worker(mut stream: TcpStream, inflight: usize, counter: &Counters, stop: &AtomicBool) {
+    let _flush = latency::prepare();
     let (req, ans) = raw_messages();
     let requests = req.repeat(inflight);
     let mut buf = vec![0u8; RAW_READ];
     let mut answers = Whole::new(ans.len());
+    let mut sent = Sent::default();
     let mut outstanding = inflight;
+    sent.sent(inflight, Instant::now());
     if stream.write_all(&requests).await.is_err() {
         counter.errors.fetch_add(1, Relaxed);
         return;
@@ -288,9 +293,11 @@ async fn raw_worker(mut stream: TcpStream, inflight: usize, counter: &Counters, 
             Ok(n) => n,
         };
         let k = answers.add(n);
+        sent.answered(k, Instant::now());
         counter.done.fetch_add(k as u64, Relaxed);
         outstanding -= k;
         if k > 0 && !stop.load(Relaxed) {
+            sent.sent(k, Instant::now());
             if stream.write_all(&requests[..k * req.len()]).await.is_err() {
                 counter.errors.fetch_add(1, Relaxed);
                 return;

@@ -5,6 +5,7 @@ use std::future::Future;
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::time::Instant;
 
 use amp_tokio::tls::{ClientTls, ServerTls};
 use amp_tokio::{Peer, Responders, Server};
@@ -13,6 +14,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::client::{self, ClientSpec, Counters, Runtime};
+use crate::latency::{self, Sent};
 use crate::{A, B, Impl, RAW_READ, TOTAL, Whole, raw_messages, sum_responders, tarpc_sum};
 
 /// tokio's current-thread runtime for `threads <= 1`, else the
@@ -231,43 +233,54 @@ async fn client(spec: ClientSpec) -> io::Result<String> {
 }
 
 /// The counterpart of [`client::amp_worker`]: `inflight` loops, each making
-/// one call after another on the shared client.
+/// one call after another on the shared client, timed the same way.
 async fn tarpc_worker(
     client: tarpc_sum::ArithClient,
     inflight: usize,
     counter: &Counters,
     stop: &AtomicBool,
 ) {
+    let _flush = latency::prepare();
     let client = &client;
     let mut workers: FuturesUnordered<_> = (0..inflight)
         .map(|_| async move {
+            let mut issued = Instant::now();
             while !stop.load(Relaxed) {
-                match tarpc_sum::call(client, A, B).await {
+                let answer = tarpc_sum::call(client, A, B).await;
+                let answered = Instant::now();
+                match answer {
                     Ok(TOTAL) => {
+                        latency::record(issued, answered);
                         counter.done.fetch_add(1, Relaxed);
                     }
                     _ => {
                         counter.errors.fetch_add(1, Relaxed);
                     }
                 }
+                issued = answered;
             }
         })
         .collect();
     while workers.next().await.is_some() {}
 }
 
-/// Writes `inflight` requests, then one request for each answer read.
+/// Writes `inflight` requests, then one request for each answer read. Each
+/// answer's latency runs from the write of the oldest request not yet
+/// answered to the read that completed it (see `latency::Sent`).
 async fn raw_worker(
     mut stream: impl AsyncRead + AsyncWrite + Unpin,
     inflight: usize,
     counter: &Counters,
     stop: &AtomicBool,
 ) {
+    let _flush = latency::prepare();
     let (req, ans) = raw_messages();
     let requests = req.repeat(inflight);
     let mut buf = vec![0u8; RAW_READ];
     let mut answers = Whole::new(ans.len());
+    let mut sent = Sent::default();
     let mut outstanding = inflight;
+    sent.sent(inflight, Instant::now());
     if stream.write_all(&requests).await.is_err() {
         counter.errors.fetch_add(1, Relaxed);
         return;
@@ -281,9 +294,11 @@ async fn raw_worker(
             Ok(n) => n,
         };
         let k = answers.add(n);
+        sent.answered(k, Instant::now());
         counter.done.fetch_add(k as u64, Relaxed);
         outstanding -= k;
         if k > 0 && !stop.load(Relaxed) {
+            sent.sent(k, Instant::now());
             if stream.write_all(&requests[..k * req.len()]).await.is_err() {
                 counter.errors.fetch_add(1, Relaxed);
                 return;
