@@ -178,32 +178,29 @@ def main(argv):
       "ping-pong matches each whole answer read with the oldest request not yet "
       "answered, timed from the write that sent it. n/a: the client reported no "
       "latency:")
-    w("")
-    w("| pair | " + " | ".join(order) + " |")
-    w("|---|" + "---:|" * len(order))
-    for p, title in pairs:
-        row = []
-        for wl in order:
-            if all("failed" in r for r in cells.get((wl, p), [{"failed": 1}])):
-                row.append("—")
-                continue
-            vals = [latency(cells, wl, p, f) for f, _ in PERCENTILES]
-            row.append("n/a" if all(v is None for v in vals)
-                       else " / ".join(fmt_lat(v) for v in vals))
-        w(f"| {title} | " + " | ".join(row) + " |")
+    def latency_table(cell):
+        """One row per pair, one column per workload: `cell(workload,
+        pair)` for each workload the pair ran, a dash where it failed."""
+        w("")
+        w("| pair | " + " | ".join(order) + " |")
+        w("|---|" + "---:|" * len(order))
+        for p, title in pairs:
+            row = []
+            for wl in order:
+                if all("failed" in r for r in cells.get((wl, p), [{"failed": 1}])):
+                    row.append("—")
+                else:
+                    row.append(cell(wl, p))
+            w(f"| {title} | " + " | ".join(row) + " |")
+
+    def percentiles(wl, p):
+        vals = [latency(cells, wl, p, f) for f, _ in PERCENTILES]
+        return "n/a" if all(v is None for v in vals) else " / ".join(fmt_lat(v) for v in vals)
+
+    latency_table(percentiles)
     w("")
     w("Longest call, µs" + (" (median over rounds)" if rounds > 1 else "") + ":")
-    w("")
-    w("| pair | " + " | ".join(order) + " |")
-    w("|---|" + "---:|" * len(order))
-    for p, title in pairs:
-        row = []
-        for wl in order:
-            if all("failed" in r for r in cells.get((wl, p), [{"failed": 1}])):
-                row.append("—")
-            else:
-                row.append(fmt_lat(latency(cells, wl, p, "max_us")))
-        w(f"| {title} | " + " | ".join(row) + " |")
+    latency_table(lambda wl, p: fmt_lat(latency(cells, wl, p, "max_us")))
     tail_workloads = [wl for wl in ("pipelined16", conns) if wl in order]
     if tail_workloads and any(k[1] == "amp" for k in cells) and any(k[1] == "tarpc" for k in cells):
         parts = []

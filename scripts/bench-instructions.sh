@@ -74,7 +74,7 @@ if [[ $side == client ]]; then client=("${grind[@]}" "${client[@]}"); fi
 # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
 # scripts/processes.sh).
 run timeout $((seconds * 10 + 60)) "${client[@]}" >"$work/client.out"
-calls="$(grep -o 'calls=[0-9]*' "$work/client.out" | cut -d= -f2)"
+calls="$(grep -o ' calls=[0-9]*' "$work/client.out" | cut -d= -f2)"
 # The server under callgrind writes its profile when it exits (valgrind
 # finishes it on SIGTERM; not on SIGINT, which a command started with & ignores
 # when the shell has no job control, so that the server would run on until

@@ -371,11 +371,24 @@ proptest! {
         prop_assert_eq!(wire(&serialized), wire(&by_hand));
         prop_assert_eq!(serialized.to_bytes().unwrap(), by_hand.to_bytes().unwrap());
 
-        let mut d1 = amp_core::Dispatcher::default();
-        let mut d2 = amp_core::Dispatcher::default();
-        d1.call_remote("Cmd", &serialized, true).unwrap();
-        d2.call_remote("Cmd", &by_hand, true).unwrap();
-        prop_assert_eq!(d1.take_transmit(), d2.take_transmit());
+        // Plain and routed (`_route` written after the body), a serialized
+        // body small or large (large ones are appended as they are, not
+        // into zeroed room), twice in a row.
+        for route in [None, Some(bytes::Bytes::from_static(b"route-1"))] {
+            let mut d1 = amp_core::Dispatcher::default();
+            let mut d2 = amp_core::Dispatcher::default();
+            d1.set_route(route.clone());
+            d2.set_route(route.clone());
+            for _ in 0..2 {
+                d1.call_remote("Cmd", &serialized, true).unwrap();
+                d2.call_remote("Cmd", &by_hand, true).unwrap();
+            }
+            let sent = d1.take_transmit();
+            prop_assert_eq!(&sent, &d2.take_transmit());
+            let (request, _) = decode_one(&sent, &Limits::default()).unwrap().unwrap();
+            prop_assert_eq!(request.get("_route"), route.as_deref());
+            prop_assert_eq!(request.get("_command"), Some(&b"Cmd"[..]));
+        }
 
         let (back, _) = decode_one(&wire(&serialized), &Limits::default()).unwrap().unwrap();
         prop_assert_eq!(ordered(&back), pairs.clone());
