@@ -452,14 +452,13 @@ pub async fn h29_result_dropped_when_its_connection_ended<R: Runtime>(rt: R) {
     // runtime counts them) and after waiting for it (where it does not).
     // A responder dropped before returning never counts.
     let settled = tasks_back_to(&rt, baseline, "after the dropped results").await;
-    let counted = || h.stats.quit_returned.load(Ordering::SeqCst);
-    timeout(&rt, WAIT, async {
-        while counted() < LEAK_CONNECTIONS {
-            rt.sleep(Duration::from_millis(5)).await;
-        }
-    })
+    until(
+        &rt,
+        "fewer Quit responders returned a result than were called",
+        || h.stats.quit_returned.load(Ordering::SeqCst) >= LEAK_CONNECTIONS,
+    )
     .await;
-    let returned = counted();
+    let returned = h.stats.quit_returned.load(Ordering::SeqCst);
     assert_eq!(
         returned, LEAK_CONNECTIONS,
         "Quit responders that returned a result"
@@ -468,14 +467,13 @@ pub async fn h29_result_dropped_when_its_connection_ended<R: Runtime>(rt: R) {
     let logged = match logged_before {
         Some(logged_before) => {
             // Logged just after the responder returns, on its thread.
-            let logged = || dropped_results_logged() - logged_before;
-            timeout(&rt, WAIT, async {
-                while logged() < LEAK_CONNECTIONS {
-                    rt.sleep(Duration::from_millis(5)).await;
-                }
-            })
+            until(
+                &rt,
+                "fewer \"responder result dropped\" events than results",
+                || dropped_results_logged() - logged_before >= LEAK_CONNECTIONS,
+            )
             .await;
-            let n = logged();
+            let n = dropped_results_logged() - logged_before;
             assert_eq!(n, LEAK_CONNECTIONS, "\"responder result dropped\" events");
             format!("{n} logged (\"responder result dropped\")")
         }
