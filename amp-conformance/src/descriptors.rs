@@ -342,6 +342,45 @@ fn raw_client(path: PathBuf) -> std::os::unix::net::UnixStream {
     s
 }
 
+/// A raw client of the server on `path` (off the runtime) does `send`,
+/// given the write end of a new pipe (dropped after), then reads until the
+/// server ends the connection: the server ends it without a byte, and
+/// closes every copy of the descriptor it got (the pipe's read end sees
+/// its end).
+async fn server_ends_raw_client<R: Runtime>(
+    rt: &R,
+    path: PathBuf,
+    what: &str,
+    send: impl FnOnce(&std::os::unix::net::UnixStream, OwnedFd) + Send + 'static,
+) {
+    let (read_end, write_end) = pipe();
+    let ended = within_for(
+        rt,
+        STEP,
+        what,
+        blocking(move || {
+            let s = raw_client(path);
+            send(&s, write_end);
+            let mut rest = Vec::new();
+            (&s).read_to_end(&mut rest).map(|_| rest)
+        }),
+    )
+    .await;
+    assert!(
+        matches!(&ended, Ok(rest) if rest.is_empty()),
+        "the connection with {what}: {ended:?}"
+    );
+    assert!(
+        read_to_end(
+            rt,
+            read_end,
+            &format!("every descriptor closed after {what}")
+        )
+        .await
+        .is_empty()
+    );
+}
+
 /// Descriptors held for a box that never comes whole are closed when the
 /// connection ends; more than [`MAX_HELD_DESCRIPTORS`] at once end the
 /// connection (only that one); nothing leaks.
@@ -378,77 +417,42 @@ pub async fn held_descriptors_are_closed_with_the_connection<R: Transports>(rt: 
 
     // One descriptor more than the bound, each with one byte of a box
     // that is not finished: the server ends that connection.
-    let (read_end, write_end) = pipe();
-    let path = dir.socket();
-    let ended = within_for(
-        &rt,
-        STEP,
-        "too many descriptors",
-        blocking(move || {
-            let s = raw_client(path);
-            let mut head = vec![0x00, 0xff];
-            head.resize(MAX_HELD_DESCRIPTORS + 1, b'k');
-            for byte in head {
-                if amp_engine::descriptors::send(s.as_fd(), byte, write_end.as_fd()).is_err() {
-                    break; // the server may be gone already
-                }
+    server_ends_raw_client(&rt, dir.socket(), "too many descriptors", |s, write_end| {
+        let mut head = vec![0x00, 0xff];
+        head.resize(MAX_HELD_DESCRIPTORS + 1, b'k');
+        for byte in head {
+            if amp_engine::descriptors::send(s.as_fd(), byte, write_end.as_fd()).is_err() {
+                break; // the server may be gone already
             }
-            drop(write_end);
-            let mut rest = Vec::new();
-            (&s).read_to_end(&mut rest).map(|_| rest)
-        }),
-    )
+        }
+    })
     .await;
-    assert!(
-        matches!(&ended, Ok(rest) if rest.is_empty()),
-        "the connection with too many descriptors: {ended:?}"
-    );
-    assert!(
-        read_to_end(&rt, read_end, "every held descriptor closed")
-            .await
-            .is_empty()
-    );
 
     // More descriptors in one message than a read takes: the kernel
     // truncates the control data (MSG_CTRUNC) and closes the rest; the
     // numbering is lost, so the server ends that connection.
-    let (read_end, write_end) = pipe();
-    let path = dir.socket();
-    let ended = within_for(
+    server_ends_raw_client(
         &rt,
-        STEP,
+        dir.socket(),
         "truncated control data",
-        blocking(move || {
+        |s, write_end| {
             use rustix::net::{SendAncillaryBuffer, SendAncillaryMessage, SendFlags};
             use std::mem::MaybeUninit;
             const MANY: usize = amp_engine::descriptors::MAX_PER_READ + 1;
-            let s = raw_client(path);
             let fds = [write_end.as_fd(); MANY];
             let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(MANY))];
             let mut control = SendAncillaryBuffer::new(&mut space);
             assert!(control.push(SendAncillaryMessage::ScmRights(&fds)));
             rustix::net::sendmsg(
-                &s,
+                s,
                 &[std::io::IoSlice::new(b"\x00")],
                 &mut control,
                 SendFlags::empty(),
             )
             .expect("sendmsg");
-            drop(write_end);
-            let mut rest = Vec::new();
-            (&s).read_to_end(&mut rest).map(|_| rest)
-        }),
+        },
     )
     .await;
-    assert!(
-        matches!(&ended, Ok(rest) if rest.is_empty()),
-        "the connection with truncated control data: {ended:?}"
-    );
-    assert!(
-        read_to_end(&rt, read_end, "every truncated descriptor closed")
-            .await
-            .is_empty()
-    );
 
     // The server serves on.
     let peer = within_for(
