@@ -275,47 +275,44 @@ impl Dispatcher {
             len += 4 + b"_route".len() + route.len();
         }
         let start = self.out.len();
-        if let Body::Wire(wire) = body
-            && wire.len() > ZEROED_BODY
-        {
-            // A large body already in wire form (a serialized box: a
-            // stream's bytes, say) is copied as it is, not into zeroed room
-            // first: zeroing cost as much as the copy.
+        // Zeroed room for the whole box (the last two bytes are the
+        // terminator), filled with plain copies; except that a large body
+        // already in wire form (a stream's bytes, say) is appended as it is
+        // after the head, not copied into zeroed room: zeroing cost as much
+        // as the copy.
+        let appended = match body {
+            Body::Wire(wire) if wire.len() > ZEROED_BODY => Some(wire),
+            _ => None,
+        };
+        if appended.is_some() {
             self.out.reserve(len);
             self.out.resize(start + head_len, 0);
-            let mut room = &mut self.out[start..];
-            for (k, v) in head {
-                room = fill_pair(room, k, v);
-            }
-            debug_assert!(room.is_empty());
-            self.out.extend_from_slice(wire);
-            let tail = self.out.len();
+        } else {
             self.out.resize(start + len, 0);
-            let mut room = &mut self.out[tail..];
-            if let Some(route) = &self.route {
-                room = fill_pair(room, b"_route", route);
-            }
-            debug_assert_eq!(room, [0, 0]);
-            return Ok(());
         }
-        // Zeroed room: the last two bytes are the terminator.
-        self.out.resize(start + len, 0);
         let mut room = &mut self.out[start..];
         for (k, v) in head {
             room = fill_pair(room, k, v);
         }
-        match body {
-            Body::Wire(wire) => {
+        let mut room = match (appended, body) {
+            (Some(wire), _) => {
+                self.out.extend_from_slice(wire);
+                let tail = self.out.len();
+                self.out.resize(start + len, 0);
+                &mut self.out[tail..]
+            }
+            (None, Body::Wire(wire)) => {
                 let (dst, rest) = room.split_at_mut(wire.len());
                 dst.copy_from_slice(wire);
-                room = rest;
+                rest
             }
-            Body::Box(b) => {
+            (None, Body::Box(b)) => {
                 for (k, v) in b.iter() {
                     room = fill_pair(room, k, v);
                 }
+                room
             }
-        }
+        };
         if let Some(route) = &self.route {
             room = fill_pair(room, b"_route", route);
         }
