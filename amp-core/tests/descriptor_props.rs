@@ -196,12 +196,10 @@ fn is_closed(watch: &std::os::unix::net::UnixStream) -> bool {
 
 /// A request `Take` whose `fd` argument names `ordinal`.
 fn take(ordinal: u64) -> Vec<u8> {
-    let n = ordinal.to_string();
-    let mut b = b"\x00\x08_command\x00\x04Take\x00\x02fd".to_vec();
-    b.extend_from_slice(&[0, n.len() as u8]);
-    b.extend_from_slice(n.as_bytes());
-    b.extend_from_slice(b"\x00\x00");
-    b
+    amp_core::AmpBox::from_pairs([("_command", "Take".to_owned()), ("fd", ordinal.to_string())])
+        .to_bytes()
+        .unwrap()
+        .to_vec()
 }
 
 fn next_request(c: &mut Connection) -> amp_core::AmpBox {
