@@ -7,7 +7,8 @@
 #
 #     bash scripts/bench-instructions.sh [--impl amp|raw|amp-smol|...]
 #                                        [--side server|client]
-#                                        [--inflight N] [--seconds S]
+#                                        [--inflight N] [--conns C]
+#                                        [--seconds S]
 #                                        [--top N] [--keep FILE]
 #
 # Prints `instructions_per_call=...` and the N functions (default 25) with
@@ -25,6 +26,7 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 imp=amp
 side=server
 inflight=1
+conns=1
 seconds=4
 top=25
 keep=
@@ -33,10 +35,11 @@ while [[ $# -gt 0 ]]; do
         --impl) imp="$2"; shift 2 ;;
         --side) side="$2"; shift 2 ;;
         --inflight) inflight="$2"; shift 2 ;;
+        --conns) conns="$2"; shift 2 ;;
         --seconds) seconds="$2"; shift 2 ;;
         --top) top="$2"; shift 2 ;;
         --keep) keep="$2"; shift 2 ;;
-        -h|--help) sed -n '2,19p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,20p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -68,7 +71,7 @@ port="$(awk '/^LISTENING/{print $2}' "$work/server.out")"
 [[ -n "$port" ]] || { echo "the server did not start" >&2; cat "$work/server.err" >&2; exit 1; }
 
 # No warm-up: the calls counted are all the calls made.
-client=("$bin" client --impl "$imp" --addr "127.0.0.1:$port" --conns 1
+client=("$bin" client --impl "$imp" --addr "127.0.0.1:$port" --conns "$conns"
     --inflight "$inflight" --seconds "$seconds" --warmup 0)
 if [[ $side == client ]]; then client=("${grind[@]}" "${client[@]}"); fi
 # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
@@ -88,7 +91,7 @@ fi
 
 if [[ -n "$keep" ]]; then cp "$profile" "$keep"; fi
 total="$(callgrind_annotate "$profile" 2>/dev/null | awk '/PROGRAM TOTALS/{gsub(",", "", $1); print $1}')"
-echo "impl=$imp side=$side inflight=$inflight calls=$calls instructions=$total instructions_per_call=$((total / calls))"
+echo "impl=$imp side=$side conns=$conns inflight=$inflight calls=$calls instructions=$total instructions_per_call=$((total / calls))"
 echo "per call, including callees:"
 callgrind_annotate --inclusive=yes "$profile" 2>/dev/null |
     awk -v calls="$calls" '/^ *[0-9,]+ \(/{n = $1; gsub(",", "", n); $1 = ""; $2 = ""; printf "%8.0f %s\n", n / calls, $0}' |

@@ -69,11 +69,11 @@ pub async fn connect_with(
 /// without the connecting.
 ///
 /// ```
-/// use amp_async_std::Smol;
-/// smol::block_on(async {
+/// use amp_async_std::AsyncStd;
+/// async_std::task::block_on(async {
 ///     let (a, b) = async_net::unix::UnixStream::pair().unwrap();
-///     let server = amp_async_std::unix::from_unix_stream(&Smol, a, amp_async_std::Responders::new(), Default::default());
-///     let client = amp_async_std::unix::from_unix_stream(&Smol, b, amp_async_std::Responders::new(), Default::default());
+///     let server = amp_async_std::unix::from_unix_stream(&AsyncStd, a, amp_async_std::Responders::new(), Default::default());
+///     let client = amp_async_std::unix::from_unix_stream(&AsyncStd, b, amp_async_std::Responders::new(), Default::default());
 ///     let answer = client.call_remote("Nope", amp_core::AmpBox::new()).await;
 ///     assert!(matches!(answer, Err(amp_core::CallError::Remote(e)) if e.code == "UNHANDLED"));
 ///     drop(server);

@@ -740,6 +740,21 @@ impl Connection {
         self.dispatcher.take_transmit()
     }
 
+    /// See [`Dispatcher::transmit_into`]: the queued bytes onto the end of
+    /// `dst`, without a copy or an allocation when `dst` is empty.
+    ///
+    /// ```
+    /// let mut c = amp_core::Connection::default();
+    /// c.send_box(&amp_core::AmpBox::new()).unwrap();
+    /// let mut out = bytes::BytesMut::new();
+    /// c.transmit_into(&mut out);
+    /// assert_eq!(&out[..], b"\x00\x00");
+    /// assert_eq!(c.pending_transmit(), 0);
+    /// ```
+    pub fn transmit_into(&mut self, dst: &mut BytesMut) {
+        self.dispatcher.transmit_into(dst)
+    }
+
     /// See [`Dispatcher::pending_transmit`].
     ///
     /// ```

@@ -829,24 +829,42 @@ impl Dispatcher {
         self.transmitted
     }
 
-    /// Moves the queued bytes onto the end of `dst` (for a caller that
-    /// gathers several sources into one write).
+    /// Moves the queued bytes onto the end of `dst`: for a caller that
+    /// gathers several sources into one write, or that writes from a buffer
+    /// of its own and clears it afterwards. When `dst` is empty the two
+    /// buffers trade places: nothing is copied or allocated, and the room
+    /// `dst` had becomes the room of the queue (a writer that keeps one
+    /// buffer and clears it after each write allocates nothing once both
+    /// buffers have grown to its writes' size).
     ///
     /// ```
     /// let mut d = amp_core::Dispatcher::default();
     /// d.send_box(&amp_core::AmpBox::new()).unwrap();
-    /// let mut dst = bytes::BytesMut::new();
+    /// let mut dst = bytes::BytesMut::with_capacity(64);
     /// d.transmit_into(&mut dst);
     /// assert_eq!(&dst[..], b"\x00\x00");
+    /// assert_eq!(d.pending_transmit(), 0);
+    /// dst.clear();
+    /// d.send_box(&amp_core::AmpBox::new()).unwrap();
+    /// d.transmit_into(&mut dst);
+    /// assert_eq!(&dst[..], b"\x00\x00");
+    /// assert_eq!(d.transmitted(), 4);
     /// ```
     pub fn transmit_into(&mut self, dst: &mut BytesMut) {
         self.transmitted += self.out.len() as u64;
-        if dst.is_empty() {
-            *dst = self.out.split();
-        } else {
-            dst.extend_from_slice(&self.out);
-            self.out.clear();
-        }
+        move_onto(&mut self.out, dst);
+    }
+}
+
+/// Moves the bytes of `queue` onto the end of `dst`, leaving `queue` empty.
+/// An empty `dst` has nothing to keep: the two buffers trade places, and
+/// `dst`'s room becomes the queue's.
+pub(crate) fn move_onto(queue: &mut BytesMut, dst: &mut BytesMut) {
+    if dst.is_empty() {
+        std::mem::swap(queue, dst);
+    } else {
+        dst.extend_from_slice(queue);
+        queue.clear();
     }
 }
 

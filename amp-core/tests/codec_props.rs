@@ -445,3 +445,72 @@ fn serialized_boxes_do_not_share_bytes_with_later_ones() {
         assert_eq!(wire(b), wire(&AmpBox::from_pairs([("v", value.clone())])));
     }
 }
+
+/// How a writer takes the queued bytes in [`queued_bytes_reach_the_writer_whole_and_in_order`].
+#[derive(Debug, Clone, Copy)]
+enum Take {
+    /// Into its buffer, written and cleared (the engine's writer).
+    Write,
+    /// Onto the end of what its buffer still holds (a write still to come).
+    Append,
+    /// Into a new buffer of its own.
+    Fresh,
+    /// With `take_transmit`.
+    Frozen,
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// However the writer takes the queue (buffers swapped, appended,
+    /// frozen), every box sent reaches the wire whole, once and in order,
+    /// and the count of bytes taken is exact.
+    #[test]
+    fn queued_bytes_reach_the_writer_whole_and_in_order(
+        steps in vec((vec(amp_box(), 0..=3), prop_oneof![
+            Just(Take::Write), Just(Take::Append), Just(Take::Fresh), Just(Take::Frozen)
+        ]), 1..=8),
+    ) {
+        let mut d = amp_core::Dispatcher::default();
+        let mut expected = Vec::new();
+        let mut written = Vec::new();
+        let mut buf = BytesMut::new();
+        for (boxes, take) in &steps {
+            for b in boxes {
+                d.send_box(b).unwrap();
+                expected.extend_from_slice(&wire(b));
+            }
+            match take {
+                Take::Write => {
+                    d.transmit_into(&mut buf);
+                    written.extend_from_slice(&buf);
+                    buf.clear();
+                }
+                Take::Append => d.transmit_into(&mut buf),
+                Take::Fresh => {
+                    written.extend_from_slice(&buf);
+                    buf = BytesMut::new();
+                    d.transmit_into(&mut buf);
+                }
+                Take::Frozen => {
+                    written.extend_from_slice(&buf);
+                    buf.clear();
+                    written.extend_from_slice(&d.take_transmit());
+                }
+            }
+            prop_assert_eq!(d.pending_transmit(), 0);
+        }
+        written.extend_from_slice(&buf);
+        prop_assert_eq!(d.transmitted(), expected.len() as u64);
+        prop_assert_eq!(&written, &expected);
+        let mut decoder = Decoder::default();
+        decoder.feed(&written).unwrap();
+        for (boxes, _) in &steps {
+            for b in boxes {
+                let got = decoder.decode().unwrap().unwrap();
+                prop_assert_eq!(ordered(&got), ordered(b));
+            }
+        }
+        prop_assert_eq!(decoder.buffered(), 0);
+    }
+}

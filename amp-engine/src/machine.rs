@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 
 use amp_core::dispatcher::Body;
 use amp_core::router::{Route, RouteError, RoutedEvent, Router};
@@ -124,7 +124,7 @@ pub(crate) trait Routing: Send {
     fn is_closed(&self) -> bool;
     fn close_reason(&self) -> Option<&ConnectionError>;
     fn pending_transmit(&self) -> usize;
-    fn take_transmit(&mut self) -> Bytes;
+    fn transmit_into(&mut self, dst: &mut BytesMut);
     fn buffered(&self) -> usize;
     fn read_buffer(&mut self) -> &mut BytesMut;
     fn handle_eof(&mut self);
@@ -163,8 +163,8 @@ impl Routing for Router {
     fn pending_transmit(&self) -> usize {
         Router::pending_transmit(self)
     }
-    fn take_transmit(&mut self) -> Bytes {
-        Router::take_transmit(self)
+    fn transmit_into(&mut self, dst: &mut BytesMut) {
+        Router::transmit_into(self, dst)
     }
     fn buffered(&self) -> usize {
         Router::buffered(self)
@@ -264,11 +264,13 @@ impl Machine {
         }
     }
 
+    /// The queued bytes onto the end of `dst` (swapped in, not copied, when
+    /// `dst` is empty).
     #[inline]
-    pub(crate) fn take_transmit(&mut self) -> Bytes {
+    pub(crate) fn transmit_into(&mut self, dst: &mut BytesMut) {
         match self {
-            Machine::Plain(c) => c.take_transmit(),
-            Machine::Routed(r) => r.router.take_transmit(),
+            Machine::Plain(c) => c.transmit_into(dst),
+            Machine::Routed(r) => r.router.transmit_into(dst),
         }
     }
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::task::Poll;
 
 use amp_core::ConnectionError;
-use bytes::{Bytes, BytesMut};
+use bytes::BytesMut;
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
@@ -24,26 +24,31 @@ pub(crate) struct WriteSwitch<R, U> {
     pub(crate) upgrader: U,
 }
 
-/// Takes what may be written now: everything queued, but on an upgrading
-/// connection no more than the bytes that go out on the old transport
-/// (the rest is held for the new one, and written first once it is up).
-fn take(state: &mut State, held: &mut BytesMut) -> Bytes {
+/// The largest write buffer the writer keeps for the next write; a larger
+/// one (a burst, a large box) is freed once written, so that a quiet
+/// connection does not hold a burst's room.
+const KEEP_BUFFER: usize = 8 * 1024;
+
+/// Takes what may be written now into `out` (empty): everything queued,
+/// but on an upgrading connection no more than the bytes that go out on the
+/// old transport (the rest is held for the new one, and written first once
+/// it is up). The queue's buffer and `out` trade places: nothing is copied.
+fn take(state: &mut State, held: &mut BytesMut, out: &mut BytesMut) {
     match state.upgrades.write_limit {
-        Some(0) => Bytes::new(),
+        Some(0) => {}
         Some(limit) => {
-            let mut bytes = state.machine.take_transmit();
-            if bytes.len() > limit {
-                held.extend_from_slice(&bytes[limit..]);
-                bytes.truncate(limit);
+            state.machine.transmit_into(out);
+            if out.len() > limit {
+                held.extend_from_slice(&out[limit..]);
+                out.truncate(limit);
             }
-            state.upgrades.write_limit = Some(limit - bytes.len());
-            bytes
+            state.upgrades.write_limit = Some(limit - out.len());
         }
         None if !held.is_empty() => {
-            held.extend_from_slice(&state.machine.take_transmit());
-            held.split().freeze()
+            state.machine.transmit_into(held);
+            std::mem::swap(held, out);
         }
-        None => state.machine.take_transmit(),
+        None => state.machine.transmit_into(out),
     }
 }
 
@@ -61,6 +66,9 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     #[cfg(unix)]
     let _close_queued = passing.then(|| DropQueued(&shared));
     let mut held = BytesMut::new();
+    // What is being written; emptied after each write and given to the
+    // state machine as its queue's next buffer.
+    let mut out = BytesMut::new();
     // The reader's half, handed over for an upgrade, until everything
     // before the switch is written.
     let mut handed: Option<(R, BytesMut, Upgrade)> = None;
@@ -68,41 +76,45 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     loop {
         #[cfg(unix)]
         let mut fds = Vec::new();
-        let (bytes, closed, at_switch) = {
+        let (closed, at_switch) = {
             let mut state = shared.lock();
             #[cfg(unix)]
             let from = state.machine.transmitted();
-            let bytes = take(&mut state, &mut held);
+            take(&mut state, &mut held, &mut out);
             #[cfg(unix)]
             if passing {
                 fds = state.machine.take_descriptors(from);
             }
             (
-                bytes,
                 state.machine.is_closed(),
                 state.upgrades.write_limit == Some(0),
             )
         };
-        if !bytes.is_empty() {
+        if !out.is_empty() {
             // Room again: wake callers waiting for space, and the reader if
             // a full outbound buffer may have kept it from starting
             // responders (waking it otherwise costs a read that finds
             // nothing on runtimes that do not remember an empty socket).
             shared.space.notify(1);
-            if bytes.len() >= shared.options.max_outbound_bytes {
+            if out.len() >= shared.options.max_outbound_bytes {
                 shared.wake_reader.notify();
             }
             #[cfg(unix)]
             let written = if fds.is_empty() {
-                writer.write_all(&bytes).await
+                writer.write_all(&out).await
             } else {
-                writer.write_with_descriptors(&bytes, &fds).await
+                writer.write_with_descriptors(&out, &fds).await
             };
             #[cfg(not(unix))]
-            let written = writer.write_all(&bytes).await;
+            let written = writer.write_all(&out).await;
             if let Err(e) = written {
                 shared.end(crate::end_reason(e));
                 return;
+            }
+            if out.capacity() > KEEP_BUFFER {
+                out = BytesMut::new();
+            } else {
+                out.clear();
             }
             continue;
         }

@@ -756,6 +756,21 @@ impl Router {
         self.out.split().freeze()
     }
 
+    /// The bytes queued for sending onto the end of `dst`; when `dst` is
+    /// empty the two buffers trade places, with nothing copied or allocated
+    /// (as [`Dispatcher::transmit_into`]).
+    ///
+    /// ```
+    /// let mut r = amp_core::router::Router::default();
+    /// let mut out = bytes::BytesMut::new();
+    /// r.transmit_into(&mut out);
+    /// assert!(out.is_empty());
+    /// ```
+    pub fn transmit_into(&mut self, dst: &mut BytesMut) {
+        self.transmitted += self.out.len() as u64;
+        crate::dispatcher::move_onto(&mut self.out, dst);
+    }
+
     /// Bytes queued for sending.
     ///
     /// ```
