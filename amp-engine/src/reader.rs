@@ -128,6 +128,9 @@ struct Reader<R> {
     more_buffered: bool,
     /// Bytes were just read and no answer has been sent for them yet.
     fresh_read: bool,
+    /// The last [`apply`](Self::apply) left bytes to send, or the
+    /// connection closed: the writer is woken.
+    to_write: bool,
     /// Whether the connection has a timeout to keep (else no clock is read).
     timed: bool,
     /// Whether the state machine was last told that reading is paused.
@@ -336,6 +339,9 @@ impl<R: ReadHalf> Reader<R> {
     fn apply(&mut self, step: Step, draining: bool, boxes: &mut VecDeque<(Lane, AmpBox)>) -> usize {
         let queued_before = self.waiting.requests.len();
         let mut state = self.shared.lock();
+        // An upgrade under way holds the writer back; what this step reads
+        // may let it go on (an upgrade refused) with nothing new queued.
+        let upgrading = state.upgrades.now.is_some() || state.upgrades.write_limit.is_some();
         match step {
             Step::Answered((lane, tag, result)) => {
                 self.more_buffered |= respond(&mut state, lane, tag.as_deref(), result.as_ref());
@@ -402,6 +408,13 @@ impl<R: ReadHalf> Reader<R> {
         if !state.boxes.is_empty() {
             std::mem::swap(boxes, &mut state.boxes);
         }
+        // The writer has something to do: bytes to send (an answer, a
+        // refusal), a connection to close, or an upgrade's progress to
+        // look at.
+        self.to_write = upgrading
+            || state.machine.pending_transmit() > 0
+            || state.machine.is_closed()
+            || state.upgrades.now.is_some();
         received
     }
 
@@ -544,6 +557,7 @@ pub(crate) async fn read_loop<R: ReadHalf>(
         since_yield: 0,
         more_buffered: false,
         fresh_read: false,
+        to_write: false,
         timed,
         paused: false,
         deadline: Deadline::default(),
@@ -603,7 +617,9 @@ pub(crate) async fn read_loop<R: ReadHalf>(
             r.deliver(boxes);
         }
         r.since_yield += 1 + received;
-        r.shared.write_ready.notify();
+        if r.to_write {
+            r.shared.write_ready.notify();
+        }
         // Nothing here waits while input keeps coming: give the writer (and
         // the callers just woken) a turn now and then, or a single-threaded
         // runtime would send nothing until the input stops.
