@@ -291,18 +291,21 @@ impl AmpBox {
         self.attached = Some(attached);
     }
 
-    /// The box with the descriptors its `Descriptor` values handed over,
-    /// under their keys.
+    /// Gives the box the descriptors its `Descriptor` values handed over,
+    /// under their keys. In place and out of line: the serializer builds
+    /// every box the same way and only the rare one with descriptors comes
+    /// here, so the box is not moved for them.
     #[cfg(unix)]
-    pub(crate) fn with_outgoing(
-        mut self,
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn attach_outgoing(
+        &mut self,
         outgoing: Vec<(Bytes, std::sync::Arc<std::os::fd::OwnedFd>)>,
-    ) -> AmpBox {
+    ) {
         self.attached = Some(std::sync::Arc::new(crate::descriptor::Attached {
             outgoing,
             received: None,
         }));
-        self
     }
 
     /// The pairs' wire form without the terminator, when the box holds it

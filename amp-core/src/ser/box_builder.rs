@@ -54,15 +54,17 @@ pub(super) type Outgoing = ();
 impl Finish for AmpBox {
     #[cfg(unix)]
     const DESCRIPTORS: bool = true;
-    #[inline]
+    #[inline(always)]
     fn finish(frame: Bytes, pairs: SmallVec<[Pair; 6]>, fds: Outgoing) -> Self {
+        #[cfg_attr(not(unix), allow(unused_mut))]
+        let mut b = AmpBox::from_wire(frame, pairs);
         #[cfg(unix)]
         if let Some(fds) = fds {
-            return AmpBox::from_wire(frame, pairs).with_outgoing(fds.outgoing);
+            b.attach_outgoing(fds.outgoing);
         }
         #[cfg(not(unix))]
         let () = fds;
-        AmpBox::from_wire(frame, pairs)
+        b
     }
 }
 
@@ -109,6 +111,7 @@ thread_local! {
 }
 
 impl<O: Finish> BoxBuilder<O> {
+    #[inline(always)]
     pub(super) fn new(len: usize) -> Self {
         // Boxes serialized one after another on a thread share 4 KiB chunks:
         // each box is split off the chunk it was written into (a reference
@@ -144,6 +147,7 @@ impl<O: Finish> BoxBuilder<O> {
     /// key and the room for the value's length the last things written)
     /// and fills in both lengths, or takes the key out again if the value
     /// is `None`.
+    #[inline(always)]
     fn field<T: Serialize + ?Sized>(
         &mut self,
         start: usize,
@@ -203,6 +207,7 @@ impl<O: Finish> BoxBuilder<O> {
         Ok(())
     }
 
+    #[inline(always)]
     fn finish(mut self) -> O {
         let frame = self.buf.split().freeze();
         // What is left of the chunk serves the next box.
@@ -219,6 +224,7 @@ impl<O: Finish> ser::SerializeStruct for BoxBuilder<O> {
     type Ok = O;
     type Error = ValueError;
 
+    #[inline(always)]
     fn serialize_field<T: Serialize + ?Sized>(
         &mut self,
         key: &'static str,
@@ -228,6 +234,7 @@ impl<O: Finish> ser::SerializeStruct for BoxBuilder<O> {
         self.field(start, key.len(), value)
     }
 
+    #[inline(always)]
     fn end(self) -> Result<O, ValueError> {
         Ok(self.finish())
     }

@@ -113,6 +113,7 @@ impl<O: Finish> ser::Serializer for TopSerializer<O> {
         Ok(BoxBuilder::new(len.unwrap_or(0)))
     }
 
+    #[inline(always)]
     fn serialize_struct(self, _: &'static str, len: usize) -> Result<BoxBuilder<O>, ValueError> {
         Ok(BoxBuilder::new(len))
     }
