@@ -415,11 +415,12 @@ impl Connection {
                 return None;
             }
             match self.decoder.decode() {
-                #[cfg_attr(not(unix), allow(unused_mut))]
-                Ok(Some(mut b)) => {
-                    #[cfg(unix)]
-                    self.attach_received(&mut b);
-                    match self.dispatcher.receive(b) {
+                Ok(Some(b)) => {
+                    match self.dispatcher.receive(
+                        b,
+                        #[cfg(unix)]
+                        Some(self.decoder.consumed()),
+                    ) {
                         // Nothing is queued (checked above): this is the next
                         // event.
                         Ok(Some(event)) => return Some(event),
@@ -881,16 +882,6 @@ impl Connection {
             .close(ConnectionError::Protocol(ProtocolError::Descriptors(
                 crate::descriptor::DescriptorError::Truncated,
             )));
-    }
-
-    /// Hands a decoded box the descriptors that came with its bytes.
-    fn attach_received(&mut self, b: &mut AmpBox) {
-        let end = self.decoder.consumed();
-        if let Some(passing) = self.dispatcher.passing_mut()
-            && let Some(attached) = passing.for_box(end)
-        {
-            b.attach_received(attached);
-        }
     }
 
     /// Bytes taken for sending so far (see [`Dispatcher::transmitted`]).

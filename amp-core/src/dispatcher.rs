@@ -637,7 +637,11 @@ impl Dispatcher {
     /// assert!(matches!(e, ProtocolError::UnknownTag { .. }));
     /// ```
     pub fn receive_box(&mut self, b: AmpBox) -> Result<(), ProtocolError> {
-        if let Some(event) = self.receive(b)? {
+        if let Some(event) = self.receive(
+            b,
+            #[cfg(unix)]
+            None,
+        )? {
             self.events.push_back(event);
         }
         Ok(())
@@ -645,8 +649,22 @@ impl Dispatcher {
 
     /// [`receive_box`](Self::receive_box) handing the event back instead of
     /// queueing it (a [`Connection`] returns it at once when nothing is
-    /// queued before it: no trip through the queue).
-    pub(crate) fn receive(&mut self, mut b: AmpBox) -> Result<Option<Event>, ProtocolError> {
+    /// queued before it: no trip through the queue). `end`: where the box
+    /// ended in the stream, for a connection that passes descriptors (the
+    /// box takes those that came with its bytes; see
+    /// [`crate::descriptor`]).
+    pub(crate) fn receive(
+        &mut self,
+        mut b: AmpBox,
+        #[cfg(unix)] end: Option<u64>,
+    ) -> Result<Option<Event>, ProtocolError> {
+        #[cfg(unix)]
+        if let Some(end) = end
+            && let Some(passing) = self.passing.as_deref_mut()
+            && let Some(attached) = passing.for_box(end)
+        {
+            b.attach_received(attached);
+        }
         if self.closed.is_some() {
             return Ok(None);
         }
