@@ -12,8 +12,11 @@ use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::io::AsyncWriteExt;
 
-/// Bytes asked of the stream per read.
+/// Most bytes asked of the stream per read.
 const CHUNK: usize = 64 * 1024;
+
+/// Fewest bytes asked of the stream per read.
+const MIN_READ: usize = 1024;
 
 /// The receiving half of a `futures-io` stream, as the engine
 /// (`amp_engine`) reads it.
@@ -22,6 +25,9 @@ pub struct Reader<R> {
     /// Where reads land before they are appended to the session's buffer:
     /// `futures-io` reads into initialised memory, and zeroing the buffer's
     /// spare room on every read would cost more than copying what arrived.
+    /// As large as the room the engine gives the read (which starts small
+    /// and grows only while reads fill it), so that a quiet connection
+    /// holds 1 KiB here, not a 64 KiB block zeroed when it was accepted.
     scratch: Box<[u8]>,
 }
 
@@ -36,7 +42,7 @@ impl<R> Reader<R> {
     pub fn new(inner: R) -> Self {
         Reader {
             inner,
-            scratch: vec![0; CHUNK].into_boxed_slice(),
+            scratch: Box::default(),
         }
     }
 
@@ -120,13 +126,24 @@ impl<R: AsyncRead + Unpin + Send + 'static> ReadHalf for Reader<R> {
     // Cancel-safe: the bytes of a read are appended in the poll that
     // returns them, so a dropped read has read nothing.
     async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        // As much as the engine made room for (as tokio's `read_buf` reads).
+        let room = (buf.capacity() - buf.len()).clamp(MIN_READ, CHUNK);
+        if room > self.scratch.len() || (buf.is_empty() && self.scratch.len() > 4 * room) {
+            // Grown (by powers of two) for larger reads; given back once
+            // the engine's reads have become small again (it starts each
+            // burst's buffer empty).
+            self.scratch = vec![0; room.next_power_of_two().min(CHUNK)].into_boxed_slice();
+        }
         std::future::poll_fn(|cx| {
-            let n = match Pin::new(&mut self.inner).poll_read(cx, &mut self.scratch) {
+            let scratch = &mut self.scratch[..room];
+            let n = match Pin::new(&mut self.inner).poll_read(cx, scratch) {
                 Poll::Ready(Ok(n)) => n,
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
             };
-            buf.extend_from_slice(&self.scratch[..n]);
+            // A reader that claims more than it was given is not believed.
+            let n = n.min(room);
+            buf.extend_from_slice(&scratch[..n]);
             Poll::Ready(Ok(n))
         })
         .await
@@ -273,5 +290,56 @@ impl Drop for Pipe {
                 w.wake();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::io::AsyncWriteExt;
+
+    /// The reader's scratch follows the room the engine gives each read:
+    /// 1 KiB for a quiet connection, larger while reads fill larger room,
+    /// small again once the engine's buffer is small; and every byte
+    /// arrives once, in order, whatever the room.
+    #[test]
+    fn the_scratch_follows_the_room_given_and_loses_no_byte() {
+        futures_executor::block_on(async {
+            let (a, mut b) = pipe();
+            let mut reader = Reader::new(a);
+            assert_eq!(
+                reader.scratch.len(),
+                0,
+                "nothing is allocated before a read"
+            );
+            let sent: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+            let mut got = Vec::new();
+
+            b.write_all(&sent[..10]).await.unwrap();
+            let mut buf = BytesMut::with_capacity(1024);
+            assert_eq!(reader.read(&mut buf).await.unwrap(), 10);
+            assert_eq!(reader.scratch.len(), 1024);
+            got.extend_from_slice(&buf.split());
+
+            b.write_all(&sent[10..]).await.unwrap();
+            while got.len() < sent.len() {
+                let mut buf = BytesMut::with_capacity(CHUNK);
+                let n = reader.read(&mut buf).await.unwrap();
+                assert!(n > 0 && n <= CHUNK);
+                assert_eq!(reader.scratch.len(), CHUNK);
+                got.extend_from_slice(&buf);
+            }
+            assert_eq!(got, sent);
+
+            b.write_all(b"quiet").await.unwrap();
+            let mut buf = BytesMut::with_capacity(1024);
+            assert_eq!(reader.read(&mut buf).await.unwrap(), 5);
+            assert_eq!(&buf[..], b"quiet");
+            assert_eq!(
+                reader.scratch.len(),
+                1024,
+                "a burst's scratch is given back"
+            );
+        });
     }
 }
