@@ -128,8 +128,9 @@ struct Reader<R> {
     more_buffered: bool,
     /// Bytes were just read and no answer has been sent for them yet.
     fresh_read: bool,
-    /// The last [`apply`](Self::apply) left bytes to send, or the
-    /// connection closed: the writer is woken.
+    /// The last [`apply`](Self::apply) left the writer something to do
+    /// (bytes to send, a connection to close, an upgrade under way): it is
+    /// woken.
     to_write: bool,
     /// Whether the connection has a timeout to keep (else no clock is read).
     timed: bool,
@@ -341,7 +342,7 @@ impl<R: ReadHalf> Reader<R> {
         let mut state = self.shared.lock();
         // An upgrade under way holds the writer back; what this step reads
         // may let it go on (an upgrade refused) with nothing new queued.
-        let upgrading = state.upgrades.now.is_some() || state.upgrades.write_limit.is_some();
+        let upgrading = state.upgrades.under_way();
         match step {
             Step::Answered((lane, tag, result)) => {
                 self.more_buffered |= respond(&mut state, lane, tag.as_deref(), result.as_ref());
@@ -412,9 +413,9 @@ impl<R: ReadHalf> Reader<R> {
         // refusal), a connection to close, or an upgrade's progress to
         // look at.
         self.to_write = upgrading
+            || state.upgrades.under_way()
             || state.machine.pending_transmit() > 0
-            || state.machine.is_closed()
-            || state.upgrades.now.is_some();
+            || state.machine.is_closed();
         received
     }
 

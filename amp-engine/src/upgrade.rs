@@ -180,6 +180,12 @@ impl Upgrades {
         self.commands.iter().any(|c| c[..] == *command)
     }
 
+    /// Whether an upgrade is under way: asked, called or answered, or the
+    /// writer held back at the switch point.
+    pub(crate) fn under_way(&self) -> bool {
+        self.now.is_some() || self.write_limit.is_some()
+    }
+
     /// Whether the transport waits to be handed to the upgrader.
     pub(crate) fn is_ready(&self) -> bool {
         matches!(self.now, Some(Upgrading::Ready(_)))
