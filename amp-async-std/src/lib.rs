@@ -171,7 +171,10 @@ pub async fn connect_with(
 ) -> std::io::Result<Peer> {
     let stream = TcpStream::connect(addr).await?;
     let peer = connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
-    Ok(from_stream_with(runtime, stream, peer, responders, options))
+    let (reader, writer) = transport::tcp_split(stream);
+    Ok(amp_engine::spawn(
+        &runtime, reader, writer, peer, responders, options,
+    ))
 }
 
 /// Runs AMP over any `futures-io` stream with `responders` answering the

@@ -7,9 +7,8 @@ use std::net::SocketAddr;
 
 use amp_engine::{Responders, Runtime};
 use async_net::{AsyncToSocketAddrs, TcpStream};
-use futures_util::io::{ReadHalf, WriteHalf};
 
-use crate::transport::{self, Reader, Writer};
+use crate::transport::{self, Reader, TcpWriter};
 
 amp_engine::tcp_listener! {
     /// An `async-net` TCP listener, as a server accepts from it: each
@@ -24,7 +23,7 @@ amp_engine::tcp_listener! {
     /// ```
     pub struct TcpListener(async_net::TcpListener);
     stream: TcpStream,
-    halves: transport::split => (Reader<ReadHalf<TcpStream>>, Writer<WriteHalf<TcpStream>>),
+    halves: transport::tcp_split => (Reader<TcpStream>, TcpWriter),
 }
 
 /// An AMP server over `async-net`, its connections run on `Rt`

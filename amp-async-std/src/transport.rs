@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use amp_engine::{ReadHalf, WriteHalf};
+use amp_engine::{DirectWrite, ReadHalf, WriteHalf};
+use async_io::Async;
+use async_net::TcpStream;
 use bytes::BytesMut;
 use futures_io::{AsyncRead, AsyncWrite};
 use futures_util::io::AsyncWriteExt;
@@ -162,6 +164,62 @@ impl<W: AsyncWrite + Unpin + Send + 'static> WriteHalf for Writer<W> {
 
     async fn close(&mut self) -> io::Result<()> {
         self.0.close().await
+    }
+}
+
+/// The sending half of an `async-net` TCP stream (see [`tcp_split`]): the
+/// engine writes through it, and also at once from the task that queued
+/// the bytes ([`WriteHalf::direct`]), which saves waking the writer's task.
+#[derive(Clone)]
+pub struct TcpWriter {
+    stream: TcpStream,
+    direct: Arc<TcpSend>,
+}
+
+/// What [`TcpWriter`] writes at once with: the same socket.
+struct TcpSend(Arc<Async<std::net::TcpStream>>);
+
+/// Splits an `async-net` TCP stream (async-std's and smol's) into the
+/// halves the engine reads and writes: what `connect` and
+/// [`TcpListener`](crate::TcpListener) use. Unlike [`split`]'s halves of any
+/// stream, these share the socket without a lock, and the sending half
+/// writes at once when it can.
+///
+/// ```
+/// # async_std::task::block_on(async {
+/// use amp_engine::WriteHalf;
+/// let listener = async_net::TcpListener::bind("127.0.0.1:0").await?;
+/// let stream = async_net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (reader, writer) = amp_async_std::transport::tcp_split(stream);
+/// assert!(writer.direct().is_some());
+/// let peer = amp_engine::spawn(&amp_async_std::AsyncStd, reader, writer, None, Default::default(), Default::default());
+/// # drop(peer);
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
+pub fn tcp_split(stream: TcpStream) -> (Reader<TcpStream>, TcpWriter) {
+    let direct = Arc::new(TcpSend(stream.clone().into()));
+    (Reader::new(stream.clone()), TcpWriter { stream, direct })
+}
+
+impl WriteHalf for TcpWriter {
+    async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes).await
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        self.stream.close().await
+    }
+
+    fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(self.direct.clone())
+    }
+}
+
+impl DirectWrite for TcpSend {
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        // The socket is non-blocking (`Async` made it so): this writes what
+        // fits now, or fails with `WouldBlock`.
+        io::Write::write(&mut self.0.get_ref(), bytes)
     }
 }
 

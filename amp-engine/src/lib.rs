@@ -110,7 +110,7 @@ pub use shutdown::ShutdownHandle;
 #[cfg(unix)]
 pub use transport::ReceivedDescriptors;
 pub(crate) use transport::end_reason;
-pub use transport::{ReadHalf, WriteHalf};
+pub use transport::{DirectWrite, ReadHalf, WriteHalf};
 pub use upgrade::{Upgrade, UpgradeError, Upgraded, Upgrader};
 
 use peer::Handle;
@@ -359,7 +359,8 @@ fn start_with<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     if upgradable.is_none() && writer.passes_descriptors() {
         machine.pass_descriptors();
     }
-    let shared = Shared::new(machine, options, addr);
+    let direct = crate::writer::direct_for(&writer, upgradable.is_some());
+    let shared = Shared::new(machine, options, addr, direct);
     let (read_switch, write_switch) = match upgradable {
         None => (None, None),
         Some((upgrader, first)) => {

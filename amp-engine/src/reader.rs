@@ -249,9 +249,12 @@ impl<R: ReadHalf> Reader<R> {
             self.answered.clear();
             // An answer that decides an upgrade: the loop's top hands the
             // transport over.
-            state.machine.is_closed() || state.upgrades.is_ready()
+            let closed_now = state.machine.is_closed() || state.upgrades.is_ready();
+            // The answers go out now, from this task where the transport
+            // lets it, as a raw server answers what it read.
+            crate::writer::send_now(&self.shared, state);
+            closed_now
         };
-        self.shared.write_ready.notify();
         if closed_now {
             // A fatal answer ended the connection: the loop's top sees it
             // and hands out the end.

@@ -358,6 +358,7 @@ pub fn start<R: ReadHalf, W: WriteHalf>(
         Machine::Routed(Box::new(Routed::new(router))),
         options,
         addr,
+        crate::writer::direct_for(&writer, false),
     );
     let handle = Arc::new(Handle {
         shared: Arc::clone(&shared),

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
 use std::time::{Duration, Instant};
 
+use bytes::BytesMut;
 use event_listener::Event as Notify;
 use futures_util::task::AtomicWaker;
 
@@ -19,9 +20,9 @@ use amp_core::{
     AmpBox, CallError, CallId, CallOutcome, ConnectionError, Event, Request, SendError,
 };
 
-use crate::Options;
 use crate::machine::{Lane, LaneId, Machine, PLAIN, RouteLane, call_key};
 use crate::upgrade::{Upgrade, Upgrades, Upgrading};
+use crate::{DirectWrite, Options};
 
 /// Requests read and not started yet, and the routes they came on. The
 /// routes are kept apart from the requests: a plain connection's requests
@@ -84,6 +85,16 @@ pub(crate) struct State {
     /// A graceful shutdown's end: the reader closes the connection then,
     /// whatever still runs.
     pub(crate) drain_by: Option<Instant>,
+    /// Bytes taken from the queue are being written, by the writer or at
+    /// once by the task that queued them (see [`crate::writer::send_now`]):
+    /// nobody else takes any until they are out.
+    pub(crate) writing: bool,
+    /// What a write at once left unwritten: the writer sends it before
+    /// anything queued after it.
+    pub(crate) rest: BytesMut,
+    /// The emptied buffer of the last write at once, for the queue's next
+    /// one.
+    pub(crate) spare: BytesMut,
 }
 
 /// One call's place in the pending table: where its outcome is left for the
@@ -206,6 +217,9 @@ pub(crate) struct Shared {
     pub(crate) responders_busy: AtomicUsize,
     pub(crate) options: Options,
     pub(crate) addr: Option<SocketAddr>,
+    /// Writes to the transport without waiting, if it can
+    /// ([`WriteHalf::direct`](crate::WriteHalf::direct)).
+    pub(crate) direct: Option<Arc<dyn DirectWrite>>,
     /// The connection's span: its loops run in it, and its requests' and
     /// calls' spans are its children.
     #[cfg(feature = "tracing")]
@@ -214,7 +228,12 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// The shared state of a new connection driving `machine`.
-    pub(crate) fn new(machine: Machine, options: Options, addr: Option<SocketAddr>) -> Arc<Shared> {
+    pub(crate) fn new(
+        machine: Machine,
+        options: Options,
+        addr: Option<SocketAddr>,
+        direct: Option<Arc<dyn DirectWrite>>,
+    ) -> Arc<Shared> {
         #[cfg(feature = "tracing")]
         let span = tracing::debug_span!(
             "amp_connection",
@@ -230,6 +249,9 @@ impl Shared {
                 detaching: false,
                 upgrades: Upgrades::default(),
                 drain_by: None,
+                writing: false,
+                rest: BytesMut::new(),
+                spare: BytesMut::new(),
             }),
             write_ready: Signal::default(),
             space: Notify::new(),
@@ -240,6 +262,7 @@ impl Shared {
             responders_busy: AtomicUsize::new(0),
             options,
             addr,
+            direct,
             #[cfg(feature = "tracing")]
             span,
         })
@@ -488,8 +511,16 @@ impl Shared {
                 if state.has_room(self.options.max_outbound_bytes) {
                     let result = queue(&mut state, cx.waker());
                     let pass_on = woken && state.has_room(self.options.max_outbound_bytes);
-                    drop(state);
-                    self.write_ready.notify();
+                    if state.pending.len() <= 1 {
+                        // Nothing else of this side in flight: no other call
+                        // to send along with it, so it goes now.
+                        crate::writer::send_now(self, state);
+                    } else {
+                        // Others in flight: the writer sends whatever their
+                        // callers queue meanwhile in one write.
+                        drop(state);
+                        self.write_ready.notify();
+                    }
                     if pass_on {
                         self.space.notify(1);
                     }

@@ -3,18 +3,19 @@
 //! reader hands its half over.
 
 use std::future::{Future, poll_fn};
+use std::io;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::task::Poll;
 
 use amp_core::ConnectionError;
-use bytes::BytesMut;
+use bytes::{Buf, BytesMut};
 use futures_channel::{mpsc, oneshot};
 use futures_util::StreamExt;
 
 use crate::shared::{Shared, State};
 use crate::upgrade::{Upgrade, Upgraded, Upgrader};
-use crate::{ReadHalf, WriteHalf};
+use crate::{DirectWrite, ReadHalf, WriteHalf};
 
 /// How the writer gets the reader's half for an upgrade, upgrades both,
 /// and gives the reader its new half.
@@ -52,6 +53,94 @@ fn take(state: &mut State, held: &mut BytesMut, out: &mut BytesMut) {
     }
 }
 
+/// The handle that writes `writer`'s transport at once, if it has one and
+/// the connection may use it: not one that can be upgraded (bytes are held
+/// back across an upgrade, which only the writer knows how to do), nor one
+/// that passes descriptors (only the writer sends them).
+pub(crate) fn direct_for<W: WriteHalf>(
+    writer: &W,
+    upgradable: bool,
+) -> Option<Arc<dyn DirectWrite>> {
+    #[cfg(unix)]
+    if writer.passes_descriptors() {
+        return None;
+    }
+    if upgradable { None } else { writer.direct() }
+}
+
+/// Sends what is queued, given the connection's state (locked) right after
+/// something was queued: at once from this task, when the transport has a
+/// [`DirectWrite`] handle and nobody is writing; else it wakes the writer.
+///
+/// A write at once saves a task hop (waking the writer's task and running
+/// it) per write. It writes only what is queued now and never waits:
+/// bytes it cannot write now go to the writer, which sends them before
+/// anything queued after them. While it writes, `writing` keeps the writer
+/// (and anyone else) from taking bytes, so the order on the wire is the
+/// order of the queue.
+pub(crate) fn send_now(shared: &Shared, mut state: MutexGuard<'_, State>) {
+    let direct = match &shared.direct {
+        Some(direct)
+            if !state.writing
+                && state.rest.is_empty()
+                && state.machine.pending_transmit() > 0
+                && !state.machine.is_closed() =>
+        {
+            direct
+        }
+        _ => {
+            drop(state);
+            shared.write_ready.notify();
+            return;
+        }
+    };
+    let mut out = std::mem::take(&mut state.spare);
+    state.machine.transmit_into(&mut out);
+    state.writing = true;
+    drop(state);
+    // Room again, as when the writer takes the queue.
+    shared.space.notify(1);
+    let mut done = 0;
+    let failed = loop {
+        match direct.try_write(&out[done..]) {
+            Ok(0) => break Some(io::Error::from(io::ErrorKind::WriteZero)),
+            Ok(n) => {
+                done += n;
+                if done == out.len() {
+                    break None;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break None,
+            Err(e) => break Some(e),
+        }
+    };
+    let mut state = shared.lock();
+    state.writing = false;
+    if let Some(e) = failed {
+        drop(state);
+        shared.end(crate::end_reason(e));
+        return;
+    }
+    if done < out.len() {
+        // The transport is full: the writer waits for room and sends the
+        // rest first.
+        out.advance(done);
+        state.rest = out;
+    } else if out.capacity() <= KEEP_BUFFER {
+        out.clear();
+        state.spare = out;
+    }
+    // The writer may have looked while this wrote, and left what was
+    // queued meanwhile (or the connection's end) to it.
+    let wake =
+        !state.rest.is_empty() || state.machine.pending_transmit() > 0 || state.machine.is_closed();
+    drop(state);
+    if wake {
+        shared.write_ready.notify();
+    }
+}
+
 pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     shared: Arc<Shared>,
     mut writer: W,
@@ -73,22 +162,41 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     // before the switch is written.
     let mut handed: Option<(R, BytesMut, Upgrade)> = None;
     let mut reader_gone = false;
+    // This loop took the bytes being written (`writing` is its own).
+    let mut mine = false;
     loop {
         #[cfg(unix)]
         let mut fds = Vec::new();
         let (closed, at_switch) = {
             let mut state = shared.lock();
-            #[cfg(unix)]
-            let from = state.machine.transmitted();
-            take(&mut state, &mut held, &mut out);
-            #[cfg(unix)]
-            if passing {
-                fds = state.machine.take_descriptors(from);
+            if std::mem::take(&mut mine) {
+                state.writing = false;
             }
-            (
-                state.machine.is_closed(),
-                state.upgrades.write_limit == Some(0),
-            )
+            if state.writing {
+                // Written at once by another task ([`send_now`]), which
+                // wakes this loop when it is done if anything is left.
+                (false, false)
+            } else {
+                if !state.rest.is_empty() {
+                    // What a write at once left: it goes first.
+                    out = std::mem::take(&mut state.rest);
+                }
+                #[cfg(unix)]
+                let from = state.machine.transmitted();
+                take(&mut state, &mut held, &mut out);
+                #[cfg(unix)]
+                if passing {
+                    fds = state.machine.take_descriptors(from);
+                }
+                if !out.is_empty() {
+                    state.writing = true;
+                    mine = true;
+                }
+                (
+                    state.machine.is_closed(),
+                    state.upgrades.write_limit == Some(0),
+                )
+            }
         };
         if !out.is_empty() {
             // Room again: wake callers waiting for space, and the reader if

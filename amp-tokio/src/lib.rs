@@ -54,6 +54,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
 pub use server::{Server, TcpListener, Tokio, bind};
+pub use transport::tcp_split;
 
 /// Connects to `addr` over TCP and serves `responders` on the connection.
 ///
@@ -85,7 +86,10 @@ pub async fn connect_with(
 ) -> std::io::Result<Peer> {
     let stream = TcpStream::connect(addr).await?;
     let peer = connected_tcp(&stream, TcpStream::set_nodelay, TcpStream::peer_addr)?;
-    Ok(from_stream_with(stream, peer, responders, options))
+    let (reader, writer) = tcp_split(stream);
+    Ok(amp_engine::spawn(
+        &Tokio, reader, writer, peer, responders, options,
+    ))
 }
 
 /// Runs AMP over any stream (a UNIX socket, TLS, an in-memory duplex) with

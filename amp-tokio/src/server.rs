@@ -7,11 +7,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use amp_engine::{Responders, Runtime, Split, Task};
-use tokio::io::{ReadHalf, WriteHalf};
+use amp_engine::{Responders, Runtime, Task};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
-use crate::transport::{Reader, Writer};
+use crate::transport::{TcpReader, TcpWriter, tcp_split};
 
 /// The tokio runtime the engine runs on: tasks with `tokio::spawn`, timers
 /// with `tokio::time::sleep`. Must be used inside a tokio runtime.
@@ -48,7 +47,7 @@ amp_engine::tcp_listener! {
     /// ```
     pub struct TcpListener(tokio::net::TcpListener);
     stream: TcpStream,
-    halves: Tokio::split => (Reader<ReadHalf<TcpStream>>, Writer<WriteHalf<TcpStream>>),
+    halves: tcp_split => (TcpReader, TcpWriter),
 }
 
 /// An AMP server on tokio: accepts TCP connections and serves each with the

@@ -6,11 +6,15 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use amp_engine::{ReadHalf, Split, WriteHalf};
+use std::sync::Arc;
+
+use amp_engine::{DirectWrite, ReadHalf, Split, WriteHalf};
 
 use crate::Tokio;
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// The receiving half of a tokio stream, as the engine reads it.
 pub struct Reader<R>(pub R);
@@ -56,5 +60,81 @@ impl<W: AsyncWrite + Unpin + Send + 'static> WriteHalf for Writer<W> {
 
     async fn close(&mut self) -> io::Result<()> {
         self.0.shutdown().await
+    }
+}
+
+/// The receiving half of a tokio TCP stream (see [`tcp_split`]).
+#[derive(Debug)]
+pub struct TcpReader(pub OwnedReadHalf);
+
+/// The sending half of a tokio TCP stream (see [`tcp_split`]): the engine
+/// writes through it, and also at once from the task that queued the bytes
+/// ([`WriteHalf::direct`]), which saves waking the writer's task.
+#[derive(Debug, Clone)]
+pub struct TcpWriter(Arc<TcpSend>);
+
+/// What [`TcpWriter`] writes with, shared with the engine's writes at once.
+#[derive(Debug)]
+struct TcpSend(OwnedWriteHalf);
+
+/// Splits a tokio TCP stream into the halves the engine reads and writes:
+/// what `amp_tokio::connect` and [`TcpListener`](crate::TcpListener) use.
+/// Unlike [`Tokio::split`]'s halves of any stream, these take no lock per
+/// read or write, and the sending half writes at once when it can.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// use amp_engine::WriteHalf;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let stream = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (reader, writer) = amp_tokio::tcp_split(stream);
+/// assert!(writer.direct().is_some());
+/// let peer = amp_engine::spawn(&amp_tokio::Tokio, reader, writer, None, Default::default(), Default::default());
+/// # drop(peer); Ok(()) }
+/// ```
+pub fn tcp_split(stream: TcpStream) -> (TcpReader, TcpWriter) {
+    let (r, w) = stream.into_split();
+    (TcpReader(r), TcpWriter(Arc::new(TcpSend(w))))
+}
+
+impl ReadHalf for TcpReader {
+    // `read_buf` is cancel-safe: dropped before it completes, it read nothing.
+    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
+        self.0.read_buf(buf).await
+    }
+
+    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
+        tokio::time::sleep(duration)
+    }
+}
+
+impl WriteHalf for TcpWriter {
+    async fn write_all(&mut self, mut bytes: &[u8]) -> io::Result<()> {
+        let stream: &TcpStream = self.0.0.as_ref();
+        while !bytes.is_empty() {
+            match stream.try_write(bytes) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => stream.writable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    async fn close(&mut self) -> io::Result<()> {
+        let stream: &TcpStream = self.0.0.as_ref();
+        socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write)
+    }
+
+    fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(self.0.clone())
+    }
+}
+
+impl DirectWrite for TcpSend {
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        self.0.try_write(bytes)
     }
 }
