@@ -170,6 +170,21 @@ impl<W: AsyncWrite + Unpin + Send + 'static> WriteHalf for Writer<W> {
 /// The sending half of an `async-net` TCP stream (see [`tcp_split`]): the
 /// engine writes through it, and also at once from the task that queued
 /// the bytes ([`WriteHalf::direct`]), which saves waking the writer's task.
+///
+/// ```
+/// # async_std::task::block_on(async {
+/// use amp_engine::WriteHalf;
+/// use futures_util::io::AsyncReadExt;
+/// let listener = async_net::TcpListener::bind("127.0.0.1:0").await?;
+/// let stream = async_net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (_reader, mut writer) = amp_async_std::transport::tcp_split(stream);
+/// writer.write_all(b"hi").await?;
+/// writer.close().await?;
+/// let mut got = Vec::new();
+/// listener.accept().await?.0.read_to_end(&mut got).await?;
+/// assert_eq!(got, b"hi");
+/// # std::io::Result::Ok(()) }).unwrap();
+/// ```
 #[derive(Clone)]
 pub struct TcpWriter {
     stream: TcpStream,

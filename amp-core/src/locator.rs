@@ -20,10 +20,70 @@ use crate::{AmpBox, de, ser};
 /// send back.
 pub type ResponderFuture = Pin<Box<dyn Future<Output = Result<AmpBox, ResponderError>> + Send>>;
 
+/// What [`Locator::dispatch_now`] gives: the answer itself, from a
+/// responder that answers without waiting
+/// ([`sync_responder`](Locator::sync_responder), a refusal of bad
+/// arguments, `UNHANDLED`), or the responder's future, to be polled.
+///
+/// ```
+/// use amp_core::locator::Dispatched;
+/// let locator: amp_core::Locator<()> = amp_core::Locator::new();
+/// let mut args = amp_core::AmpBox::new();
+/// match locator.dispatch_now((), b"Nope", &mut args) {
+///     Dispatched::Now(answer) => assert_eq!(answer.unwrap_err().code(), "UNHANDLED"),
+///     Dispatched::Later(_) => unreachable!(),
+/// }
+/// ```
+pub enum Dispatched {
+    /// The answer's box, or the error to send back: no future was made.
+    Now(Result<AmpBox, ResponderError>),
+    /// The responder's future.
+    Later(ResponderFuture),
+}
+
+impl Dispatched {
+    /// As a future, whichever it is: [`Now`](Self::Now) becomes a ready
+    /// one (boxed).
+    ///
+    /// ```
+    /// use futures_util::FutureExt;
+    /// let now = amp_core::locator::Dispatched::Now(Ok(amp_core::AmpBox::new()));
+    /// assert!(now.into_future().now_or_never().unwrap().is_ok());
+    /// ```
+    pub fn into_future(self) -> ResponderFuture {
+        match self {
+            Dispatched::Now(result) => Box::pin(std::future::ready(result)),
+            Dispatched::Later(fut) => fut,
+        }
+    }
+}
+
+impl fmt::Debug for Dispatched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dispatched::Now(result) => f.debug_tuple("Now").field(result).finish(),
+            Dispatched::Later(_) => f.write_str("Later(..)"),
+        }
+    }
+}
+
+/// Where a responder that answers at once puts its answer (see
+/// [`Locator::dispatch_to`]).
+///
+/// ```
+/// let mut answers = Vec::new();
+/// let sink: amp_core::locator::AnswerSink<'_> = &mut |a| answers.push(a);
+/// sink(Ok(amp_core::AmpBox::new()));
+/// assert_eq!(answers.len(), 1);
+/// ```
+pub type AnswerSink<'a> = &'a mut dyn FnMut(Result<AmpBox, ResponderError>);
+
 /// A responder behind its command's name. It gets the arguments by
 /// reference (a typed responder only reads them; a raw one takes them), so
-/// a request's box is not moved into it.
-type Handler<Ctx> = Arc<dyn Fn(Ctx, &mut AmpBox) -> ResponderFuture + Send + Sync>;
+/// a request's box is not moved into it; it hands an answer it has at once
+/// to the sink (no future), or returns its future.
+type Handler<Ctx> =
+    Arc<dyn Fn(Ctx, &mut AmpBox, AnswerSink<'_>) -> Option<ResponderFuture> + Send + Sync>;
 
 /// Where boxes that are neither requests nor answers go (Twisted's
 /// `IBoxReceiver.ampBoxReceived`).
@@ -208,38 +268,85 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         Fut: Future<Output = Result<C::Response, E>> + Send + 'static,
         E: Into<Failure<C::Error>>,
     {
-        let handler: Handler<Ctx> = Arc::new(move |ctx, arguments: &mut AmpBox| {
-            let args: C::Arguments = match de::from_box(arguments) {
-                Ok(args) => args,
-                Err(e) => {
-                    let e = ResponderError::undeclared(format_args!(
-                        "bad arguments for {}: {e}",
-                        C::NAME
-                    ));
-                    let result = Err(e);
-                    log_failure(C::NAME.as_bytes(), &result);
-                    return Box::pin(std::future::ready(result)) as ResponderFuture;
-                }
-            };
-            let fut = f(ctx, args);
-            Box::pin(async move {
-                let result = match fut.await {
-                    Ok(response) => ser::to_box(&response).map_err(|e| {
-                        ResponderError::undeclared(format_args!(
-                            "response of {} cannot be encoded: {e}",
-                            C::NAME
-                        ))
-                    }),
-                    Err(e) => Err(ResponderError::from(e.into())),
+        let handler: Handler<Ctx> =
+            Arc::new(move |ctx, arguments: &mut AmpBox, now: AnswerSink| {
+                let args = match typed_arguments::<C>(arguments) {
+                    Ok(args) => args,
+                    Err(refused) => {
+                        now(Err(refused));
+                        return None;
+                    }
                 };
-                log_failure(C::NAME.as_bytes(), &result);
-                result
-            })
-        });
+                let fut = f(ctx, args);
+                Some(Box::pin(async move { typed_answer::<C, E>(fut.await) }) as ResponderFuture)
+            });
         self.inner_mut()
             .handlers
             .insert(Bytes::from_static(C::NAME.as_bytes()), handler);
         self
+    }
+
+    /// Adds a typed responder for `command` that answers without waiting:
+    /// a plain closure from the context and the decoded arguments to the
+    /// response or an error, as a Twisted responder that returns a value
+    /// rather than a `Deferred`. It is run as the request is taken, and its
+    /// answer is queued at once: no future is made or allocated for it.
+    /// Everything else is as for [`responder`](Self::responder). It must
+    /// not block: the connection reads nothing while it runs. A responder
+    /// that waits (for a call back, a timer, a database) is an
+    /// [`responder`](Self::responder).
+    ///
+    /// ```
+    /// # use amp_core::{Command, Locator};
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct SumArgs { a: i64, b: i64 }
+    /// # #[derive(serde::Serialize, serde::Deserialize)] pub struct Total { total: i64 }
+    /// # struct Sum; impl Command for Sum { const NAME: &'static str = "Sum"; type Arguments = SumArgs; type Response = Total; type Error = std::convert::Infallible; }
+    /// use amp_core::locator::Dispatched;
+    /// let l = Locator::<()>::new().sync_responder(Sum, |_, a: SumArgs| {
+    ///     Ok::<_, std::convert::Infallible>(Total { total: a.a + a.b })
+    /// });
+    /// let mut args = amp_core::AmpBox::from_pairs([("a", "13"), ("b", "81")]);
+    /// let Dispatched::Now(Ok(answer)) = l.dispatch_now((), b"Sum", &mut args) else { panic!() };
+    /// assert_eq!(answer.get_str("total"), Some("94"));
+    /// ```
+    pub fn sync_responder<C, F, E>(mut self, _command: C, f: F) -> Self
+    where
+        C: Command,
+        F: Fn(Ctx, C::Arguments) -> Result<C::Response, E> + Send + Sync + 'static,
+        E: Into<Failure<C::Error>>,
+    {
+        let handler: Handler<Ctx> =
+            Arc::new(move |ctx, arguments: &mut AmpBox, now: AnswerSink| {
+                now(match typed_arguments::<C>(arguments) {
+                    Ok(args) => typed_answer::<C, E>(f(ctx, args)),
+                    Err(refused) => Err(refused),
+                });
+                None
+            });
+        self.inner_mut()
+            .handlers
+            .insert(Bytes::from_static(C::NAME.as_bytes()), handler);
+        self
+    }
+
+    /// [`sync_responder`](Self::sync_responder) for a command declared with
+    /// [`command!`](crate::command!), as [`on`](Self::on) is for
+    /// [`responder`](Self::responder).
+    ///
+    /// ```
+    /// use amp_core::Locator;
+    /// amp_core::command! {
+    ///     pub struct Echo { pub text: String } -> pub struct Echoed { pub text: String }
+    /// }
+    /// let l = Locator::<()>::new().on_sync(|_, Echo { text }| Ok(Echoed { text }));
+    /// assert!(l.handles(b"Echo"));
+    /// ```
+    pub fn on_sync<C, F>(self, f: F) -> Self
+    where
+        C: Command<Arguments = C>,
+        F: Fn(Ctx, C) -> Result<C::Response, Failure<C::Error>> + Send + Sync + 'static,
+    {
+        self.sync_responder(Of::<C>(std::marker::PhantomData), f)
     }
 
     /// Adds a typed responder that is a method of a state object shared by
@@ -351,19 +458,19 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         #[cfg(feature = "tracing")]
         let handler: Handler<Ctx> = {
             let name = name.clone();
-            Arc::new(move |ctx, args: &mut AmpBox| {
+            Arc::new(move |ctx, args: &mut AmpBox, _: AnswerSink| {
                 let fut = f(ctx, std::mem::take(args));
                 let name = name.clone();
-                Box::pin(async move {
+                Some(Box::pin(async move {
                     let result = fut.await;
                     log_failure(&name, &result);
                     result
-                }) as ResponderFuture
+                }) as ResponderFuture)
             })
         };
         #[cfg(not(feature = "tracing"))]
-        let handler: Handler<Ctx> = Arc::new(move |ctx, args: &mut AmpBox| {
-            Box::pin(f(ctx, std::mem::take(args))) as ResponderFuture
+        let handler: Handler<Ctx> = Arc::new(move |ctx, args: &mut AmpBox, _: AnswerSink| {
+            Some(Box::pin(f(ctx, std::mem::take(args))) as ResponderFuture)
         });
         self.inner_mut().handlers.insert(name, handler);
         self
@@ -467,15 +574,66 @@ impl<Ctx: Send + 'static> Locator<Ctx> {
         command: &[u8],
         arguments: &mut AmpBox,
     ) -> ResponderFuture {
+        self.dispatch_now(ctx, command, arguments).into_future()
+    }
+
+    /// [`dispatch_in_place`](Self::dispatch_in_place) without a future
+    /// where none is needed: a [`sync_responder`](Self::sync_responder)
+    /// is run now and its answer returned
+    /// ([`Dispatched::Now`]), as are the refusal of arguments that do not
+    /// decode and `UNHANDLED`; any other responder gives its future
+    /// ([`Dispatched::Later`]). What a live connection calls for each
+    /// request.
+    ///
+    /// ```
+    /// use amp_core::locator::Dispatched;
+    /// let locator: amp_core::Locator<()> = amp_core::Locator::new();
+    /// let answer = locator.dispatch_now((), b"Nope", &mut amp_core::AmpBox::new());
+    /// assert!(matches!(answer, Dispatched::Now(Err(_))));
+    /// ```
+    pub fn dispatch_now(&self, ctx: Ctx, command: &[u8], arguments: &mut AmpBox) -> Dispatched {
+        let mut answer = None;
+        match self.dispatch_to(ctx, command, arguments, &mut |result| answer = Some(result)) {
+            Some(fut) => Dispatched::Later(fut),
+            None => Dispatched::Now(answer.unwrap_or_else(|| {
+                Err(ResponderError::undeclared("the responder gave no answer"))
+            })),
+        }
+    }
+
+    /// [`dispatch_now`](Self::dispatch_now) with an answer given at once
+    /// handed to `now` rather than returned (then it returns `None`), so
+    /// that the answer's box goes straight where the caller keeps answers
+    /// instead of being moved out through the return value; otherwise it
+    /// returns the responder's future. What a live connection calls for
+    /// each request.
+    ///
+    /// ```
+    /// let locator: amp_core::Locator<()> = amp_core::Locator::new();
+    /// let mut answers = Vec::new();
+    /// let later = locator.dispatch_to((), b"Nope", &mut amp_core::AmpBox::new(), &mut |a| answers.push(a));
+    /// assert!(later.is_none());
+    /// assert_eq!(answers[0].as_ref().unwrap_err().code(), "UNHANDLED");
+    /// ```
+    pub fn dispatch_to(
+        &self,
+        ctx: Ctx,
+        command: &[u8],
+        arguments: &mut AmpBox,
+        now: AnswerSink<'_>,
+    ) -> Option<ResponderFuture> {
         match self.inner.handlers.get(command) {
-            Some(handler) => handler(ctx, arguments),
+            Some(handler) => handler(ctx, arguments, now),
             None => match &self.inner.fallback {
-                Some(fallback) => fallback(
+                Some(fallback) => Some(fallback(
                     ctx,
                     Bytes::copy_from_slice(command),
                     std::mem::take(arguments),
-                ),
-                None => Box::pin(std::future::ready(Err(ResponderError::unhandled(command)))),
+                )),
+                None => {
+                    now(Err(ResponderError::unhandled(command)));
+                    None
+                }
             },
         }
     }
@@ -625,6 +783,42 @@ fn log_failure(_command: &[u8], _result: &Result<AmpBox, ResponderError>) {
             "responder failed: the peer is told UNKNOWN and the connection closes"
         );
     }
+}
+
+/// A typed responder's arguments, decoded; arguments that do not decode
+/// are an undeclared failure (`UNKNOWN`, and the connection closes), as in
+/// Twisted.
+#[inline(always)]
+fn typed_arguments<C: Command>(arguments: &AmpBox) -> Result<C::Arguments, ResponderError> {
+    de::from_box(arguments).map_err(refused::<C>)
+}
+
+/// Arguments that do not decode: an undeclared failure, logged.
+#[cold]
+fn refused<C: Command>(e: crate::ValueError) -> ResponderError {
+    let refused = ResponderError::undeclared(format_args!("bad arguments for {}: {e}", C::NAME));
+    #[cfg(feature = "tracing")]
+    log_failure(C::NAME.as_bytes(), &Err(refused.clone()));
+    refused
+}
+
+/// A typed responder's outcome as the answer's box or the error to send:
+/// a response that does not encode is an undeclared failure.
+#[inline(always)]
+fn typed_answer<C: Command, E: Into<Failure<C::Error>>>(
+    outcome: Result<C::Response, E>,
+) -> Result<AmpBox, ResponderError> {
+    let result = match outcome {
+        Ok(response) => ser::to_box(&response).map_err(|e| {
+            ResponderError::undeclared(format_args!(
+                "response of {} cannot be encoded: {e}",
+                C::NAME
+            ))
+        }),
+        Err(e) => Err(ResponderError::from(e.into())),
+    };
+    log_failure(C::NAME.as_bytes(), &result);
+    result
 }
 
 /// A command named by its type alone, for [`Locator::on`].

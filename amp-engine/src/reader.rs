@@ -209,10 +209,28 @@ impl<R: ReadHalf> Reader<R> {
             );
             #[cfg(feature = "tracing")]
             let entered = span.enter();
-            let mut fut = responders.dispatch_in_place(ctx, &req.command, &mut req.arguments);
+            // A responder that answers without waiting answers here, and
+            // one that panics even before making its future is `UNKNOWN`.
+            let mut tag = req.tag;
+            let mut gave = false;
+            let dispatched = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                responders.dispatch_to(ctx, &req.command, &mut req.arguments, &mut |result| {
+                    log_answer(&result);
+                    answered.push((lane, tag.take(), result));
+                    gave = true;
+                })
+            }));
+            let mut fut = match dispatched {
+                Ok(Some(fut)) => fut,
+                Ok(None) => continue,
+                Err(_) if gave => continue,
+                Err(_) => {
+                    answered.push((lane, tag, Err(panicked())));
+                    continue;
+                }
+            };
             // A result goes straight into `answered`, not through the
             // poll's return value.
-            let mut tag = req.tag;
             let first = poll_fn(|cx| {
                 Poll::Ready(std::panic::catch_unwind(AssertUnwindSafe(|| {
                     match fut.as_mut().poll(cx) {

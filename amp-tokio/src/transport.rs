@@ -64,12 +64,38 @@ impl<W: AsyncWrite + Unpin + Send + 'static> WriteHalf for Writer<W> {
 }
 
 /// The receiving half of a tokio TCP stream (see [`tcp_split`]).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// use amp_engine::ReadHalf;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let stream = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (mut reader, _writer) = amp_tokio::tcp_split(stream);
+/// drop(listener.accept().await?); // the other end closes
+/// assert_eq!(reader.read(&mut bytes::BytesMut::with_capacity(64)).await?, 0);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub struct TcpReader(pub OwnedReadHalf);
 
 /// The sending half of a tokio TCP stream (see [`tcp_split`]): the engine
 /// writes through it, and also at once from the task that queued the bytes
 /// ([`WriteHalf::direct`]), which saves waking the writer's task.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// use amp_engine::WriteHalf;
+/// use tokio::io::AsyncReadExt;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+/// let stream = tokio::net::TcpStream::connect(listener.local_addr()?).await?;
+/// let (_reader, mut writer) = amp_tokio::tcp_split(stream);
+/// writer.write_all(b"hi").await?;
+/// writer.close().await?;
+/// let mut got = Vec::new();
+/// listener.accept().await?.0.read_to_end(&mut got).await?;
+/// assert_eq!(got, b"hi");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone)]
 pub struct TcpWriter(Arc<TcpSend>);
 

@@ -133,7 +133,7 @@ impl Whole {
 
 /// The responders of every AMP server here: `Sum`, answered at once.
 fn sum_responders() -> Responders {
-    Responders::new().responder(Sum, |_, args: SumArgs| async move {
+    Responders::new().sync_responder(Sum, |_, args: SumArgs| {
         Ok::<_, Infallible>(Total {
             total: args.a + args.b,
         })

@@ -8,6 +8,9 @@
 //! answer); while the side under test opens streams, reads some of what
 //! its kept streams received, or drops them.
 //!
+//! The side under test's transport writes at once too (a few bytes at a
+//! time, some writes refused), as a TCP stream's does.
+//!
 //! Checks: the connection ends once the input does (nothing waits for
 //! ever); no panic; every byte written is whole boxes, each a request of
 //! the streams' commands, an answer, or an error answer with one of the
@@ -27,7 +30,7 @@ use std::task::{Context, Poll};
 
 use amp_core::codec::decode_one;
 use amp_core::{AmpBox, Limits};
-use amp_engine::{Options, ReadHalf, Responders, WriteHalf};
+use amp_engine::{DirectWrite, Options, ReadHalf, Responders, WriteHalf};
 use amp_mux::{ConnectError, Mux, MuxStream};
 use bytes::{Bytes, BytesMut};
 use futures_util::io::AsyncReadExt;
@@ -98,6 +101,37 @@ impl WriteHalf for Written {
     }
     async fn close(&mut self) -> io::Result<()> {
         Ok(())
+    }
+    /// Writes at once too (as a TCP stream's half does), a few bytes at a
+    /// time and refusing every third: the bytes written at once and by
+    /// the writer must still be whole boxes, in order.
+    fn direct(&self) -> Option<Arc<dyn DirectWrite>> {
+        Some(Arc::new(Choppy {
+            written: self.clone(),
+            turn: AtomicUsize::new(0),
+        }))
+    }
+}
+
+/// [`Written`]'s writes at once: at most 5 bytes each, every third
+/// refused with `WouldBlock`.
+struct Choppy {
+    written: Written,
+    turn: AtomicUsize,
+}
+
+impl DirectWrite for Choppy {
+    fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
+        if self.turn.fetch_add(1, Ordering::Relaxed) % 3 == 2 {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        let n = bytes.len().min(5);
+        self.written
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(&bytes[..n]);
+        Ok(n)
     }
 }
 
