@@ -89,9 +89,11 @@ pub(crate) struct State {
     /// once by the task that queued them (see [`crate::writer::send_now`]):
     /// nobody else takes any until they are out.
     pub(crate) writing: bool,
-    /// What a write at once left unwritten: the writer sends it before
-    /// anything queued after it.
-    pub(crate) rest: BytesMut,
+    /// Bytes taken from the queue and not written yet, which the writer
+    /// sends before anything queued after them: what a write at once left
+    /// (the transport was full), or what an upgrade holds back for the
+    /// new transport (sent once it is up).
+    pub(crate) held: BytesMut,
     /// The emptied buffer of the last write at once, for the queue's next
     /// one.
     pub(crate) spare: BytesMut,
@@ -250,7 +252,7 @@ impl Shared {
                 upgrades: Upgrades::default(),
                 drain_by: None,
                 writing: false,
-                rest: BytesMut::new(),
+                held: BytesMut::new(),
                 spare: BytesMut::new(),
             }),
             write_ready: Signal::default(),

@@ -30,26 +30,33 @@ pub(crate) struct WriteSwitch<R, U> {
 /// connection does not hold a burst's room.
 const KEEP_BUFFER: usize = 8 * 1024;
 
-/// Takes what may be written now into `out` (empty): everything queued,
-/// but on an upgrading connection no more than the bytes that go out on the
-/// old transport (the rest is held for the new one, and written first once
-/// it is up). The queue's buffer and `out` trade places: nothing is copied.
-fn take(state: &mut State, held: &mut BytesMut, out: &mut BytesMut) {
-    match state.upgrades.write_limit {
+/// Takes what may be written now into `out` (empty): what is held first
+/// ([`State::held`]), then everything queued; but on an upgrading
+/// connection no more than the bytes that go out on the old transport (the
+/// rest is held for the new one, and written first once it is up). The
+/// queue's buffer and `out` trade places: nothing is copied.
+fn take(state: &mut State, out: &mut BytesMut) {
+    let State {
+        machine,
+        upgrades,
+        held,
+        ..
+    } = state;
+    match upgrades.write_limit {
         Some(0) => {}
         Some(limit) => {
-            state.machine.transmit_into(out);
+            machine.transmit_into(out);
             if out.len() > limit {
                 held.extend_from_slice(&out[limit..]);
                 out.truncate(limit);
             }
-            state.upgrades.write_limit = Some(limit - out.len());
+            upgrades.write_limit = Some(limit - out.len());
         }
         None if !held.is_empty() => {
-            state.machine.transmit_into(held);
+            machine.transmit_into(held);
             std::mem::swap(held, out);
         }
-        None => state.machine.transmit_into(out),
+        None => machine.transmit_into(out),
     }
 }
 
@@ -82,7 +89,7 @@ pub(crate) fn send_now(shared: &Shared, mut state: MutexGuard<'_, State>) {
     let direct = match &shared.direct {
         Some(direct)
             if !state.writing
-                && state.rest.is_empty()
+                && state.held.is_empty()
                 && state.machine.pending_transmit() > 0
                 && !state.machine.is_closed() =>
         {
@@ -126,7 +133,7 @@ pub(crate) fn send_now(shared: &Shared, mut state: MutexGuard<'_, State>) {
         // The transport is full: the writer waits for room and sends the
         // rest first.
         out.advance(done);
-        state.rest = out;
+        state.held = out;
     } else if out.capacity() <= KEEP_BUFFER {
         out.clear();
         state.spare = out;
@@ -134,7 +141,7 @@ pub(crate) fn send_now(shared: &Shared, mut state: MutexGuard<'_, State>) {
     // The writer may have looked while this wrote, and left what was
     // queued meanwhile (or the connection's end) to it.
     let wake =
-        !state.rest.is_empty() || state.machine.pending_transmit() > 0 || state.machine.is_closed();
+        !state.held.is_empty() || state.machine.pending_transmit() > 0 || state.machine.is_closed();
     drop(state);
     if wake {
         shared.write_ready.notify();
@@ -154,7 +161,6 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     let passing = writer.passes_descriptors() && switch.is_none();
     #[cfg(unix)]
     let _close_queued = passing.then(|| DropQueued(&shared));
-    let mut held = BytesMut::new();
     // What is being written; emptied after each write and given to the
     // state machine as its queue's next buffer.
     let mut out = BytesMut::new();
@@ -177,13 +183,9 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
                 // wakes this loop when it is done if anything is left.
                 (false, false)
             } else {
-                if !state.rest.is_empty() {
-                    // What a write at once left: it goes first.
-                    out = std::mem::take(&mut state.rest);
-                }
                 #[cfg(unix)]
                 let from = state.machine.transmitted();
-                take(&mut state, &mut held, &mut out);
+                take(&mut state, &mut out);
                 #[cfg(unix)]
                 if passing {
                     fds = state.machine.take_descriptors(from);
