@@ -128,38 +128,31 @@ fn sync_and_async_responders_answer_each_call_with_its_own_answer() {
     });
 }
 
-#[test]
-fn a_sync_responder_that_panics_is_answered_unknown() {
+/// Calls `C` with `args` on a connection to [`server`]: the answer is the
+/// error `UNKNOWN`.
+fn answered_unknown<C: Command>(args: C::Arguments) {
     let mut pool = LocalPool::new();
     let (client, _server, _, _) = joined(&pool, usize::MAX, false, Responders::new(), server());
     pool.run_until(async {
-        match client.call_as::<Panics>(&Empty {}).await {
+        match client.call_as::<C>(&args).await {
             Err(CallError::Remote(e)) => assert_eq!(e.code, "UNKNOWN"),
-            other => panic!("expected UNKNOWN, got {other:?}"),
+            Err(other) => panic!("expected UNKNOWN, got {other:?}"),
+            Ok(_) => panic!("expected UNKNOWN, got an answer"),
         }
     });
+}
+
+#[test]
+fn a_sync_responder_that_panics_is_answered_unknown() {
+    answered_unknown::<Panics>(Empty {});
 }
 
 #[test]
 fn a_responder_that_panics_before_its_future_is_answered_unknown() {
-    let mut pool = LocalPool::new();
-    let (client, _server, _, _) = joined(&pool, usize::MAX, false, Responders::new(), server());
-    pool.run_until(async {
-        match client.call_as::<PanicsEarly>(&Empty {}).await {
-            Err(CallError::Remote(e)) => assert_eq!(e.code, "UNKNOWN"),
-            other => panic!("expected UNKNOWN, got {other:?}"),
-        }
-    });
+    answered_unknown::<PanicsEarly>(Empty {});
 }
 
 #[test]
 fn arguments_a_sync_responder_cannot_decode_are_answered_unknown() {
-    let mut pool = LocalPool::new();
-    let (client, _server, _, _) = joined(&pool, usize::MAX, false, Responders::new(), server());
-    pool.run_until(async {
-        match client.call_as::<SumWrong>(&Wrong { a: "x".into() }).await {
-            Err(CallError::Remote(e)) => assert_eq!(e.code, "UNKNOWN"),
-            other => panic!("expected UNKNOWN, got {other:?}"),
-        }
-    });
+    answered_unknown::<SumWrong>(Wrong { a: "x".into() });
 }
