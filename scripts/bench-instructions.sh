@@ -59,7 +59,10 @@ at_exit cleanup
 
 profile="$work/callgrind.out"
 grind=(valgrind --quiet --tool=callgrind --callgrind-out-file="$profile")
-server=("$bin" server --impl "$imp" --addr 127.0.0.1:0 --max-seconds $((seconds * 3 + 20)))
+# A TLS server writes its certificate where the client reads it.
+tls=()
+case "$imp" in *-tls) tls=(--cert "$work/cert.pem") ;; esac
+server=("$bin" server --impl "$imp" --addr 127.0.0.1:0 ${tls[@]+"${tls[@]}"} --max-seconds $((seconds * 3 + 20)))
 if [[ $side == server ]]; then server=("${grind[@]}" "${server[@]}"); fi
 "${server[@]}" >"$work/server.out" 2>"$work/server.err" &
 spid=$!
@@ -72,7 +75,7 @@ port="$(awk '/^LISTENING/{print $2}' "$work/server.out")"
 
 # No warm-up: the calls counted are all the calls made.
 client=("$bin" client --impl "$imp" --addr "127.0.0.1:$port" --conns "$conns"
-    --inflight "$inflight" --seconds "$seconds" --warmup 0)
+    --inflight "$inflight" --seconds "$seconds" --warmup 0 ${tls[@]+"${tls[@]}"})
 if [[ $side == client ]]; then client=("${grind[@]}" "${client[@]}"); fi
 # With `run`, so that Ctrl-C or SIGTERM stop the script at once (see
 # scripts/processes.sh).

@@ -28,6 +28,7 @@
 //! | `runtime` | [`Runtime`]: what a binding gives (spawn, sleep) |
 //! | `server` | [`Server`] over any [`Listener`]: the one accept loop |
 //! | `upgrade` | [`Upgrader`]: changing a live connection's transport in place (StartTLS, protocol switches) |
+//! | `upgradable` | [`upgradable::Upgrades`]: the protocol switches and `StartTLS` a connection answers, over any binding's [`upgradable::UpgradableStream`] |
 //! | `tls` | `amp_engine::tls` (feature `tls`): rustls settings and Twisted's `StartTLS`, for the bindings' TLS |
 //! | `stdio` | [`stdio::take`]: the process's standard input and output for AMP, and nothing else on them (unix) |
 //! | `process` | [`process::ChildReader`], [`process::ChildWriter`]: a child process's pipes as a transport, its exit as the reason |
@@ -81,6 +82,7 @@ pub mod stdio;
 #[cfg(feature = "tls")]
 pub mod tls;
 mod transport;
+pub mod upgradable;
 mod upgrade;
 mod writer;
 

@@ -40,9 +40,9 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use amp_engine::tls::{ClientTls, START_TLS, ServerTls, TLS_ERROR_CODE, TlsError, start_tls};
-use amp_engine::tls::{Side, answer_start_tls, handshake_failure, peer_chain};
-use amp_engine::{Accepted, Listener, Options, Peer, Responders, Runtime, Upgrade, Upgraded};
-use bytes::BytesMut;
+use amp_engine::tls::{Side, handshake_failure, peer_chain};
+use amp_engine::{Accepted, Listener, Options, Peer, Responders, Runtime, Upgrade};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpStream, ToSocketAddrs};
 
@@ -50,25 +50,23 @@ use crate::Tokio;
 pub use crate::upgradable::{MaybeTls, Rewind, TlsReader, TlsWriter};
 use crate::upgradable::{Upgrades, split};
 
-/// Runs the TLS handshake of an upgrade: as the client when this side
-/// asked (with the [`ClientTls`] given), as the server with `answer` when
-/// it answered the peer's `StartTLS` (or with the [`ServerTls`] given).
-pub(crate) async fn upgrade<S>(
-    answer: Option<&ServerTls>,
-    reader: TlsReader<S>,
-    writer: TlsWriter<S>,
+/// Runs the TLS handshake over `stream` (plain), reading `leftover`
+/// first: as the client when this side asked, as the server when it
+/// answered the peer's `StartTLS` (or started as a TLS server), as `side`
+/// says.
+pub(crate) async fn handshake<S>(
+    stream: MaybeTls<S>,
     leftover: BytesMut,
-    how: Upgrade,
-) -> Result<Option<Upgraded<TlsReader<S>, TlsWriter<S>>>, String>
+    side: Side,
+) -> Result<(MaybeTls<S>, Option<Vec<Bytes>>), String>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let side = Side::of(how, answer)?;
-    let MaybeTls::Plain(stream) = reader.0.unsplit(writer.0) else {
+    let MaybeTls::Plain(stream) = stream else {
         return Err("TLS is on already".to_owned());
     };
     let stream = Rewind::new(leftover, stream);
-    let (stream, peer_certificates) = match side {
+    Ok(match side {
         Side::Client(tls) => {
             let connector = tokio_rustls::TlsConnector::from(tls.config().clone());
             let tls = connector
@@ -87,38 +85,16 @@ where
             let chain = peer_chain(tls.get_ref().1.peer_certificates());
             (MaybeTls::Server(Box::new(tls)), chain)
         }
-    };
-    let (reader, writer) = split(stream);
-    Ok(Some(Upgraded {
-        reader,
-        writer,
-        peer_certificates,
-    }))
-}
-
-impl<S> Upgrades<S> {
-    /// Also answers Twisted's `StartTLS` with `tls`'s certificate (a
-    /// server built with [`upgradable::bind`](crate::upgradable::bind)
-    /// adds the `StartTLS` responder itself).
-    ///
-    /// ```
-    /// # let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    /// # let tls = amp_tokio::tls::ServerTls::from_pem(ca.cert.pem().as_bytes(), ca.key_pair.serialize_pem().as_bytes()).unwrap();
-    /// let upgrades = amp_tokio::upgradable::Upgrades::<tokio::net::TcpStream>::new().answer_start_tls(tls);
-    /// # drop(upgrades);
-    /// ```
-    pub fn answer_start_tls(mut self, tls: ServerTls) -> Self {
-        self.answer_tls = Some(tls);
-        self
-    }
+    })
 }
 
 /// The upgrades of a connection that answers `StartTLS` with `answer`, if
 /// given.
 fn upgrades<S>(answer: Option<ServerTls>) -> Upgrades<S> {
-    let mut upgrades = Upgrades::new();
-    upgrades.answer_tls = answer;
-    upgrades
+    match answer {
+        Some(tls) => Upgrades::new().answer_start_tls(tls),
+        None => Upgrades::new(),
+    }
 }
 
 /// Runs AMP over `stream`, upgradable: plain until [`start_tls`] (this
@@ -144,16 +120,14 @@ pub fn from_stream<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let responders = match answer {
-        Some(_) => answer_start_tls(responders),
-        None => responders,
-    };
+    let upgrades = upgrades(answer);
+    let responders = upgrades.responders(responders);
     crate::upgradable::start(
         stream,
         addr,
         responders,
         options,
-        upgrades(answer),
+        upgrades,
         start.map(Upgrade::Start),
     )
 }
@@ -289,18 +263,11 @@ impl Listener for TlsListener {
         responders: Responders,
         options: Options,
     ) -> Peer {
-        let (upgrader, responders, first) = match &self.mode {
-            Mode::Tls(tls) => (
-                upgrades(None),
-                responders,
-                Some(Upgrade::Start(Box::new(tls.clone()))),
-            ),
-            Mode::StartTls(tls) => (
-                upgrades(Some(tls.clone())),
-                answer_start_tls(responders),
-                None,
-            ),
+        let (upgrader, first) = match &self.mode {
+            Mode::Tls(tls) => (upgrades(None), Some(Upgrade::Start(Box::new(tls.clone())))),
+            Mode::StartTls(tls) => (upgrades(Some(tls.clone())), None),
         };
+        let responders = upgrader.responders(responders);
         amp_engine::spawn_upgradable(
             runtime,
             accepted.reader,

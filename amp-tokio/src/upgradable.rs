@@ -44,18 +44,15 @@
 //! # }
 //! ```
 
-use std::collections::HashMap;
-use std::fmt;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use amp_core::AmpBox;
-use amp_engine::{Options, Peer, Responders, Upgrade, UpgradeError, Upgraded, Upgrader};
-use bytes::{Buf, Bytes, BytesMut};
-use futures_channel::oneshot;
+use amp_engine::upgradable::UpgradableStream;
+use amp_engine::{Options, Peer, Responders, Upgrade, UpgradeError};
+use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::Tokio;
@@ -197,169 +194,62 @@ pub type UpgradableReader<S> = TlsReader<S>;
 /// The sending half of an upgradable connection.
 pub type UpgradableWriter<S> = TlsWriter<S>;
 
-/// A transport handed to another protocol by a switch: the stream, and
-/// every byte read from it after the box that switched (to be read first).
-#[derive(Debug)]
-pub struct Switched<S> {
-    /// The stream (plain, or TLS if it was upgraded before).
-    pub stream: MaybeTls<S>,
-    /// The bytes read after the switch.
-    pub leftover: BytesMut,
-}
+/// A transport handed to another protocol by a switch: the stream (plain,
+/// or TLS if it was upgraded before) and every byte read from it after the
+/// box that switched, which
+/// [`into_stream`](amp_engine::upgradable::Switched::into_stream) reads
+/// first.
+///
+/// ```
+/// use tokio::io::AsyncReadExt;
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let (a, _b) = tokio::io::duplex(64);
+/// let switched = amp_tokio::upgradable::Switched {
+///     stream: amp_tokio::upgradable::MaybeTls::Plain(a),
+///     leftover: "early".into(),
+/// };
+/// let mut first = [0; 5];
+/// switched.into_stream().read_exact(&mut first).await.unwrap();
+/// assert_eq!(&first, b"early");
+/// # }
+/// ```
+pub type Switched<S> = amp_engine::upgradable::Switched<MaybeTls<S>>;
 
-impl<S> Switched<S> {
-    /// The stream, reading the bytes read after the switch first.
-    ///
-    /// ```
-    /// use tokio::io::AsyncReadExt;
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let (a, _b) = tokio::io::duplex(64);
-    /// let switched = amp_tokio::upgradable::Switched {
-    ///     stream: amp_tokio::upgradable::MaybeTls::Plain(a),
-    ///     leftover: "early".into(),
-    /// };
-    /// let mut first = [0; 5];
-    /// switched.into_stream().read_exact(&mut first).await.unwrap();
-    /// assert_eq!(&first, b"early");
-    /// # }
-    /// ```
-    pub fn into_stream(self) -> Rewind<MaybeTls<S>> {
-        Rewind::new(self.leftover, self.stream)
+/// The protocol switches (and, with TLS, the `StartTLS`) that a connection
+/// over `S` answers: the engine's
+/// [`Upgrades`](amp_engine::upgradable::Upgrades) on tokio's streams.
+///
+/// ```
+/// let upgrades = amp_tokio::upgradable::Upgrades::<tokio::io::DuplexStream>::new()
+///     .switch("SwitchToEcho", |switched| drop(switched));
+/// # drop(upgrades);
+/// ```
+pub type Upgrades<S> = amp_engine::upgradable::Upgrades<MaybeTls<S>>;
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> UpgradableStream for MaybeTls<S> {
+    type Reader = TlsReader<S>;
+    type Writer = TlsWriter<S>;
+    type Rewound = Rewind<MaybeTls<S>>;
+
+    fn split(self) -> (TlsReader<S>, TlsWriter<S>) {
+        split(self)
     }
-}
 
-/// What takes over the transport after this side answered a switch.
-type Handler<S> = Arc<dyn Fn(Switched<S>) + Send + Sync>;
+    fn reunite(reader: TlsReader<S>, writer: TlsWriter<S>) -> Result<Self, String> {
+        Ok(reader.0.unsplit(writer.0))
+    }
 
-/// Where this side's switch call sends the transport.
-struct SwitchTo<S>(oneshot::Sender<Switched<S>>);
+    fn rewind(self, first: BytesMut) -> Rewind<MaybeTls<S>> {
+        Rewind::new(first, self)
+    }
 
-/// The engine's [`Upgrader`] on tokio: TLS (with the `tls` feature) and
-/// protocol switches.
-pub struct Upgrades<S> {
     #[cfg(feature = "tls")]
-    pub(crate) answer_tls: Option<amp_engine::tls::ServerTls>,
-    switches: HashMap<Bytes, Handler<S>>,
-}
-
-impl<S> Clone for Upgrades<S> {
-    fn clone(&self) -> Self {
-        Upgrades {
-            #[cfg(feature = "tls")]
-            answer_tls: self.answer_tls.clone(),
-            switches: self.switches.clone(),
-        }
-    }
-}
-
-impl<S> Default for Upgrades<S> {
-    fn default() -> Self {
-        Upgrades {
-            #[cfg(feature = "tls")]
-            answer_tls: None,
-            switches: HashMap::new(),
-        }
-    }
-}
-
-impl<S> fmt::Debug for Upgrades<S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Upgrades")
-            .field("switches", &self.switches.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-impl<S> Upgrades<S> {
-    /// No switch answered (and no `StartTLS`); this side may still call
-    /// [`switch_protocol`] (and, with TLS, `start_tls`).
-    ///
-    /// ```
-    /// let upgrades = amp_tokio::upgradable::Upgrades::<tokio::io::DuplexStream>::new();
-    /// # drop(upgrades);
-    /// ```
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Answers requests for `command` as Twisted's `ProtocolSwitchCommand`:
-    /// once the connection's responder for `command` has answered without
-    /// an error, `take_over` gets the transport and every byte read after
-    /// the request (the AMP connection ends with
-    /// [`ConnectionError::ProtocolSwitched`](amp_core::ConnectionError::ProtocolSwitched)).
-    /// The responder itself is registered as any other.
-    ///
-    /// ```
-    /// let upgrades = amp_tokio::upgradable::Upgrades::<tokio::io::DuplexStream>::new()
-    ///     .switch("SwitchToEcho", |switched| drop(switched));
-    /// # drop(upgrades);
-    /// ```
-    pub fn switch(
-        mut self,
-        command: &str,
-        take_over: impl Fn(Switched<S>) + Send + Sync + 'static,
-    ) -> Self {
-        self.switches.insert(
-            Bytes::copy_from_slice(command.as_bytes()),
-            Arc::new(take_over),
-        );
-        self
-    }
-}
-
-fn reunite<S: AsyncRead + AsyncWrite + Unpin>(
-    reader: UpgradableReader<S>,
-    writer: UpgradableWriter<S>,
-) -> MaybeTls<S> {
-    reader.0.unsplit(writer.0)
-}
-
-impl<S> Upgrader<UpgradableReader<S>, UpgradableWriter<S>> for Upgrades<S>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    fn commands(&self) -> Vec<Bytes> {
-        #[allow(unused_mut)]
-        let mut commands: Vec<Bytes> = self.switches.keys().cloned().collect();
-        #[cfg(feature = "tls")]
-        if self.answer_tls.is_some() {
-            commands.push(Bytes::from_static(amp_engine::tls::START_TLS.as_bytes()));
-        }
-        commands
-    }
-
-    async fn upgrade(
-        &mut self,
-        reader: UpgradableReader<S>,
-        writer: UpgradableWriter<S>,
+    async fn handshake(
+        self,
         leftover: BytesMut,
-        how: Upgrade,
-    ) -> Result<Option<Upgraded<UpgradableReader<S>, UpgradableWriter<S>>>, String> {
-        let how = match how {
-            Upgrade::Answered { command } if self.switches.contains_key(&command) => {
-                let stream = reunite(reader, writer);
-                (self.switches[&command])(Switched { stream, leftover });
-                return Ok(None);
-            }
-            Upgrade::Called(how) => match how.downcast::<SwitchTo<S>>() {
-                Ok(to) => {
-                    let stream = reunite(reader, writer);
-                    let _ = to.0.send(Switched { stream, leftover });
-                    return Ok(None);
-                }
-                Err(how) => Upgrade::Called(how),
-            },
-            how => how,
-        };
-        #[cfg(feature = "tls")]
-        {
-            crate::tls::upgrade(self.answer_tls.as_ref(), reader, writer, leftover, how).await
-        }
-        #[cfg(not(feature = "tls"))]
-        {
-            let _ = (reader, writer, leftover, how);
-            Err("nothing to upgrade to (built without the tls feature)".to_owned())
-        }
+        side: amp_engine::tls::Side,
+    ) -> Result<(Self, Option<Vec<bytes::Bytes>>), String> {
+        crate::tls::handshake(self, leftover, side).await
     }
 }
 
@@ -427,18 +317,7 @@ pub async fn switch_protocol<S: Send + 'static>(
     command: &str,
     arguments: AmpBox,
 ) -> Result<(AmpBox, Switched<S>), UpgradeError> {
-    let (to, switched) = oneshot::channel();
-    let answer = peer
-        .call_switching(command, arguments, Box::new(SwitchTo::<S>(to)))
-        .await?;
-    match switched.await {
-        Ok(switched) => Ok((answer, switched)),
-        Err(_) => Err(UpgradeError::Failed(
-            amp_core::ConnectionError::UpgradeFailed(
-                "the connection's transport is not of the type asked for".to_owned(),
-            ),
-        )),
-    }
+    amp_engine::upgradable::switch_protocol(peer, command, arguments).await
 }
 
 /// A TCP listener whose connections are upgradable: they answer the
@@ -495,11 +374,7 @@ impl amp_engine::Listener for UpgradableListener {
         responders: Responders,
         options: Options,
     ) -> Peer {
-        #[cfg(feature = "tls")]
-        let responders = match self.upgrades.answer_tls {
-            Some(_) => amp_engine::tls::answer_start_tls(responders),
-            None => responders,
-        };
+        let responders = self.upgrades.responders(responders);
         amp_engine::spawn_upgradable(
             runtime,
             accepted.reader,
