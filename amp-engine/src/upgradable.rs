@@ -6,6 +6,7 @@
 //! again, read from with bytes put back in front, and handed to its TLS.
 //! What is switched, answered or refused, and when, is decided here.
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -103,8 +104,14 @@ impl<T: UpgradableStream> Switched<T> {
 /// What takes over the transport after this side answered a switch.
 type Handler<T> = Arc<dyn Fn(Switched<T>) + Send + Sync>;
 
-/// Where this side's switch call sends the transport.
-struct SwitchTo<T>(oneshot::Sender<Switched<T>>);
+/// What this side's switch call carries: where the transport goes (a
+/// `oneshot::Sender<Switched<T>>`), and the name of the `T` it expects, so
+/// that a call made for another stream type than the connection's is told
+/// apart from an upgrade of another kind.
+struct SwitchTo {
+    to: Box<dyn Any + Send>,
+    expects: &'static str,
+}
 
 /// The engine's [`Upgrader`] for an upgradable stream `T`: the protocol
 /// switches this side answers and (feature `tls`) the `StartTLS` it
@@ -257,10 +264,17 @@ impl<T: UpgradableStream> Upgrader<T::Reader, T::Writer> for Upgrades<T> {
                 (self.switches[&command])(Switched { stream, leftover });
                 return Ok(None);
             }
-            Upgrade::Called(how) => match how.downcast::<SwitchTo<T>>() {
-                Ok(to) => {
+            Upgrade::Called(how) => match how.downcast::<SwitchTo>() {
+                Ok(switch) => {
+                    let Ok(to) = switch.to.downcast::<oneshot::Sender<Switched<T>>>() else {
+                        return Err(format!(
+                            "the switch asked for the transport as a {}, but it is a {}",
+                            switch.expects,
+                            std::any::type_name::<T>(),
+                        ));
+                    };
                     let stream = T::reunite(reader, writer)?;
-                    let _ = to.0.send(Switched { stream, leftover });
+                    let _ = to.send(Switched { stream, leftover });
                     return Ok(None);
                 }
                 Err(how) => Upgrade::Called(how),
@@ -307,14 +321,19 @@ pub async fn switch_protocol<T: Send + 'static>(
     command: &str,
     arguments: AmpBox,
 ) -> Result<(AmpBox, Switched<T>), UpgradeError> {
-    let (to, switched) = oneshot::channel();
+    let (to, switched) = oneshot::channel::<Switched<T>>();
+    let how = SwitchTo {
+        to: Box::new(to),
+        expects: std::any::type_name::<T>(),
+    };
     let answer = peer
-        .call_switching(command, arguments, Box::new(SwitchTo::<T>(to)))
+        .call_switching(command, arguments, Box::new(how))
         .await?;
     match switched.await {
         Ok(switched) => Ok((answer, switched)),
+        // Another upgrader than this module's took the transport.
         Err(_) => Err(UpgradeError::Failed(ConnectionError::UpgradeFailed(
-            "the connection's transport is not of the type asked for".to_owned(),
+            "the connection's upgrader did not hand the transport over".to_owned(),
         ))),
     }
 }
