@@ -9,6 +9,9 @@
 //! in reads whose sizes the input picks, so the switch and the bytes after
 //! it may come in one read, or a box may be split anywhere.
 //!
+//! The switch is handed over by the engine's own upgrader
+//! (`amp_engine::upgradable`).
+//!
 //! Checks: no panic; the connection ends once the input does; with a clean
 //! prefix and a switch that is accepted, the connection ends with
 //! `ProtocolSwitched` and the bytes handed over (those read past the
@@ -21,8 +24,9 @@ use std::io;
 use std::sync::{Arc, Mutex};
 
 use amp_core::{AmpBox, ConnectionError, Decoder, ResponderError};
-use amp_engine::{Options, ReadHalf, Responders, Upgrade, Upgraded, Upgrader, WriteHalf};
-use bytes::{Bytes, BytesMut};
+use amp_engine::upgradable::{Switched, UpgradableStream, Upgrades, switch_protocol};
+use amp_engine::{Options, ReadHalf, Responders, WriteHalf};
+use bytes::BytesMut;
 
 use crate::input::Input;
 
@@ -75,28 +79,25 @@ impl WriteHalf for Written {
 /// What the transport's new owner got: the bytes read past the switch.
 type HandedOver = Arc<Mutex<Option<BytesMut>>>;
 
-/// Takes the transport over, keeping the bytes read past the switch.
-struct TakeOver(HandedOver);
+/// The transport as one stream, for the engine's own upgrader
+/// (`amp_engine::upgradable`) to hand over.
+struct Pair(Reads, Written);
 
-impl Upgrader<Reads, Written> for TakeOver {
-    fn commands(&self) -> Vec<Bytes> {
-        vec![Bytes::from_static(b"SwitchToEcho")]
+impl UpgradableStream for Pair {
+    type Reader = Reads;
+    type Writer = Written;
+    type Rewound = BytesMut;
+
+    fn split(self) -> (Reads, Written) {
+        (self.0, self.1)
     }
 
-    async fn upgrade(
-        &mut self,
-        _reader: Reads,
-        _writer: Written,
-        leftover: BytesMut,
-        how: Upgrade,
-    ) -> Result<Option<Upgraded<Reads, Written>>, String> {
-        match how {
-            Upgrade::Answered { .. } | Upgrade::Called(_) => {
-                *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(leftover);
-                Ok(None)
-            }
-            Upgrade::Start(_) => Err("not started switched".into()),
-        }
+    fn reunite(reader: Reads, writer: Written) -> Result<Self, String> {
+        Ok(Pair(reader, writer))
+    }
+
+    fn rewind(self, first: BytesMut) -> BytesMut {
+        first
     }
 }
 
@@ -202,22 +203,28 @@ pub fn switch(data: &[u8]) {
     let source = Reads(Arc::new(Mutex::new(reads)));
     let written = Written::default();
     let handed: HandedOver = Arc::default();
+    let taken = Arc::clone(&handed);
+    let upgrades = Upgrades::new().switch("SwitchToEcho", move |switched: Switched<Pair>| {
+        *taken.lock().unwrap_or_else(|e| e.into_inner()) = Some(switched.into_stream());
+    });
     let (peer, reading, writing) = amp_engine::start_upgradable(
         source.clone(),
         written.clone(),
         None,
         responders,
         Options::default(),
-        TakeOver(Arc::clone(&handed)),
+        upgrades,
         None,
     );
     let calling = {
         let peer = peer.clone();
+        let handed = Arc::clone(&handed);
         async move {
-            if !answering {
-                let _ = peer
-                    .call_switching("SwitchToEcho", AmpBox::new(), Box::new(()))
-                    .await;
+            if !answering
+                && let Ok((_, switched)) =
+                    switch_protocol::<Pair>(&peer, "SwitchToEcho", AmpBox::new()).await
+            {
+                *handed.lock().unwrap_or_else(|e| e.into_inner()) = Some(switched.into_stream());
             }
         }
     };
