@@ -355,10 +355,8 @@ fn start_with<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     }
     #[allow(unused_mut)]
     let mut machine = Machine::Plain(Connection::new(&config));
-    // A UNIX socket's halves pass descriptors (not once upgraded: an
-    // upgradable connection holds bytes back, and descriptors with them).
     #[cfg(unix)]
-    if upgradable.is_none() && writer.passes_descriptors() {
+    if crate::writer::passes_descriptors(&writer, upgradable.is_some()) {
         machine.pass_descriptors();
     }
     let direct = crate::writer::direct_for(&writer, upgradable.is_some());

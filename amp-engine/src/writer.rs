@@ -60,6 +60,21 @@ fn take(state: &mut State, out: &mut BytesMut) {
     }
 }
 
+/// Whether a connection over `writer` passes descriptors: its transport
+/// can (a UNIX socket's halves) and the connection cannot be upgraded (an
+/// upgradable one holds bytes back across an upgrade, and descriptors would
+/// have to be held with them). The connection's state machine, its writer
+/// and its writes at once all go by this one answer.
+pub(crate) fn passes_descriptors<W: WriteHalf>(writer: &W, upgradable: bool) -> bool {
+    #[cfg(unix)]
+    return !upgradable && writer.passes_descriptors();
+    #[cfg(not(unix))]
+    {
+        let _ = (writer, upgradable);
+        false
+    }
+}
+
 /// The handle that writes `writer`'s transport at once, if it has one and
 /// the connection may use it: not one that can be upgraded (bytes are held
 /// back across an upgrade, which only the writer knows how to do), nor one
@@ -68,11 +83,11 @@ pub(crate) fn direct_for<W: WriteHalf>(
     writer: &W,
     upgradable: bool,
 ) -> Option<Arc<dyn DirectWrite>> {
-    #[cfg(unix)]
-    if writer.passes_descriptors() {
-        return None;
+    if upgradable || passes_descriptors(writer, upgradable) {
+        None
+    } else {
+        writer.direct()
     }
-    if upgradable { None } else { writer.direct() }
 }
 
 /// Sends what is queued, given the connection's state (locked) right after
@@ -158,7 +173,7 @@ pub(crate) async fn write_loop<R: ReadHalf, W: WriteHalf, U: Upgrader<R, W>>(
     // one over a UNIX socket); what is queued when the writer stops is
     // closed then.
     #[cfg(unix)]
-    let passing = writer.passes_descriptors() && switch.is_none();
+    let passing = passes_descriptors(&writer, switch.is_some());
     #[cfg(unix)]
     let _close_queued = passing.then(|| DropQueued(&shared));
     // What is being written; emptied after each write and given to the
