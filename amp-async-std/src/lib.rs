@@ -39,6 +39,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod maybe_tls;
 #[cfg(unix)]
 pub mod process;
 mod server;

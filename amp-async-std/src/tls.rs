@@ -44,52 +44,13 @@ use std::io;
 use std::net::SocketAddr;
 
 pub use amp_engine::tls::{ClientTls, START_TLS, ServerTls, TLS_ERROR_CODE, TlsError, start_tls};
-use amp_engine::tls::{Side, handshake_failure, peer_chain};
 use amp_engine::{Accepted, Listener, Options, Peer, Responders, Runtime, Upgrade};
 use async_net::{AsyncToSocketAddrs, TcpStream};
-use bytes::{Bytes, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 
-pub use crate::upgradable::{MaybeTls, Rewind, TlsReader, TlsWriter};
-use crate::upgradable::{Upgrades, split};
-
-/// Runs the TLS handshake over `stream` (plain), reading `leftover`
-/// first: as the client when this side asked, as the server when it
-/// answered the peer's `StartTLS` (or started as a TLS server), as `side`
-/// says.
-pub(crate) async fn handshake<S>(
-    stream: MaybeTls<S>,
-    leftover: BytesMut,
-    side: Side,
-) -> Result<(MaybeTls<S>, Option<Vec<Bytes>>), String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let MaybeTls::Plain(stream) = stream else {
-        return Err("TLS is on already".to_owned());
-    };
-    let stream = Rewind::new(leftover, stream);
-    Ok(match side {
-        Side::Client(tls) => {
-            let connector = futures_rustls::TlsConnector::from(tls.config().clone());
-            let tls = connector
-                .connect(tls.server_name().clone(), stream)
-                .await
-                .map_err(|e| handshake_failure(&e))?;
-            let chain = peer_chain(tls.get_ref().1.peer_certificates());
-            (MaybeTls::Client(Box::new(tls)), chain)
-        }
-        Side::Server(tls) => {
-            let acceptor = futures_rustls::TlsAcceptor::from(tls.config().clone());
-            let tls = acceptor
-                .accept(stream)
-                .await
-                .map_err(|e| handshake_failure(&e))?;
-            let chain = peer_chain(tls.get_ref().1.peer_certificates());
-            (MaybeTls::Server(Box::new(tls)), chain)
-        }
-    })
-}
+use crate::maybe_tls::split;
+pub use crate::maybe_tls::{MaybeTls, Rewind, TlsReader, TlsWriter};
+use crate::upgradable::Upgrades;
 
 /// The upgrades of a connection that answers `StartTLS` with `answer`, if
 /// given.

@@ -40,146 +40,13 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 
 use amp_core::AmpBox;
-use amp_engine::upgradable::UpgradableStream;
 use amp_engine::{Options, Peer, Responders, Runtime, Upgrade, UpgradeError};
-use bytes::{Buf, BytesMut};
 use futures_io::{AsyncRead, AsyncWrite};
 
-use crate::transport::{Reader, Writer};
-
-/// A stream that gives `first` before what it reads from `inner`: the
-/// bytes read past the switch, for the TLS that takes the stream over.
-#[derive(Debug)]
-pub struct Rewind<S> {
-    first: BytesMut,
-    inner: S,
-}
-
-impl<S> Rewind<S> {
-    /// `inner`, read after `first`.
-    ///
-    /// ```
-    /// use futures_util::io::AsyncReadExt;
-    /// # futures_executor::block_on(async {
-    /// let mut r = amp_async_std::upgradable::Rewind::new("ab".into(), &b"cd"[..]);
-    /// let mut all = String::new();
-    /// r.read_to_string(&mut all).await.unwrap();
-    /// assert_eq!(all, "abcd");
-    /// # });
-    /// ```
-    pub fn new(first: BytesMut, inner: S) -> Self {
-        Rewind { first, inner }
-    }
-}
-
-impl<S: AsyncRead + Unpin> AsyncRead for Rewind<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        if !self.first.is_empty() {
-            let n = self.first.len().min(buf.len());
-            buf[..n].copy_from_slice(&self.first[..n]);
-            self.first.advance(n);
-            return Poll::Ready(Ok(n));
-        }
-        Pin::new(&mut self.inner).poll_read(cx, buf)
-    }
-}
-
-impl<S: AsyncWrite + Unpin> AsyncWrite for Rewind<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_close(cx)
-    }
-}
-
-/// A stream that is plain now and may be TLS later: what an upgradable
-/// connection runs over.
-#[derive(Debug)]
-#[allow(clippy::large_enum_variant)]
-pub enum MaybeTls<S> {
-    /// Plain.
-    Plain(S),
-    /// TLS, this side the client.
-    #[cfg(feature = "tls")]
-    Client(Box<futures_rustls::client::TlsStream<Rewind<S>>>),
-    /// TLS, this side the server.
-    #[cfg(feature = "tls")]
-    Server(Box<futures_rustls::server::TlsStream<Rewind<S>>>),
-}
-
-macro_rules! each {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            MaybeTls::Plain($s) => {
-                let $s = Pin::new($s);
-                $e
-            }
-            #[cfg(feature = "tls")]
-            MaybeTls::Client($s) => {
-                let $s = Pin::new(&mut **$s);
-                $e
-            }
-            #[cfg(feature = "tls")]
-            MaybeTls::Server($s) => {
-                let $s = Pin::new(&mut **$s);
-                $e
-            }
-        }
-    };
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTls<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, s => s.poll_read(cx, buf))
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTls<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        each!(self, s => s.poll_write(cx, buf))
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => s.poll_flush(cx))
-    }
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        each!(self, s => s.poll_close(cx))
-    }
-}
-
-/// The receiving half of an upgradable connection.
-pub type TlsReader<S> = Reader<futures_util::io::ReadHalf<MaybeTls<S>>>;
-/// The sending half of an upgradable connection.
-pub type TlsWriter<S> = Writer<futures_util::io::WriteHalf<MaybeTls<S>>>;
-
-pub(crate) fn split<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    stream: MaybeTls<S>,
-) -> (TlsReader<S>, TlsWriter<S>) {
-    crate::transport::split(stream)
-}
+use crate::maybe_tls::split;
+pub use crate::maybe_tls::{MaybeTls, Rewind, TlsReader, TlsWriter};
 
 /// The receiving half of an upgradable connection.
 pub type UpgradableReader<S> = TlsReader<S>;
@@ -217,36 +84,6 @@ pub type Switched<S> = amp_engine::upgradable::Switched<MaybeTls<S>>;
 /// # drop(upgrades);
 /// ```
 pub type Upgrades<S> = amp_engine::upgradable::Upgrades<MaybeTls<S>>;
-
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> UpgradableStream for MaybeTls<S> {
-    type Reader = TlsReader<S>;
-    type Writer = TlsWriter<S>;
-    type Rewound = Rewind<MaybeTls<S>>;
-
-    fn split(self) -> (TlsReader<S>, TlsWriter<S>) {
-        split(self)
-    }
-
-    fn reunite(reader: TlsReader<S>, writer: TlsWriter<S>) -> Result<Self, String> {
-        reader
-            .into_inner()
-            .reunite(writer.0)
-            .map_err(|_| "the halves are not of one stream".to_owned())
-    }
-
-    fn rewind(self, first: BytesMut) -> Rewind<MaybeTls<S>> {
-        Rewind::new(first, self)
-    }
-
-    #[cfg(feature = "tls")]
-    async fn handshake(
-        self,
-        leftover: BytesMut,
-        side: amp_engine::tls::Side,
-    ) -> Result<(Self, Option<Vec<bytes::Bytes>>), String> {
-        crate::tls::handshake(self, leftover, side).await
-    }
-}
 
 /// Runs AMP over `stream`, its transport upgradable: switched to another
 /// protocol by [`switch_protocol`] or by a peer's switch that `upgrades`

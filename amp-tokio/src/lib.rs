@@ -33,6 +33,7 @@
 
 #[cfg(feature = "codec")]
 pub mod codec;
+mod maybe_tls;
 #[cfg(unix)]
 pub mod process;
 mod server;
