@@ -33,21 +33,21 @@ impl Address {
     /// assert!(Address::parse("stdio:").unwrap_err().contains("not supported"));
     /// ```
     pub fn parse(s: &str) -> Result<Address, String> {
-        if let Some((scheme, rest)) = s.split_once(':') {
-            if matches!(scheme, "unix" | "tls" | "tcp" | "stdio" | "exec") {
-                return match scheme {
-                    "tcp" => Address::parse(rest),
-                    "unix" if rest.is_empty() => Err("unix: needs a path: unix:PATH".into()),
-                    "unix" => Ok(Address::Unix(rest.into())),
-                    "tls" => match Address::parse(rest)? {
-                        Address::Tcp(a) => Ok(Address::Tls(a)),
-                        _ => Err(format!("expected tls:HOST:PORT, got {s:?}")),
-                    },
-                    _ => Err(format!(
-                        "{scheme}: addresses are not supported by this command; give HOST:PORT, unix:PATH or tls:HOST:PORT"
-                    )),
-                };
-            }
+        if let Some((scheme, rest)) = s.split_once(':')
+            && matches!(scheme, "unix" | "tls" | "tcp" | "stdio" | "exec")
+        {
+            return match scheme {
+                "tcp" => Address::parse(rest),
+                "unix" if rest.is_empty() => Err("unix: needs a path: unix:PATH".into()),
+                "unix" => Ok(Address::Unix(rest.into())),
+                "tls" => match Address::parse(rest)? {
+                    Address::Tcp(a) => Ok(Address::Tls(a)),
+                    _ => Err(format!("expected tls:HOST:PORT, got {s:?}")),
+                },
+                _ => Err(format!(
+                    "{scheme}: addresses are not supported by this command; give HOST:PORT, unix:PATH or tls:HOST:PORT"
+                )),
+            };
         }
         match s.rsplit_once(':') {
             Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {

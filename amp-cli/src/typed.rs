@@ -392,7 +392,7 @@ fn encode_element(
 
 fn unhex(h: &str) -> Result<Bytes, TypeError> {
     let bad = || TypeError::new(format!("not hexadecimal: {h:?}"));
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err(bad());
     }
     (0..h.len())

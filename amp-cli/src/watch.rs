@@ -373,10 +373,10 @@ impl Watch {
         };
         let index = pending.iter().position(matches)?;
         let request = pending.remove(index)?;
-        if let (Some(asked), Some(answered)) = (&request.route, route) {
-            if self.routes.len() < MAX_ROUTES || self.routes.contains_key(asked) {
-                self.routes.insert(asked.clone(), answered.clone());
-            }
+        if let (Some(asked), Some(answered)) = (&request.route, route)
+            && (self.routes.len() < MAX_ROUTES || self.routes.contains_key(asked))
+        {
+            self.routes.insert(asked.clone(), answered.clone());
         }
         Some(request)
     }

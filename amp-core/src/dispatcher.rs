@@ -713,10 +713,10 @@ impl Dispatcher {
                     }
                     None => (b.take_at(i), None),
                 };
-                if let Some(tag) = &tag {
-                    if !self.owed.insert(tag) {
-                        return Err(ProtocolError::DuplicateAsk { tag: tag.clone() });
-                    }
+                if let Some(tag) = &tag
+                    && !self.owed.insert(tag)
+                {
+                    return Err(ProtocolError::DuplicateAsk { tag: tag.clone() });
                 }
                 Event::Request(Request {
                     tag,

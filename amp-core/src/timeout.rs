@@ -250,18 +250,18 @@ impl Timers {
         self.refresh(now, snapshot);
         if let (Some(timeout), Some(deadline)) =
             (self.timeouts.unfinished_box, self.box_deadline(snapshot))
+            && deadline <= now
         {
-            if deadline <= now {
-                return Some(ConnectionError::BoxTimeout {
-                    timeout,
-                    buffered: snapshot.buffered,
-                });
-            }
+            return Some(ConnectionError::BoxTimeout {
+                timeout,
+                buffered: snapshot.buffered,
+            });
         }
-        if let (Some(timeout), Some(deadline)) = (self.timeouts.idle, self.idle_deadline()) {
-            if !snapshot.busy && deadline <= now {
-                return Some(ConnectionError::IdleTimeout { timeout });
-            }
+        if let (Some(timeout), Some(deadline)) = (self.timeouts.idle, self.idle_deadline())
+            && !snapshot.busy
+            && deadline <= now
+        {
+            return Some(ConnectionError::IdleTimeout { timeout });
         }
         None
     }

@@ -672,13 +672,13 @@ impl Model {
     /// What ends the connection at the last sample, if anything.
     fn fired(&self) -> Option<ConnectionError> {
         let last = self.samples.last()?;
-        if let Some(deadline) = self.box_deadline() {
-            if deadline <= last.at {
-                return Some(ConnectionError::BoxTimeout {
-                    timeout: self.timeouts.unfinished_box.unwrap(),
-                    buffered: last.buffered as usize,
-                });
-            }
+        if let Some(deadline) = self.box_deadline()
+            && deadline <= last.at
+        {
+            return Some(ConnectionError::BoxTimeout {
+                timeout: self.timeouts.unfinished_box.unwrap(),
+                buffered: last.buffered as usize,
+            });
         }
         match self.idle_deadline() {
             Some(deadline) if !last.busy && deadline <= last.at => {

@@ -605,10 +605,11 @@ pub(crate) async fn read_loop<R: ReadHalf>(
             Box::pin(r.switch()).await;
             continue;
         }
-        if !r.waiting.requests.is_empty() && !draining {
-            if let Started::Again = r.start_responders(look.transmit).await {
-                continue;
-            }
+        if !r.waiting.requests.is_empty()
+            && !draining
+            && let Started::Again = r.start_responders(look.transmit).await
+        {
+            continue;
         }
         let can_take = r.waiting.requests.len() < r.options.max_responders
             && r.waiting_bytes < r.options.max_waiting_bytes;

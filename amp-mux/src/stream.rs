@@ -394,10 +394,11 @@ impl MuxStream {
         // waits for an answer to it (a failure shows on the next write);
         // the writer, if it waits, is woken then, as the chunk's queueing
         // now wakes this task instead.
-        if self.sending.is_some() && self.poll_sending(cx).is_ready() {
-            if let Some(writer) = self.write_waker.take() {
-                writer.wake();
-            }
+        if self.sending.is_some()
+            && self.poll_sending(cx).is_ready()
+            && let Some(writer) = self.write_waker.take()
+        {
+            writer.wake();
         }
         {
             let mut state = self.shared.lock();

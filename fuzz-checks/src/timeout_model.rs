@@ -332,13 +332,12 @@ impl Clock {
     pub fn fired(&self) -> Option<ConnectionError> {
         let last = self.samples.last()?;
         if let (Some(timeout), Some(deadline)) = (self.timeouts.unfinished_box, self.box_deadline())
+            && deadline <= last.at
         {
-            if deadline <= last.at {
-                return Some(ConnectionError::BoxTimeout {
-                    timeout,
-                    buffered: last.buffered as usize,
-                });
-            }
+            return Some(ConnectionError::BoxTimeout {
+                timeout,
+                buffered: last.buffered as usize,
+            });
         }
         match (self.timeouts.idle, self.idle_deadline()) {
             (Some(timeout), Some(deadline)) if !last.busy && deadline <= last.at => {

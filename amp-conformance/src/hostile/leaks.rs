@@ -431,7 +431,11 @@ pub async fn h29_result_dropped_when_its_connection_ended<R: Runtime>(rt: R) {
         let mut batch = Vec::new();
         for i in 0..LEAK_BATCH {
             let (client, me) = rt.connect_tcp(h.addr, Responders::new()).await.unwrap();
-            let ms = if (b * LEAK_BATCH + i) % 2 == 0 { 0 } else { 20 };
+            let ms = if (b * LEAK_BATCH + i).is_multiple_of(2) {
+                0
+            } else {
+                20
+            };
             batch.push((
                 me,
                 rt.spawn(async move { client.call_as::<Quit>(&SlowArgs { ms }).await.map(|_| ()) }),

@@ -92,7 +92,7 @@ impl DirectWrite for Choppy {
     fn try_write(&self, bytes: &[u8]) -> io::Result<usize> {
         let mut turn = self.turn.lock().unwrap();
         *turn += 1;
-        if *turn % 3 == 0 {
+        if (*turn).is_multiple_of(3) {
             if self.fail {
                 return Err(io::Error::other("the wire broke"));
             }
