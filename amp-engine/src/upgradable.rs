@@ -79,6 +79,12 @@ const NO_TLS: &str = "nothing to upgrade to (built without the tls feature)";
 
 /// A transport handed to another protocol by a switch: the stream, and
 /// every byte read from it after the box that switched (to be read first).
+///
+/// ```
+/// use amp_engine::upgradable::Switched;
+/// let switched = Switched { stream: "the stream", leftover: "early".into() };
+/// assert_eq!(&switched.leftover[..], b"early");
+/// ```
 #[derive(Debug)]
 pub struct Switched<T> {
     /// The stream (plain, or TLS if it was upgraded before).
@@ -117,6 +123,15 @@ struct SwitchTo {
 /// switches this side answers and (feature `tls`) the `StartTLS` it
 /// answers; this side's own [`switch_protocol`] and `start_tls` calls, and
 /// TLS from the first byte, need nothing registered.
+///
+/// ```
+/// use amp_engine::upgradable::{Switched, UpgradableStream, Upgrades};
+/// fn upgrades<T: UpgradableStream>() -> Upgrades<T> {
+///     Upgrades::new().switch("SwitchToEcho", |switched: Switched<T>| {
+///         let _stream = switched.into_stream(); // the next protocol's now
+///     })
+/// }
+/// ```
 pub struct Upgrades<T> {
     #[cfg(feature = "tls")]
     answer_tls: Option<crate::tls::ServerTls>,
