@@ -88,15 +88,13 @@ where
     Rt: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let upgrades = upgrades(answer);
-    let responders = upgrades.responders(responders);
     crate::upgradable::start(
         runtime,
         stream,
         addr,
         responders,
         options,
-        upgrades,
+        upgrades(answer),
         start.map(Upgrade::Start),
     )
 }

@@ -87,7 +87,8 @@ pub type Upgrades<S> = amp_engine::upgradable::Upgrades<MaybeTls<S>>;
 
 /// Runs AMP over `stream`, its transport upgradable: switched to another
 /// protocol by [`switch_protocol`] or by a peer's switch that `upgrades`
-/// answers (and with TLS, see [`crate::tls`]).
+/// answers (and with TLS, see [`crate::tls`]; when `upgrades` answers
+/// `StartTLS`, its responder is added unless `responders` has one).
 ///
 /// ```
 /// let (a, _b) = amp_async_std::pipe();
@@ -126,6 +127,7 @@ where
     Rt: Runtime,
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let responders = upgrades.responders(responders);
     let (reader, writer) = split(MaybeTls::Plain(stream));
     amp_engine::spawn_upgradable(
         &runtime, reader, writer, addr, responders, options, upgrades, first,

@@ -205,9 +205,9 @@ impl<T> Upgrades<T> {
         self
     }
 
-    /// Also answers Twisted's `StartTLS` with `tls`'s certificate (a
-    /// binding's upgradable server adds the `StartTLS` responder itself;
-    /// elsewhere add it with [`responders`](Self::responders)).
+    /// Also answers Twisted's `StartTLS` with `tls`'s certificate. The
+    /// bindings' upgradable connections and servers add the `StartTLS`
+    /// responder themselves (see [`responders`](Self::responders)).
     ///
     /// ```
     /// # fn f<T: amp_engine::upgradable::UpgradableStream>() {
@@ -238,7 +238,7 @@ impl<T> Upgrades<T> {
     }
 
     /// `responders`, with Twisted's `StartTLS` responder added when these
-    /// upgrades answer it.
+    /// upgrades answer it and `responders` has none of its own.
     ///
     /// ```
     /// # fn f<T: amp_engine::upgradable::UpgradableStream>() {
@@ -248,7 +248,7 @@ impl<T> Upgrades<T> {
     /// ```
     pub fn responders(&self, responders: Responders) -> Responders {
         #[cfg(feature = "tls")]
-        if self.answers_start_tls() {
+        if self.answers_start_tls() && !responders.handles(crate::tls::START_TLS.as_bytes()) {
             return crate::tls::answer_start_tls(responders);
         }
         responders

@@ -81,14 +81,12 @@ pub fn from_stream<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let upgrades = upgrades(answer);
-    let responders = upgrades.responders(responders);
     crate::upgradable::start(
         stream,
         addr,
         responders,
         options,
-        upgrades,
+        upgrades(answer),
         start.map(Upgrade::Start),
     )
 }

@@ -94,7 +94,8 @@ pub type Upgrades<S> = amp_engine::upgradable::Upgrades<MaybeTls<S>>;
 
 /// Runs AMP over `stream`, its transport upgradable: switched to another
 /// protocol by [`switch_protocol`] or by a peer's switch that `upgrades`
-/// answers (and with TLS, see [`crate::tls`]).
+/// answers (and with TLS, see [`crate::tls`]; when `upgrades` answers
+/// `StartTLS`, its responder is added unless `responders` has one).
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -130,6 +131,7 @@ pub(crate) fn start<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let responders = upgrades.responders(responders);
     let (reader, writer) = split(MaybeTls::Plain(stream));
     amp_engine::spawn_upgradable(
         &Tokio, reader, writer, addr, responders, options, upgrades, first,

@@ -1,0 +1,71 @@
+//! A connection started with `upgradable::from_stream` whose upgrades
+//! answer `StartTLS` answers it, its responder added without being asked;
+//! a `StartTLS` responder of the caller's own is kept.
+
+use amp_core::{AmpBox, CallError, ResponderError};
+use amp_engine::UpgradeError;
+use amp_tokio::Responders;
+use amp_tokio::tls::{ClientTls, ServerTls};
+use amp_tokio::upgradable::{self, Upgrades};
+
+fn settings() -> (ServerTls, ClientTls) {
+    let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert, key) = (ca.cert.pem(), ca.key_pair.serialize_pem());
+    (
+        ServerTls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap(),
+        ClientTls::from_pem(cert.as_bytes(), "localhost").unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn from_stream_answers_start_tls_when_its_upgrades_do() {
+    let (server_tls, client_tls) = settings();
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let responders = Responders::new().raw_responder("Echo", |_, args| async move { Ok(args) });
+    let upgrades = Upgrades::new().answer_start_tls(server_tls);
+    let _server = upgradable::from_stream(a, None, responders, Default::default(), upgrades);
+    let client = upgradable::from_stream(
+        b,
+        None,
+        Responders::new(),
+        Default::default(),
+        Upgrades::new(),
+    );
+    amp_tokio::tls::start_tls(&client, &client_tls)
+        .await
+        .expect("StartTLS answered");
+    assert!(client.peer_certificates().is_some());
+    let echoed = client
+        .call_remote("Echo", AmpBox::from_pairs([("x", "1")]))
+        .await
+        .unwrap();
+    assert_eq!(echoed.get_str("x"), Some("1"));
+}
+
+#[tokio::test]
+async fn a_start_tls_responder_of_ones_own_is_kept() {
+    let (server_tls, client_tls) = settings();
+    let (a, b) = tokio::io::duplex(64 * 1024);
+    let responders = Responders::new().raw_responder("StartTLS", |_, _| async {
+        Err::<AmpBox, _>(ResponderError::Declared {
+            code: "NOT_NOW".into(),
+            description: "maintenance".into(),
+            fatal: false,
+        })
+    });
+    let upgrades = Upgrades::new().answer_start_tls(server_tls);
+    let _server = upgradable::from_stream(a, None, responders, Default::default(), upgrades);
+    let client = upgradable::from_stream(
+        b,
+        None,
+        Responders::new(),
+        Default::default(),
+        Upgrades::new(),
+    );
+    let refused = amp_tokio::tls::start_tls(&client, &client_tls).await;
+    assert!(
+        matches!(&refused, Err(UpgradeError::Call(CallError::Remote(e))) if e.code == "NOT_NOW"),
+        "{refused:?}"
+    );
+    assert!(!client.is_upgraded());
+}
