@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// The receiving half of a tokio stream, as the engine reads it.
+#[derive(Debug)]
 pub struct Reader<R>(pub R);
 /// The sending half of a tokio stream, as the engine writes it.
 pub struct Writer<W>(pub W);
@@ -75,8 +76,7 @@ impl<W: AsyncWrite + Unpin + Send + 'static> WriteHalf for Writer<W> {
 /// assert_eq!(reader.read(&mut bytes::BytesMut::with_capacity(64)).await?, 0);
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
-pub struct TcpReader(pub OwnedReadHalf);
+pub type TcpReader = Reader<OwnedReadHalf>;
 
 /// The sending half of a tokio TCP stream (see [`tcp_split`]): the engine
 /// writes through it, and also at once from the task that queued the bytes
@@ -120,18 +120,7 @@ struct TcpSend(OwnedWriteHalf);
 /// ```
 pub fn tcp_split(stream: TcpStream) -> (TcpReader, TcpWriter) {
     let (r, w) = stream.into_split();
-    (TcpReader(r), TcpWriter(Arc::new(TcpSend(w))))
-}
-
-impl ReadHalf for TcpReader {
-    // `read_buf` is cancel-safe: dropped before it completes, it read nothing.
-    async fn read(&mut self, buf: &mut BytesMut) -> io::Result<usize> {
-        self.0.read_buf(buf).await
-    }
-
-    fn sleep(duration: Duration) -> impl Future<Output = ()> + Send + 'static {
-        tokio::time::sleep(duration)
-    }
+    (Reader(r), TcpWriter(Arc::new(TcpSend(w))))
 }
 
 impl WriteHalf for TcpWriter {
