@@ -8,22 +8,17 @@ use amp_async_std::{AsyncStd, Responders};
 use amp_core::{AmpBox, CallError, ResponderError};
 use amp_engine::UpgradeError;
 
-fn settings() -> (ServerTls, ClientTls) {
+/// A server over one end of a pipe, answering `StartTLS` through its
+/// `Upgrades` with `responders` of its own, and a plain client on the
+/// other end; with the client's TLS settings.
+fn connected(responders: Responders) -> (amp_async_std::Peer, amp_async_std::Peer, ClientTls) {
     let ca = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
     let (cert, key) = (ca.cert.pem(), ca.key_pair.serialize_pem());
-    (
-        ServerTls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap(),
-        ClientTls::from_pem(cert.as_bytes(), "localhost").unwrap(),
-    )
-}
-
-#[async_std::test]
-async fn from_stream_answers_start_tls_when_its_upgrades_do() {
-    let (server_tls, client_tls) = settings();
+    let server_tls = ServerTls::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    let client_tls = ClientTls::from_pem(cert.as_bytes(), "localhost").unwrap();
     let (a, b) = amp_async_std::pipe();
-    let responders = Responders::new().raw_responder("Echo", |_, args| async move { Ok(args) });
     let upgrades = Upgrades::new().answer_start_tls(server_tls);
-    let _server =
+    let server =
         upgradable::from_stream(AsyncStd, a, None, responders, Default::default(), upgrades);
     let client = upgradable::from_stream(
         AsyncStd,
@@ -33,6 +28,13 @@ async fn from_stream_answers_start_tls_when_its_upgrades_do() {
         Default::default(),
         Upgrades::new(),
     );
+    (server, client, client_tls)
+}
+
+#[async_std::test]
+async fn from_stream_answers_start_tls_when_its_upgrades_do() {
+    let responders = Responders::new().raw_responder("Echo", |_, args| async move { Ok(args) });
+    let (_server, client, client_tls) = connected(responders);
     amp_async_std::tls::start_tls(&client, &client_tls)
         .await
         .expect("StartTLS answered");
@@ -46,8 +48,6 @@ async fn from_stream_answers_start_tls_when_its_upgrades_do() {
 
 #[async_std::test]
 async fn a_start_tls_responder_of_ones_own_is_kept() {
-    let (server_tls, client_tls) = settings();
-    let (a, b) = amp_async_std::pipe();
     let responders = Responders::new().raw_responder("StartTLS", |_, _| async {
         Err::<AmpBox, _>(ResponderError::Declared {
             code: "NOT_NOW".into(),
@@ -55,17 +55,7 @@ async fn a_start_tls_responder_of_ones_own_is_kept() {
             fatal: false,
         })
     });
-    let upgrades = Upgrades::new().answer_start_tls(server_tls);
-    let _server =
-        upgradable::from_stream(AsyncStd, a, None, responders, Default::default(), upgrades);
-    let client = upgradable::from_stream(
-        AsyncStd,
-        b,
-        None,
-        Responders::new(),
-        Default::default(),
-        Upgrades::new(),
-    );
+    let (_server, client, client_tls) = connected(responders);
     let refused = amp_async_std::tls::start_tls(&client, &client_tls).await;
     assert!(
         matches!(&refused, Err(UpgradeError::Call(CallError::Remote(e))) if e.code == "NOT_NOW"),
